@@ -1,0 +1,173 @@
+package bulkemu
+
+import (
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+)
+
+// Options configure an emulator. The zero value is a working org with the
+// default schema, the client id and secret "bulkstream", no faults and
+// Salesforce's default limits.
+type Options struct {
+	// ClientID and ClientSecret are the connected app's credentials that
+	// the token endpoint accepts. Default "bulkstream" and "bulkstream".
+	ClientID     string
+	ClientSecret string
+	// TokenTTL is how long an access token stays valid; afterwards requests
+	// get 401 INVALID_SESSION_ID. Default 2 hours, Salesforce's default
+	// session timeout.
+	TokenTTL time.Duration
+	// Schema is the org's objects and fields. Default DefaultSchema().
+	Schema *Schema
+	// HardDeleteAllowed is the org setting behind hardDelete ("Bulk API
+	// Hard Delete" permission). Without it, creating a hardDelete job fails
+	// with FEATURENOTENABLED. Default false, as in a new org.
+	HardDeleteAllowed bool
+	// DailyAPIRequests is the org's daily API request allocation; requests
+	// beyond it get 403 REQUEST_LIMIT_EXCEEDED. Default 1,000,000.
+	DailyAPIRequests int64
+	// DailyRecordLimit is the Bulk API 2.0 record allocation of the rolling
+	// 24 hours; rows beyond it are left unprocessed and their job fails.
+	// Default 150,000,000.
+	DailyRecordLimit int64
+	// QueryPageSize is the number of records per page of query results when
+	// the client gives no maxRecords. Default 10,000.
+	QueryPageSize int
+	// BatchSize is the number of rows of an internal batch; batches of one
+	// job run concurrently, as in Salesforce. Default 10,000.
+	BatchSize int
+	// LockWait is how long a row waits for a record lock held by a
+	// concurrent batch before it fails with UNABLE_TO_LOCK_ROW. Default
+	// 50ms (Salesforce waits up to 10 seconds; tests want it short).
+	LockWait time.Duration
+	// Faults injects failures on demand; see Faults.
+	Faults Faults
+	// Logger receives one line per request. Default: no logging.
+	Logger *slog.Logger
+	// Now is the clock. Default time.Now.
+	Now func() time.Time
+}
+
+// Faults injects failures, deterministically for a given Seed: whether a
+// request or a row is hit depends only on the seed and on its position (the
+// request's sequence number, the job's and the row's), not on timing. Rates
+// are shares between 0 and 1.
+type Faults struct {
+	Seed int64
+	// HTTPErrorRate is the share of API requests answered 500
+	// UNKNOWN_EXCEPTION or 503 SERVER_UNAVAILABLE before they act.
+	HTTPErrorRate float64
+	// ExpireSessionRate is the share of API requests that find their
+	// session expired: the token is revoked and the request gets 401
+	// INVALID_SESSION_ID.
+	ExpireSessionRate float64
+	// LockErrorRate is the share of rows failing with UNABLE_TO_LOCK_ROW
+	// (besides the real lock contention between concurrent batches).
+	LockErrorRate float64
+	// JobFailureRate is the share of ingest jobs that fail as a whole
+	// before processing any row; all their rows are unprocessed.
+	JobFailureRate float64
+	// UnprocessedRate is the share of rows left unprocessed; a job with
+	// such rows ends Failed after processing the others.
+	UnprocessedRate float64
+	// RowsPerSecond slows processing to this many rows per second per job.
+	// 0 means as fast as possible.
+	RowsPerSecond int
+}
+
+// Emulator is a Salesforce org that speaks Bulk API 2.0 over HTTP. It is an
+// http.Handler, safe for concurrent use; jobs are processed by background
+// goroutines, one per job.
+type Emulator struct {
+	opts   Options
+	schema *Schema
+	store  *store
+	jobs   registry
+	locks  rowLocks
+	auth   sessions
+	mux    *http.ServeMux
+	now    func() time.Time
+
+	requests   atomic.Int64 // API requests today, for Sforce-Limit-Info and REQUEST_LIMIT_EXCEEDED
+	records    atomic.Int64 // Bulk API 2.0 rows processed today
+	batches    atomic.Int64 // internal batches today (DailyBulkApiBatches)
+	queryJobs  atomic.Int64 // query jobs today (DailyBulkV2QueryJobs)
+	requestSeq atomic.Int64 // every request, for deterministic faults
+}
+
+// New returns an emulator with opts' defaults filled in.
+func New(opts Options) *Emulator {
+	if opts.ClientID == "" {
+		opts.ClientID = "bulkstream"
+	}
+	if opts.ClientSecret == "" {
+		opts.ClientSecret = "bulkstream"
+	}
+	if opts.TokenTTL <= 0 {
+		opts.TokenTTL = 2 * time.Hour
+	}
+	if opts.Schema == nil {
+		opts.Schema = DefaultSchema()
+	}
+	if opts.DailyAPIRequests <= 0 {
+		opts.DailyAPIRequests = 1_000_000
+	}
+	if opts.DailyRecordLimit <= 0 {
+		opts.DailyRecordLimit = 150_000_000
+	}
+	if opts.QueryPageSize <= 0 {
+		opts.QueryPageSize = 10_000
+	}
+	if opts.BatchSize <= 0 {
+		opts.BatchSize = 10_000
+	}
+	if opts.LockWait <= 0 {
+		opts.LockWait = 50 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	e := &Emulator{opts: opts, schema: opts.Schema, store: newStore(opts.Schema), now: opts.Now}
+	e.auth.tokens = map[string]time.Time{}
+	e.locks.held = map[string]int64{}
+	e.routes()
+	return e
+}
+
+// ServeHTTP answers one request of the OAuth token endpoint or the REST
+// API.
+func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	e.mux.ServeHTTP(rec, r)
+	if e.opts.Logger != nil {
+		e.opts.Logger.Info("request", "method", r.Method, "path", r.URL.RequestURI(), "status", rec.status,
+			"bytes", rec.bytes, "duration", time.Since(start).Round(time.Microsecond))
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+}
+
+func (r *statusRecorder) WriteHeader(status int) {
+	r.status = status
+	r.ResponseWriter.WriteHeader(status)
+}
+
+func (r *statusRecorder) Write(b []byte) (int, error) {
+	n, err := r.ResponseWriter.Write(b)
+	r.bytes += int64(n)
+	return n, err
+}
+
+// Flush lets streamed responses through.
+func (r *statusRecorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}

@@ -1,0 +1,79 @@
+package bulkemu
+
+import (
+	"fmt"
+	"strings"
+)
+
+const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// idPod is the two-character instance part and the reserved character of
+// every id the emulator makes; only the key prefix and the counter vary.
+const idPod = "8c0"
+
+// makeID returns the 18-character id of the n-th record (n ≥ 1) whose object
+// has the key prefix prefix: the 15-character case-sensitive id followed by
+// Salesforce's three-character checksum, so clients that validate ids accept
+// it.
+func makeID(prefix string, n int64) string {
+	var counter [9]byte
+	for i := len(counter) - 1; i >= 0; i-- {
+		counter[i] = base62[n%62]
+		n /= 62
+	}
+	id15 := prefix + idPod + string(counter[:])
+	return id15 + idChecksum(id15)
+}
+
+// idChecksum computes the suffix that makes a 15-character id
+// case-insensitive: one character per five-character chunk, whose bits mark
+// the upper-case letters of the chunk.
+func idChecksum(id15 string) string {
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+	var out [3]byte
+	for chunk := 0; chunk < 3; chunk++ {
+		flags := 0
+		for j := 0; j < 5; j++ {
+			if c := id15[chunk*5+j]; c >= 'A' && c <= 'Z' {
+				flags |= 1 << j
+			}
+		}
+		out[chunk] = alphabet[flags]
+	}
+	return string(out[:])
+}
+
+// parseID splits a 15- or 18-character id into its key prefix and record
+// counter. It fails for anything that is not an id this emulator could have
+// made, including an 18-character id whose checksum does not match.
+func parseID(id string) (prefix string, n int64, err error) {
+	switch len(id) {
+	case 18:
+		if !strings.EqualFold(idChecksum(id[:15]), id[15:]) {
+			return "", 0, fmt.Errorf("bad checksum")
+		}
+	case 15:
+	default:
+		return "", 0, fmt.Errorf("bad length")
+	}
+	if id[3:6] != idPod {
+		return "", 0, fmt.Errorf("unknown instance")
+	}
+	for i := 6; i < 15; i++ {
+		d := strings.IndexByte(base62, id[i])
+		if d < 0 {
+			return "", 0, fmt.Errorf("bad character")
+		}
+		n = n*62 + int64(d)
+	}
+	return id[:3], n, nil
+}
+
+// id15 returns the case-sensitive 15-character form of an 18-character id,
+// which is how Salesforce names jobs inside some error messages.
+func id15(id string) string {
+	if len(id) > 15 {
+		return id[:15]
+	}
+	return id
+}

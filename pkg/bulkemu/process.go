@@ -1,0 +1,457 @@
+package bulkemu
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ingestData is an ingest job's upload and the outcome of each of its rows.
+// The upload is kept once, as uploaded; result files are rendered from it
+// and from rows, so a job costs its CSV plus about 40 bytes a row.
+type ingestData struct {
+	csv       []byte
+	headerEnd int // end of the header line, without its line ending
+	rows      []rowResult
+}
+
+type rowStatus uint8
+
+const (
+	rowUnprocessed rowStatus = iota
+	rowCreated
+	rowSucceeded
+	rowFailed
+)
+
+// rowResult is the outcome of one data row. Each is written by exactly one
+// batch goroutine, and read only after the job is terminal.
+type rowResult struct {
+	start, end uint32 // the row's bytes in csv, without the line ending
+	rec        int32  // record index, or -1
+	status     rowStatus
+	err        string // sf__Error of a failed row
+}
+
+// lineEnding returns whether the job expects CRLF and its delimiter byte.
+func (j *job) csvFormat() (delim byte, crlf bool) {
+	return delimiters[j.delimiter], j.lineEnding == "CRLF"
+}
+
+// process runs an ingest job from UploadComplete to a terminal state. It
+// owns the job's rows while it runs; handlers only read the job's state and
+// counters under j.mu.
+func (e *Emulator) process(j *job) {
+	j.mu.Lock()
+	if j.state != stateUploadComplete {
+		j.mu.Unlock()
+		return
+	}
+	j.setState(stateInProgress, e.now())
+	abort := make(chan struct{})
+	j.abort = abort
+	data := j.ingest
+	j.mu.Unlock()
+
+	failure := e.run(j, data, abort)
+
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.state == stateAborted {
+		return
+	}
+	for _, r := range data.rows {
+		switch r.status {
+		case rowCreated, rowSucceeded:
+			j.processed++
+		case rowFailed:
+			j.processed++
+			j.failed++
+		}
+	}
+	if failure != "" {
+		j.errorMessage = failure
+		j.setState(stateFailed, e.now())
+		return
+	}
+	j.setState(stateJobComplete, e.now())
+}
+
+// run parses the upload and processes its rows in internal batches. It
+// returns the job's errorMessage when the job fails.
+func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
+	delim, crlf := j.csvFormat()
+	cols, err := e.scan(j, data, delim, crlf)
+	if err != nil {
+		return err.Error()
+	}
+	if e.hit(e.opts.Faults.JobFailureRate, "job", j.seq, 0) {
+		return "Unknown : the job failed while Salesforce processed it (fault injected by the emulator)"
+	}
+	duplicates := e.duplicateKeys(j, data, cols, delim, crlf)
+
+	var (
+		wg        sync.WaitGroup
+		done      atomic.Int64 // rows processed so far, for pacing
+		exhausted atomic.Bool  // the daily record limit was reached
+		workers   = make(chan struct{}, 4)
+	)
+	for start := 0; start < len(data.rows); start += e.opts.BatchSize {
+		end := min(start+e.opts.BatchSize, len(data.rows))
+		e.batches.Add(1)
+		wg.Add(1)
+		workers <- struct{}{}
+		go func() {
+			defer func() { <-workers; wg.Done() }()
+			b := batch{e: e, j: j, data: data, cols: cols, delim: delim, crlf: crlf, dups: duplicates, done: &done, exhausted: &exhausted, abort: abort}
+			b.run(start, end)
+		}()
+	}
+	wg.Wait()
+	switch {
+	case exhausted.Load():
+		return "ExceededQuota : The daily limit of Bulk API records processed has been exceeded; the remaining rows were not processed"
+	case countStatus(data.rows, rowUnprocessed) > 0:
+		return fmt.Sprintf("TooManyLockFailure : %d rows could not be processed after 20 retries", countStatus(data.rows, rowUnprocessed))
+	}
+	return ""
+}
+
+func countStatus(rows []rowResult, s rowStatus) int {
+	n := 0
+	for _, r := range rows {
+		if r.status == s {
+			n++
+		}
+	}
+	return n
+}
+
+// scan checks the whole upload (header, syntax, line endings) before any
+// row is processed, as Salesforce does, and records each row's byte range.
+func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) ([]csvColumn, error) {
+	r := newCSVReader(data.csv, delim, crlf)
+	header, _, end, err := r.next(nil)
+	if err == io.EOF {
+		return nil, jobFailure("ClientInputError : No data found in the upload")
+	}
+	if err != nil {
+		return nil, csvFailure(err, crlf)
+	}
+	data.headerEnd = end
+	cols, err := resolveHeader(e.schema, j.object, j.operation, header)
+	if err != nil {
+		return nil, err
+	}
+	var fields []string
+	for {
+		var start int
+		fields, start, end, err = r.next(fields)
+		if err == io.EOF {
+			return cols, nil
+		}
+		if err != nil {
+			return nil, csvFailure(err, crlf)
+		}
+		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1})
+	}
+}
+
+func csvFailure(err error, crlf bool) error {
+	if errors.Is(err, errLineEnding) {
+		setting := "LF"
+		if crlf {
+			setting = "CRLF"
+		}
+		return jobFailure("ClientInputError : LineEnding is invalid on user data. Current LineEnding setting is " + setting)
+	}
+	return jobFailure("InvalidBatch : " + err.Error())
+}
+
+// duplicateKeys returns the upsert keys that occur in more than one row of
+// the job (folded); all rows of such a key fail with DUPLICATE_VALUE.
+func (e *Emulator) duplicateKeys(j *job, data *ingestData, cols []csvColumn, delim byte, crlf bool) map[string]bool {
+	if j.operation != "upsert" || j.externalID == nil || j.externalID.Name == "Id" {
+		return nil
+	}
+	keyCol := -1
+	for i, c := range cols {
+		if c.field == j.externalID && c.parentField == nil {
+			keyCol = i
+		}
+	}
+	if keyCol < 0 {
+		return nil
+	}
+	seen := make(map[string]bool, len(data.rows))
+	dups := map[string]bool{}
+	var fields []string
+	for _, rr := range data.rows {
+		fields = rowFields(data, rr, delim, crlf, fields)
+		if keyCol >= len(fields) || fields[keyCol] == "" {
+			continue
+		}
+		k := foldKey(fields[keyCol])
+		if seen[k] {
+			dups[k] = true
+		}
+		seen[k] = true
+	}
+	return dups
+}
+
+// rowFields parses the values of one data row again from the upload.
+func rowFields(data *ingestData, rr rowResult, delim byte, crlf bool, fields []string) []string {
+	r := newCSVReader(data.csv[rr.start:rr.end], delim, crlf)
+	out, _, _, err := r.next(fields)
+	if err != nil { // cannot happen: scan parsed the same bytes
+		return fields[:0]
+	}
+	return out
+}
+
+// batch is one internal batch of an ingest job: rows processed in chunks of
+// 200 (one Apex transaction each in Salesforce), each chunk holding the row
+// locks of the records and parents it touches.
+type batch struct {
+	e         *Emulator
+	j         *job
+	data      *ingestData
+	cols      []csvColumn
+	delim     byte
+	crlf      bool
+	dups      map[string]bool
+	done      *atomic.Int64
+	exhausted *atomic.Bool
+	abort     <-chan struct{}
+}
+
+const chunkSize = 200
+
+func (b *batch) run(start, end int) {
+	owner := b.e.locks.newOwner()
+	var fields []string
+	for c := start; c < end; c += chunkSize {
+		select {
+		case <-b.abort:
+			return
+		default:
+		}
+		cEnd := min(c+chunkSize, end)
+		if b.e.records.Add(int64(cEnd-c)) > b.e.opts.DailyRecordLimit {
+			b.e.records.Add(-int64(cEnd - c))
+			b.exhausted.Store(true)
+			return
+		}
+		keys := make([][]string, cEnd-c)
+		rows := make([][]string, cEnd-c)
+		var all []string
+		for i := c; i < cEnd; i++ {
+			fields = rowFields(b.data, b.data.rows[i], b.delim, b.crlf, nil)
+			rows[i-c] = fields
+			keys[i-c] = b.lockKeys(fields)
+			all = append(all, keys[i-c]...)
+		}
+		locked := b.e.locks.acquire(owner, all, b.e.opts.LockWait)
+		b.e.store.mu.Lock()
+		now := b.e.now().UnixMilli()
+		for i := c; i < cEnd; i++ {
+			b.row(i, rows[i-c], keys[i-c], locked, now)
+		}
+		b.e.store.mu.Unlock()
+		b.pace(int64(cEnd - c))
+		b.e.locks.release(owner, all)
+	}
+}
+
+// row processes data row i.
+func (b *batch) row(i int, fields []string, keys []string, locked map[string]bool, now int64) {
+	rr := &b.data.rows[i]
+	fail := func(err *rowError) {
+		rr.status = rowFailed
+		rr.err = err.String()
+	}
+	faults := b.e.opts.Faults
+	switch {
+	case b.e.hit(faults.UnprocessedRate, "unprocessed", b.j.seq, int64(i)):
+		return
+	case b.e.hit(faults.LockErrorRate, "lock", b.j.seq, int64(i)):
+		fail(errRowLocked)
+		return
+	}
+	for _, k := range keys {
+		if !locked[k] {
+			fail(errRowLocked)
+			return
+		}
+	}
+	if key := b.upsertKey(fields); key != "" && b.dups[foldKey(key)] {
+		fail(&rowError{Code: "DUPLICATE_VALUE", Message: "Duplicate external id specified: " + key, Fields: []string{b.j.externalID.Name}})
+		return
+	}
+	out := b.e.store.apply(b.j, b.cols, fields, now)
+	rr.rec = out.rec
+	switch {
+	case out.err != nil:
+		fail(out.err)
+	case out.created:
+		rr.status = rowCreated
+	default:
+		rr.status = rowSucceeded
+	}
+}
+
+func (b *batch) upsertKey(fields []string) string {
+	if b.dups == nil {
+		return ""
+	}
+	for i, c := range b.cols {
+		if c.field == b.j.externalID && c.parentField == nil && i < len(fields) {
+			return fields[i]
+		}
+	}
+	return ""
+}
+
+// lockKeys names the records a row touches: itself (by Id or upsert key)
+// and the parents its reference columns point to. Two concurrent chunks
+// that share a key contend for its lock, as Salesforce's row locks do.
+func (b *batch) lockKeys(fields []string) []string {
+	var keys []string
+	for i, c := range b.cols {
+		if i >= len(fields) || fields[i] == "" || fields[i] == nullValue {
+			continue
+		}
+		switch {
+		case c.parentField != nil:
+			keys = append(keys, c.parent.Name+"."+c.parentField.Name+"="+foldKey(fields[i]))
+		case c.field.Type == TypeReference:
+			keys = append(keys, c.field.ReferenceTo+".Id="+id15(fields[i]))
+		case c.field.Name == "Id":
+			keys = append(keys, b.j.object.Name+".Id="+id15(fields[i]))
+		case c.field == b.j.externalID:
+			keys = append(keys, b.j.object.Name+"."+c.field.Name+"="+foldKey(fields[i]))
+		}
+	}
+	return keys
+}
+
+// pace sleeps so that the job processes no more than RowsPerSecond rows a
+// second, counting the rows of all its batches.
+func (b *batch) pace(n int64) {
+	rps := b.e.opts.Faults.RowsPerSecond
+	total := b.done.Add(n)
+	if rps <= 0 {
+		return
+	}
+	b.j.mu.Lock()
+	started := b.j.started
+	b.j.mu.Unlock()
+	due := started.Add(time.Duration(total) * time.Second / time.Duration(rps))
+	if wait := time.Until(due); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-b.abort:
+		}
+	}
+}
+
+// hit decides whether the fault of the given kind strikes the item (job
+// sequence, row or request number): a hash of the seed and the item, so the
+// same seed hits the same items whatever the timing.
+func (e *Emulator) hit(rate float64, kind string, a, b int64) bool {
+	if rate <= 0 {
+		return false
+	}
+	h := uint64(e.opts.Faults.Seed)*0x9E3779B97F4A7C15 ^ uint64(a)*0xBF58476D1CE4E5B9 ^ uint64(b)*0x94D049BB133111EB
+	for _, c := range kind {
+		h = (h ^ uint64(c)) * 0x100000001B3
+	}
+	h ^= h >> 31
+	h *= 0xD6E8FEB86659FD93
+	h ^= h >> 32
+	return float64(h>>11)/float64(1<<53) < rate
+}
+
+// rowLocks emulates Salesforce's record locks between concurrent chunks.
+// Its mutex guards held; a chunk holds its locks while it is processed and
+// paced.
+type rowLocks struct {
+	mu     sync.Mutex
+	held   map[string]int64 // key → owner
+	owners atomic.Int64
+}
+
+func (l *rowLocks) newOwner() int64 { return l.owners.Add(1) }
+
+// acquire takes the locks of keys for owner, waiting up to wait for locks
+// other owners hold. It returns the keys it got.
+func (l *rowLocks) acquire(owner int64, keys []string, wait time.Duration) map[string]bool {
+	got := make(map[string]bool, len(keys))
+	deadline := time.Now().Add(wait)
+	for {
+		missing := false
+		l.mu.Lock()
+		for _, k := range keys {
+			if got[k] {
+				continue
+			}
+			if o, taken := l.held[k]; taken && o != owner {
+				missing = true
+				continue
+			}
+			l.held[k] = owner
+			got[k] = true
+		}
+		l.mu.Unlock()
+		if !missing || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func (l *rowLocks) release(owner int64, keys []string) {
+	l.mu.Lock()
+	for _, k := range keys {
+		if l.held[k] == owner {
+			delete(l.held, k)
+		}
+	}
+	l.mu.Unlock()
+}
+
+// resultHeader is the first line of a result file.
+func resultHeader(kind string, data *ingestData, delim byte) string {
+	orig := string(data.csv[:data.headerEnd])
+	switch kind {
+	case "successful":
+		return `"sf__Id"` + string(delim) + `"sf__Created"` + string(delim) + orig
+	case "failed":
+		return `"sf__Id"` + string(delim) + `"sf__Error"` + string(delim) + orig
+	}
+	return orig
+}
+
+// textWriter is what bufio.Writer and bytes.Buffer have in common.
+type textWriter interface {
+	WriteByte(byte) error
+	WriteString(string) (int, error)
+}
+
+// writeQuoted writes values quoted, quotes inside them doubled, separated by
+// delim, as Salesforce writes every value of a result file.
+func writeQuoted(sb textWriter, delim byte, values ...string) {
+	for i, v := range values {
+		if i > 0 {
+			sb.WriteByte(delim)
+		}
+		sb.WriteByte('"')
+		sb.WriteString(strings.ReplaceAll(v, `"`, `""`))
+		sb.WriteByte('"')
+	}
+}

@@ -1,0 +1,191 @@
+package bulkemu
+
+import (
+	"strings"
+	"sync"
+	"time"
+)
+
+// store is the in-memory org data: one table per object. One RWMutex guards
+// all tables: a row operation takes it for a few microseconds, a query holds
+// the read lock while it selects rows. Rows are never moved, so a record's
+// index (its id's counter minus one) stays valid for the life of the emulator.
+type store struct {
+	schema *Schema
+
+	mu     sync.RWMutex
+	tables map[*Object]*table
+}
+
+func newStore(s *Schema) *store {
+	st := &store{schema: s, tables: map[*Object]*table{}}
+	for _, o := range s.objects {
+		t := &table{obj: o, external: map[*Field]map[string]int32{}}
+		for _, f := range o.Fields {
+			if f.ExternalID || f.Unique {
+				t.external[f] = map[string]int32{}
+			}
+		}
+		st.tables[o] = t
+	}
+	return st
+}
+
+// table holds the records of one object. Records are kept sparse (only the
+// fields that have a value) so that a million Accounts fit in a few hundred
+// megabytes.
+type table struct {
+	obj *Object
+
+	rows     []row
+	external map[*Field]map[string]int32 // unique or external-id field → folded value → row index
+}
+
+// row is one record. Its Id is derived from its index, never stored.
+type row struct {
+	vals     []fieldValue // sorted by field index; null fields are absent
+	created  int64        // Unix milliseconds
+	modified int64        // Unix milliseconds
+	state    rowState
+}
+
+type rowState uint8
+
+const (
+	rowLive        rowState = iota
+	rowDeleted              // in the recycle bin: queryAll sees it, query does not
+	rowHardDeleted          // gone for good
+)
+
+type fieldValue struct {
+	field uint16
+	value string
+}
+
+func (r *row) get(f *Field) (string, bool) {
+	for _, v := range r.vals {
+		if int(v.field) == f.index {
+			return v.value, true
+		}
+	}
+	return "", false
+}
+
+// set stores value for f; a nil value removes it (sets the field to null).
+func (r *row) set(f *Field, value *string) {
+	for i, v := range r.vals {
+		if int(v.field) == f.index {
+			if value == nil {
+				r.vals = append(r.vals[:i], r.vals[i+1:]...)
+			} else {
+				r.vals[i].value = *value
+			}
+			return
+		}
+		if int(v.field) > f.index {
+			if value != nil {
+				r.vals = append(r.vals, fieldValue{})
+				copy(r.vals[i+1:], r.vals[i:])
+				r.vals[i] = fieldValue{field: uint16(f.index), value: *value}
+			}
+			return
+		}
+	}
+	if value != nil {
+		r.vals = append(r.vals, fieldValue{field: uint16(f.index), value: *value})
+	}
+}
+
+// foldKey is how unique and external-id values are compared: case-insensitively.
+func foldKey(v string) string { return strings.ToLower(v) }
+
+// lookup finds the live or deleted record whose unique field f holds value.
+// The caller holds the store's lock.
+func (t *table) lookup(f *Field, value string) (int32, bool) {
+	idx, ok := t.external[f][foldKey(value)]
+	return idx, ok
+}
+
+// recordID returns the 18-character id of the record at index i.
+func (t *table) recordID(i int32) string { return makeID(t.obj.KeyPrefix, int64(i)+1) }
+
+// index resolves an id of this table's object to a row index. ok is false
+// for an id of another object or a record that never existed.
+func (t *table) index(id string) (idx int32, ok bool, err error) {
+	prefix, n, err := parseID(id)
+	if err != nil {
+		return 0, false, err
+	}
+	if prefix != t.obj.KeyPrefix || n < 1 || n > int64(len(t.rows)) {
+		return 0, false, nil
+	}
+	return int32(n - 1), true, nil
+}
+
+// view returns a read-only view of the record at index i for the query
+// engine. The caller holds the store's read lock.
+func (s *store) view(t *table, i int32) recordView {
+	return recordView{store: s, table: t, idx: i}
+}
+
+// recordView is one record as the SOQL evaluator sees it. Values are in
+// their canonical text form (see canonical in values.go); a null field
+// reports ok == false.
+type recordView struct {
+	store *store
+	table *table
+	idx   int32
+}
+
+// Value returns the value of a field of the record, or of its parent when
+// p.Rel is set (Account.Name on a Contact).
+func (v recordView) Value(p fieldPath) (string, bool) {
+	if p.Rel == nil {
+		return v.own(p.Field)
+	}
+	parentID, ok := v.own(p.Rel)
+	if !ok {
+		return "", false
+	}
+	pt := v.store.tables[v.store.schema.Object(p.Rel.ReferenceTo)]
+	i, ok, err := pt.index(parentID)
+	if err != nil || !ok || pt.rows[i].state == rowHardDeleted {
+		return "", false
+	}
+	return recordView{store: v.store, table: pt, idx: i}.own(p.Field)
+}
+
+func (v recordView) own(f *Field) (string, bool) {
+	r := &v.table.rows[v.idx]
+	switch f.Name {
+	case "Id":
+		return v.table.recordID(v.idx), true
+	case "IsDeleted":
+		return formatBool(r.state == rowDeleted), true
+	case "CreatedDate":
+		return formatMillis(r.created), true
+	case "LastModifiedDate", "SystemModstamp":
+		return formatMillis(r.modified), true
+	}
+	return r.get(f)
+}
+
+// fieldPath names a column of a query: a field of the queried object, or,
+// with Rel set, a field of the parent that the reference field Rel points to.
+type fieldPath struct {
+	Rel   *Field
+	Field *Field
+}
+
+func formatBool(b bool) string {
+	if b {
+		return "true"
+	}
+	return "false"
+}
+
+// formatMillis renders Unix milliseconds as Salesforce renders a dateTime in
+// query results and CSV: 2024-01-02T03:04:05.000Z.
+func formatMillis(ms int64) string {
+	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
+}

@@ -1,0 +1,103 @@
+package bulkemu
+
+import (
+	"fmt"
+	"math"
+	"net/mail"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// nullValue is what a CSV cell holds to set a field to null. An empty cell
+// leaves the field unchanged on update and upsert.
+const nullValue = "#N/A"
+
+// rowError is a row-level failure as Salesforce writes it in sf__Error:
+// "CODE:message:Field1,Field2 --", or "CODE:message:--" without fields.
+type rowError struct {
+	Code    string
+	Message string
+	Fields  []string
+}
+
+func (e *rowError) String() string {
+	if len(e.Fields) == 0 {
+		return e.Code + ":" + e.Message + ":--"
+	}
+	return e.Code + ":" + e.Message + ":" + strings.Join(e.Fields, ",") + " --"
+}
+
+func fieldError(code string, f *Field, format string, args ...any) *rowError {
+	return &rowError{Code: code, Message: fmt.Sprintf(format, args...), Fields: []string{f.Name}}
+}
+
+// canonical checks a CSV value against the field's type and returns the
+// form the emulator stores and queries return: integers and decimals without
+// padding, booleans as true/false, dates as 2006-01-02 and datetimes in UTC
+// as 2006-01-02T15:04:05.000Z. References are checked by the caller.
+func canonical(f *Field, v string) (string, *rowError) {
+	switch f.Type {
+	case TypeString, TypeTextArea, TypePicklist, TypePhone, TypeURL:
+		return v, checkLength(f, v)
+	case TypeEmail:
+		if err := checkLength(f, v); err != nil {
+			return "", err
+		}
+		if a, err := mail.ParseAddress(v); err != nil || a.Address != v || !strings.Contains(v[strings.IndexByte(v, '@'):], ".") {
+			return "", fieldError("INVALID_EMAIL_ADDRESS", f, "%s: invalid email address: %s", f.Label, v)
+		}
+		return v, nil
+	case TypeBoolean:
+		switch strings.ToLower(v) {
+		case "true", "1", "yes":
+			return "true", nil
+		case "false", "0", "no":
+			return "false", nil
+		}
+	case TypeInt:
+		if n, err := strconv.ParseInt(v, 10, 32); err == nil {
+			return strconv.FormatInt(n, 10), nil
+		}
+	case TypeDouble, TypeCurrency, TypePercent:
+		if x, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(x, 0) && !math.IsNaN(x) {
+			return strconv.FormatFloat(x, 'f', -1, 64), nil
+		}
+	case TypeDate:
+		// Salesforce's own sample files write dates with a trailing Z.
+		if t, err := time.Parse("2006-01-02", strings.TrimSuffix(v, "Z")); err == nil {
+			return t.Format("2006-01-02"), nil
+		}
+	case TypeDateTime:
+		if t, ok := parseDateTime(v); ok {
+			return t.UTC().Format("2006-01-02T15:04:05.000Z"), nil
+		}
+	}
+	return "", fieldError("INVALID_TYPE_ON_FIELD_IN_RECORD", f, "%s: value not of required type: %s", f.Label, v)
+}
+
+// dateTimeLayouts are the dateTime forms Bulk API accepts: with or without
+// milliseconds, with Z or a numeric offset.
+var dateTimeLayouts = []string{
+	"2006-01-02T15:04:05.000Z07:00",
+	"2006-01-02T15:04:05Z07:00",
+	"2006-01-02T15:04:05.000Z0700",
+	"2006-01-02T15:04:05Z0700",
+}
+
+func parseDateTime(v string) (time.Time, bool) {
+	for _, layout := range dateTimeLayouts {
+		if t, err := time.Parse(layout, v); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+func checkLength(f *Field, v string) *rowError {
+	if n := utf8.RuneCountInString(v); n > f.Length {
+		return fieldError("STRING_TOO_LONG", f, "%s: data value too large: %s (max length=%d)", f.Label, v, f.Length)
+	}
+	return nil
+}
