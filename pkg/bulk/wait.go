@@ -1,0 +1,89 @@
+package bulk
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// WaitPolicy says how often WaitIngestJob and WaitQueryJob look at a job:
+// first right away, then after Initial, and after each look the pause grows
+// by Multiplier up to Max. Small jobs thus finish with little delay, and
+// long ones cost few requests (each counts against the org's API limit).
+type WaitPolicy struct {
+	// Initial is the first pause. Zero means 500ms.
+	Initial time.Duration
+	// Max bounds every pause. Zero means 10s.
+	Max time.Duration
+	// Multiplier grows the pause after each look. Zero means 1.5; it
+	// must not be below 1.
+	Multiplier float64
+}
+
+func (p WaitPolicy) withDefaults() (WaitPolicy, error) {
+	if p.Initial < 0 || p.Max < 0 || (p.Multiplier != 0 && p.Multiplier < 1) {
+		return p, fmt.Errorf("wait policy %+v: negative duration or multiplier below 1", p)
+	}
+	if p.Initial == 0 {
+		p.Initial = 500 * time.Millisecond
+	}
+	if p.Max == 0 {
+		p.Max = 10 * time.Second
+	}
+	if p.Multiplier == 0 {
+		p.Multiplier = 1.5
+	}
+	p.Max = max(p.Max, p.Initial)
+	return p, nil
+}
+
+// ErrJobOpen is returned by WaitIngestJob for a job still Open: it waits for
+// its data and CloseIngestJob, and would never finish by itself.
+var ErrJobOpen = errors.New("job is Open: close it to start processing")
+
+// WaitIngestJob polls the job until it is JobComplete, Failed or Aborted and
+// returns its final info. A job that ended Failed or Aborted is not an
+// error of WaitIngestJob; check info.State or info.Err(). A job still Open
+// returns ErrJobOpen. When ctx ends first, WaitIngestJob returns the last
+// info it saw with ctx's error. Each look is a request, retried on
+// transient failures; one that fails for good ends the wait with its error.
+func (c *Client) WaitIngestJob(ctx context.Context, jobID string) (*JobInfo, error) {
+	info, err := c.waitJob(ctx, ingestJobs, jobID)
+	if err != nil {
+		return info, fmt.Errorf("wait for ingest job %s: %w", jobID, err)
+	}
+	return info, nil
+}
+
+// WaitQueryJob polls the query job until it is JobComplete, Failed or
+// Aborted, like WaitIngestJob.
+func (c *Client) WaitQueryJob(ctx context.Context, jobID string) (*JobInfo, error) {
+	info, err := c.waitJob(ctx, queryJobs, jobID)
+	if err != nil {
+		return info, fmt.Errorf("wait for query job %s: %w", jobID, err)
+	}
+	return info, nil
+}
+
+func (c *Client) waitJob(ctx context.Context, kind jobKind, id string) (*JobInfo, error) {
+	pause := c.wait.Initial
+	var last *JobInfo
+	for {
+		info, err := c.getJob(ctx, kind, id)
+		if err != nil {
+			return last, err
+		}
+		last = info
+		if info.State.Terminal() {
+			return info, nil
+		}
+		if info.State == StateOpen {
+			return info, ErrJobOpen
+		}
+		if err := sleep(ctx, pause); err != nil {
+			return info, err
+		}
+		pause = min(time.Duration(float64(pause)*c.wait.Multiplier), c.wait.Max)
+	}
+}
