@@ -1,8 +1,10 @@
 package bulkemu
 
 import (
+	"fmt"
 	"log/slog"
 	"net/http"
+	"runtime/debug"
 	"sync/atomic"
 	"time"
 )
@@ -141,6 +143,16 @@ func New(opts Options) *Emulator {
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	defer func() {
+		// A bug must not take the emulator down with the test that found
+		// it: answer 500 as Salesforce does and log the panic.
+		if p := recover(); p != nil {
+			if e.opts.Logger != nil {
+				e.opts.Logger.Error("panic", "method", r.Method, "path", r.URL.RequestURI(), "panic", p, "stack", string(debug.Stack()))
+			}
+			writeError(rec, &apiError{Status: http.StatusInternalServerError, Code: "UNKNOWN_EXCEPTION", Message: fmt.Sprint("internal error: ", p)})
+		}
+	}()
 	e.mux.ServeHTTP(rec, r)
 	if e.opts.Logger != nil {
 		e.opts.Logger.Info("request", "method", r.Method, "path", r.URL.RequestURI(), "status", rec.status,

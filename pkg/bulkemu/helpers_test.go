@@ -157,9 +157,24 @@ func (o *org) query(operation, soql string) string {
 	if info := o.wait("/jobs/query/" + id); info["state"] != stateJobComplete {
 		o.t.Fatalf("query job ended %v", info)
 	}
-	page := o.do("GET", "/jobs/query/"+id+"/results", "", "")
-	if page.status != http.StatusOK || page.header.Get("Sforce-Locator") != "null" {
-		o.t.Fatalf("query results: %d locator %q", page.status, page.header.Get("Sforce-Locator"))
+	var out strings.Builder
+	locator := ""
+	for pages := 0; ; pages++ {
+		path := "/jobs/query/" + id + "/results"
+		if locator != "" {
+			path += "?locator=" + locator
+		}
+		page := o.do("GET", path, "", "")
+		if page.status != http.StatusOK || page.header.Get("Sforce-NumberOfRecords") == "" {
+			o.t.Fatalf("query results: %d %v %s", page.status, page.header, page.body)
+		}
+		body := page.body
+		if pages > 0 { // every page repeats the header row
+			_, body, _ = strings.Cut(body, "\n")
+		}
+		out.WriteString(body)
+		if locator = page.header.Get("Sforce-Locator"); locator == "null" {
+			return out.String()
+		}
 	}
-	return page.body
 }

@@ -1,0 +1,36 @@
+package bulkemu
+
+// Record is a snapshot of one record of the emulated org, for tests that
+// compare the org's final state with what they expect.
+type Record struct {
+	ID      string
+	Deleted bool              // in the recycle bin
+	Fields  map[string]string // non-null fields by API name, values in canonical form; system fields left out
+}
+
+// Records returns the records of object (any case) in creation order,
+// including deleted ones (Deleted set) but not hard-deleted ones. It returns
+// nil for an unknown object. The snapshot is consistent: it is taken under
+// the org's read lock.
+func (e *Emulator) Records(object string) []Record {
+	o := e.schema.Object(object)
+	if o == nil {
+		return nil
+	}
+	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
+	t := e.store.tables[o]
+	var out []Record
+	for i := range t.rows {
+		r := &t.rows[i]
+		if r.state == rowHardDeleted {
+			continue
+		}
+		rec := Record{ID: t.recordID(int32(i)), Deleted: r.state == rowDeleted, Fields: make(map[string]string, len(r.vals))}
+		for _, v := range r.vals {
+			rec.Fields[o.Fields[v.field].Name] = v.value
+		}
+		out = append(out, rec)
+	}
+	return out
+}

@@ -1,0 +1,223 @@
+package bulkemu
+
+import (
+	"strings"
+	"testing"
+)
+
+// byExternalID indexes an object's records by External_Id__c.
+func byExternalID(e *Emulator, object string) map[string]Record {
+	out := map[string]Record{}
+	for _, r := range e.Records(object) {
+		out[r.Fields["External_Id__c"]] = r
+	}
+	return out
+}
+
+// failedRows returns the sf__Error of each failed row, keyed by the value
+// of the column named key.
+func failedRows(t *testing.T, o *org, id, key string) map[string]string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(o.results(id, "failedResults"), "\n"), "\n")
+	header := strings.Split(lines[0], ",")
+	col := -1
+	for i, h := range header {
+		if h == key {
+			col = i
+		}
+	}
+	out := map[string]string{}
+	for _, l := range lines[1:] {
+		r := newCSVReader([]byte(l), ',', false)
+		f, _, _, err := r.next(nil)
+		if err != nil {
+			t.Fatalf("failed results line %q: %v", l, err)
+		}
+		out[f[col]] = f[1]
+	}
+	return out
+}
+
+func TestUpsertInsertsUpdatesAndKeepsOmittedFields(t *testing.T) {
+	o := newOrg(t, Options{})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name,External_Id__c,Industry,Phone\nAcme,A-1,Energy,555\nGlobex,A-2,Retail,666\n")
+	id, info := o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"External_Id__c"}`,
+		"External_Id__c,Name,Industry,Phone\n"+
+			"a-1,Acme Corp,,#N/A\n"+ // case-insensitive key; empty leaves Industry; #N/A clears Phone
+			"A-3,Initech,Tech,\n"+
+			"A-4,,Tech,\n"+ // create without Name
+			",Nobody,,\n") // no key
+	if info["numberRecordsProcessed"] != 4.0 || info["numberRecordsFailed"] != 2.0 {
+		t.Fatalf("counters: %v", info)
+	}
+	ok := o.results(id, "successfulResults")
+	if !strings.Contains(ok, `"0018c0000000001AAA","false","a-1","Acme Corp","","#N/A"`) || !strings.Contains(ok, `"true","A-3","Initech","Tech",""`) {
+		t.Fatalf("successful results:\n%s", ok)
+	}
+	failed := failedRows(t, o, id, "External_Id__c")
+	if failed["A-4"] != "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --" || failed[""] != "MISSING_ARGUMENT:External_Id__c not specified:--" {
+		t.Fatalf("failures: %v", failed)
+	}
+	recs := byExternalID(o.emu, "Account")
+	a1 := recs["a-1"].Fields // the upsert also rewrote the key's case
+	if a1["Name"] != "Acme Corp" || a1["Industry"] != "Energy" || a1["Phone"] != "" {
+		t.Errorf("A-1 after upsert: %v", a1)
+	}
+	if _, ok := a1["Phone"]; ok {
+		t.Errorf("#N/A did not null Phone: %v", a1)
+	}
+	if len(recs) != 3 {
+		t.Errorf("records: %v", recs)
+	}
+}
+
+func TestUpsertByIdAndDuplicateKeysInOneJob(t *testing.T) {
+	o := newOrg(t, Options{})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name\nFirst\n")
+	id, _ := o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"Id"}`,
+		"Id,Name\n0018c0000000001AAA,Renamed\n,Brand New\n0018c0000000099AAA,Ghost\n")
+	if ok := o.results(id, "successfulResults"); !strings.Contains(ok, `"0018c0000000001AAA","false"`) || !strings.Contains(ok, `"0018c0000000002AAA","true"`) {
+		t.Fatalf("upsert by Id:\n%s", ok)
+	}
+	if f := failedRows(t, o, id, "Id"); f["0018c0000000099AAA"] != "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--" {
+		t.Fatalf("unknown id: %v", f)
+	}
+
+	id, _ = o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"External_Id__c"}`,
+		"External_Id__c,Name\nK-1,One\nk-1,Two\nK-2,Other\n")
+	f := failedRows(t, o, id, "Name")
+	if len(f) != 2 || f["One"] != "DUPLICATE_VALUE:Duplicate external id specified: K-1:External_Id__c --" {
+		t.Fatalf("two rows with one key: %v", f)
+	}
+	id, _ = o.load(`{"object":"Account","operation":"insert"}`, "External_Id__c,Name\nK-2,Clash\n")
+	if f := failedRows(t, o, id, "Name"); !strings.HasPrefix(f["Clash"], "DUPLICATE_VALUE:duplicate value found: External_Id__c duplicates value on record with id: 001") {
+		t.Fatalf("insert of a taken external id: %v", f)
+	}
+}
+
+func TestUpdateAndDeleteByID(t *testing.T) {
+	o := newOrg(t, Options{HardDeleteAllowed: true})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name,Industry\nA,Energy\nB,Retail\nC,Tech\n")
+	id, _ := o.load(`{"object":"Account","operation":"update"}`,
+		"Id,Name,Industry\n0018c0000000001AAA,A2,\n0018c0000000002aaa,,#N/A\nnot-an-id,X,\n0038c0000000001AAA,X,\n0018c0000000077AAA,X,\n0018c0000000003AAA,#N/A,\n")
+	f := failedRows(t, o, id, "Id")
+	want := map[string]string{
+		"not-an-id":          "MALFORMED_ID:Account ID: id value of incorrect type: not-an-id:Id --",
+		"0038c0000000001AAA": "MALFORMED_ID:Account ID: id value of incorrect type: 0038c0000000001AAA:Id --",
+		"0018c0000000077AAA": "INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--",
+		"0018c0000000003AAA": "REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --",
+	}
+	for k, v := range want {
+		if f[k] != v {
+			t.Errorf("update %s: %q, want %q", k, f[k], v)
+		}
+	}
+	if got := o.results(id, "failedResults"); !strings.Contains(got, `"0018c0000000003AAA","REQUIRED_FIELD_MISSING`) {
+		t.Errorf("a failed update of an existing record must echo its Id in sf__Id:\n%s", got)
+	}
+	recs := o.emu.Records("Account")
+	if recs[0].Fields["Name"] != "A2" || recs[0].Fields["Industry"] != "Energy" || recs[1].Fields["Industry"] != "" || recs[1].Fields["Name"] != "B" {
+		t.Fatalf("after update: %v", recs)
+	}
+
+	id, _ = o.load(`{"object":"Account","operation":"delete"}`, "Id\n0018c0000000001AAA\n")
+	if !strings.Contains(o.results(id, "successfulResults"), `"0018c0000000001AAA","false","0018c0000000001AAA"`) {
+		t.Fatal("delete did not succeed")
+	}
+	id, _ = o.load(`{"object":"Account","operation":"delete"}`, "Id\n0018c0000000001AAA\n")
+	if f := failedRows(t, o, id, "Id"); f["0018c0000000001AAA"] != "ENTITY_IS_DELETED:entity is deleted:--" {
+		t.Fatalf("second delete: %v", f)
+	}
+	o.load(`{"object":"Account","operation":"update"}`, "Id,Name\n0018c0000000001AAA,Zombie\n")
+	if r := o.emu.Records("Account")[0]; !r.Deleted || r.Fields["Name"] != "A2" {
+		t.Fatalf("a deleted record was updated: %v", r)
+	}
+	// query skips the recycle bin, queryAll shows it; hardDelete empties it.
+	if r := o.emu.Records("Account"); len(r) != 3 {
+		t.Fatalf("records: %v", r)
+	}
+	o.load(`{"object":"Account","operation":"hardDelete"}`, "Id\n0018c0000000001AAA\n0018c0000000002AAA\n")
+	if r := o.emu.Records("Account"); len(r) != 1 || r[0].Fields["Name"] != "C" {
+		t.Fatalf("after hardDelete: %v", r)
+	}
+}
+
+func TestDeletedExternalIDIsFreeAgain(t *testing.T) {
+	o := newOrg(t, Options{})
+	o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"External_Id__c"}`, "External_Id__c,Name\nR-1,Old\n")
+	o.load(`{"object":"Account","operation":"delete"}`, "Id\n0018c0000000001AAA\n")
+	id, _ := o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"External_Id__c"}`, "External_Id__c,Name\nR-1,New\n")
+	if !strings.Contains(o.results(id, "successfulResults"), `"0018c0000000002AAA","true"`) {
+		t.Fatalf("upsert after delete did not create a new record:\n%s", o.results(id, "successfulResults"))
+	}
+}
+
+func TestRelationshipColumns(t *testing.T) {
+	o := newOrg(t, Options{})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name,External_Id__c\nParent,P-1\n")
+	id, _ := o.load(`{"object":"Contact","operation":"insert"}`,
+		"LastName,Account.External_Id__c,Email\nKid,p-1,kid@example.com\nOrphan,P-404,\nBadMail,P-1,not-an-email\n")
+	f := failedRows(t, o, id, "LastName")
+	if f["Orphan"] != "INVALID_FIELD:Foreign key external ID: P-404 not found for field External_Id__c in entity Account:--" {
+		t.Errorf("missing parent: %q", f["Orphan"])
+	}
+	if f["BadMail"] != "INVALID_EMAIL_ADDRESS:Email: invalid email address: not-an-email:Email --" {
+		t.Errorf("bad email: %q", f["BadMail"])
+	}
+	c := o.emu.Records("Contact")
+	if len(c) != 1 || c[0].Fields["AccountId"] != "0018c0000000001AAA" {
+		t.Fatalf("contacts: %v", c)
+	}
+	id, _ = o.load(`{"object":"Contact","operation":"insert"}`, "LastName,AccountId\nDirect,0018c0000000001AAA\nWrong,0038c0000000001AAA\n")
+	if f := failedRows(t, o, id, "LastName"); f["Wrong"] != "MALFORMED_ID:Account ID: id value of incorrect type: 0038c0000000001AAA:AccountId --" {
+		t.Errorf("reference to the wrong object: %v", f)
+	}
+}
+
+func TestFieldTypes(t *testing.T) {
+	o := newOrg(t, Options{})
+	id, _ := o.load(`{"object":"Opportunity","operation":"insert"}`,
+		"Name,StageName,CloseDate,Amount,Probability,IsPrivate,Description\n"+
+			"ok,New,2024-02-29,1.5e3,50,TRUE,fine\n"+
+			"bad date,New,2024-02-30,1,1,false,\n"+
+			"bad amount,New,2024-01-01,lots,1,false,\n"+
+			"bad bool,New,2024-01-01,1,1,maybe,\n"+
+			"too long,New,2024-01-01,1,1,false,"+strings.Repeat("x", 32001)+"\n"+
+			"no stage,,2024-01-01,1,1,false,\n")
+	f := failedRows(t, o, id, "Name")
+	for name, prefix := range map[string]string{
+		"bad date":   "INVALID_TYPE_ON_FIELD_IN_RECORD:Close Date: value not of required type: 2024-02-30:CloseDate --",
+		"bad amount": "INVALID_TYPE_ON_FIELD_IN_RECORD:Amount: value not of required type: lots:Amount --",
+		"bad bool":   "INVALID_TYPE_ON_FIELD_IN_RECORD:Private: value not of required type: maybe:IsPrivate --",
+		"too long":   "STRING_TOO_LONG:Description: data value too large: xxx",
+		"no stage":   "REQUIRED_FIELD_MISSING:Required fields are missing: [StageName]:StageName --",
+	} {
+		if !strings.HasPrefix(f[name], prefix) {
+			t.Errorf("%s: %q, want prefix %q", name, f[name], prefix)
+		}
+	}
+	opp := o.emu.Records("Opportunity")
+	if len(opp) != 1 || opp[0].Fields["Amount"] != "1500" || opp[0].Fields["IsPrivate"] != "true" || opp[0].Fields["CloseDate"] != "2024-02-29" {
+		t.Fatalf("stored values: %v", opp)
+	}
+	o.load(`{"object":"Contact","operation":"insert"}`, "LastName,Birthdate\nZ,1940-06-07Z\n")
+	if c := o.emu.Records("Contact"); c[0].Fields["Birthdate"] != "1940-06-07" {
+		t.Errorf("date with Z: %v", c)
+	}
+}
+
+func TestQueryAndQueryAll(t *testing.T) {
+	o := newOrg(t, Options{QueryPageSize: 2})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name,External_Id__c\nA,Q-1\nB,Q-2\nC,Q-3\n")
+	o.load(`{"object":"Contact","operation":"insert"}`, "LastName,Account.External_Id__c\nKid,Q-1\n")
+	o.load(`{"object":"Account","operation":"delete"}`, "Id\n0018c0000000002AAA\n")
+	if got := o.query("query", "SELECT Name FROM Account ORDER BY Name DESC"); got != "\"Name\"\n\"C\"\n\"A\"\n" {
+		t.Errorf("query over pages: %q", got)
+	}
+	if got := o.query("queryAll", "SELECT Name, IsDeleted FROM Account WHERE Name = 'b'"); got != "\"Name\",\"IsDeleted\"\n\"B\",\"true\"\n" {
+		t.Errorf("queryAll: %q", got)
+	}
+	if got := o.query("query", "SELECT LastName, Account.External_Id__c FROM Contact"); got != "\"LastName\",\"Account.External_Id__c\"\n\"Kid\",\"Q-1\"\n" {
+		t.Errorf("parent field: %q", got)
+	}
+}
