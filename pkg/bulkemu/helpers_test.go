@@ -13,13 +13,13 @@ import (
 // org is an emulator behind a real HTTP server, with a token, for tests
 // that check the wire format byte by byte.
 type org struct {
-	t     *testing.T
+	t     testing.TB
 	emu   *Emulator
 	url   string
 	token string
 }
 
-func newOrg(t *testing.T, opts Options) *org {
+func newOrg(t testing.TB, opts Options) *org {
 	t.Helper()
 	emu := New(opts)
 	srv := httptest.NewServer(emu)
@@ -67,7 +67,7 @@ func (o *org) send(method, url, contentType, body string, header http.Header) re
 }
 
 // json decodes the response body into a map.
-func (r response) json(t *testing.T) map[string]any {
+func (r response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal([]byte(r.body), &m); err != nil {
