@@ -111,8 +111,8 @@ func TestSlowProcessingAndAbort(t *testing.T) {
 	o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)
 	time.Sleep(150 * time.Millisecond)
 	info := o.do("GET", "/jobs/ingest/"+id, "", "").json(t)
-	if info["state"] != "InProgress" {
-		t.Fatalf("state after 150ms at 2000 rows/s: %v", info["state"])
+	if n := info["numberRecordsProcessed"].(float64); info["state"] != "InProgress" || n == 0 || n == 2000 {
+		t.Fatalf("after 150ms at 2000 rows/s: state %v, %v rows processed", info["state"], n)
 	}
 	if r := o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"Aborted"}`); r.status != 200 {
 		t.Fatalf("abort: %d %s", r.status, r.body)

@@ -64,15 +64,6 @@ func (e *Emulator) process(j *job) {
 	if j.state == stateAborted {
 		return
 	}
-	for _, r := range data.rows {
-		switch r.status {
-		case rowCreated, rowSucceeded:
-			j.processed++
-		case rowFailed:
-			j.processed++
-			j.failed++
-		}
-	}
 	if failure != "" {
 		j.errorMessage = failure
 		j.setState(stateFailed, e.now())
@@ -263,9 +254,29 @@ func (b *batch) run(start, end int) {
 			b.row(i, rows[i-c], keys[i-c], locked, now)
 		}
 		b.e.store.mu.Unlock()
+		b.count(c, cEnd)
 		b.pace(int64(cEnd - c))
 		b.e.locks.release(owner, all)
 	}
+}
+
+// count adds the outcomes of rows [from, to) to the job's counters, so that
+// a running job shows its progress as Salesforce's do.
+func (b *batch) count(from, to int) {
+	var processed, failed int64
+	for _, r := range b.data.rows[from:to] {
+		switch r.status {
+		case rowCreated, rowSucceeded:
+			processed++
+		case rowFailed:
+			processed++
+			failed++
+		}
+	}
+	b.j.mu.Lock()
+	b.j.processed += processed
+	b.j.failed += failed
+	b.j.mu.Unlock()
 }
 
 // row processes data row i.
