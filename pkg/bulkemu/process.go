@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -57,7 +58,7 @@ func (e *Emulator) process(j *job) {
 	data := j.ingest
 	j.mu.Unlock()
 
-	failure := e.run(j, data, abort)
+	failure := e.runSafely(j, data, abort)
 
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -70,6 +71,20 @@ func (e *Emulator) process(j *job) {
 		return
 	}
 	j.setState(stateJobComplete, e.now())
+}
+
+// runSafely runs the job and turns a panic into a failed job, so that no
+// upload, however odd, can take the emulator down.
+func (e *Emulator) runSafely(j *job, data *ingestData, abort <-chan struct{}) (failure string) {
+	defer func() {
+		if p := recover(); p != nil {
+			if e.opts.Logger != nil {
+				e.opts.Logger.Error("panic while processing a job", "job", j.id, "panic", p, "stack", string(debug.Stack()))
+			}
+			failure = fmt.Sprint("Unknown : internal error of the emulator: ", p)
+		}
+	}()
+	return e.run(j, data, abort)
 }
 
 // run parses the upload and processes its rows in internal batches. It
@@ -89,6 +104,7 @@ func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 		wg        sync.WaitGroup
 		done      atomic.Int64 // rows processed so far, for pacing
 		exhausted atomic.Bool  // the daily record limit was reached
+		panicked  atomic.Pointer[any]
 		workers   = make(chan struct{}, 4)
 	)
 	for start := 0; start < len(data.rows); start += e.opts.BatchSize {
@@ -97,12 +113,21 @@ func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 		wg.Add(1)
 		workers <- struct{}{}
 		go func() {
-			defer func() { <-workers; wg.Done() }()
+			defer func() {
+				if p := recover(); p != nil {
+					panicked.CompareAndSwap(nil, &p)
+				}
+				<-workers
+				wg.Done()
+			}()
 			b := batch{e: e, j: j, data: data, cols: cols, delim: delim, crlf: crlf, dups: duplicates, done: &done, exhausted: &exhausted, abort: abort}
 			b.run(start, end)
 		}()
 	}
 	wg.Wait()
+	if p := panicked.Load(); p != nil {
+		panic(*p) // for runSafely, in the job's goroutine
+	}
 	switch {
 	case exhausted.Load():
 		return "ExceededQuota : The daily limit of Bulk API records processed has been exceeded; the remaining rows were not processed"
@@ -247,17 +272,25 @@ func (b *batch) run(start, end int) {
 			keys[i-c] = b.lockKeys(fields)
 			all = append(all, keys[i-c]...)
 		}
-		locked := b.e.locks.acquire(owner, all, b.e.opts.LockWait)
-		b.e.store.mu.Lock()
-		now := b.e.now().UnixMilli()
-		for i := c; i < cEnd; i++ {
-			b.row(i, rows[i-c], keys[i-c], locked, now)
-		}
-		b.e.store.mu.Unlock()
-		b.count(c, cEnd)
-		b.pace(int64(cEnd - c))
-		b.e.locks.release(owner, all)
+		b.chunk(owner, c, rows, keys, all)
 	}
+}
+
+// chunk processes the rows starting at first while holding their record
+// locks, and paces the job.
+func (b *batch) chunk(owner int64, first int, rows, keys [][]string, all []string) {
+	locked := b.e.locks.acquire(owner, all, b.e.opts.LockWait)
+	defer b.e.locks.release(owner, all)
+	func() {
+		b.e.store.mu.Lock()
+		defer b.e.store.mu.Unlock()
+		now := b.e.now().UnixMilli()
+		for i := range rows {
+			b.row(first+i, rows[i], keys[i], locked, now)
+		}
+	}()
+	b.count(first, first+len(rows))
+	b.pace(int64(len(rows)))
 }
 
 // count adds the outcomes of rows [from, to) to the job's counters, so that

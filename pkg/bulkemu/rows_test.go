@@ -221,3 +221,14 @@ func TestQueryAndQueryAll(t *testing.T) {
 		t.Errorf("parent field: %q", got)
 	}
 }
+
+func TestRowsWithTheWrongNumberOfColumnsFail(t *testing.T) {
+	o := newOrg(t, Options{})
+	id, info := o.load(`{"object":"Account","operation":"insert"}`, "Name,Industry\nShort\nLong,Energy,extra\nRight,Energy\n")
+	if info["numberRecordsFailed"] != 2.0 || len(o.emu.Records("Account")) != 1 {
+		t.Fatalf("job: %v", info)
+	}
+	if got := o.results(id, "failedResults"); strings.Count(got, "INVALID_FIELD:Row has a different number of columns than the header:--") != 2 {
+		t.Fatalf("failed results:\n%s", got)
+	}
+}
