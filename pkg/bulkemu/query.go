@@ -3,7 +3,9 @@ package bulkemu
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"net/http"
+	"runtime/debug"
 	"sort"
 	"strconv"
 )
@@ -118,13 +120,40 @@ func (e *Emulator) runQuery(j *job, parsed *query) {
 	}
 	j.setState(stateInProgress, e.now())
 	j.mu.Unlock()
+	res, err := e.selectRows(j, parsed)
 
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.state != stateInProgress { // aborted meanwhile
+		return
+	}
+	if err != nil {
+		j.errorMessage = err.Error()
+		j.setState(stateFailed, e.now())
+		return
+	}
+	j.result = res
+	j.processed = int64(len(res.rowEnds))
+	j.setState(stateJobComplete, e.now())
+}
+
+// selectRows renders the query's result. A panic (a bug, never data)
+// becomes an error that fails the job.
+func (e *Emulator) selectRows(j *job, parsed *query) (res *queryResult, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			if e.opts.Logger != nil {
+				e.opts.Logger.Error("panic while running a query", "job", j.id, "panic", p, "stack", string(debug.Stack()))
+			}
+			err = fmt.Errorf("Unknown : internal error of the emulator: %v", p)
+		}
+	}()
 	delim, crlf := j.csvFormat()
 	eol := "\n"
 	if crlf {
 		eol = "\r\n"
 	}
-	res := &queryResult{}
+	res = &queryResult{}
 	var sb bytes.Buffer
 	headers := make([]string, len(parsed.Columns))
 	for i, c := range parsed.Columns {
@@ -135,6 +164,7 @@ func (e *Emulator) runQuery(j *job, parsed *query) {
 	res.headerEnd = sb.Len()
 
 	e.store.mu.RLock()
+	defer e.store.mu.RUnlock()
 	t := e.store.tables[parsed.Object]
 	var matches []recordView
 	for i := range t.rows {
@@ -162,17 +192,8 @@ func (e *Emulator) runQuery(j *job, parsed *query) {
 		sb.WriteString(eol)
 		res.rowEnds = append(res.rowEnds, uint32(sb.Len()))
 	}
-	e.store.mu.RUnlock()
 	res.csv = sb.Bytes()
-
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	if j.state != stateInProgress { // aborted meanwhile
-		return
-	}
-	j.result = res
-	j.processed = int64(len(res.rowEnds))
-	j.setState(stateJobComplete, e.now())
+	return res, nil
 }
 
 // queryPage serves GET /jobs/query/{id}/results[?locator=&maxRecords=]:
