@@ -82,8 +82,9 @@ const soqlMaxLength = 100_000
 //
 // Null follows SOQL, which has no unknown truth value: "= null" matches
 // only nulls, "!= x" and NOT IN (...) without null match nulls (unlike SQL),
-// while <, <=, >, >= and LIKE never match a null field. A relationship path
-// whose parent is missing is null.
+// while <, <=, >, >= and LIKE never match a null field. An empty quoted
+// string is null for text fields, as Salesforce stores no empty text. A
+// relationship path whose parent is missing is null.
 //
 // ORDER BY sorts nulls first unless NULLS LAST is given, in either direction
 // (the SOQL reference: "By default, null values are sorted first").
@@ -106,8 +107,11 @@ const soqlMaxLength = 100_000
 //     date literals, relationship paths of more than one level); the message
 //     says which.
 //
-// The other errors carry Salesforce's position prefix:
-// "\n<line>\n<caret>\nERROR at Row:1:Column:11\n<detail>".
+// The others, except the length error, carry Salesforce's position prefix:
+// "\n<line>\n<caret>\nERROR at Row:1:Column:11\n<detail>". Codes and texts
+// follow Salesforce where it is known; the API_ERROR texts, the choice of
+// MALFORMED_QUERY for the length and the default null order under DESC are
+// the emulator's best guess.
 func parseQuery(s *Schema, soql string) (*query, error) {
 	return parseQueryAt(s, soql, time.Now())
 }
@@ -269,14 +273,11 @@ func (p *soqlParser) lexString(i int) (int, error) {
 	s := p.src
 	var b strings.Builder
 	for j := i + 1; j < len(s); j++ {
-		switch s[j] {
-		case '\'':
+		switch c := s[j]; {
+		case c == '\'':
 			p.toks = append(p.toks, soqlToken{kind: tokString, text: b.String(), raw: s[i+1 : j], pos: i})
 			return j + 1, nil
-		case '\\':
-			if j+1 == len(s) {
-				return 0, p.fail("MALFORMED_QUERY", len(s), "mismatched character '<EOF>' expecting '''")
-			}
+		case c == '\\' && j+1 < len(s):
 			r, ok := soqlEscapes[s[j+1]]
 			if !ok {
 				_, size := utf8.DecodeRuneInString(s[j+1:])
@@ -285,7 +286,7 @@ func (p *soqlParser) lexString(i int) (int, error) {
 			b.WriteRune(r)
 			j++
 		default:
-			b.WriteByte(s[j])
+			b.WriteByte(c)
 		}
 	}
 	return 0, p.fail("MALFORMED_QUERY", len(s), "mismatched character '<EOF>' expecting '''")
@@ -333,10 +334,8 @@ func (p *soqlParser) unexpected(t soqlToken) error {
 	text := t.text
 	if t.kind == tokEOF {
 		text = "<EOF>"
-	} else if t.kind == tokString {
-		text = "'" + t.raw + "'"
 	} else if t.raw != "" {
-		text = t.raw
+		text = t.raw // as written: strings undecoded, datetimes with their offset
 	}
 	return p.fail("MALFORMED_QUERY", t.pos, fmt.Sprintf("unexpected token: '%s'", text))
 }
@@ -423,7 +422,7 @@ func (p *soqlParser) parse() (*query, error) {
 		p.next()
 		t := p.next()
 		n, err := strconv.Atoi(t.text)
-		if t.kind != tokNumber || err != nil || n < 0 || n > math.MaxInt32 || strings.ContainsAny(t.text, "+-.") {
+		if t.kind != tokNumber || strings.HasPrefix(t.text, "-") || err != nil || n > math.MaxInt32 {
 			return nil, p.unexpected(t)
 		}
 		p.q.Limit = n
@@ -492,63 +491,6 @@ func (p *soqlParser) resolveColumns(selected []soqlPath) error {
 		p.q.Columns = append(p.q.Columns, column{Header: header, Path: fp})
 	}
 	return nil
-}
-
-// resolve finds the field a path names and the header that spells it as
-// the schema does.
-func (p *soqlParser) resolve(sp soqlPath) (fieldPath, string, error) {
-	o, parts := p.q.Object, sp.parts
-	if len(parts) > 1 && p.alias != "" && strings.EqualFold(parts[0], p.alias) {
-		parts = parts[1:]
-	}
-	if len(parts) == 1 {
-		f := o.Field(parts[0])
-		if f == nil {
-			return fieldPath{}, "", p.noSuchColumn(sp.pos, parts[0], o)
-		}
-		return fieldPath{Field: f}, f.Name, nil
-	}
-	rel := o.Relationship(parts[0])
-	if rel == nil {
-		return fieldPath{}, "", p.unknownRelationship(sp.pos, parts[0])
-	}
-	parent := p.schema.Object(rel.ReferenceTo)
-	if len(parts) > 2 {
-		if parent.Relationship(parts[1]) != nil {
-			return fieldPath{}, "", unsupported("Relationship paths of more than one level (%s) are not supported by the Bulkstream emulator", strings.Join(sp.parts, "."))
-		}
-		return fieldPath{}, "", p.unknownRelationship(sp.pos, parts[1])
-	}
-	f := parent.Field(parts[1])
-	if f == nil {
-		return fieldPath{}, "", p.noSuchColumn(sp.pos, parts[1], parent)
-	}
-	return fieldPath{Rel: rel, Field: f}, rel.RelationshipName + "." + f.Name, nil
-}
-
-func (p *soqlParser) noSuchColumn(pos int, name string, o *Object) error {
-	return p.fail("INVALID_FIELD", pos, fmt.Sprintf("No such column '%s' on entity '%s'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names.", name, o.Name))
-}
-
-func (p *soqlParser) unknownRelationship(pos int, name string) error {
-	return p.fail("INVALID_FIELD", pos, fmt.Sprintf("Didn't understand relationship '%s' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names.", name))
-}
-
-// filterable resolves a path used in WHERE or ORDER BY, where long text
-// areas are not allowed; verb is "filtered" or "sorted".
-func (p *soqlParser) filterable(verb string) (fieldPath, error) {
-	sp, err := p.path()
-	if err != nil {
-		return fieldPath{}, err
-	}
-	fp, _, err := p.resolve(sp)
-	if err != nil {
-		return fieldPath{}, err
-	}
-	if fp.Field.Type == TypeTextArea && fp.Field.Length > 255 {
-		return fieldPath{}, p.fail("INVALID_FIELD", sp.pos, fmt.Sprintf("field '%s' can not be %s in query call", fp.Field.Name, verb))
-	}
-	return fp, nil
 }
 
 // condition reads comparisons joined by AND or by OR; a mix of both at one
