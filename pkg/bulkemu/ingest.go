@@ -36,18 +36,7 @@ func (e *Emulator) ingestRoutes(q *request) error {
 		return errNotFound
 	}
 	if len(seg) == 1 {
-		return q.only("GET,PATCH,DELETE", func(q *request) error {
-			switch q.r.Method {
-			case http.MethodPatch:
-				return e.changeState(q, j)
-			case http.MethodDelete:
-				return e.deleteJob(q, j)
-			}
-			j.mu.Lock()
-			defer j.mu.Unlock()
-			writeRawJSON(q.w, http.StatusOK, j.marshal(viewInfo))
-			return nil
-		})
+		return e.jobResource(q, j)
 	}
 	if len(seg) != 2 {
 		return errNotFound
@@ -134,22 +123,9 @@ func (e *Emulator) newIngestJob(version string, body ingestRequest) (*job, error
 	if !operations[op] {
 		return nil, invalidProperty(op, "operation")
 	}
-	if body.ContentType != nil && *body.ContentType != "CSV" {
-		return nil, invalidProperty(*body.ContentType, "contentType")
-	}
-	delim := "COMMA"
-	if body.ColumnDelimiter != nil {
-		if _, ok := delimiters[*body.ColumnDelimiter]; !ok {
-			return nil, invalidProperty(*body.ColumnDelimiter, "columnDelimiter")
-		}
-		delim = *body.ColumnDelimiter
-	}
-	ending := "LF"
-	if body.LineEnding != nil {
-		if *body.LineEnding != "LF" && *body.LineEnding != "CRLF" {
-			return nil, invalidProperty(*body.LineEnding, "lineEnding")
-		}
-		ending = *body.LineEnding
+	delim, ending, err := csvSettings(body.ContentType, body.ColumnDelimiter, body.LineEnding)
+	if err != nil {
+		return nil, err
 	}
 	j := &job{apiVersion: version, object: obj, operation: op, delimiter: delim, lineEnding: ending,
 		assignment: str(body.AssignmentRuleID), created: e.now(), state: stateOpen}
@@ -169,6 +145,44 @@ func (e *Emulator) newIngestJob(version string, body ingestRequest) (*job, error
 		return nil, badRequest("FEATURENOTENABLED", "FeatureNotEnabled : hardDelete requires the Bulk API Hard Delete permission, which is not enabled for this user")
 	}
 	return j, nil
+}
+
+// csvSettings checks the CSV properties of a create request and returns
+// the delimiter and line ending with their defaults, COMMA and LF.
+func csvSettings(contentType, delimiter, lineEnding *string) (string, string, error) {
+	if contentType != nil && *contentType != "CSV" {
+		return "", "", invalidProperty(*contentType, "contentType")
+	}
+	delim, ending := "COMMA", "LF"
+	if delimiter != nil {
+		if _, ok := delimiters[*delimiter]; !ok {
+			return "", "", invalidProperty(*delimiter, "columnDelimiter")
+		}
+		delim = *delimiter
+	}
+	if lineEnding != nil {
+		if *lineEnding != "LF" && *lineEnding != "CRLF" {
+			return "", "", invalidProperty(*lineEnding, "lineEnding")
+		}
+		ending = *lineEnding
+	}
+	return delim, ending, nil
+}
+
+// jobResource serves GET, PATCH and DELETE of /jobs/{ingest|query}/{id}.
+func (e *Emulator) jobResource(q *request, j *job) error {
+	return q.only("GET,PATCH,DELETE", func(q *request) error {
+		switch q.r.Method {
+		case http.MethodPatch:
+			return e.changeState(q, j)
+		case http.MethodDelete:
+			return e.deleteJob(q, j)
+		}
+		j.mu.Lock()
+		defer j.mu.Unlock()
+		writeRawJSON(q.w, http.StatusOK, j.marshal(viewInfo))
+		return nil
+	})
 }
 
 // readMultipart reads the "job" and "content" parts of a multipart create.

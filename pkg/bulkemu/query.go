@@ -36,18 +36,7 @@ func (e *Emulator) queryRoutes(q *request) error {
 	}
 	switch {
 	case len(seg) == 1:
-		return q.only("GET,PATCH,DELETE", func(q *request) error {
-			switch q.r.Method {
-			case http.MethodPatch:
-				return e.changeState(q, j)
-			case http.MethodDelete:
-				return e.deleteJob(q, j)
-			}
-			j.mu.Lock()
-			defer j.mu.Unlock()
-			writeRawJSON(q.w, http.StatusOK, j.marshal(viewInfo))
-			return nil
-		})
+		return e.jobResource(q, j)
 	case len(seg) == 2 && seg[1] == "results":
 		return q.only("GET", func(q *request) error { return e.queryPage(q, j) })
 	}
@@ -73,22 +62,9 @@ func (e *Emulator) createQuery(q *request) error {
 	if op != "query" && op != "queryAll" {
 		return invalidProperty(op, "operation")
 	}
-	if body.ContentType != nil && *body.ContentType != "CSV" {
-		return invalidProperty(*body.ContentType, "contentType")
-	}
-	delim := "COMMA"
-	if body.ColumnDelimiter != nil {
-		if _, ok := delimiters[*body.ColumnDelimiter]; !ok {
-			return invalidProperty(*body.ColumnDelimiter, "columnDelimiter")
-		}
-		delim = *body.ColumnDelimiter
-	}
-	ending := "LF"
-	if body.LineEnding != nil {
-		if *body.LineEnding != "LF" && *body.LineEnding != "CRLF" {
-			return invalidProperty(*body.LineEnding, "lineEnding")
-		}
-		ending = *body.LineEnding
+	delim, ending, err := csvSettings(body.ContentType, body.ColumnDelimiter, body.LineEnding)
+	if err != nil {
+		return err
 	}
 	if str(body.Query) == "" {
 		return badRequest("API_ERROR", "Invalid value: '' supplied for property: 'query'")
