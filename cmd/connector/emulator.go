@@ -41,7 +41,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.BoolVar(&opts.HardDeleteAllowed, "hard-delete-allowed", false, "enable the Bulk API Hard Delete permission (otherwise hardDelete jobs fail with FEATURENOTENABLED)")
 	fs.Int64Var(&opts.DailyAPIRequests, "daily-api-requests", 1_000_000, "daily API request allocation; beyond it requests get 403 REQUEST_LIMIT_EXCEEDED")
 	fs.Int64Var(&opts.DailyRecordLimit, "daily-record-limit", 150_000_000, "Bulk API records per rolling 24 hours; beyond it rows stay unprocessed and the job fails")
-	fs.IntVar(&opts.QueryPageSize, "query-page-size", 10_000, "query result rows per page when the client sends no maxRecords")
+	fs.IntVar(&opts.QueryPageSize, "query-page-size", 0, "query result rows per page when the client sends no maxRecords (0: all in one page)")
 	fs.DurationVar(&opts.LockWait, "lock-wait", 50*time.Millisecond, "how long a row waits for a record lock before UNABLE_TO_LOCK_ROW")
 	fs.Int64Var(&opts.Faults.Seed, "seed", 1, "seed of the injected faults; the same seed hits the same requests, jobs and rows")
 	fs.Float64Var(&opts.Faults.HTTPErrorRate, "http-error-rate", 0, "share of API requests answered 500 or 503 (0 to 1)")

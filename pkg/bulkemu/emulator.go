@@ -35,7 +35,10 @@ type Options struct {
 	// Default 150,000,000.
 	DailyRecordLimit int64
 	// QueryPageSize is the number of records per page of query results when
-	// the client gives no maxRecords. Default 10,000.
+	// the client gives no maxRecords. Default 0: the whole result in one
+	// page. Salesforce cuts such pages by size (about a gigabyte), and
+	// jsforce 3 cannot read a result of several pages unless it asks for
+	// them, so one page is the faithful default.
 	QueryPageSize int
 	// BatchSize is the number of rows of an internal batch; batches of one
 	// job run concurrently, as in Salesforce. Default 10,000.
@@ -118,9 +121,6 @@ func New(opts Options) *Emulator {
 	}
 	if opts.DailyRecordLimit <= 0 {
 		opts.DailyRecordLimit = 150_000_000
-	}
-	if opts.QueryPageSize <= 0 {
-		opts.QueryPageSize = 10_000
 	}
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 10_000

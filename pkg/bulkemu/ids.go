@@ -44,8 +44,10 @@ func idChecksum(id15 string) string {
 }
 
 // parseID splits a 15- or 18-character id into its key prefix and record
-// counter. It fails for anything that is not an id this emulator could have
-// made, including an 18-character id whose checksum does not match.
+// counter. It fails for anything that is not a well-formed Salesforce id,
+// including an 18-character id whose checksum does not match. A
+// well-formed id of another instance (one this emulator did not make) has
+// counter 0, which names no record.
 func parseID(id string) (prefix string, n int64, err error) {
 	switch len(id) {
 	case 18:
@@ -56,15 +58,17 @@ func parseID(id string) (prefix string, n int64, err error) {
 	default:
 		return "", 0, fmt.Errorf("bad length")
 	}
-	if id[3:6] != idPod {
-		return "", 0, fmt.Errorf("unknown instance")
-	}
-	for i := 6; i < 15; i++ {
+	for i := 0; i < 15; i++ {
 		d := strings.IndexByte(base62, id[i])
 		if d < 0 {
 			return "", 0, fmt.Errorf("bad character")
 		}
-		n = n*62 + int64(d)
+		if i >= 6 {
+			n = n*62 + int64(d)
+		}
+	}
+	if id[3:6] != idPod {
+		return id[:3], 0, nil
 	}
 	return id[:3], n, nil
 }

@@ -28,4 +28,7 @@ func TestMakeIDRoundTrips(t *testing.T) {
 	if _, _, err := parseID("001" + idPod + "000000001XXX"); err == nil {
 		t.Error("an id with a wrong checksum was accepted")
 	}
+	if prefix, n, err := parseID("0012M00000aFzAI" + idChecksum("0012M00000aFzAI")); err != nil || prefix != "001" || n != 0 {
+		t.Errorf("an id of another instance: %s, %d, %v; want 001, 0 (no record), nil", prefix, n, err)
+	}
 }

@@ -197,6 +197,9 @@ func (e *Emulator) queryPage(q *request, j *job) error {
 		first = n
 	}
 	size := e.opts.QueryPageSize
+	if size <= 0 {
+		size = len(res.rowEnds)
+	}
 	if m := params.Get("maxRecords"); m != "" {
 		n, err := strconv.Atoi(m)
 		if err != nil || n <= 0 {

@@ -337,8 +337,13 @@ describe('ingest', () => {
     ]);
     const id1 = ids.get(`${RUN}-upd-1`);
     const id2 = ids.get(`${RUN}-upd-2`);
-    // Well-formed Account id (valid checksum) that does not exist.
-    const unknown = `001000000000000${idSuffix('001000000000000')}`;
+    // Unknown: same key prefix and instance part as an id the emulator issued,
+    // a counter it has not reached, a valid checksum.
+    const unknown15 = `${id1.slice(0, 6)}zzzzzzzzz`;
+    const unknown = unknown15 + idSuffix(unknown15);
+    // Well-formed, but from another instance (pod 000): Salesforce's answer for
+    // such an id is not documented; either error code is accepted.
+    const foreign = `001000000000000${idSuffix('001000000000000')}`;
     const malformed = 'not-an-id';
     const res = await load({
       object: 'Account',
@@ -347,11 +352,12 @@ describe('ingest', () => {
         { Id: id1, Industry: 'Energy', Phone: '' }, // empty = leave unchanged
         { Id: id2, Industry: 'Retail', Phone: null }, // null (#N/A) = clear
         { Id: unknown, Industry: 'Energy', Phone: '' },
+        { Id: foreign, Industry: 'Energy', Phone: '' },
         { Id: malformed, Industry: 'Energy', Phone: '' },
       ],
     });
     assert.equal(res.successfulResults.length, 2, JSON.stringify(res.successfulResults));
-    assert.equal(res.failedResults.length, 2, JSON.stringify(res.failedResults));
+    assert.equal(res.failedResults.length, 3, JSON.stringify(res.failedResults));
     for (const row of res.successfulResults) {
       assert.ok([id1, id2].includes(row.sf__Id), row.sf__Id);
       assert.equal(row.sf__Created, 'false');
@@ -359,7 +365,9 @@ describe('ingest', () => {
     }
     const failed = byField(res.failedResults, 'Id');
     assert.ok(failed.get(unknown), `failed row for ${unknown}: ${JSON.stringify(res.failedResults)}`);
-    assert.match(failed.get(unknown).sf__Error, /^INVALID_CROSS_REFERENCE_KEY:/);
+    assert.equal(failed.get(unknown).sf__Error, 'INVALID_CROSS_REFERENCE_KEY:invalid cross reference id:--');
+    assert.ok(failed.get(foreign), `failed row for ${foreign}: ${JSON.stringify(res.failedResults)}`);
+    assert.match(failed.get(foreign).sf__Error, /^(INVALID_CROSS_REFERENCE_KEY|MALFORMED_ID):/);
     assert.ok(failed.get(malformed), `failed row for ${malformed}: ${JSON.stringify(res.failedResults)}`);
     assert.match(failed.get(malformed).sf__Error, /^MALFORMED_ID:/);
     for (const row of res.failedResults) {
@@ -403,7 +411,9 @@ describe('ingest', () => {
   test('Contacts with an Account.External_Id__c relationship column', async () => {
     const parents = await insertAccounts([{ Name: `${RUN} parent`, External_Id__c: `${RUN}-parent` }]);
     const parentId = parents.get(`${RUN}-parent`);
-    // Nested objects are flattened by jsforce into the column "Account.External_Id__c".
+    // The relationship column is a flat key. (A nested { Account: { External_Id__c } }
+    // makes jsforce 3 upload both "Account.External_Id__c" and a JSON "Account"
+    // column, which Salesforce rejects: InvalidBatch : Field name not found : Account.)
     const res = await load({
       object: 'Contact',
       operation: 'insert',
@@ -413,14 +423,14 @@ describe('ingest', () => {
           FirstName: 'Ada',
           Email: `${RUN}.ok@example.com`,
           External_Id__c: `${RUN}-c-ok`,
-          Account: { External_Id__c: `${RUN}-parent` },
+          'Account.External_Id__c': `${RUN}-parent`,
         },
         {
           LastName: `${RUN} child orphan`,
           FirstName: 'Bob',
           Email: `${RUN}.orphan@example.com`,
           External_Id__c: `${RUN}-c-orphan`,
-          Account: { External_Id__c: `${RUN}-no-such-parent` },
+          'Account.External_Id__c': `${RUN}-no-such-parent`,
         },
         {
           // Case-insensitive match on the parent's external id.
@@ -428,7 +438,7 @@ describe('ingest', () => {
           FirstName: 'Cy',
           Email: `${RUN}.upper@example.com`,
           External_Id__c: `${RUN}-c-upper`,
-          Account: { External_Id__c: `${RUN}-PARENT`.toUpperCase() },
+          'Account.External_Id__c': `${RUN}-PARENT`.toUpperCase(),
         },
       ],
     });
@@ -455,6 +465,20 @@ describe('ingest', () => {
     );
     assert.equal(rows.length, 2, JSON.stringify(rows));
     for (const r of rows) assert.equal(r.AccountId, parentId, JSON.stringify(r));
+  });
+
+  test('nested relationship object: jsforce adds a JSON "Account" column, the job fails as in Salesforce', async () => {
+    await assert.rejects(
+      load({
+        object: 'Contact',
+        operation: 'insert',
+        input: [{ LastName: `${RUN} nested`, Account: { External_Id__c: `${RUN}-parent` } }],
+      }),
+      (err) => {
+        assert.ok(err.message.includes('InvalidBatch : Field name not found : Account'), `message: ${err.message}`);
+        return true;
+      },
+    );
   });
 
   test('job-level failure: an unknown column fails the job with InvalidBatch : Field name not found', async () => {
