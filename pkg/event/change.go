@@ -1,0 +1,130 @@
+// Package event is Bulkstream's model of a change event, and the decoders
+// that turn Kafka records into changes.
+//
+// A Change is one Kafka record decoded: the Salesforce object it targets,
+// the operation, the record's identity (an external id field and value, or a
+// Salesforce Id), an ordered set of field values in which null is distinct
+// from absent, and the source position of the record.
+package event
+
+import (
+	"strings"
+	"time"
+)
+
+// Operation is a Bulk API 2.0 ingest operation, spelled as Salesforce
+// spells it.
+type Operation string
+
+// The operations of Bulk API 2.0 ingest jobs.
+const (
+	Insert     Operation = "insert"
+	Update     Operation = "update"
+	Upsert     Operation = "upsert"
+	Delete     Operation = "delete"
+	HardDelete Operation = "hardDelete"
+)
+
+// ParseOperation returns the operation named s (exact spelling, as
+// Salesforce requires) and whether it is one.
+func ParseOperation(s string) (Operation, bool) {
+	switch op := Operation(s); op {
+	case Insert, Update, Upsert, Delete, HardDelete:
+		return op, true
+	}
+	return "", false
+}
+
+// IsDelete reports whether the operation removes records by Id.
+func (o Operation) IsDelete() bool { return o == Delete || o == HardDelete }
+
+// Value is a field value in the text form a Salesforce CSV carries, or
+// null. The zero Value is the empty string, which Salesforce reads as
+// "leave unchanged"; decoders never produce it for a field that is present
+// (an empty JSON string is sent as null, "#N/A").
+type Value struct {
+	Text string
+	Null bool
+}
+
+// NullValue is a field explicitly set to null.
+var NullValue = Value{Null: true}
+
+// Text returns a non-null value.
+func Text(s string) Value { return Value{Text: s} }
+
+// CSV returns the value as it goes into a Bulk API CSV cell: #N/A for null.
+func (v Value) CSV() string {
+	if v.Null {
+		return "#N/A"
+	}
+	return v.Text
+}
+
+// Field is one field of a change: an API name (or a relationship column
+// such as Account.External_Id__c) and its value.
+type Field struct {
+	Name  string
+	Value Value
+}
+
+// Header is a Kafka record header.
+type Header struct {
+	Key   string
+	Value []byte
+}
+
+// Source is where a change came from: its Kafka record.
+type Source struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Timestamp time.Time
+	Key       []byte
+	Value     []byte
+	Headers   []Header
+}
+
+// Change is one decoded change event.
+type Change struct {
+	Object    string    // Salesforce object API name, e.g. Account
+	Operation Operation // what to do with the record
+	// ExternalIDField names the field that identifies the record for an
+	// upsert (its value is among Fields). Empty for other operations.
+	ExternalIDField string
+	// Fields in the order the event gave them. For delete and hardDelete
+	// only Id. A field absent here is left unchanged by Salesforce.
+	Fields []Field
+	Source Source
+}
+
+// Get returns the value of the field named name (case-insensitive, as
+// Salesforce matches field names) and whether the change has it.
+func (c *Change) Get(name string) (Value, bool) {
+	for _, f := range c.Fields {
+		if strings.EqualFold(f.Name, name) {
+			return f.Value, true
+		}
+	}
+	return Value{}, false
+}
+
+// RecordKey identifies the Salesforce record a change is about, for
+// coalescing and ordering: the folded external id value for an upsert (and
+// for an insert that carries the route's external id), the Id for update
+// and delete. It is "" when the change names no record (a plain insert).
+func (c *Change) RecordKey() string {
+	byExternalID := c.ExternalIDField != "" && !strings.EqualFold(c.ExternalIDField, "Id") &&
+		(c.Operation == Upsert || c.Operation == Insert)
+	if byExternalID {
+		if v, ok := c.Get(c.ExternalIDField); ok && !v.Null && v.Text != "" {
+			return strings.ToLower(c.ExternalIDField) + "=" + strings.ToLower(v.Text)
+		}
+		return ""
+	}
+	// Update, delete, and upsert by Id are about the record with that Id.
+	if v, ok := c.Get("Id"); ok && !v.Null && len(v.Text) >= 15 {
+		return "id=" + v.Text[:15]
+	}
+	return ""
+}
