@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
@@ -92,8 +93,10 @@ func (s *TokenCache) get(ctx context.Context, refresh bool, rejected *oauth2.Tok
 // New. client_id and client_secret are sent in the form body.
 //
 // Token requests use the *http.Client stored in ctx under oauth2.HTTPClient,
-// if any, else http.DefaultClient. A refused grant (wrong id or secret) is an
-// *APIError whose ErrorCode is the OAuth error, e.g. invalid_client.
+// if any, else a client with a 30 s timeout: TokenCache.Token has no context,
+// so only a timeout keeps a hung token endpoint from blocking every request.
+// A refused grant (wrong id or secret) is an *APIError whose ErrorCode is the
+// OAuth error, e.g. invalid_client.
 func ClientCredentials(ctx context.Context, loginURL, clientID, clientSecret string) (*TokenCache, string, error) {
 	cfg := &clientcredentials.Config{
 		ClientID:     clientID,
@@ -102,11 +105,11 @@ func ClientCredentials(ctx context.Context, loginURL, clientID, clientSecret str
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
 	hc, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
+	if hc == nil {
+		hc = &http.Client{Timeout: 30 * time.Second}
+	}
 	cache := NewTokenCache(func(ctx context.Context) (*oauth2.Token, error) {
-		if hc != nil {
-			ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
-		}
-		tok, err := cfg.Token(ctx)
+		tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
 		if err != nil {
 			return nil, fmt.Errorf("client credentials grant: %w", tokenError(err))
 		}

@@ -160,8 +160,13 @@ func (z *gzipPipe) start() {
 	z.started = true
 	go func() {
 		defer close(z.done)
-		zw := gzip.NewWriter(z.pw)
-		_, err := io.Copy(zw, z.src)
+		// BestSpeed: CSV compresses to about a seventh at any level,
+		// and the default level would make the compressor, not the
+		// network, the bottleneck (~100 MB/s against ~350 MB/s).
+		zw, err := gzip.NewWriterLevel(z.pw, gzip.BestSpeed)
+		if err == nil {
+			_, err = io.Copy(zw, z.src)
+		}
 		if err == nil {
 			err = zw.Close()
 		}

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -283,7 +284,7 @@ func (c *Client) do(ctx context.Context, req *request) (*http.Response, error) {
 			attempt--
 			continue
 		}
-		if attempt >= c.retry.MaxAttempts || !IsRetryable(err) || !req.replayable() {
+		if attempt >= c.retry.MaxAttempts || !transient(err) || !req.replayable() {
 			return nil, err
 		}
 		acted := mayHaveActed(err)
@@ -299,6 +300,17 @@ func (c *Client) do(ctx context.Context, req *request) (*http.Response, error) {
 			return nil, fmt.Errorf("%w; gave up retrying: %w", err, serr)
 		}
 	}
+}
+
+// transient reports whether a try that failed with err is worth repeating
+// while the caller's context is still alive: IsRetryable, or a timeout that,
+// the context being alive, is the HTTP client's own limit for one try.
+func transient(err error) bool {
+	if IsRetryable(err) {
+		return true
+	}
+	ne, ok := errors.AsType[net.Error](err)
+	return ok && ne.Timeout()
 }
 
 func isInvalidSession(err error) bool {

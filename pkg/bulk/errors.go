@@ -85,10 +85,10 @@ type retryableError interface {
 
 // IsRetryable reports whether err is transient: an error whose Retryable
 // method says so (*APIError, *RowError, *JobError), a network error, a
-// truncated response, or a token endpoint answering 5xx. Cancellation and
-// deadlines of the caller's context are not retryable.
+// truncated response, or a token endpoint answering 5xx. A canceled context
+// or a passed deadline is not retryable, since it usually is the caller's.
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return false
 	}
 	if r, ok := errors.AsType[retryableError](err); ok {
