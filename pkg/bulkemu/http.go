@@ -80,7 +80,7 @@ func (e *Emulator) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if e.hit(e.opts.Faults.HTTPErrorRate, "http", seq, 0) {
-		if seq%2 == 0 {
+		if e.hit(0.5, "http-503", seq, 0) {
 			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "SERVER_UNAVAILABLE", Message: "Service temporarily unavailable (fault injected by the emulator)"})
 		} else {
 			writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "UNKNOWN_EXCEPTION", Message: fmt.Sprintf("An unexpected error occurred. Please include this ErrorId if you contact support: %d-%d (fault injected by the emulator)", seq, e.opts.Faults.Seed)})
