@@ -42,7 +42,9 @@ func startEmulator(t *testing.T, args ...string) (string, *lockedBuffer) {
 	ctx, cancel := context.WithCancel(context.Background())
 	stdout, stderr := &lockedBuffer{}, &lockedBuffer{}
 	done := make(chan int)
-	go func() { done <- run(ctx, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...), stdout, stderr) }()
+	go func() {
+		done <- run(ctx, append([]string{"emulator", "--addr", "127.0.0.1:0"}, args...), stdout, stderr)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-done; code != 0 {

@@ -1,0 +1,250 @@
+package batch
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func policy() Policy {
+	return Policy{MaxBytes: 1 << 20, MaxRecords: 1000, MaxAge: time.Second, SpillThreshold: 1 << 20}
+}
+
+// upsert makes an Account upsert by External_Id__c from name=value pairs;
+// a value "<null>" is a null.
+func upsert(offset int64, ext string, kv ...string) *event.Change {
+	c := &event.Change{Object: "Account", Operation: event.Upsert, ExternalIDField: "External_Id__c",
+		Fields: []event.Field{{Name: "External_Id__c", Value: event.Text(ext)}},
+		Source: event.Source{Topic: "t", Partition: int32(offset % 2), Offset: offset, Key: []byte(ext), Value: []byte(fmt.Sprintf(`{"n":%d}`, offset)),
+			Headers: []event.Header{{Key: "h", Value: []byte("v")}}, Timestamp: t0.Add(time.Duration(offset) * time.Millisecond)}}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v := event.Text(kv[i+1])
+		if kv[i+1] == "<null>" {
+			v = event.NullValue
+		}
+		c.Fields = append(c.Fields, event.Field{Name: kv[i], Value: v})
+	}
+	return c
+}
+
+func mustAdd(t *testing.T, bt *Batcher, c *event.Change) *Buffer {
+	t.Helper()
+	sealed, err := bt.Add(c, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sealed
+}
+
+func csvOf(t *testing.T, b *Buffer) string {
+	t.Helper()
+	var buf bytes.Buffer
+	if err := b.WriteCSV(&buf); err != nil {
+		t.Fatal(err)
+	}
+	if int64(buf.Len()) > b.Size() {
+		t.Fatalf("CSV of %d bytes, estimate %d: the estimate must bound the upload", buf.Len(), b.Size())
+	}
+	return buf.String()
+}
+
+// The upload's header is the union of the fields, an absent field is an
+// empty cell and a null is #N/A; changes to one record fold into one row,
+// later fields over earlier ones, and each event stays attached to it.
+func TestCoalescingAndColumnUnion(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	mustAdd(t, bt, upsert(1, "A-1", "Name", "Acme", "Industry", "Energy"))
+	mustAdd(t, bt, upsert(2, "B-1", "Phone", "555", "Name", `Say "hi", Bob`))
+	mustAdd(t, bt, upsert(3, "a-1", "Industry", "<null>", "Phone", "777"))
+	b := bt.SealAll(ReasonShutdown)[0]
+	defer b.Close()
+	want := "External_Id__c,Name,Industry,Phone\n" +
+		"a-1,Acme,#N/A,777\n" +
+		"B-1,\"Say \"\"hi\"\", Bob\",,555\n"
+	if got := csvOf(t, b); got != want {
+		t.Fatalf("CSV:\n%s\nwant:\n%s", got, want)
+	}
+	if len(b.Rows) != 2 || len(b.Rows[0].Events) != 2 || b.Events[b.Rows[0].Events[1]].Offset != 3 {
+		t.Fatalf("rows %+v", b.Rows)
+	}
+	row, ok := b.Match([]string{"External_Id__c", "Name"}, []string{"A-1", "Acme"})
+	if !ok || row != 0 {
+		t.Fatalf("match by external id: %d %v", row, ok)
+	}
+}
+
+func TestInsertsMatchByContent(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	for i, name := range []string{"Same", "Other", "Same"} {
+		mustAdd(t, bt, &event.Change{Object: "Account", Operation: event.Insert, Fields: []event.Field{{Name: "Name", Value: event.Text(name)}},
+			Source: event.Source{Topic: "t", Offset: int64(i)}})
+	}
+	b := bt.SealAll(ReasonShutdown)[0]
+	defer b.Close()
+	if len(b.Rows) != 3 {
+		t.Fatalf("plain inserts must not coalesce: %d rows", len(b.Rows))
+	}
+	csvOf(t, b)
+	got := map[int]bool{}
+	for _, name := range []string{"Same", "Same", "Other"} {
+		row, ok := b.Match([]string{"Name"}, []string{name})
+		if !ok || got[row] {
+			t.Fatalf("match %s: row %d ok %v (taken %v)", name, row, ok, got)
+		}
+		got[row] = true
+	}
+	if _, ok := b.Match([]string{"Name"}, []string{"Same"}); ok {
+		t.Fatal("a third Same matched two rows")
+	}
+}
+
+func TestRollOverByEachLimit(t *testing.T) {
+	t.Run("records", func(t *testing.T) {
+		p := policy()
+		p.MaxRecords = 2
+		bt, _ := NewBatcher(p)
+		mustAdd(t, bt, upsert(1, "A", "Name", "a"))
+		mustAdd(t, bt, upsert(2, "B", "Name", "b"))
+		mustAdd(t, bt, upsert(3, "a", "Name", "a2")) // coalesces: no new row
+		sealed := mustAdd(t, bt, upsert(4, "C", "Name", "c"))
+		if sealed == nil || sealed.Reason != ReasonRecords || len(sealed.Rows) != 2 || len(sealed.Events) != 3 {
+			t.Fatalf("sealed %+v", sealed)
+		}
+		sealed.Close()
+	})
+	t.Run("bytes", func(t *testing.T) {
+		p := policy()
+		p.MaxBytes = 200
+		bt, _ := NewBatcher(p)
+		var sealed *Buffer
+		n := 0
+		for sealed == nil {
+			n++
+			sealed = mustAdd(t, bt, upsert(int64(n), fmt.Sprintf("K-%d", n), "Name", "some account name"))
+		}
+		defer sealed.Close()
+		if sealed.Reason != ReasonBytes || sealed.Size() > 200 || len(sealed.Rows) != n-1 {
+			t.Fatalf("sealed after %d adds: reason %s, size %d, %d rows", n, sealed.Reason, sealed.Size(), len(sealed.Rows))
+		}
+		if got := len(csvOf(t, sealed)); got > 200 {
+			t.Fatalf("upload of %d bytes over the 200-byte limit", got)
+		}
+		if _, err := bt.Add(upsert(99, "BIG", "Description", strings.Repeat("x", 300)), t0); err != ErrTooLarge {
+			t.Fatalf("a change over the limit on its own: %v", err)
+		}
+	})
+	t.Run("age", func(t *testing.T) {
+		bt, _ := NewBatcher(policy())
+		mustAdd(t, bt, upsert(1, "A", "Name", "a"))
+		if due, ok := bt.NextDue(); !ok || !due.Equal(t0.Add(time.Second)) {
+			t.Fatalf("next due %v %v", due, ok)
+		}
+		if got := bt.Due(t0.Add(999 * time.Millisecond)); len(got) != 0 {
+			t.Fatalf("sealed before its age: %v", got)
+		}
+		got := bt.Due(t0.Add(time.Second))
+		if len(got) != 1 || got[0].Reason != ReasonAge {
+			t.Fatalf("due: %v", got)
+		}
+		got[0].Close()
+		if _, ok := bt.NextDue(); ok {
+			t.Fatal("a buffer is still open")
+		}
+	})
+}
+
+// A big buffer lives in a temporary file, and its upload and its events'
+// original records come back intact.
+func TestSpillsToATemporaryFile(t *testing.T) {
+	p := policy()
+	p.SpillThreshold = 4 << 10
+	p.MaxBytes = 10 << 20
+	p.MaxRecords = 100000
+	p.SpillDir = t.TempDir()
+	bt, _ := NewBatcher(p)
+	for i := 0; i < 2000; i++ {
+		mustAdd(t, bt, upsert(int64(i), fmt.Sprintf("S-%d", i), "Name", fmt.Sprintf("Account %d", i)))
+	}
+	b := bt.SealAll(ReasonShutdown)[0]
+	if !b.Spilled() {
+		t.Fatal("a 2000-event buffer stayed in memory with a 4 KB threshold")
+	}
+	files, _ := os.ReadDir(p.SpillDir)
+	if len(files) != 1 {
+		t.Fatalf("spill files: %v", files)
+	}
+	out := csvOf(t, b)
+	if !strings.Contains(out, "S-1999,Account 1999\n") || strings.Count(out, "\n") != 2001 {
+		t.Fatalf("CSV from the spill file is wrong (%d lines)", strings.Count(out, "\n"))
+	}
+	c, err := b.Change(1234)
+	if err != nil || string(c.Source.Key) != "S-1234" || string(c.Source.Value) != `{"n":1234}` || c.Source.Headers[0].Key != "h" ||
+		!c.Source.Timestamp.Equal(t0.Add(1234*time.Millisecond)) || c.Fields[1].Value.Text != "Account 1234" {
+		t.Fatalf("event 1234 read back as %+v, %v", c, err)
+	}
+	b.Close()
+	if files, _ := os.ReadDir(p.SpillDir); len(files) != 0 {
+		t.Fatalf("spill file left behind: %v", files)
+	}
+}
+
+// Dropping a revoked partition keeps the other partitions' events, with
+// their coalescing redone.
+func TestDropPartition(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	mustAdd(t, bt, upsert(1, "A", "Name", "from p1"))    // partition 1
+	mustAdd(t, bt, upsert(2, "A", "Phone", "p0"))        // partition 0, same record
+	mustAdd(t, bt, upsert(3, "B", "Name", "only p1"))    // partition 1
+	mustAdd(t, bt, upsert(4, "C", "Name", "p0 as well")) // partition 0
+	if err := bt.Drop("t", 1); err != nil {
+		t.Fatal(err)
+	}
+	b := bt.SealAll(ReasonShutdown)[0]
+	defer b.Close()
+	if got := csvOf(t, b); got != "External_Id__c,Phone,Name\nA,p0,\nC,,p0 as well\n" {
+		t.Fatalf("after drop:\n%s", got)
+	}
+	if err := bt.Drop("t", 0); err != nil || bt.Pending() != 0 {
+		t.Fatalf("dropping everything: %v, %d pending", err, bt.Pending())
+	}
+}
+
+// BenchmarkAddAndWriteCSV measures batching per event: folding an 8-field
+// upsert into a buffer and writing it into a CSV upload when the buffer
+// rolls over every 10,000 records.
+func BenchmarkAddAndWriteCSV(b *testing.B) {
+	p := policy()
+	p.MaxRecords = 10000
+	bt, _ := NewBatcher(p)
+	changes := make([]*event.Change, 1000)
+	for i := range changes {
+		changes[i] = upsert(int64(i), fmt.Sprintf("EXT-%06d", i), "Name", "Account name", "Industry", "Energy",
+			"AnnualRevenue", "123456.5", "NumberOfEmployees", "42", "Phone", "+1 555 0100", "Website", "https://example.com")
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	var out bytes.Buffer
+	for i := 0; i < b.N; i++ {
+		c := changes[i%len(changes)]
+		c.Source.Offset = int64(i)
+		c.Fields[0].Value.Text = fmt.Sprintf("EXT-%09d", i)
+		sealed, err := bt.Add(c, t0)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if sealed != nil {
+			out.Reset()
+			if err := sealed.WriteCSV(&out); err != nil {
+				b.Fatal(err)
+			}
+			sealed.Close()
+		}
+	}
+}

@@ -1,0 +1,254 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// Key says which buffer a change goes into: one buffer, and so one Bulk
+// API job, per object, operation and external id field.
+type Key struct {
+	Object          string
+	Operation       event.Operation
+	ExternalIDField string
+}
+
+func (k Key) String() string {
+	if k.ExternalIDField == "" {
+		return k.Object + "/" + string(k.Operation)
+	}
+	return k.Object + "/" + string(k.Operation) + "/" + k.ExternalIDField
+}
+
+// KeyOf returns the buffer key of a change. The external id field counts
+// only for upserts: it is a property of the job.
+func KeyOf(c *event.Change) Key {
+	k := Key{Object: c.Object, Operation: c.Operation}
+	if c.Operation == event.Upsert {
+		k.ExternalIDField = c.ExternalIDField
+	}
+	return k
+}
+
+// Reason says which trigger sealed a buffer.
+type Reason string
+
+// The triggers of a roll-over.
+const (
+	ReasonBytes    Reason = "bytes"    // the next change would pass MaxBytes
+	ReasonRecords  Reason = "records"  // the next change would pass MaxRecords
+	ReasonAge      Reason = "age"      // the buffer is older than MaxAge
+	ReasonShutdown Reason = "shutdown" // the pipeline is stopping
+	ReasonRevoke   Reason = "revoke"   // a partition was revoked (flush rather than drop)
+)
+
+var (
+	// errFull means the change does not fit and the buffer must roll over
+	// first; Batcher handles it.
+	errFull = errors.New("buffer full")
+	// ErrTooLarge is a single change that is larger than MaxBytes on its
+	// own; it can never be uploaded.
+	ErrTooLarge = errors.New("change larger than the batch byte limit")
+)
+
+// Event is one source event in a buffer: its Kafka position, the row it
+// was folded into, and where its data lies in the buffer's store.
+type Event struct {
+	Topic     string
+	Partition int32
+	Offset    int64
+	Row       int // index into Buffer.Rows
+
+	off int64 // in the store
+	n   int
+}
+
+// Row is one CSV row of the upload: one Salesforce record, with every event
+// folded into it in arrival order. The row's outcome is the outcome of each
+// of its events.
+type Row struct {
+	RecordKey string // event.Change.RecordKey; "" for a plain insert
+	Events    []int  // indexes into Buffer.Events, in arrival order
+}
+
+// Buffer collects the changes of one Key into the rows of one CSV upload.
+// Changes to the same record are coalesced into one row, later fields over
+// earlier ones, because Salesforce processes a job's rows in parallel and
+// two rows of one record would race. A buffer is owned by one goroutine.
+type Buffer struct {
+	Key    Key
+	Opened time.Time
+	Reason Reason // set when sealed
+	Rows   []Row
+	Events []Event
+
+	policy   Policy
+	columns  []string       // header, in first-seen spelling
+	colIndex map[string]int // lower-case column name → index
+	byRecord map[string]int // RecordKey → row
+	store    *store
+	enc      encoder
+	// valueBytes bounds the CSV bytes of all rows without delimiters: the
+	// escaped values of every event plus a line break per row. Coalesced
+	// rows count every event's values, so the estimate errs on the large
+	// side, which is the safe side of an upload limit.
+	valueBytes int64
+	sealed     bool
+	matcher    *matcher // built by WriteCSV
+}
+
+func newBuffer(k Key, p Policy, now time.Time) *Buffer {
+	return &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, byRecord: map[string]int{},
+		store: newStore(p.SpillThreshold, p.SpillDir)}
+}
+
+// Size returns an upper bound of the CSV upload's bytes.
+func (b *Buffer) Size() int64 {
+	return csvSize(b.headerBytes(), b.valueBytes, len(b.Rows), len(b.columns))
+}
+
+// csvSize is the size of a CSV file: its header, its values and line
+// breaks, and a delimiter between every two columns of every row.
+func csvSize(header, values int64, rows, cols int) int64 {
+	return header + values + int64(rows)*int64(max(cols-1, 0))
+}
+
+func (b *Buffer) headerBytes() int64 {
+	n := int64(0)
+	for _, c := range b.columns {
+		n += int64(csvLen(c)) + 1
+	}
+	return n
+}
+
+// Columns returns the CSV header: the union of the fields of the rows.
+func (b *Buffer) Columns() []string { return b.columns }
+
+// Spilled reports whether the buffer's data went to a temporary file.
+func (b *Buffer) Spilled() bool { return b.store.spilled() }
+
+// add folds c into the buffer. It returns errFull, leaving the buffer as
+// it was, when c would pass a limit of a non-empty buffer, and ErrTooLarge
+// when c alone passes MaxBytes.
+func (b *Buffer) add(c *event.Change) error {
+	if b.sealed {
+		return fmt.Errorf("add to a sealed buffer %s", b.Key)
+	}
+	rk := c.RecordKey()
+	row, coalesce := b.byRecord[rk]
+	coalesce = coalesce && rk != ""
+	var headerGrowth, valueGrowth int64
+	cols := len(b.columns)
+	for _, f := range c.Fields {
+		valueGrowth += int64(csvLen(f.Value.CSV()))
+		if _, ok := b.colIndex[strings.ToLower(f.Name)]; !ok {
+			cols++
+			headerGrowth += int64(csvLen(f.Name)) + 1
+		}
+	}
+	rows := len(b.Rows)
+	if !coalesce {
+		rows++
+		valueGrowth++ // line break
+	}
+	if csvSize(b.headerBytes()+headerGrowth, b.valueBytes+valueGrowth, rows, cols) > b.policy.MaxBytes {
+		if len(b.Events) == 0 {
+			return ErrTooLarge
+		}
+		return errFull
+	}
+	if !coalesce && len(b.Rows) >= b.policy.MaxRecords {
+		return errFull
+	}
+
+	b.enc.uvarint(uint64(len(c.Fields)))
+	for _, f := range c.Fields {
+		b.enc.uvarint(uint64(b.column(f.Name)))
+		b.enc.bool(f.Value.Null)
+		b.enc.string(f.Value.Text)
+	}
+	b.enc.source(&c.Source)
+	part := b.enc.reset()
+	off, err := b.store.append(part)
+	if err != nil {
+		return err
+	}
+	if !coalesce {
+		row = len(b.Rows)
+		b.Rows = append(b.Rows, Row{RecordKey: rk})
+		if rk != "" {
+			b.byRecord[rk] = row
+		}
+		b.valueBytes++
+	}
+	for _, f := range c.Fields {
+		b.valueBytes += int64(csvLen(f.Value.CSV()))
+	}
+	b.Rows[row].Events = append(b.Rows[row].Events, len(b.Events))
+	b.Events = append(b.Events, Event{Topic: c.Source.Topic, Partition: c.Source.Partition, Offset: c.Source.Offset, Row: row, off: off, n: len(part)})
+	return nil
+}
+
+func (b *Buffer) column(name string) int {
+	key := strings.ToLower(name)
+	if i, ok := b.colIndex[key]; ok {
+		return i
+	}
+	b.columns = append(b.columns, name)
+	b.colIndex[key] = len(b.columns) - 1
+	return len(b.columns) - 1
+}
+
+// Change reads event i back from the store: its fields and its original
+// Kafka record (key, value, headers, timestamp), as the pipeline needs them
+// for dead-letter copies and for rebuilding a buffer.
+func (b *Buffer) Change(i int) (*event.Change, error) {
+	ev := b.Events[i]
+	data, err := b.store.read(ev.off, ev.n, nil)
+	if err != nil {
+		return nil, err
+	}
+	d := decoder{b: data}
+	n := d.uvarint()
+	if n > uint64(len(data)) {
+		return nil, fmt.Errorf("corrupt buffer entry %d", i)
+	}
+	c := &event.Change{Object: b.Key.Object, Operation: b.Key.Operation, ExternalIDField: b.Key.ExternalIDField,
+		Fields: make([]event.Field, 0, n)}
+	for k := uint64(0); k < n; k++ {
+		col := d.uvarint()
+		null := d.bool()
+		text := string(d.bytes())
+		if d.err == nil && col >= uint64(len(b.columns)) {
+			return nil, fmt.Errorf("corrupt buffer entry %d", i)
+		}
+		if d.err == nil {
+			c.Fields = append(c.Fields, event.Field{Name: b.columns[col], Value: event.Value{Text: text, Null: null}})
+		}
+	}
+	c.Source = event.Source{Topic: ev.Topic, Partition: ev.Partition, Offset: ev.Offset}
+	d.source(&c.Source)
+	if d.err != nil {
+		return nil, fmt.Errorf("corrupt buffer entry %d: %w", i, d.err)
+	}
+	return c, nil
+}
+
+// Close releases the buffer's temporary file. The buffer is unusable
+// afterwards.
+func (b *Buffer) Close() error { return b.store.close() }
+
+// csvLen is the length of v as a CSV cell: quoted, with quotes doubled,
+// when it holds a delimiter, a quote or a line break.
+func csvLen(v string) int {
+	if !needsQuotes(v) {
+		return len(v)
+	}
+	return len(v) + 2 + strings.Count(v, `"`)
+}
+
+func needsQuotes(v string) bool { return strings.ContainsAny(v, ",\"\r\n") }

@@ -1,0 +1,185 @@
+package batch
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"sort"
+	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// Policy says when a buffer rolls over into a job: the first limit reached
+// wins, and the buffer records which (Reason).
+type Policy struct {
+	// MaxBytes bounds the CSV upload of one job. Salesforce accepts 100 MB
+	// of CSV per job; the estimate used errs on the large side.
+	MaxBytes int64
+	// MaxRecords bounds the rows of one job (coalesced changes count once).
+	MaxRecords int
+	// MaxAge bounds how long a change waits in a buffer before its job is
+	// submitted.
+	MaxAge time.Duration
+	// SpillThreshold is the size above which a buffer's data moves from
+	// memory to a temporary file in SpillDir (default: the system's).
+	SpillThreshold int64
+	SpillDir       string
+}
+
+// Validate checks that the policy can produce jobs.
+func (p Policy) Validate() error {
+	switch {
+	case p.MaxBytes <= 0:
+		return errors.New("max bytes must be positive")
+	case p.MaxRecords <= 0:
+		return errors.New("max records must be positive")
+	case p.MaxAge <= 0:
+		return errors.New("max age must be positive")
+	case p.SpillThreshold < 0:
+		return errors.New("spill threshold must not be negative")
+	}
+	return nil
+}
+
+// Batcher routes changes into one open buffer per Key and rolls buffers
+// over by the policy. It is owned by one goroutine (the pipeline's batching
+// loop); sealed buffers it returns belong to the caller, who must Close
+// them.
+type Batcher struct {
+	policy Policy
+	open   map[Key]*Buffer
+}
+
+// NewBatcher returns a batcher for the policy.
+func NewBatcher(p Policy) (*Batcher, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	if p.SpillDir == "" {
+		p.SpillDir = os.TempDir()
+	}
+	return &Batcher{policy: p, open: map[Key]*Buffer{}}, nil
+}
+
+// Add puts c into the buffer of its key. When c does not fit, that buffer
+// is sealed first (ReasonBytes or ReasonRecords) and returned, and c starts
+// a new one. A change larger than MaxBytes on its own is refused with
+// ErrTooLarge and changes nothing.
+func (bt *Batcher) Add(c *event.Change, now time.Time) (sealed *Buffer, err error) {
+	k := KeyOf(c)
+	b := bt.open[k]
+	if b == nil {
+		b = newBuffer(k, bt.policy, now)
+		bt.open[k] = b
+	}
+	err = b.add(c)
+	if !errors.Is(err, errFull) {
+		if err != nil && len(b.Events) == 0 {
+			delete(bt.open, k)
+			b.Close()
+		}
+		return nil, err
+	}
+	reason := ReasonBytes
+	if len(b.Rows) >= bt.policy.MaxRecords {
+		reason = ReasonRecords
+	}
+	sealed = bt.seal(k, reason)
+	next := newBuffer(k, bt.policy, now)
+	if err := next.add(c); err != nil {
+		next.Close()
+		return sealed, err
+	}
+	bt.open[k] = next
+	return sealed, nil
+}
+
+func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
+	b := bt.open[k]
+	delete(bt.open, k)
+	b.sealed, b.Reason = true, reason
+	return b
+}
+
+// Due seals and returns the buffers older than MaxAge at now, oldest first.
+func (bt *Batcher) Due(now time.Time) []*Buffer {
+	var out []*Buffer
+	for k, b := range bt.open {
+		if now.Sub(b.Opened) >= bt.policy.MaxAge {
+			out = append(out, bt.seal(k, ReasonAge))
+		}
+	}
+	sortByAge(out)
+	return out
+}
+
+// NextDue returns when the oldest open buffer reaches MaxAge; ok is false
+// when no buffer is open.
+func (bt *Batcher) NextDue() (t time.Time, ok bool) {
+	for _, b := range bt.open {
+		if due := b.Opened.Add(bt.policy.MaxAge); !ok || due.Before(t) {
+			t, ok = due, true
+		}
+	}
+	return t, ok
+}
+
+// SealAll seals every open buffer with reason, oldest first.
+func (bt *Batcher) SealAll(reason Reason) []*Buffer {
+	var out []*Buffer
+	for k := range bt.open {
+		out = append(out, bt.seal(k, reason))
+	}
+	sortByAge(out)
+	return out
+}
+
+// Pending returns the number of events in open buffers.
+func (bt *Batcher) Pending() int {
+	n := 0
+	for _, b := range bt.open {
+		n += len(b.Events)
+	}
+	return n
+}
+
+// Drop removes the events of one partition from the open buffers, as when
+// the partition is revoked: the new owner reads them again, so they must not
+// be submitted here. Buffers are rebuilt from their remaining events.
+func (bt *Batcher) Drop(topic string, partition int32) error {
+	for k, b := range bt.open {
+		keep := make([]int, 0, len(b.Events))
+		for i, ev := range b.Events {
+			if ev.Topic != topic || ev.Partition != partition {
+				keep = append(keep, i)
+			}
+		}
+		if len(keep) == len(b.Events) {
+			continue
+		}
+		rebuilt := newBuffer(k, bt.policy, b.Opened)
+		for _, i := range keep {
+			c, err := b.Change(i)
+			if err == nil {
+				err = rebuilt.add(c)
+			}
+			if err != nil {
+				rebuilt.Close()
+				return fmt.Errorf("drop partition %s/%d from buffer %s: %w", topic, partition, k, err)
+			}
+		}
+		b.Close()
+		if len(rebuilt.Events) == 0 {
+			rebuilt.Close()
+			delete(bt.open, k)
+			continue
+		}
+		bt.open[k] = rebuilt
+	}
+	return nil
+}
+
+func sortByAge(bs []*Buffer) {
+	sort.Slice(bs, func(i, j int) bool { return bs[i].Opened.Before(bs[j].Opened) })
+}

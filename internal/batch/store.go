@@ -1,0 +1,204 @@
+package batch
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// store is an append-only log of a buffer's events: each change's fields
+// and its original Kafka record, kept until the job's results are
+// published. It lives in memory until it passes a threshold, then moves to
+// a temporary file, so a buffer's memory is bounded by configuration, not by
+// the size of its events. A store has one owner goroutine.
+type store struct {
+	mem       []byte
+	threshold int64
+	dir       string
+
+	file *os.File
+	w    *bufio.Writer
+	size int64
+}
+
+func newStore(threshold int64, dir string) *store {
+	return &store{threshold: threshold, dir: dir}
+}
+
+// append adds b and returns its offset.
+func (s *store) append(b []byte) (int64, error) {
+	off := s.size
+	if s.file == nil && s.size+int64(len(b)) > s.threshold {
+		if err := s.spill(); err != nil {
+			return 0, err
+		}
+	}
+	if s.file != nil {
+		if _, err := s.w.Write(b); err != nil {
+			return 0, fmt.Errorf("write spill file: %w", err)
+		}
+	} else {
+		s.mem = append(s.mem, b...)
+	}
+	s.size += int64(len(b))
+	return off, nil
+}
+
+// spill moves the log to a temporary file.
+func (s *store) spill() error {
+	f, err := os.CreateTemp(s.dir, "bulkstream-buffer-*.bin")
+	if err != nil {
+		return fmt.Errorf("create spill file: %w", err)
+	}
+	s.file, s.w = f, bufio.NewWriterSize(f, 256<<10)
+	if _, err := s.w.Write(s.mem); err != nil {
+		return fmt.Errorf("write spill file: %w", err)
+	}
+	s.mem = nil
+	return nil
+}
+
+// spilled reports whether the log is on disk.
+func (s *store) spilled() bool { return s.file != nil }
+
+// read returns n bytes at off. The slice is valid until the next read.
+func (s *store) read(off int64, n int, scratch []byte) ([]byte, error) {
+	if s.file == nil {
+		return s.mem[off : off+int64(n)], nil
+	}
+	if err := s.w.Flush(); err != nil {
+		return nil, fmt.Errorf("flush spill file: %w", err)
+	}
+	if cap(scratch) < n {
+		scratch = make([]byte, n)
+	}
+	scratch = scratch[:n]
+	if _, err := s.file.ReadAt(scratch, off); err != nil {
+		return nil, fmt.Errorf("read spill file: %w", err)
+	}
+	return scratch, nil
+}
+
+// close removes the spill file, if any.
+func (s *store) close() error {
+	s.mem = nil
+	if s.file == nil {
+		return nil
+	}
+	name := s.file.Name()
+	s.file.Close()
+	s.file = nil
+	return os.Remove(name)
+}
+
+// encoder appends the binary form of changes and sources to a scratch
+// buffer: uvarint lengths followed by bytes, in a fixed order.
+type encoder struct{ b []byte }
+
+func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
+func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
+func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
+func (e *encoder) string(s string)  { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
+func (e *encoder) reset() []byte    { b := e.b; e.b = e.b[:0]; return b }
+func (e *encoder) bool(v bool)      { e.b = append(e.b, boolByte(v)) }
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+// decoder reads what encoder wrote. The first error sticks; readers check
+// err once at the end.
+type decoder struct {
+	b   []byte
+	err error
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = io.ErrUnexpectedEOF
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) varint() int64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err = io.ErrUnexpectedEOF
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err != nil || uint64(len(d.b)) < n {
+		d.err = io.ErrUnexpectedEOF
+		return nil
+	}
+	p := d.b[:n]
+	d.b = d.b[n:]
+	return p
+}
+
+func (d *decoder) bool() bool {
+	if d.err != nil || len(d.b) == 0 {
+		d.err = io.ErrUnexpectedEOF
+		return false
+	}
+	v := d.b[0] == 1
+	d.b = d.b[1:]
+	return v
+}
+
+// encodeSource writes a Kafka record's key, value, headers and timestamp;
+// topic, partition and offset are kept in memory with the event.
+func (e *encoder) source(src *event.Source) {
+	e.varint(src.Timestamp.UnixNano())
+	e.bytes(src.Key)
+	e.bytes(src.Value)
+	e.uvarint(uint64(len(src.Headers)))
+	for _, h := range src.Headers {
+		e.string(h.Key)
+		e.bytes(h.Value)
+	}
+}
+
+func (d *decoder) source(src *event.Source) {
+	src.Timestamp = time.Unix(0, d.varint())
+	src.Key = clone(d.bytes())
+	src.Value = clone(d.bytes())
+	n := d.uvarint()
+	if d.err != nil || n > uint64(len(d.b)) {
+		d.err = io.ErrUnexpectedEOF
+		return
+	}
+	src.Headers = make([]event.Header, 0, n)
+	for i := uint64(0); i < n; i++ {
+		k := string(d.bytes())
+		src.Headers = append(src.Headers, event.Header{Key: k, Value: clone(d.bytes())})
+	}
+}
+
+func clone(b []byte) []byte {
+	if b == nil {
+		return nil
+	}
+	return append([]byte(nil), b...)
+}
