@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -432,31 +433,32 @@ type rowLocks struct {
 
 func (l *rowLocks) newOwner() int64 { return l.owners.Add(1) }
 
-// acquire takes the locks of keys for owner, waiting up to wait for locks
-// other owners hold. It returns the keys it got.
+// acquire takes the locks of keys for owner, one by one in sorted order
+// (so two chunks never wait for each other in a cycle), waiting up to wait
+// in all for locks other owners hold. It returns the keys it got; a row
+// whose key it did not get fails with UNABLE_TO_LOCK_ROW.
 func (l *rowLocks) acquire(owner int64, keys []string, wait time.Duration) map[string]bool {
-	got := make(map[string]bool, len(keys))
+	sorted := slices.Clone(keys)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	got := make(map[string]bool, len(sorted))
 	deadline := time.Now().Add(wait)
-	for {
-		missing := false
-		l.mu.Lock()
-		for _, k := range keys {
-			if got[k] {
-				continue
+	for _, k := range sorted {
+		for {
+			l.mu.Lock()
+			o, taken := l.held[k]
+			if !taken || o == owner {
+				l.held[k] = owner
+				got[k] = true
 			}
-			if o, taken := l.held[k]; taken && o != owner {
-				missing = true
-				continue
+			l.mu.Unlock()
+			if got[k] || time.Now().After(deadline) {
+				break
 			}
-			l.held[k] = owner
-			got[k] = true
+			time.Sleep(time.Millisecond)
 		}
-		l.mu.Unlock()
-		if !missing || time.Now().After(deadline) {
-			return got
-		}
-		time.Sleep(time.Millisecond)
 	}
+	return got
 }
 
 func (l *rowLocks) release(owner int64, keys []string) {

@@ -1,0 +1,378 @@
+// Package config reads Bulkstream's configuration file.
+//
+// A configuration is a plain struct read from strict YAML in four steps:
+// Default fills in every default, ${VAR} references in values are expanded
+// from the environment, the YAML is decoded over the defaults (a key the
+// struct does not have is an error), and Validate checks what the types
+// cannot. Every problem found is reported, each as an *Error that names the
+// key by its dotted path (routes[1].operation) and, when the configuration
+// came from a file, the line. config.example.yaml at the repository root
+// documents every key.
+package config
+
+import (
+	"log/slog"
+	"os"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+)
+
+// Config is the whole configuration. The zero value is not useful: start from
+// Default, Parse or Load.
+type Config struct {
+	Kafka      Kafka      `yaml:"kafka"`
+	Salesforce Salesforce `yaml:"salesforce"`
+	// Routes say which topics go where. A record goes to the first route
+	// whose Match accepts its topic. At least one is required.
+	Routes  []Route `yaml:"routes"`
+	Batch   Batch   `yaml:"batch"`
+	Results Results `yaml:"results"`
+	HTTP    HTTP    `yaml:"http"`
+	Log     Log     `yaml:"log"`
+	// ShutdownGrace is how long a stopping connector may take to finish
+	// the jobs in flight and commit their offsets before it exits anyway;
+	// unfinished work is then redone after the restart. Default 30s.
+	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+
+	file  string         // the name given to Parse, for messages
+	lines map[string]int // dotted key path → its line in file
+}
+
+// Kafka is where change events are consumed from and results produced to.
+type Kafka struct {
+	// Brokers are the seed brokers, each host:port. Required.
+	Brokers []string `yaml:"brokers"`
+	// Group is the consumer group id; offsets are committed under it.
+	// Required: two deployments sharing a group by accident would split
+	// the partitions between them.
+	Group string `yaml:"group"`
+	// ClientID names the client in broker logs and quotas. Default
+	// "bulkstream".
+	ClientID string `yaml:"client_id"`
+	TLS      TLS    `yaml:"tls"`
+	SASL     SASL   `yaml:"sasl"`
+	// FetchMaxBytes bounds the data one fetch response may carry, over
+	// all partitions. Default 50MiB (franz-go's default); at most 2GiB-1,
+	// the largest value the protocol's int32 holds.
+	FetchMaxBytes Size `yaml:"fetch_max_bytes"`
+	// SessionTimeout is how long the group coordinator waits for a
+	// heartbeat before it gives this member's partitions to others.
+	// Default 45s. The broker bounds it (group.min/max.session.timeout.ms).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// RebalanceTimeout is how long a rebalance waits for members to
+	// rejoin; revoking partitions waits for in-flight jobs, so it should
+	// exceed a typical job's duration. Default 60s.
+	RebalanceTimeout time.Duration `yaml:"rebalance_timeout"`
+	// StartOffset is where a partition without a committed offset starts.
+	// Default StartEarliest.
+	StartOffset StartOffset `yaml:"start_offset"`
+}
+
+// TLS encrypts the connections to the brokers.
+type TLS struct {
+	// Enabled turns TLS on; the other fields are errors without it.
+	// Default false.
+	Enabled bool `yaml:"enabled"`
+	// CAFile is a PEM file of the CAs that sign the brokers' certificates.
+	// Empty means the system's roots.
+	CAFile string `yaml:"ca_file"`
+	// CertFile and KeyFile are the PEM client certificate and key for
+	// mutual TLS; set both or neither.
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// InsecureSkipVerify accepts any broker certificate. For tests only.
+	InsecureSkipVerify bool `yaml:"insecure_skip_verify"`
+	// ServerName overrides the name checked against the broker
+	// certificates. Empty means the host of each broker address.
+	ServerName string `yaml:"server_name"`
+}
+
+// SASL authenticates to the brokers.
+type SASL struct {
+	// Mechanism is one of the SASL* constants; empty means no SASL.
+	Mechanism SASLMechanism `yaml:"mechanism"`
+	// Username and Password are required with a mechanism.
+	Username string `yaml:"username"`
+	Password Secret `yaml:"password"`
+}
+
+// SASLMechanism names a SASL mechanism.
+type SASLMechanism string
+
+// The SASL mechanisms Bulkstream speaks (franz-go's plain and scram).
+const (
+	SASLPlain       SASLMechanism = "plain"
+	SASLScramSHA256 SASLMechanism = "scram-sha-256"
+	SASLScramSHA512 SASLMechanism = "scram-sha-512"
+)
+
+// StartOffset is where a partition without a committed offset starts.
+type StartOffset string
+
+// Start offsets.
+const (
+	StartEarliest StartOffset = "earliest" // the oldest record still retained
+	StartLatest   StartOffset = "latest"   // records produced from now on
+)
+
+// Salesforce is the org that receives the records.
+type Salesforce struct {
+	// LoginURL is where the OAuth token endpoint is
+	// ({LoginURL}/services/oauth2/token): the org's My Domain URL, such as
+	// https://acme.my.salesforce.com. Required; https, or http to a
+	// loopback address (the local emulator).
+	LoginURL string `yaml:"login_url"`
+	// InstanceURL overrides the instance_url of the token response, which
+	// is where API requests go. Optional.
+	InstanceURL string `yaml:"instance_url"`
+	// APIVersion is written like "62.0". Default bulk.DefaultAPIVersion.
+	APIVersion string `yaml:"api_version"`
+	Auth       Auth   `yaml:"auth"`
+	// Timeout bounds each HTTP request, uploads included. Default 60s.
+	Timeout time.Duration `yaml:"timeout"`
+	// PollInterval is the first pause between looks at a running job;
+	// the pause then grows up to PollMaxInterval. Defaults 500ms and 10s.
+	PollInterval    time.Duration `yaml:"poll_interval"`
+	PollMaxInterval time.Duration `yaml:"poll_max_interval"`
+}
+
+// Auth says how the connector gets its access token.
+type Auth struct {
+	// Flow is the OAuth flow. Default and, for now, only value
+	// FlowClientCredentials; jwt_bearer and refresh_token are planned and
+	// rejected with a message saying so.
+	Flow AuthFlow `yaml:"flow"`
+	// ClientID and ClientSecret are the connected app's consumer key and
+	// secret. Required for the client credentials flow.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+}
+
+// AuthFlow names an OAuth flow.
+type AuthFlow string
+
+// FlowClientCredentials is the OAuth 2.0 client credentials flow, which
+// Salesforce serves only on the org's My Domain URL.
+const FlowClientCredentials AuthFlow = "client_credentials"
+
+// plannedFlows are flows that a later version will support. Validate
+// rejects them with a message that says so rather than "unknown".
+var plannedFlows = []AuthFlow{"jwt_bearer", "refresh_token"}
+
+// Route sends the records of some topics to Salesforce.
+type Route struct {
+	// Name identifies the route in logs and metrics. Optional; letters,
+	// digits, '.', '_' and '-', unique among routes.
+	Name string `yaml:"name"`
+	// Topics lists the topics the route takes. Set Topics or TopicRegex,
+	// not both.
+	Topics []string `yaml:"topics"`
+	// TopicRegex is an RE2 expression that must match a whole topic name,
+	// as in Kafka's pattern subscriptions: "crm\..*" takes crm.accounts
+	// but not old.crm.accounts.
+	TopicRegex string `yaml:"topic_regex"`
+	// Format is how record values are read. Default FormatEnvelope.
+	Format Format `yaml:"format"`
+	// Object is the target sObject, such as Account. Required for
+	// FormatJSON; the default for envelopes that do not name one.
+	Object string `yaml:"object"`
+	// Operation is insert, update, upsert, delete or hardDelete. Required
+	// for FormatJSON; the default for envelopes that do not name one.
+	Operation bulk.Operation `yaml:"operation"`
+	// ExternalIDField is the field upserts match on. Required for
+	// FormatJSON with OpUpsert; the default for envelopes.
+	ExternalIDField string `yaml:"external_id_field"`
+
+	re *regexp.Regexp // TopicRegex anchored and compiled, set by Validate
+}
+
+// Format is how a route reads record values.
+type Format string
+
+// Formats.
+const (
+	// FormatEnvelope values carry their own object, operation and fields;
+	// the route's Object, Operation and ExternalIDField are defaults.
+	FormatEnvelope Format = "envelope"
+	// FormatJSON values are JSON objects of field values, all sent to the
+	// route's Object with its Operation.
+	FormatJSON Format = "json"
+)
+
+// Match reports whether r takes records of topic: topic is one of Topics,
+// or TopicRegex matches all of it. An invalid TopicRegex matches nothing.
+func (r Route) Match(topic string) bool {
+	if r.TopicRegex == "" {
+		return slices.Contains(r.Topics, topic)
+	}
+	re := r.re
+	if re == nil { // a Route that Validate has not seen
+		var err error
+		if re, err = compileTopicRegex(r.TopicRegex); err != nil {
+			return false
+		}
+	}
+	return re.MatchString(topic)
+}
+
+func compileTopicRegex(expr string) (*regexp.Regexp, error) {
+	return regexp.Compile(`^(?:` + expr + `)$`)
+}
+
+// Route returns the first route that takes topic, or nil if none does.
+func (c *Config) Route(topic string) *Route {
+	for i := range c.Routes {
+		if c.Routes[i].Match(topic) {
+			return &c.Routes[i]
+		}
+	}
+	return nil
+}
+
+// Batch bounds a Bulk API job. A job is closed when the first of MaxBytes,
+// MaxRecords and MaxAge is reached.
+type Batch struct {
+	// MaxBytes bounds a job's CSV. Default and maximum MaxUploadBytes.
+	MaxBytes Size `yaml:"max_bytes"`
+	// MaxRecords bounds a job's rows. Default 150,000; at most
+	// MaxJobRecords.
+	MaxRecords int `yaml:"max_records"`
+	// MaxAge is how long the first record of a job waits for others.
+	// Default 5s.
+	MaxAge time.Duration `yaml:"max_age"`
+	// MaxJobsInFlight bounds the jobs uploaded and not yet finished;
+	// consumption pauses at the bound. Default 8.
+	MaxJobsInFlight int `yaml:"max_jobs_in_flight"`
+	// SpillThreshold is the size above which a job's buffer moves from
+	// memory to a file in SpillDir. A threshold at or above MaxBytes keeps
+	// every buffer in memory. Default 8MiB.
+	SpillThreshold Size `yaml:"spill_threshold"`
+	// SpillDir is where spilled buffers go. Default os.TempDir().
+	SpillDir string `yaml:"spill_dir"`
+}
+
+// Limits of Bulk API 2.0 that bound Batch.
+const (
+	// MaxUploadBytes is the most CSV one upload takes: Salesforce accepts
+	// 150 MB after base64 encoding and advises at most 100 MB before it.
+	MaxUploadBytes = 100 * MiB
+	// MaxJobRecords is the org's daily Bulk API record allowance, which no
+	// single job can exceed.
+	MaxJobRecords = 150_000_000
+)
+
+// Results are the topics that say what happened to each record. Missing
+// topics are created with Partitions and ReplicationFactor.
+type Results struct {
+	// SuccessTopic gets a result for each record Salesforce accepted.
+	// Default "bulkstream.success".
+	SuccessTopic string `yaml:"success_topic"`
+	// FailureTopic gets a result for each record Salesforce refused.
+	// Default "bulkstream.failure".
+	FailureTopic string `yaml:"failure_topic"`
+	// DeadLetterTopic gets each refused record itself, ready to replay.
+	// Default "bulkstream.dlq".
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
+	// Partitions of a created topic; -1 means the broker's
+	// num.partitions. Default 3.
+	Partitions int `yaml:"partitions"`
+	// ReplicationFactor of a created topic; -1 means the broker's
+	// default.replication.factor (Kafka 2.4 and later). Default -1.
+	ReplicationFactor int `yaml:"replication_factor"`
+}
+
+// HTTP is the operator's endpoint: /metrics, /healthz and /readyz.
+type HTTP struct {
+	// Listen is the host:port to serve on; empty disables the endpoint.
+	// Default "127.0.0.1:9464".
+	Listen string `yaml:"listen"`
+}
+
+// Log says what the connector logs and how.
+type Log struct {
+	// Level is debug, info, warn or error. Default info.
+	Level string `yaml:"level"`
+	// Format is text or json (slog's handlers). Default text.
+	Format string `yaml:"format"`
+}
+
+// SlogLevel returns Level as a slog.Level; an unknown level is info.
+func (l Log) SlogLevel() slog.Level {
+	switch l.Level {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// Secret is a string that fmt prints as "<redacted>", so that logging a
+// Config does not leak passwords. Convert it with string(s) to use it.
+type Secret string
+
+// String returns "<redacted>", or "" for an empty secret.
+func (s Secret) String() string {
+	if s == "" {
+		return ""
+	}
+	return "<redacted>"
+}
+
+// GoString is String, for %#v.
+func (s Secret) GoString() string { return `"` + s.String() + `"` }
+
+// Default returns a Config with every default filled in and no routes. It
+// does not pass Validate: brokers, group, login URL, credentials and routes
+// have no defaults.
+func Default() *Config {
+	return &Config{
+		Kafka: Kafka{
+			ClientID:         "bulkstream",
+			FetchMaxBytes:    50 * MiB,
+			SessionTimeout:   45 * time.Second,
+			RebalanceTimeout: 60 * time.Second,
+			StartOffset:      StartEarliest,
+		},
+		Salesforce: Salesforce{
+			APIVersion:      bulk.DefaultAPIVersion,
+			Auth:            Auth{Flow: FlowClientCredentials},
+			Timeout:         60 * time.Second,
+			PollInterval:    500 * time.Millisecond,
+			PollMaxInterval: 10 * time.Second,
+		},
+		Batch: Batch{
+			MaxBytes:        MaxUploadBytes,
+			MaxRecords:      150_000,
+			MaxAge:          5 * time.Second,
+			MaxJobsInFlight: 8,
+			SpillThreshold:  8 * MiB,
+			SpillDir:        os.TempDir(),
+		},
+		Results: Results{
+			SuccessTopic:      "bulkstream.success",
+			FailureTopic:      "bulkstream.failure",
+			DeadLetterTopic:   "bulkstream.dlq",
+			Partitions:        3,
+			ReplicationFactor: -1,
+		},
+		HTTP:          HTTP{Listen: "127.0.0.1:9464"},
+		Log:           Log{Level: "info", Format: "text"},
+		ShutdownGrace: 30 * time.Second,
+	}
+}
+
+// routeDefaults fills in what each route leaves out. Routes are a list, so
+// decoding over Default cannot give their elements defaults.
+func (c *Config) routeDefaults() {
+	for i := range c.Routes {
+		if c.Routes[i].Format == "" {
+			c.Routes[i].Format = FormatEnvelope
+		}
+	}
+}

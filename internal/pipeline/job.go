@@ -1,0 +1,224 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// submitter runs sealed buffers as Bulk API 2.0 ingest jobs and turns their
+// result files into one outcome per event. It is safe for concurrent use:
+// each call works on its own buffer.
+type submitter struct {
+	client  *bulk.Client
+	log     *slog.Logger
+	metrics *metrics.Pipeline
+	// retryBase and retryMax bound the pause between attempts of a job that
+	// failed for a transient reason (an outage, a 5xx, a job Salesforce
+	// failed as a whole with a retryable error). Attempts go on until the
+	// context ends: a Salesforce outage pauses the pipeline, it loses
+	// nothing.
+	retryBase, retryMax time.Duration
+}
+
+// errStopped is returned when the context ended before the job's results
+// were read; the buffer's events then have no result and stay uncommitted.
+var errStopped = errors.New("stopped before the job finished")
+
+// run submits b until its results are read, and returns one outcome per
+// event of b, in event order.
+func (s *submitter) run(ctx context.Context, b *batch.Buffer) ([]outcome, error) {
+	pause := s.retryBase
+	for attempt := 1; ; attempt++ {
+		outcomes, jobID, err := s.attempt(ctx, b, attempt)
+		switch {
+		case err == nil:
+			s.metrics.JobAttempts.WithLabelValues("ok").Inc()
+			return outcomes, nil
+		case ctx.Err() != nil:
+			return nil, errStopped
+		case !retryable(err):
+			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
+			s.log.Warn("job failed; its events fail", "buffer", b.Key.String(), "job", jobID, "error", err)
+			return failAll(b, jobID, attempt, err)
+		}
+		s.metrics.JobAttempts.WithLabelValues("retry").Inc()
+		s.log.Warn("job failed; retrying", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "pause", pause, "error", err)
+		select {
+		case <-ctx.Done():
+			return nil, errStopped
+		case <-time.After(pause/2 + rand.N(pause/2+1)):
+		}
+		pause = min(pause*2, s.retryMax)
+	}
+}
+
+// retryable says whether a job attempt may succeed if tried again.
+func retryable(err error) bool {
+	var je *bulk.JobError
+	if errors.As(err, &je) {
+		return je.Retryable() || je.State == bulk.StateAborted
+	}
+	return bulk.IsRetryable(err)
+}
+
+// attempt runs b as one job: create, upload (streamed from the buffer),
+// close, wait, read the results.
+func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) ([]outcome, string, error) {
+	start := time.Now()
+	spec := bulk.IngestJobSpec{Object: b.Key.Object, Operation: bulk.Operation(b.Key.Operation), ExternalIDFieldName: b.Key.ExternalIDField}
+	job, err := s.client.CreateIngestJob(ctx, spec)
+	if err != nil {
+		return nil, "", fmt.Errorf("create job: %w", err)
+	}
+	s.metrics.JobsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Inc()
+	if err := s.upload(ctx, job.ID, b); err != nil {
+		if ctx.Err() == nil {
+			s.client.AbortIngestJob(context.WithoutCancel(ctx), job.ID)
+		}
+		return nil, job.ID, fmt.Errorf("upload: %w", err)
+	}
+	if _, err := s.client.CloseIngestJob(ctx, job.ID); err != nil {
+		return nil, job.ID, fmt.Errorf("close job: %w", err)
+	}
+	info, err := s.client.WaitIngestJob(ctx, job.ID)
+	if err != nil {
+		return nil, job.ID, fmt.Errorf("wait for job: %w", err)
+	}
+	if info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0) {
+		return nil, job.ID, info.Err()
+	}
+	outcomes, err := s.collect(ctx, b, info, attempt)
+	if err != nil {
+		return nil, job.ID, err
+	}
+	s.metrics.JobDuration.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Observe(time.Since(start).Seconds())
+	s.log.Debug("job done", "job", job.ID, "buffer", b.Key.String(), "rows", len(b.Rows), "events", len(b.Events),
+		"processed", info.NumberRecordsProcessed, "failed", info.NumberRecordsFailed, "state", info.State)
+	return outcomes, job.ID, nil
+}
+
+// upload streams the buffer's CSV into the job, never holding it whole.
+func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) error {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(b.WriteCSV(pw)) }()
+	err := s.client.UploadJobData(ctx, jobID, pr)
+	pr.CloseWithError(io.ErrClosedPipe) // stops the writer if the upload ended early
+	return err
+}
+
+// collect reads the three result files of a finished job and gives every
+// event the outcome of its row. A row Salesforce reports nothing about
+// fails with BULKSTREAM_NO_RESULT, so no event is ever left without one.
+func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int) ([]outcome, error) {
+	rowResults := make([]*Result, len(b.Rows))
+	base := Result{Object: b.Key.Object, Operation: string(b.Key.Operation), JobID: info.ID, Attempts: attempt}
+	readers := []struct {
+		name string
+		open func(context.Context, *bulk.JobInfo) (*bulk.ResultReader, error)
+	}{
+		{"successful", s.client.SuccessfulResults},
+		{"failed", s.client.FailedResults},
+		{"unprocessed", s.client.UnprocessedRecords},
+	}
+	for _, r := range readers {
+		rr, err := r.open(ctx, info)
+		if err != nil {
+			return nil, fmt.Errorf("read %s results: %w", r.name, err)
+		}
+		err = readResults(rr, b, func(row int, res bulk.Result) {
+			out := base
+			switch {
+			case r.name == "successful":
+				out.Success, out.Created = true, res.Created
+			case r.name == "failed" && res.Err != nil:
+				out.ErrorCode, out.Error = res.Err.Code, res.Err.Message
+			default:
+				out.ErrorCode, out.Error = CodeUnprocessed, "Salesforce did not process the row: "+info.ErrorMessage
+			}
+			if res.ID != "" {
+				id := res.ID
+				out.ID = &id
+			}
+			rowResults[row] = &out
+		})
+		rr.Close()
+		if err != nil {
+			return nil, fmt.Errorf("read %s results: %w", r.name, err)
+		}
+	}
+	outcomes := make([]outcome, len(b.Events))
+	for i := range b.Events {
+		c, err := b.Change(i)
+		if err != nil {
+			return nil, err
+		}
+		res := rowResults[b.Events[i].Row]
+		if res == nil {
+			res = &Result{Object: base.Object, Operation: base.Operation, JobID: info.ID, Attempts: attempt,
+				ErrorCode: CodeNoResult, Error: "Salesforce returned no result for this row"}
+		}
+		outcomes[i] = outcome{result: *res, src: c.Source}
+		outcomes[i].result.Source = sourceOf(&c.Source)
+	}
+	return outcomes, nil
+}
+
+func readResults(rr *bulk.ResultReader, b *batch.Buffer, f func(row int, res bulk.Result)) error {
+	for {
+		res, err := rr.Next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if row, ok := b.Match(res.Header().Names(), res.Values); ok {
+			f(row, res)
+		}
+	}
+}
+
+// failAll gives every event of b the job's error.
+func failAll(b *batch.Buffer, jobID string, attempt int, err error) ([]outcome, error) {
+	code, message := errorCode(err), err.Error()
+	outcomes := make([]outcome, len(b.Events))
+	for i := range b.Events {
+		c, rerr := b.Change(i)
+		if rerr != nil {
+			return nil, rerr
+		}
+		outcomes[i] = outcome{src: c.Source, result: Result{Object: b.Key.Object, Operation: string(b.Key.Operation),
+			ErrorCode: code, Error: message, JobID: jobID, Attempts: attempt, Source: sourceOf(&c.Source)}}
+	}
+	return outcomes, nil
+}
+
+// errorCode returns Salesforce's code of an error: the errorCode of an API
+// error, the error name of a failed job.
+func errorCode(err error) string {
+	var ae *bulk.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode
+	}
+	var je *bulk.JobError
+	if errors.As(err, &je) && je.Code != "" {
+		return je.Code
+	}
+	return "BULKSTREAM_JOB_FAILED"
+}
+
+// decodeFailure is the outcome of a record that could not be turned into a
+// change, or that can never be uploaded.
+func decodeFailure(src event.Source, code, message string) outcome {
+	return outcome{src: src, result: Result{ErrorCode: code, Error: message, Source: sourceOf(&src)}}
+}

@@ -1,0 +1,397 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+var kerrTopicExists = kerr.TopicAlreadyExists
+
+// pollRecords bounds the records of one poll; the main loop handles a poll
+// at once, so this bounds how long a rebalance may wait for it.
+const pollRecords = 5000
+
+// poll is one poll's records, handed from the poller to the main loop,
+// which closes handled when it no longer needs the poller to hold back
+// rebalances.
+type poll struct {
+	fetches kgo.Fetches
+	handled chan struct{}
+}
+
+// poller polls Kafka and hands each poll to the main loop. Rebalances are
+// blocked from a poll until the main loop has handled it
+// (BlockRebalanceOnPoll), so the loop never sees records of a partition it
+// was told it lost.
+func (p *Pipeline) poller(ctx context.Context, out chan<- poll) {
+	defer close(out)
+	for {
+		fetches := p.client.PollRecords(ctx, pollRecords)
+		if ctx.Err() != nil || fetches.IsClientClosed() {
+			p.client.AllowRebalance()
+			return
+		}
+		fetches.EachError(func(topic string, partition int32, err error) {
+			if !errors.Is(err, context.Canceled) {
+				p.log.Warn("fetch error", "topic", topic, "partition", partition, "error", err)
+			}
+		})
+		handled := make(chan struct{})
+		select {
+		case out <- poll{fetches, handled}:
+			<-handled
+		case <-ctx.Done():
+		}
+		p.client.AllowRebalance()
+	}
+}
+
+// loop is the main loop. It owns the batcher, the tracker and the ready
+// queue; job goroutines and group callbacks talk to it over channels.
+// It takes a new poll only while fewer than MaxJobsInFlight sealed buffers
+// wait for a job slot, so memory stays bounded by the batch policy and the
+// number of jobs, and a Salesforce outage stops consumption instead of
+// filling memory.
+func (p *Pipeline) loop(ctx context.Context) {
+	defer close(p.loopEnded)
+	pollCtx, stopPolling := context.WithCancel(context.Background())
+	defer stopPolling()
+	polls := make(chan poll)
+	go p.poller(pollCtx, polls)
+
+	// Jobs get their own context: it outlives ctx by the shutdown grace.
+	jobCtx, stopJobs := context.WithCancel(context.Background())
+	defer stopJobs()
+
+	age := time.NewTimer(time.Hour)
+	defer age.Stop()
+	var graceEnd <-chan time.Time
+	stopping := false
+	for {
+		p.launch(jobCtx)
+		p.opts.Metrics.PendingEvents.Set(float64(p.tracker.outstanding()))
+		if stopping && p.inFlight == 0 && len(p.ready) == 0 {
+			return
+		}
+		var accept chan poll
+		if !stopping && len(p.ready) < p.opts.MaxJobsInFlight {
+			accept = polls
+		}
+		p.resetAgeTimer(age)
+		select {
+		case pl, ok := <-accept:
+			if !ok {
+				polls = nil
+				continue
+			}
+			p.handle(pl.fetches)
+			close(pl.handled)
+		case c := <-p.done:
+			p.completed(c)
+		case r := <-p.revokes:
+			p.revoke(r.parts)
+			close(r.ack)
+		case <-age.C:
+			p.enqueue(p.batcher.Due(time.Now()))
+		case <-ctx.Done():
+			if !stopping {
+				stopping = true
+				stopPolling()
+				p.enqueue(p.batcher.SealAll(batch.ReasonShutdown))
+				graceEnd = time.After(p.opts.ShutdownGrace)
+				p.log.Info("stopping: finishing jobs in flight", "jobs", p.inFlight+len(p.ready), "grace", p.opts.ShutdownGrace)
+			}
+		case <-graceEnd:
+			p.log.Warn("shutdown grace over: events of unfinished jobs stay uncommitted", "jobs", p.inFlight, "waiting", len(p.ready))
+			stopJobs()
+			for _, b := range p.ready {
+				b.Close()
+			}
+			p.ready = nil
+			graceEnd = nil
+		}
+	}
+}
+
+func (p *Pipeline) resetAgeTimer(t *time.Timer) {
+	t.Stop()
+	select {
+	case <-t.C:
+	default:
+	}
+	if due, ok := p.batcher.NextDue(); ok {
+		t.Reset(max(time.Until(due), 0))
+	} else {
+		t.Reset(time.Hour)
+	}
+}
+
+// handle decodes and buffers the records of one poll.
+func (p *Pipeline) handle(fetches kgo.Fetches) {
+	fetches.EachRecord(func(r *kgo.Record) {
+		src := event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
+			Key: r.Key, Value: r.Value}
+		for _, h := range r.Headers {
+			src.Headers = append(src.Headers, event.Header{Key: h.Key, Value: h.Value})
+		}
+		p.tracker.consumed(topicPartition{r.Topic, r.Partition}, r.Offset)
+		p.opts.Metrics.EventsConsumed.WithLabelValues(r.Topic).Inc()
+		p.count(func(s *Stats) { s.Consumed++ })
+		route := p.route(r.Topic)
+		if route == nil { // the pattern matched but no route does: cannot happen
+			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, "no route for topic "+r.Topic)}, false)
+			return
+		}
+		c, err := route.Decoder.Decode(src)
+		if err != nil {
+			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())}, false)
+			return
+		}
+		sealed, err := p.batcher.Add(c, time.Now())
+		if sealed != nil {
+			p.enqueue([]*batch.Buffer{sealed})
+		}
+		switch {
+		case errors.Is(err, batch.ErrTooLarge):
+			p.publishAsync([]outcome{decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own")}, false)
+		case err != nil: // a spill file could not be written: fail the event rather than lose it
+			p.publishAsync([]outcome{decodeFailure(src, "BULKSTREAM_BUFFER", err.Error())}, false)
+		}
+	})
+}
+
+func (p *Pipeline) route(topic string) *Route {
+	for i := range p.opts.Routes {
+		if p.opts.Routes[i].matches(topic) {
+			return &p.opts.Routes[i]
+		}
+	}
+	return nil
+}
+
+func (p *Pipeline) enqueue(bs []*batch.Buffer) {
+	for _, b := range bs {
+		p.opts.Metrics.Rollovers.WithLabelValues(b.Key.Object, string(b.Key.Operation), string(b.Reason)).Inc()
+		p.ready = append(p.ready, b)
+	}
+}
+
+// launch starts jobs for ready buffers while there are free slots. One key,
+// one job in flight: a buffer that holds a record also held by a running
+// job, or by an earlier ready buffer, waits, so changes to a record reach
+// Salesforce in source order; buffers without such a record go ahead.
+func (p *Pipeline) launch(ctx context.Context) {
+	held := map[string]bool{} // records of the ready buffers passed over
+	waiting := p.ready[:0]
+	for _, b := range p.ready {
+		if p.inFlight >= p.opts.MaxJobsInFlight || p.conflicts(b, held) {
+			for _, r := range b.Rows {
+				if r.RecordKey != "" {
+					held[b.Key.Object+"/"+r.RecordKey] = true
+				}
+			}
+			waiting = append(waiting, b)
+			continue
+		}
+		p.busy.add(b)
+		p.inFlight++
+		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
+		p.count(func(s *Stats) { s.Jobs++ })
+		go p.runJob(ctx, b)
+	}
+	clear(p.ready[len(waiting):])
+	p.ready = waiting
+}
+
+// conflicts reports whether b holds a record that a running job or an
+// earlier waiting buffer (held) holds.
+func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
+	for _, r := range b.Rows {
+		if r.RecordKey == "" {
+			continue
+		}
+		k := b.Key.Object + "/" + r.RecordKey
+		if held[k] || p.busy[k] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// busyRecords counts, per object/record key, the jobs in flight that hold
+// the record. The main loop owns it.
+type busyRecords map[string]int
+
+func (br busyRecords) add(b *batch.Buffer) {
+	for _, r := range b.Rows {
+		if r.RecordKey != "" {
+			br[b.Key.Object+"/"+r.RecordKey]++
+		}
+	}
+}
+
+func (br busyRecords) remove(keys []string) {
+	for _, k := range keys {
+		if br[k]--; br[k] <= 0 {
+			delete(br, k)
+		}
+	}
+}
+
+// recordKeys lists the object/record keys of b, for freeing them when its
+// job ends.
+func recordKeys(b *batch.Buffer) []string {
+	var keys []string
+	for _, r := range b.Rows {
+		if r.RecordKey != "" {
+			keys = append(keys, b.Key.Object+"/"+r.RecordKey)
+		}
+	}
+	return keys
+}
+
+// runJob runs one buffer through Salesforce and publishes its results. It
+// owns b and closes it.
+func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer) {
+	defer b.Close()
+	keys := recordKeys(b)
+	outcomes, err := p.submit.run(ctx, b)
+	if err != nil {
+		p.done <- completion{buffered: true, records: keys, err: err}
+		return
+	}
+	c := p.publish(ctx, outcomes, true)
+	c.records = keys
+	p.done <- c
+}
+
+// publishAsync publishes outcomes that did not need a job (decode
+// failures) from a goroutine, so the main loop never waits on Kafka.
+func (p *Pipeline) publishAsync(outcomes []outcome, buffered bool) {
+	go func() { p.done <- p.publish(context.Background(), outcomes, buffered) }()
+}
+
+// publish produces the result (and dead-letter) records of outcomes and
+// waits until Kafka has them. It retries until ctx ends: a result is never
+// dropped.
+func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, buffered bool) completion {
+	var records []*kgo.Record
+	for i := range outcomes {
+		records = append(records, outcomes[i].records(p.opts.Results)...)
+	}
+	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
+		err := p.client.ProduceSync(ctx, records...).FirstErr()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return completion{buffered: buffered, err: err}
+		}
+		p.log.Warn("publishing results failed; retrying", "records", len(records), "error", err)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return completion{buffered: buffered, err: ctx.Err()}
+		}
+	}
+	c := completion{buffered: buffered, sources: make([]Source, len(outcomes))}
+	now := time.Now()
+	for i, o := range outcomes {
+		c.sources[i] = o.result.Source
+		outcome, code := "success", ""
+		if !o.result.Success {
+			outcome, code = "failure", o.result.ErrorCode
+			if p.opts.Results.DeadLetter != "" {
+				p.opts.Metrics.DeadLettered.Inc()
+			}
+		}
+		p.opts.Metrics.ResultsPublished.WithLabelValues(outcome, code).Inc()
+		p.count(func(s *Stats) {
+			if o.result.Success {
+				s.Succeeded++
+			} else {
+				s.Failed++
+			}
+		})
+		if !o.src.Timestamp.IsZero() {
+			p.opts.Metrics.EventLatency.Observe(now.Sub(o.src.Timestamp).Seconds())
+		}
+	}
+	return c
+}
+
+// completed marks the offsets of published results for commit.
+func (p *Pipeline) completed(c completion) {
+	if c.buffered {
+		p.inFlight--
+		p.busy.remove(c.records)
+		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
+	}
+	if c.err != nil {
+		p.log.Warn("results not published; their events stay uncommitted", "error", c.err)
+		return
+	}
+	marks := map[string]map[int32]kgo.EpochOffset{}
+	for _, s := range c.sources {
+		next, advanced := p.tracker.published(topicPartition{s.Topic, s.Partition}, s.Offset)
+		if !advanced {
+			continue
+		}
+		if marks[s.Topic] == nil {
+			marks[s.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		marks[s.Topic][s.Partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
+	}
+	if len(marks) > 0 {
+		p.client.MarkCommitOffsets(marks)
+		for topic := range marks {
+			p.opts.Metrics.CommittedOffsets.WithLabelValues(topic).Inc()
+		}
+	}
+}
+
+// onRevoked runs in the group's goroutine when partitions are taken away:
+// the main loop drops their buffered events (the new owner reads them
+// again), then what is marked is committed.
+func (p *Pipeline) onRevoked(ctx context.Context, cl *kgo.Client, parts map[string][]int32) {
+	p.forward(parts)
+	if err := cl.CommitMarkedOffsets(ctx); err != nil {
+		p.log.Warn("commit on revoke failed", "error", err)
+	}
+}
+
+// onLost is onRevoked without the commit, which would fail.
+func (p *Pipeline) onLost(_ context.Context, _ *kgo.Client, parts map[string][]int32) {
+	p.forward(parts)
+}
+
+func (p *Pipeline) forward(parts map[string][]int32) {
+	if len(parts) == 0 {
+		return
+	}
+	r := revocation{parts: parts, ack: make(chan struct{})}
+	select {
+	case p.revokes <- r:
+		<-r.ack
+	case <-p.loopEnded:
+	}
+}
+
+func (p *Pipeline) revoke(parts map[string][]int32) {
+	for topic, ps := range parts {
+		for _, partition := range ps {
+			if err := p.batcher.Drop(topic, partition); err != nil {
+				p.log.Error("dropping a revoked partition's buffered events failed", "topic", topic, "partition", partition, "error", err)
+			}
+			p.tracker.forget(topicPartition{topic, partition})
+		}
+	}
+	p.log.Info("partitions revoked", "partitions", parts)
+}

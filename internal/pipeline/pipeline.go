@@ -1,0 +1,259 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// Route sends the records of some topics through a decoder.
+type Route struct {
+	Topics     []string       // exact topic names
+	TopicRegex *regexp.Regexp // or a pattern (matched against the whole name)
+	Decoder    event.Decoder
+}
+
+func (r *Route) matches(topic string) bool {
+	for _, t := range r.Topics {
+		if t == topic {
+			return true
+		}
+	}
+	return r.TopicRegex != nil && r.TopicRegex.MatchString(topic)
+}
+
+// Options configure a pipeline.
+type Options struct {
+	// Kafka is the client configuration (brokers, TLS, SASL). The pipeline
+	// adds the consumer group and its own consuming options.
+	Kafka []kgo.Opt
+	Group string // consumer group id
+	// StartOffset is where a partition without a committed offset starts;
+	// default the earliest record.
+	StartOffset kgo.Offset
+	Routes      []Route
+	Salesforce  *bulk.Client
+	Batch       batch.Policy
+	// MaxJobsInFlight bounds the Bulk API jobs running at once. Default 8.
+	MaxJobsInFlight int
+	Results         Topics
+	// TopicPartitions and ReplicationFactor are used to create missing
+	// result topics on start. Defaults 3 and -1 (the broker's default).
+	TopicPartitions   int32
+	ReplicationFactor int16
+	// ShutdownGrace bounds how long Run waits, once its context ends, for
+	// jobs in flight to finish and publish. Events of jobs that do not
+	// finish in time stay uncommitted, to be read again. Default 30s.
+	ShutdownGrace time.Duration
+	// RetryBase and RetryMax bound the pause between attempts of a job
+	// that failed for a transient reason. Defaults 1s and 1m.
+	RetryBase, RetryMax time.Duration
+	Logger              *slog.Logger
+	Metrics             *metrics.Pipeline // required
+}
+
+// Pipeline consumes change events, runs them through Bulk API 2.0 jobs and
+// publishes one result per event. See doc.go for the life of an event.
+type Pipeline struct {
+	opts   Options
+	log    *slog.Logger
+	submit *submitter
+
+	// Owned by the main loop (Run's goroutine).
+	batcher  *batch.Batcher
+	tracker  *tracker
+	ready    []*batch.Buffer // sealed, waiting for a job slot, oldest first
+	inFlight int
+	busy     busyRecords
+
+	client    *kgo.Client
+	done      chan completion // job and publish goroutines → main loop
+	revokes   chan revocation // group callbacks → main loop
+	loopEnded chan struct{}   // closed when the main loop returns
+
+	statsMu sync.Mutex
+	stats   Stats
+}
+
+// Stats counts what the pipeline did; see (*Pipeline).Stats.
+type Stats struct {
+	Consumed  int64 // records consumed
+	Succeeded int64 // success results published
+	Failed    int64 // failure results published
+	Jobs      int64 // buffers run as jobs
+}
+
+// completion reports that a buffer's (or a failed decode's) results are
+// published, or that they could not be (err).
+type completion struct {
+	sources  []Source
+	buffered bool     // came from a job (frees a job slot)
+	records  []string // the job's object/record keys, now free
+	err      error
+}
+
+// revocation asks the main loop to forget partitions; it closes ack when
+// done.
+type revocation struct {
+	parts map[string][]int32
+	ack   chan struct{}
+}
+
+// New checks opts and returns a pipeline; Run starts it.
+func New(opts Options) (*Pipeline, error) {
+	if opts.Group == "" {
+		return nil, errors.New("pipeline: a consumer group is required")
+	}
+	if len(opts.Routes) == 0 {
+		return nil, errors.New("pipeline: at least one route is required")
+	}
+	if opts.Salesforce == nil || opts.Metrics == nil {
+		return nil, errors.New("pipeline: a Salesforce client and metrics are required")
+	}
+	if opts.Results.Success == "" || opts.Results.Failure == "" {
+		return nil, errors.New("pipeline: success and failure topics are required")
+	}
+	if opts.MaxJobsInFlight <= 0 {
+		opts.MaxJobsInFlight = 8
+	}
+	if opts.TopicPartitions <= 0 {
+		opts.TopicPartitions = 3
+	}
+	if opts.ReplicationFactor == 0 {
+		opts.ReplicationFactor = -1
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	if opts.RetryBase <= 0 {
+		opts.RetryBase = time.Second
+	}
+	if opts.RetryMax <= 0 {
+		opts.RetryMax = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	bt, err := batch.NewBatcher(opts.Batch)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: batch policy: %w", err)
+	}
+	return &Pipeline{
+		opts:    opts,
+		log:     opts.Logger,
+		batcher: bt,
+		tracker: newTracker(),
+		busy:    busyRecords{},
+		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
+			retryBase: opts.RetryBase, retryMax: opts.RetryMax},
+		done:      make(chan completion),
+		revokes:   make(chan revocation),
+		loopEnded: make(chan struct{}),
+	}, nil
+}
+
+// Stats returns a snapshot of the counters. Safe for concurrent use.
+func (p *Pipeline) Stats() Stats {
+	p.statsMu.Lock()
+	defer p.statsMu.Unlock()
+	return p.stats
+}
+
+func (p *Pipeline) count(f func(*Stats)) {
+	p.statsMu.Lock()
+	f(&p.stats)
+	p.statsMu.Unlock()
+}
+
+// topicPattern is one regular expression for every route's topics, for
+// kgo.ConsumeRegex.
+func (p *Pipeline) topicPattern() string {
+	var alts []string
+	for _, r := range p.opts.Routes {
+		for _, t := range r.Topics {
+			alts = append(alts, regexp.QuoteMeta(t))
+		}
+		if r.TopicRegex != nil {
+			alts = append(alts, "(?:"+r.TopicRegex.String()+")")
+		}
+	}
+	return "^(?:" + strings.Join(alts, "|") + ")$"
+}
+
+// Run consumes until ctx ends, then stops fetching, submits what is
+// buffered, waits up to ShutdownGrace for jobs in flight to finish and
+// publish, commits, and returns nil. It returns an error only when it cannot
+// start or Kafka fails for good.
+func (p *Pipeline) Run(ctx context.Context) error {
+	opts := append([]kgo.Opt{
+		kgo.ConsumerGroup(p.opts.Group),
+		kgo.ConsumeRegex(),
+		kgo.ConsumeTopics(p.topicPattern()),
+		kgo.ConsumeResetOffset(p.startOffset()),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.AutoCommitMarks(),
+		kgo.AutoCommitInterval(time.Second),
+		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsRevoked(p.onRevoked),
+		kgo.OnPartitionsLost(p.onLost),
+		kgo.ProducerLinger(5 * time.Millisecond),
+	}, p.opts.Kafka...)
+	cl, err := kgo.NewClient(opts...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	p.client = cl
+	defer cl.Close()
+	if err := p.createTopics(ctx); err != nil {
+		return err
+	}
+	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.topicPattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
+	p.loop(ctx)
+	if err := cl.CommitMarkedOffsets(context.Background()); err != nil {
+		p.log.Warn("final commit failed", "error", err)
+	}
+	p.log.Info("pipeline stopped", "consumed", p.Stats().Consumed, "outstanding", p.tracker.outstanding())
+	return nil
+}
+
+func (p *Pipeline) startOffset() kgo.Offset {
+	var zero kgo.Offset
+	if p.opts.StartOffset == zero {
+		return kgo.NewOffset().AtStart()
+	}
+	return p.opts.StartOffset
+}
+
+// createTopics creates the result topics that do not exist yet.
+func (p *Pipeline) createTopics(ctx context.Context) error {
+	adm := kadm.NewClient(p.client)
+	var topics []string
+	for _, t := range []string{p.opts.Results.Success, p.opts.Results.Failure, p.opts.Results.DeadLetter} {
+		if t != "" {
+			topics = append(topics, t)
+		}
+	}
+	resp, err := adm.CreateTopics(ctx, p.opts.TopicPartitions, p.opts.ReplicationFactor, nil, topics...)
+	if err != nil {
+		return fmt.Errorf("create result topics: %w", err)
+	}
+	for _, r := range resp.Sorted() {
+		if r.Err != nil && !errors.Is(r.Err, kerrTopicExists) {
+			return fmt.Errorf("create result topic %s: %w", r.Topic, r.Err)
+		}
+	}
+	return nil
+}

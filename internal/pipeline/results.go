@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"strconv"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// Result is the outcome of one source event, published as the JSON value of
+// a record on the success or the failure topic, keyed by the source
+// record's key. Its field names are a contract other programs parse; see the
+// README.
+type Result struct {
+	Success   bool    `json:"success"`
+	Created   bool    `json:"created"`
+	ID        *string `json:"id"` // Salesforce Id, or null
+	Object    string  `json:"object"`
+	Operation string  `json:"operation"`
+	ErrorCode string  `json:"errorCode"` // Salesforce's errorCode or a BULKSTREAM_* code; "" on success
+	Error     string  `json:"error"`     // the message; "" on success
+	JobID     string  `json:"jobId"`     // the Bulk API job; "" when none ran
+	Attempts  int     `json:"attempts"`  // jobs the event's row went through
+	Source    Source  `json:"source"`
+}
+
+// Source is the position of the event a result is about.
+type Source struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+}
+
+// Error codes of failures that Bulkstream itself reports.
+const (
+	CodeDecode      = event.DecodeErrorCode    // the record could not be decoded
+	CodeTooLarge    = "BULKSTREAM_TOO_LARGE"   // one change is larger than batch.max_bytes
+	CodeNoResult    = "BULKSTREAM_NO_RESULT"   // Salesforce returned no result row for the event
+	CodeUnprocessed = "BULKSTREAM_UNPROCESSED" // Salesforce did not process the row
+)
+
+// outcome is a Result waiting to be published, with what the dead-letter
+// copy of a failure needs: the original record.
+type outcome struct {
+	result Result
+	src    event.Source // the original record: key, value, headers, timestamp
+}
+
+func sourceOf(src *event.Source) Source {
+	return Source{Topic: src.Topic, Partition: src.Partition, Offset: src.Offset}
+}
+
+// records returns the Kafka records that publish an outcome: the result on
+// the success or failure topic and, for a failure, a dead-letter copy of the
+// original record with Kafka Connect's error headers and Salesforce's.
+func (o *outcome) records(topics Topics) []*kgo.Record {
+	value, _ := json.Marshal(o.result)
+	topic := topics.Success
+	if !o.result.Success {
+		topic = topics.Failure
+	}
+	out := []*kgo.Record{{Topic: topic, Key: o.src.Key, Value: value}}
+	if o.result.Success || topics.DeadLetter == "" {
+		return out
+	}
+	dlq := &kgo.Record{Topic: topics.DeadLetter, Key: o.src.Key, Value: o.src.Value, Timestamp: o.src.Timestamp}
+	for _, h := range o.src.Headers {
+		dlq.Headers = append(dlq.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+	}
+	message := o.result.Error
+	if o.result.ErrorCode != "" {
+		message = o.result.ErrorCode + ": " + o.result.Error
+	}
+	dlq.Headers = append(dlq.Headers,
+		kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(o.src.Topic)},
+		kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(o.src.Partition)))},
+		kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(o.src.Offset, 10))},
+		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(message)},
+		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(o.result.ErrorCode)},
+		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(o.result.JobID)},
+	)
+	return append(out, dlq)
+}
+
+// Topics are the topics results go to.
+type Topics struct {
+	Success    string
+	Failure    string
+	DeadLetter string // "" disables dead-letter copies
+}
