@@ -1,5 +1,6 @@
 // Command connector is Bulkstream's one binary. Its subcommands:
 //
+//	connector run        the streaming pipeline (--config FILE)
 //	connector emulator   serve a local Salesforce Bulk API 2.0 emulator
 //	connector version    print the version
 //
@@ -26,6 +27,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"run", "run the streaming pipeline: Kafka change events → Bulk API 2.0 jobs → results (--config FILE)", runRun},
 	{"emulator", "serve a local Salesforce Bulk API 2.0 emulator (in-memory org)", runEmulator},
 	{"version", "print the version", runVersion},
 }

@@ -203,7 +203,7 @@ func (p *Pipeline) launch(ctx context.Context) {
 		p.busy.add(b)
 		p.inFlight++
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
-		p.count(func(s *Stats) { s.Jobs++ })
+		p.count(func(s *Stats) { s.Jobs++; s.InFlight++ })
 		go p.runJob(ctx, b)
 	}
 	clear(p.ready[len(waiting):])
@@ -331,6 +331,7 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, buffered boo
 func (p *Pipeline) completed(c completion) {
 	if c.buffered {
 		p.inFlight--
+		p.count(func(s *Stats) { s.InFlight-- })
 		p.busy.remove(c.records)
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 	}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -84,8 +85,9 @@ type Pipeline struct {
 	revokes   chan revocation // group callbacks → main loop
 	loopEnded chan struct{}   // closed when the main loop returns
 
-	statsMu sync.Mutex
-	stats   Stats
+	consuming atomic.Bool // the client is up and the result topics exist
+	statsMu   sync.Mutex
+	stats     Stats
 }
 
 // Stats counts what the pipeline did; see (*Pipeline).Stats.
@@ -94,6 +96,7 @@ type Stats struct {
 	Succeeded int64 // success results published
 	Failed    int64 // failure results published
 	Jobs      int64 // buffers run as jobs
+	InFlight  int64 // jobs running now
 }
 
 // completion reports that a buffer's (or a failed decode's) results are
@@ -165,6 +168,9 @@ func New(opts Options) (*Pipeline, error) {
 	}, nil
 }
 
+// Ready reports whether the pipeline is consuming. Safe for concurrent use.
+func (p *Pipeline) Ready() bool { return p.consuming.Load() }
+
 // Stats returns a snapshot of the counters. Safe for concurrent use.
 func (p *Pipeline) Stats() Stats {
 	p.statsMu.Lock()
@@ -220,6 +226,8 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if err := p.createTopics(ctx); err != nil {
 		return err
 	}
+	p.consuming.Store(true)
+	defer p.consuming.Store(false)
 	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.topicPattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
 	p.loop(ctx)
 	if err := cl.CommitMarkedOffsets(context.Background()); err != nil {

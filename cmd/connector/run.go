@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"golang.org/x/oauth2"
+
+	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/config"
+	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/internal/pipeline"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// runRun is `connector run --config FILE`: the streaming pipeline until
+// SIGINT or SIGTERM. A first signal stops fetching and lets jobs in flight
+// finish (shutdown_grace); a second exits at once, losing nothing that was
+// committed.
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	configPath := fs.String("config", "config.yaml", "the configuration file (see config.example.yaml)")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg.Log, stderr)
+	go exitOnSecondSignal(ctx, log)
+
+	sf, err := salesforceClient(ctx, cfg.Salesforce, log)
+	if err != nil {
+		return err
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	opts, err := pipelineOptions(cfg, sf, metrics.New(reg), log)
+	if err != nil {
+		return err
+	}
+	p, err := pipeline.New(opts)
+	if err != nil {
+		return err
+	}
+	if cfg.HTTP.Listen != "" {
+		stop, err := serveHTTP(cfg.HTTP.Listen, reg, p, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if isTerminal(stderr) {
+		go progress(ctx, p, stderr)
+	}
+	return p.Run(ctx)
+}
+
+// exitOnSecondSignal waits for the first stop (ctx) and then for another
+// signal, on which the process exits at once.
+func exitOnSecondSignal(ctx context.Context, log *slog.Logger) {
+	<-ctx.Done()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	<-sig
+	log.Warn("second signal: exiting now; uncommitted events will be read again")
+	os.Exit(130)
+}
+
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.SlogLevel()}
+	if c.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// salesforceClient gets a token with the configured flow and returns a
+// client for the org's instance.
+func salesforceClient(ctx context.Context, c config.Salesforce, log *slog.Logger) (*bulk.Client, error) {
+	tokens, instance, err := bulk.ClientCredentials(ctx, c.LoginURL, c.Auth.ClientID, string(c.Auth.ClientSecret))
+	if err != nil {
+		return nil, fmt.Errorf("salesforce login at %s: %w", c.LoginURL, err)
+	}
+	if c.InstanceURL != "" {
+		instance = c.InstanceURL
+	}
+	log.Info("salesforce session", "instance_url", instance, "api_version", c.APIVersion)
+	return bulk.New(instance, oauth2.TokenSource(tokens),
+		bulk.WithAPIVersion(c.APIVersion),
+		bulk.WithHTTPClient(&http.Client{Timeout: c.Timeout}),
+		bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: c.PollInterval, Max: c.PollMaxInterval}),
+		bulk.WithLogger(log))
+}
+
+// pipelineOptions turns the configuration into the pipeline's options.
+func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, log *slog.Logger) (pipeline.Options, error) {
+	kopts, err := kafkaOptions(cfg.Kafka)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
+	var routes []pipeline.Route
+	for _, r := range cfg.Routes {
+		defaults := event.Defaults{Object: r.Object, Operation: event.Operation(r.Operation), ExternalIDField: r.ExternalIDField}
+		pr := pipeline.Route{Topics: r.Topics, Decoder: event.NewEnvelopeDecoder(defaults)}
+		if r.Format == config.FormatJSON {
+			pr.Decoder = event.NewJSONDecoder(defaults)
+		}
+		if r.TopicRegex != "" {
+			pr.TopicRegex = regexp.MustCompile("^(?:" + r.TopicRegex + ")$") // Validate compiled it already
+		}
+		routes = append(routes, pr)
+	}
+	start := kgo.NewOffset().AtStart()
+	if cfg.Kafka.StartOffset == config.StartLatest {
+		start = kgo.NewOffset().AtEnd()
+	}
+	return pipeline.Options{
+		Kafka:       kopts,
+		Group:       cfg.Kafka.Group,
+		StartOffset: start,
+		Routes:      routes,
+		Salesforce:  sf,
+		Batch: batch.Policy{MaxBytes: int64(cfg.Batch.MaxBytes), MaxRecords: cfg.Batch.MaxRecords, MaxAge: cfg.Batch.MaxAge,
+			SpillThreshold: int64(cfg.Batch.SpillThreshold), SpillDir: cfg.Batch.SpillDir},
+		MaxJobsInFlight:   cfg.Batch.MaxJobsInFlight,
+		Results:           pipeline.Topics{Success: cfg.Results.SuccessTopic, Failure: cfg.Results.FailureTopic, DeadLetter: cfg.Results.DeadLetterTopic},
+		TopicPartitions:   int32(cfg.Results.Partitions),
+		ReplicationFactor: int16(cfg.Results.ReplicationFactor),
+		ShutdownGrace:     cfg.ShutdownGrace,
+		Logger:            log,
+		Metrics:           m,
+	}, nil
+}
+
+// kafkaOptions are the franz-go options of the kafka section: brokers,
+// client id, timeouts, TLS and SASL.
+func kafkaOptions(k config.Kafka) ([]kgo.Opt, error) {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(k.Brokers...),
+		kgo.ClientID(k.ClientID),
+		kgo.FetchMaxBytes(int32(k.FetchMaxBytes)),
+		kgo.SessionTimeout(k.SessionTimeout),
+		kgo.RebalanceTimeout(k.RebalanceTimeout),
+	}
+	if k.TLS.Enabled {
+		tc := &tls.Config{InsecureSkipVerify: k.TLS.InsecureSkipVerify, ServerName: k.TLS.ServerName, MinVersion: tls.VersionTLS12}
+		if k.TLS.CAFile != "" {
+			pem, err := os.ReadFile(k.TLS.CAFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka.tls.ca_file: %w", err)
+			}
+			tc.RootCAs = x509.NewCertPool()
+			if !tc.RootCAs.AppendCertsFromPEM(pem) {
+				return nil, fmt.Errorf("kafka.tls.ca_file: %s holds no PEM certificate", k.TLS.CAFile)
+			}
+		}
+		if k.TLS.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(k.TLS.CertFile, k.TLS.KeyFile)
+			if err != nil {
+				return nil, fmt.Errorf("kafka.tls.cert_file/key_file: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
+		}
+		opts = append(opts, kgo.DialTLSConfig(tc))
+	}
+	switch k.SASL.Mechanism {
+	case config.SASLPlain:
+		opts = append(opts, kgo.SASL(plain.Auth{User: k.SASL.Username, Pass: string(k.SASL.Password)}.AsMechanism()))
+	case config.SASLScramSHA256:
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: string(k.SASL.Password)}.AsSha256Mechanism()))
+	case config.SASLScramSHA512:
+		opts = append(opts, kgo.SASL(scram.Auth{User: k.SASL.Username, Pass: string(k.SASL.Password)}.AsSha512Mechanism()))
+	}
+	return opts, nil
+}
+
+// serveHTTP serves /metrics, /healthz (the process is up) and /readyz (the
+// pipeline consumes) on addr, and returns a function that stops it.
+func serveHTTP(addr string, reg *prometheus.Registry, p *pipeline.Pipeline, log *slog.Logger) (func(), error) {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		if !p.Ready() {
+			http.Error(w, "not ready: joining the consumer group", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ready\n")
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.listen: %w", err)
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http server", "error", err)
+		}
+	}()
+	log.Info("serving /metrics, /healthz and /readyz", "address", ln.Addr().String())
+	return func() { srv.Close() }, nil
+}
+
+// isTerminal reports whether w is a character device, where a progress
+// line that rewrites itself is welcome.
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// progress rewrites one status line every two seconds.
+func progress(ctx context.Context, p *pipeline.Pipeline, w io.Writer) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			fmt.Fprintln(w)
+			return
+		case <-t.C:
+			s := p.Stats()
+			fmt.Fprintf(w, "\revents in %d · results out %d (%d failed) · jobs %d, in flight %d   ",
+				s.Consumed, s.Succeeded+s.Failed, s.Failed, s.Jobs, s.InFlight)
+		}
+	}
+}
