@@ -81,10 +81,13 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 		return nil, "", fmt.Errorf("create job: %w", err)
 	}
 	s.metrics.JobsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Inc()
-	if err := s.upload(ctx, job.ID, b); err != nil {
-		if ctx.Err() == nil {
-			s.client.AbortIngestJob(context.WithoutCancel(ctx), job.ID)
+	finished := false
+	defer func() {
+		if !finished {
+			s.abort(ctx, job.ID)
 		}
+	}()
+	if err := s.upload(ctx, job.ID, b); err != nil {
 		return nil, job.ID, fmt.Errorf("upload: %w", err)
 	}
 	if _, err := s.client.CloseIngestJob(ctx, job.ID); err != nil {
@@ -94,6 +97,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 	if err != nil {
 		return nil, job.ID, fmt.Errorf("wait for job: %w", err)
 	}
+	finished = true
 	if info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0) {
 		return nil, job.ID, info.Err()
 	}
@@ -105,6 +109,18 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 	s.log.Debug("job done", "job", job.ID, "buffer", b.Key.String(), "rows", len(b.Rows), "events", len(b.Events),
 		"processed", info.NumberRecordsProcessed, "failed", info.NumberRecordsFailed, "state", info.State)
 	return outcomes, job.ID, nil
+}
+
+// abort stops a job this attempt gives up on (the upload failed, or the
+// pipeline is stopping), so it does not keep writing rows, and holding
+// their locks, while the events are submitted again. Best effort, bounded
+// by a few seconds: Salesforce may have finished the job meanwhile.
+func (s *submitter) abort(ctx context.Context, jobID string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if _, err := s.client.AbortIngestJob(actx, jobID); err != nil {
+		s.log.Debug("abort job", "job", jobID, "error", err)
+	}
 }
 
 // upload streams the buffer's CSV into the job, never holding it whole.

@@ -95,11 +95,12 @@ type Emulator struct {
 	mux    *http.ServeMux
 	now    func() time.Time
 
-	requests   atomic.Int64 // API requests today, for Sforce-Limit-Info and REQUEST_LIMIT_EXCEEDED
-	records    atomic.Int64 // Bulk API 2.0 rows processed today
-	batches    atomic.Int64 // internal batches today (DailyBulkApiBatches)
-	queryJobs  atomic.Int64 // query jobs today (DailyBulkV2QueryJobs)
-	requestSeq atomic.Int64 // every request, for deterministic faults
+	faultSet   atomic.Pointer[Faults] // the faults in force; SetFaults swaps them
+	requests   atomic.Int64           // API requests today, for Sforce-Limit-Info and REQUEST_LIMIT_EXCEEDED
+	records    atomic.Int64           // Bulk API 2.0 rows processed today
+	batches    atomic.Int64           // internal batches today (DailyBulkApiBatches)
+	queryJobs  atomic.Int64           // query jobs today (DailyBulkV2QueryJobs)
+	requestSeq atomic.Int64           // every request, for deterministic faults
 }
 
 // New returns an emulator with opts' defaults filled in.
@@ -132,11 +133,18 @@ func New(opts Options) *Emulator {
 		opts.Now = time.Now
 	}
 	e := &Emulator{opts: opts, schema: opts.Schema, store: newStore(opts.Schema), now: opts.Now}
+	e.SetFaults(opts.Faults)
 	e.auth.tokens = map[string]time.Time{}
 	e.locks.held = map[string]int64{}
 	e.routes()
 	return e
 }
+
+// SetFaults replaces the faults in force, for tests that switch an outage
+// on and off while clients run. Safe for concurrent use.
+func (e *Emulator) SetFaults(f Faults) { e.faultSet.Store(&f) }
+
+func (e *Emulator) faults() *Faults { return e.faultSet.Load() }
 
 // ServeHTTP answers one request of the OAuth token endpoint or the REST
 // API.

@@ -68,7 +68,7 @@ func (e *Emulator) api(w http.ResponseWriter, r *http.Request) {
 		writeError(w, err)
 		return
 	}
-	if e.hit(e.opts.Faults.ExpireSessionRate, "session", seq, 0) {
+	if e.hit(e.faults().ExpireSessionRate, "session", seq, 0) {
 		e.auth.revoke(r)
 		writeError(w, errInvalidSession)
 		return
@@ -79,11 +79,11 @@ func (e *Emulator) api(w http.ResponseWriter, r *http.Request) {
 		writeError(w, &apiError{Status: http.StatusForbidden, Code: "REQUEST_LIMIT_EXCEEDED", Message: "TotalRequests Limit exceeded."})
 		return
 	}
-	if e.hit(e.opts.Faults.HTTPErrorRate, "http", seq, 0) {
+	if e.hit(e.faults().HTTPErrorRate, "http", seq, 0) {
 		if e.hit(0.5, "http-503", seq, 0) {
 			writeError(w, &apiError{Status: http.StatusServiceUnavailable, Code: "SERVER_UNAVAILABLE", Message: "Service temporarily unavailable (fault injected by the emulator)"})
 		} else {
-			writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "UNKNOWN_EXCEPTION", Message: fmt.Sprintf("An unexpected error occurred. Please include this ErrorId if you contact support: %d-%d (fault injected by the emulator)", seq, e.opts.Faults.Seed)})
+			writeError(w, &apiError{Status: http.StatusInternalServerError, Code: "UNKNOWN_EXCEPTION", Message: fmt.Sprintf("An unexpected error occurred. Please include this ErrorId if you contact support: %d-%d (fault injected by the emulator)", seq, e.faults().Seed)})
 		}
 		return
 	}

@@ -96,7 +96,7 @@ func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 	if err != nil {
 		return err.Error()
 	}
-	if e.hit(e.opts.Faults.JobFailureRate, "job", j.seq, 0) {
+	if e.hit(e.faults().JobFailureRate, "job", j.seq, 0) {
 		return "Unknown : the job failed while Salesforce processed it (fault injected by the emulator)"
 	}
 	duplicates := e.duplicateKeys(j, data, cols, delim, crlf)
@@ -320,7 +320,7 @@ func (b *batch) row(i int, fields []string, keys []string, locked map[string]boo
 		rr.status = rowFailed
 		rr.err = err.String()
 	}
-	faults := b.e.opts.Faults
+	faults := b.e.faults()
 	switch {
 	case b.e.hit(faults.UnprocessedRate, "unprocessed", b.j.seq, int64(i)):
 		return
@@ -388,7 +388,7 @@ func (b *batch) lockKeys(fields []string) []string {
 // pace sleeps so that the job processes no more than RowsPerSecond rows a
 // second, counting the rows of all its batches.
 func (b *batch) pace(n int64) {
-	rps := b.e.opts.Faults.RowsPerSecond
+	rps := b.e.faults().RowsPerSecond
 	total := b.done.Add(n)
 	if rps <= 0 {
 		return
@@ -412,7 +412,7 @@ func (e *Emulator) hit(rate float64, kind string, a, b int64) bool {
 	if rate <= 0 {
 		return false
 	}
-	h := uint64(e.opts.Faults.Seed)*0x9E3779B97F4A7C15 ^ uint64(a)*0xBF58476D1CE4E5B9 ^ uint64(b)*0x94D049BB133111EB
+	h := uint64(e.faults().Seed)*0x9E3779B97F4A7C15 ^ uint64(a)*0xBF58476D1CE4E5B9 ^ uint64(b)*0x94D049BB133111EB
 	for _, c := range kind {
 		h = (h ^ uint64(c)) * 0x100000001B3
 	}

@@ -1,0 +1,37 @@
+package pipeline
+
+import "testing"
+
+// Offsets advance only up to the lowest record without a published result,
+// whatever order results come in.
+func TestTrackerCommitsOnlyUpToTheFirstGap(t *testing.T) {
+	tr := newTracker()
+	tp := topicPartition{"t", 0}
+	for off := int64(10); off < 15; off++ {
+		tr.consumed(tp, off)
+	}
+	steps := []struct {
+		published int64
+		next      int64
+		advanced  bool
+	}{
+		{12, 0, false}, // 10 and 11 have no result yet
+		{14, 0, false},
+		{10, 11, true},
+		{11, 13, true}, // 12 was already done: jump past it
+		{13, 15, true},
+	}
+	for _, s := range steps {
+		next, advanced := tr.published(tp, s.published)
+		if advanced != s.advanced || (advanced && next != s.next) {
+			t.Fatalf("published %d: next %d advanced %v; want %d %v", s.published, next, advanced, s.next, s.advanced)
+		}
+	}
+	if tr.outstanding() != 0 {
+		t.Fatalf("%d outstanding", tr.outstanding())
+	}
+	tr.forget(tp)
+	if _, advanced := tr.published(tp, 20); advanced {
+		t.Fatal("a result of a forgotten partition moved its offset")
+	}
+}
