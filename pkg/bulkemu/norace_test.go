@@ -1,0 +1,5 @@
+//go:build !race
+
+package bulkemu
+
+const raceEnabled = false
