@@ -29,14 +29,14 @@ var testTopics = Topics{Success: "bulkstream.success", Failure: "bulkstream.fail
 // world is a Kafka broker (kfake over TCP) and a Salesforce org (the
 // emulator over HTTP) for one test.
 type world struct {
-	t       *testing.T
+	t       testing.TB
 	cluster *kfake.Cluster
 	brokers []string
 	emu     *bulkemu.Emulator
 	sfURL   string
 }
 
-func newWorld(t *testing.T, partitions int32, emuOpts bulkemu.Options, topics ...string) *world {
+func newWorld(t testing.TB, partitions int32, emuOpts bulkemu.Options, topics ...string) *world {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))
 	if err != nil {
@@ -121,7 +121,7 @@ func (w *world) start(opts Options) *running {
 }
 
 // shutdown stops the pipeline gracefully and waits for Run to return.
-func (r *running) shutdown(t *testing.T) {
+func (r *running) shutdown(t testing.TB) {
 	r.once.Do(func() {
 		r.stop()
 		select {
@@ -177,7 +177,7 @@ func (w *world) readResults() *resultsReader {
 }
 
 // waitFor waits until n distinct events have results.
-func (rr *resultsReader) waitFor(t *testing.T, n int, timeout time.Duration) {
+func (rr *resultsReader) waitFor(t testing.TB, n int, timeout time.Duration) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for time.Now().Before(deadline) {
