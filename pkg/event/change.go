@@ -90,7 +90,8 @@ type Change struct {
 	Object    string    // Salesforce object API name, e.g. Account
 	Operation Operation // what to do with the record
 	// ExternalIDField names the field that identifies the record for an
-	// upsert (its value is among Fields). Empty for other operations.
+	// upsert (its value is among Fields). An insert may carry one too, so
+	// that its record can be recognised; other operations leave it empty.
 	ExternalIDField string
 	// Fields in the order the event gave them. For delete and hardDelete
 	// only Id. A field absent here is left unchanged by Salesforce.

@@ -1,0 +1,649 @@
+package event
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// DecodeErrorCode is the errorCode of the failure result that the pipeline
+// reports for an event that cannot be decoded.
+const DecodeErrorCode = "BULKSTREAM_DECODE"
+
+// DecodeError is an event that cannot be decoded: its record value is not
+// what its format requires, or it lacks what its operation needs. Retrying
+// it cannot succeed. Its code is always DecodeErrorCode.
+type DecodeError struct {
+	// Reason says what is wrong and, where it can, in which JSON field,
+	// e.g. `field "Address": value is an object; a field takes a string,
+	// number, boolean or null`.
+	Reason string
+}
+
+func (e *DecodeError) Error() string { return "decode: " + e.Reason }
+
+func decodeErrorf(format string, args ...any) *DecodeError {
+	return &DecodeError{Reason: fmt.Sprintf(format, args...)}
+}
+
+// Defaults are what a route says about its events where the events do not:
+// the envelope format's own keys override them, and the json format takes
+// all three from here (there Object and Operation are required).
+type Defaults struct {
+	Object          string    // Salesforce object API name, e.g. Account
+	Operation       Operation // spelled as Salesforce spells it, e.g. hardDelete
+	ExternalIDField string    // the field an upsert matches records by; "Id" is allowed
+}
+
+// Decoder turns the value of a Kafka record into a change. A record that
+// cannot be decoded yields a *DecodeError and never a panic; the change
+// carries src as its Source.
+//
+// Both JSON formats share these rules. Field values are strings, numbers,
+// booleans or null. A number keeps its JSON text exactly (1.5e3 stays
+// 1.5e3, which Salesforce accepts); a boolean becomes true or false; null
+// becomes a null value (written #N/A). An empty string also becomes null:
+// in a Bulk API CSV an empty cell means "leave the field unchanged", which
+// is never what a source that sets a field to "" means. Fields keep the
+// order of the JSON document. A field name must be usable as a CSV header
+// (not empty, no comma, double quote, CR or LF) and unique regardless of
+// case, as Salesforce matches field names. Names such as
+// Account.External_Id__c (a parent by external id) pass through as they
+// are. Object names and operations are case-sensitive.
+//
+// What the operation needs: an upsert needs a non-null value for its
+// external id field (which may be Id); update, delete and hardDelete need
+// a Salesforce record Id (15 or 18 letters and digits) in the field Id;
+// delete and hardDelete keep only Id, since their CSV has only that column;
+// an insert needs at least one field. An insert keeps the external id field
+// it was given, so that Change.RecordKey can coalesce two inserts of one
+// record. The record value must be valid UTF-8 (a lone UTF-16 surrogate
+// escape such as \ud800 counts as invalid), and a null value (a tombstone)
+// is an error. A record with several faults is reported by the first one
+// that reading it in document order meets, before what its operation needs.
+type Decoder interface {
+	Decode(src Source) (*Change, error)
+}
+
+// format is one of the JSON formats of record values.
+type format bool
+
+const (
+	envelopeFormat format = true  // see NewEnvelopeDecoder
+	jsonFormat     format = false // see NewJSONDecoder
+)
+
+func (f format) String() string {
+	if f == envelopeFormat {
+		return "envelope"
+	}
+	return "json"
+}
+
+// missing says why the format has no value for key.
+func (f format) missing(key string) string {
+	if f == envelopeFormat {
+		return "the envelope has no " + strconv.Quote(key) + " and the route gives none"
+	}
+	return "the route gives none"
+}
+
+// reader walks one record value. The value is first checked whole by
+// json.Valid and utf8.Valid, so that the walk itself only has to find the
+// tokens of a document known to be valid; names and values without escapes
+// are then substrings of one copy of the value, which keeps a decode at a
+// few allocations whatever the number of fields. (json.Decoder's Token
+// costs about twelve allocations per field.) The walk keeps document order.
+//
+// When the value is not valid, the walk runs over its valid prefix only: it
+// stops where the prefix ends, and its position names the place of the
+// fault for the message, unless it finds an earlier fault of its own.
+type reader struct {
+	src  []byte
+	text string // src as a string: names and values are its substrings
+	pos  int
+	// at is where the walk is: the key whose value comes next or, with
+	// at.after, the key whose value was read last.
+	at      loc
+	keyFrom int // offset of the key being read, or -1
+	fold    map[string]string
+
+	// What the record gave; the route's defaults until the record overrides.
+	object, operation, externalID string
+	fields                        []Field
+}
+
+// errPrefixEnd stops a walk at the end of the valid prefix of a value that
+// is not valid. A walk of a whole valid value never returns it.
+var errPrefixEnd = &DecodeError{Reason: "invalid JSON: the value ends early"}
+
+// read walks the record value v of format f into r.
+func (r *reader) read(v []byte, f format) error {
+	switch {
+	case v == nil:
+		return decodeErrorf("record value is null (a tombstone); the %s format needs a JSON object", f)
+	case len(v) == 0:
+		return decodeErrorf("record value is empty; the %s format needs a JSON object", f)
+	}
+	r.src, r.text, r.keyFrom = v, string(v), -1
+	fault, reason := jsonFault(v)
+	utf8Fault := -1
+	if !utf8.Valid(v) {
+		utf8Fault = firstInvalidUTF8(v)
+	}
+	if fault < 0 && utf8Fault < 0 {
+		return r.walk(f)
+	}
+	// The earlier fault wins; at one byte (outside a string) the JSON one.
+	if fault < 0 || utf8Fault >= 0 && utf8Fault < fault {
+		fault, reason = utf8Fault, ""
+	} else {
+		utf8Fault = -1
+	}
+	r.src, r.text = v[:fault], r.text[:fault]
+	switch err := r.walk(f); {
+	case err == nil: // the prefix is the whole object: the fault follows it
+		return decodeErrorf("invalid JSON at byte %d: %s", fault, reason)
+	case !errors.Is(err, errPrefixEnd):
+		return err // an earlier fault
+	}
+	switch {
+	case utf8Fault >= 0 && r.keyFrom >= 0:
+		return decodeErrorf("%s is not valid UTF-8 (byte %d)", r.nameAt(v), fault)
+	case utf8Fault >= 0 && r.at.key != "" && !r.at.after:
+		return decodeErrorf("%s: value is not valid UTF-8 (byte %d)", r.at, fault)
+	case utf8Fault >= 0:
+		return decodeErrorf("record value is not valid UTF-8 (byte %d)", fault)
+	case fault == len(v):
+		return decodeErrorf("%sinvalid JSON: the value ends early", r.where(v))
+	}
+	return decodeErrorf("%sinvalid JSON at byte %d: %s", r.where(v), fault, reason)
+}
+
+// jsonFault returns the offset of the first byte of v that cannot continue
+// valid JSON and the scanner's message, len(v) if v is a valid but
+// incomplete start of a document, or -1 if v is valid.
+func jsonFault(v []byte) (int, string) {
+	if json.Valid(v) {
+		return -1, ""
+	}
+	// A NUL byte is valid nowhere in JSON, so after one appended the
+	// scanner fails at it if and only if v is a valid start that ends
+	// early; else it fails inside v, where it would without the NUL.
+	var se *json.SyntaxError
+	if !errors.As(json.Unmarshal(append(v[:len(v):len(v)], 0), new(json.RawMessage)), &se) {
+		return len(v), "" // cannot be: the NUL is invalid
+	}
+	// Offset counts the bytes read, the offending one included.
+	return min(int(se.Offset)-1, len(v)), se.Error()
+}
+
+// walk reads the top-level object.
+func (r *reader) walk(f format) error {
+	switch c := r.next(); c {
+	case '{':
+		r.pos++
+	case 0:
+		return errPrefixEnd
+	default:
+		return decodeErrorf("record value is %s; the %s format needs a JSON object", kind(c), f)
+	}
+	if f == envelopeFormat {
+		return r.envelope()
+	}
+	r.fields = make([]Field, 0, fieldCap(r.src))
+	return r.members(true, r.field)
+}
+
+// members reads the members of an object whose '{' has been read, up to
+// and including its '}', calling member for each after its key and colon.
+// fields says whether the keys are field names, for messages.
+func (r *reader) members(fields bool, member func(key string) error) error {
+	r.at = loc{field: fields, after: true}
+	if r.next() == '}' {
+		r.pos++
+		return nil
+	}
+	for {
+		if r.next() != '"' {
+			return errPrefixEnd
+		}
+		r.keyFrom = r.pos
+		key, err := r.str()
+		if err != nil {
+			return err
+		}
+		r.keyFrom = -1
+		r.at = loc{key: key, field: fields}
+		if r.next() != ':' {
+			return errPrefixEnd
+		}
+		r.pos++
+		if r.next() == 0 {
+			return errPrefixEnd
+		}
+		if err := member(key); err != nil {
+			return err
+		}
+		// A value never ends a whole document, so one that reaches the
+		// end of the prefix may have been cut.
+		if r.pos >= len(r.src) {
+			return errPrefixEnd
+		}
+		r.at.after = true
+		switch r.next() {
+		case ',':
+			r.pos++
+		case '}':
+			r.pos++
+			return nil
+		default:
+			return errPrefixEnd
+		}
+	}
+}
+
+// field reads the value of the field name and appends the field.
+func (r *reader) field(name string) error {
+	if err := checkFieldName(name); err != nil {
+		return err
+	}
+	if other, dup := r.duplicate(name); dup {
+		if other == name {
+			return decodeErrorf("%s appears twice", r.at)
+		}
+		return decodeErrorf("%s duplicates field %q (Salesforce field names ignore case)", r.at, other)
+	}
+	v := NullValue
+	switch c := r.src[r.pos]; c {
+	case '"':
+		s, err := r.str()
+		if err != nil {
+			return err
+		}
+		if s != "" {
+			v = Text(s)
+		}
+	case 'n':
+		r.pos += len("null")
+	case 't':
+		r.pos += len("true")
+		v = Text("true")
+	case 'f':
+		r.pos += len("false")
+		v = Text("false")
+	case '{', '[':
+		return decodeErrorf("%s: value is %s; a field takes a string, number, boolean or null", r.at, kind(c))
+	default: // a number, kept as written
+		start := r.pos
+		for r.pos < len(r.src) && isNumberByte(r.src[r.pos]) {
+			r.pos++
+		}
+		v = Text(r.text[start:r.pos])
+	}
+	r.fields = append(r.fields, Field{Name: name, Value: v})
+	return nil
+}
+
+// str reads the JSON string that starts at r.pos.
+func (r *reader) str() (string, error) {
+	start := r.pos + 1
+	end := bytes.IndexByte(r.src[start:], '"')
+	if end < 0 {
+		return "", errPrefixEnd
+	}
+	end += start
+	if bytes.IndexByte(r.src[start:end], '\\') < 0 {
+		r.pos = end + 1
+		return r.text[start:end], nil
+	}
+	// Escapes: find the closing quote past them, and let encoding/json
+	// decode the string.
+	for end = start; end < len(r.src) && r.src[end] != '"'; end++ {
+		if r.src[end] == '\\' {
+			end++
+		}
+	}
+	if end >= len(r.src) {
+		return "", errPrefixEnd
+	}
+	r.pos = end + 1
+	raw := r.src[start-1 : r.pos]
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", decodeErrorf("%sinvalid JSON string: %v", r.where(r.src), err) // cannot be: json.Valid passed
+	}
+	if strings.ContainsRune(s, utf8.RuneError) {
+		if u := loneSurrogate(raw); u != "" {
+			if r.keyFrom >= 0 {
+				return "", decodeErrorf("%s has a lone UTF-16 surrogate %s, which is not valid UTF-8", r.nameAt(r.src), u)
+			}
+			return "", decodeErrorf("%s: value has a lone UTF-16 surrogate %s, which is not valid UTF-8", r.at, u)
+		}
+	}
+	return s, nil
+}
+
+// optionalString reads a value that must be a string or null; null and ""
+// mean "not given", and leave *s as it is.
+func (r *reader) optionalString(s *string) error {
+	switch c := r.src[r.pos]; c {
+	case 'n':
+		r.pos += len("null")
+		return nil
+	case '"':
+		v, err := r.str()
+		if v != "" {
+			*s = v
+		}
+		return err
+	default:
+		return decodeErrorf("%s is %s, want a string", r.at, kind(c))
+	}
+}
+
+// next skips white space and returns the byte at r.pos, or 0 at the end.
+func (r *reader) next() byte {
+	for ; r.pos < len(r.src); r.pos++ {
+		switch c := r.src[r.pos]; c {
+		case ' ', '\t', '\r', '\n':
+		default:
+			return c
+		}
+	}
+	return 0
+}
+
+// where prefixes a message about a fault at the walk's position; v is the
+// whole record value.
+func (r *reader) where(v []byte) string {
+	switch {
+	case r.keyFrom >= 0:
+		return r.nameAt(v) + ": "
+	case r.at.key == "":
+		return ""
+	case r.at.after:
+		return "after " + r.at.String() + ": "
+	}
+	return r.at.String() + ": "
+}
+
+// nameAt describes the key that starts at r.keyFrom in the record value v,
+// quoted with Go escapes as it is in the source, so that a message stays
+// valid UTF-8 when the name is not.
+func (r *reader) nameAt(v []byte) string {
+	end := r.keyFrom + 1
+	for end < len(v) && v[end] != '"' {
+		if v[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	name := strconv.Quote(string(v[r.keyFrom+1 : min(end, len(v))]))
+	if r.at.field {
+		return "field name " + name
+	}
+	return "key " + name
+}
+
+// foldMapAt is the field count from which duplicate names are found with a
+// map instead of comparing with every earlier field.
+const foldMapAt = 32
+
+// duplicate returns the earlier field whose name equals name regardless of
+// case. Below foldMapAt fields it compares as Change.Get does; above it, it
+// folds as the batch folds CSV columns (strings.ToLower). The two differ
+// only for non-ASCII names, which Salesforce field names never are.
+func (r *reader) duplicate(name string) (string, bool) {
+	if len(r.fields) < foldMapAt {
+		for _, f := range r.fields {
+			if strings.EqualFold(f.Name, name) {
+				return f.Name, true
+			}
+		}
+		return "", false
+	}
+	if r.fold == nil {
+		r.fold = make(map[string]string, 2*len(r.fields))
+		for _, f := range r.fields {
+			r.fold[strings.ToLower(f.Name)] = f.Name
+		}
+	}
+	k := strings.ToLower(name)
+	if other, ok := r.fold[k]; ok {
+		return other, true
+	}
+	r.fold[k] = name
+	return "", false
+}
+
+// fieldCap is the capacity of a change's field slice for a record value:
+// the number of colons (an upper bound of its keys outside strings), up to
+// a bound that keeps a value full of colons from allocating much.
+func fieldCap(v []byte) int { return min(bytes.Count(v, colon), 64) }
+
+var colon = []byte{':'}
+
+// loc names a key of a record value for messages: an envelope key or a
+// field. It is formatted only on failure.
+type loc struct {
+	key   string
+	field bool // key is a field name, not a key of the envelope
+	after bool // the key's value has been read
+}
+
+func (l loc) String() string {
+	if l.field {
+		return "field " + strconv.Quote(l.key)
+	}
+	return strconv.Quote(l.key)
+}
+
+// change completes a decoded event: it applies what the operation needs
+// (see Decoder).
+func (r *reader) change(src Source, f format) (*Change, error) {
+	if r.object == "" {
+		return nil, decodeErrorf("no object: %s", f.missing("object"))
+	}
+	if !isAPIName(r.object) {
+		return nil, decodeErrorf("object %q is not a Salesforce API name (letters, digits and underscores, starting with a letter)", r.object)
+	}
+	if r.operation == "" {
+		return nil, decodeErrorf("no operation: %s", f.missing("operation"))
+	}
+	op, ok := ParseOperation(r.operation)
+	if !ok {
+		return nil, decodeErrorf("unknown operation %q (one of insert, update, upsert, delete, hardDelete)", r.operation)
+	}
+	fs := r.fields
+	if len(fs) == 0 {
+		return nil, decodeErrorf("%s has no fields", op)
+	}
+	c := &Change{Object: r.object, Operation: op, Fields: fs, Source: src}
+	switch op {
+	case Insert:
+		c.ExternalIDField = r.externalID
+	case Upsert:
+		ext := r.externalID
+		if ext == "" {
+			return nil, decodeErrorf("upsert needs an external id field: %s", f.missing("externalIdField"))
+		}
+		i := fieldIndex(fs, ext)
+		switch {
+		case i < 0:
+			return nil, decodeErrorf("upsert by %s has no field %q", ext, ext)
+		case fs[i].Value.Null:
+			return nil, decodeErrorf("field %q: upsert by %s needs a value, got null", fs[i].Name, ext)
+		case strings.EqualFold(ext, "Id") && !isRecordID(fs[i].Value.Text):
+			return nil, badID(fs[i])
+		}
+		c.ExternalIDField = ext
+	case Update, Delete, HardDelete:
+		i := fieldIndex(fs, "Id")
+		switch {
+		case i < 0:
+			return nil, decodeErrorf("%s needs field \"Id\", which is missing", op)
+		case fs[i].Value.Null:
+			return nil, decodeErrorf("field %q: %s needs a record Id, got null", fs[i].Name, op)
+		case !isRecordID(fs[i].Value.Text):
+			return nil, badID(fs[i])
+		}
+		if op.IsDelete() {
+			fs[0] = fs[i]
+			c.Fields = fs[:1]
+		}
+	}
+	return c, nil
+}
+
+func badID(f Field) error {
+	return decodeErrorf("field %q: %q is not a Salesforce record Id (15 or 18 letters and digits)", f.Name, f.Value.Text)
+}
+
+// fieldIndex returns the index of the field named name (regardless of
+// case), or -1.
+func fieldIndex(fs []Field, name string) int {
+	for i, f := range fs {
+		if strings.EqualFold(f.Name, name) {
+			return i
+		}
+	}
+	return -1
+}
+
+// checkFieldName rejects a name that a CSV header cannot carry unquoted.
+// Bulkstream writes header names as they are, and Salesforce would read a
+// quoted one as a different field.
+func checkFieldName(name string) error {
+	if name == "" {
+		return decodeErrorf("empty field name")
+	}
+	i := strings.IndexAny(name, ",\"\r\n")
+	if i < 0 {
+		return nil
+	}
+	what := "a comma"
+	switch name[i] {
+	case '"':
+		what = "a double quote"
+	case '\r':
+		what = "a carriage return"
+	case '\n':
+		what = "a line feed"
+	}
+	return decodeErrorf("field name %q contains %s, which would break the CSV header", name, what)
+}
+
+// isAPIName reports whether s is spelled as a Salesforce object API name:
+// letters, digits and underscores, starting with a letter (Account,
+// ns__Invoice__c, Order_Line__e).
+func isAPIName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		letter := 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z'
+		if !letter && (i == 0 || c != '_' && (c < '0' || c > '9')) {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// isRecordID reports whether s has the shape of a Salesforce record Id:
+// 15 (case-sensitive) or 18 (case-insensitive) letters and digits.
+func isRecordID(s string) bool {
+	if len(s) != 15 && len(s) != 18 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
+
+func isNumberByte(c byte) bool {
+	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
+}
+
+// kind describes a JSON value by its first byte, for messages.
+func kind(first byte) string {
+	switch first {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// firstInvalidUTF8 returns the offset of the first byte of b that does not
+// start a valid UTF-8 sequence.
+func firstInvalidUTF8(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n == 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
+}
+
+// loneSurrogate returns the first \u escape in the JSON text b that is a
+// UTF-16 surrogate without its pair, or "". encoding/json turns such an
+// escape into U+FFFD without an error; b is valid JSON.
+func loneSurrogate(b []byte) string {
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		i++ // the escaped byte; the loop steps over it
+		if i+4 >= len(b) || b[i] != 'u' {
+			continue
+		}
+		u := hex4(b[i+1 : i+5])
+		switch {
+		case 0xD800 <= u && u < 0xDC00:
+			if i+10 < len(b) && b[i+5] == '\\' && b[i+6] == 'u' {
+				if low := hex4(b[i+7 : i+11]); 0xDC00 <= low && low < 0xE000 {
+					i += 10
+					continue
+				}
+			}
+			return string(b[i-1 : i+5])
+		case 0xDC00 <= u && u < 0xE000:
+			return string(b[i-1 : i+5])
+		}
+		i += 4
+	}
+	return ""
+}
+
+// hex4 decodes four hex digits (valid, as the JSON has been checked).
+func hex4(b []byte) rune {
+	var r rune
+	for _, c := range b {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c -= 'a' - 10
+		default:
+			c -= 'A' - 10
+		}
+		r = r<<4 | rune(c)
+	}
+	return r
+}

@@ -1,0 +1,75 @@
+package event
+
+import "slices"
+
+type envelopeDecoder struct{ d Defaults }
+
+// NewEnvelopeDecoder returns a decoder of the envelope format. The record
+// value is a JSON object with these keys, all optional:
+//
+//	{"object": "Account", "operation": "upsert", "externalIdField": "External_Id__c",
+//	 "fields": {"External_Id__c": "A-1", "Name": "Acme", "Industry": null}}
+//
+// object, operation and externalIdField override d; a key that is null or
+// "" is not given, and d's value holds. Any other key is an error, so that a
+// misspelt key ("Operation") cannot silently leave the route's operation in
+// force. delete and hardDelete name their record by "Id" in fields; their
+// other fields are checked like any field, then dropped. The rules of
+// Decoder apply. The decoder has no state and is safe for concurrent use.
+func NewEnvelopeDecoder(d Defaults) Decoder { return envelopeDecoder{d} }
+
+func (e envelopeDecoder) Decode(src Source) (*Change, error) {
+	r := reader{object: e.d.Object, operation: string(e.d.Operation), externalID: e.d.ExternalIDField}
+	if err := r.read(src.Value, envelopeFormat); err != nil {
+		return nil, err
+	}
+	return r.change(src, envelopeFormat)
+}
+
+// envelopeKeys are the keys an envelope may have.
+var envelopeKeys = [...]string{"object", "operation", "externalIdField", "fields"}
+
+// envelope reads the keys of an envelope whose '{' has been read.
+func (r *reader) envelope() error {
+	var seen [len(envelopeKeys)]bool
+	return r.members(false, func(key string) error {
+		k := slices.Index(envelopeKeys[:], key)
+		switch {
+		case k < 0:
+			return decodeErrorf("unknown envelope key %q (the keys are object, operation, externalIdField and fields)", key)
+		case seen[k]:
+			return decodeErrorf("envelope key %q appears twice", key)
+		}
+		seen[k] = true
+		switch key {
+		case "object":
+			return r.optionalString(&r.object)
+		case "operation":
+			return r.optionalString(&r.operation)
+		case "externalIdField":
+			return r.optionalString(&r.externalID)
+		}
+		return r.fieldsObject()
+	})
+}
+
+// fieldsObject reads the value of the envelope's "fields": an object of
+// fields, or null for none.
+func (r *reader) fieldsObject() error {
+	switch c := r.src[r.pos]; c {
+	case '{':
+		r.pos++
+		r.fields = make([]Field, 0, fieldCap(r.src))
+		at := r.at
+		if err := r.members(true, r.field); err != nil {
+			return err
+		}
+		r.at = at // back in the envelope, at its "fields"
+		return nil
+	case 'n':
+		r.pos += len("null")
+		return nil
+	default:
+		return decodeErrorf("%s is %s, want an object of fields", r.at, kind(c))
+	}
+}

@@ -1,0 +1,23 @@
+package event
+
+type jsonDecoder struct{ d Defaults }
+
+// NewJSONDecoder returns a decoder of the json format: the record value is
+// a flat JSON object of field values, such as
+//
+//	{"External_Id__c": "A-1", "Name": "Acme", "AnnualRevenue": 1.5e6, "Industry": null}
+//
+// and the route gives the object, the operation and the external id field
+// in d. Object and Operation are required; without them every event fails
+// with a DecodeError, which configuration validation should prevent. The
+// rules of Decoder apply. The decoder has no state and is safe for
+// concurrent use.
+func NewJSONDecoder(d Defaults) Decoder { return jsonDecoder{d} }
+
+func (j jsonDecoder) Decode(src Source) (*Change, error) {
+	r := reader{object: j.d.Object, operation: string(j.d.Operation), externalID: j.d.ExternalIDField}
+	if err := r.read(src.Value, jsonFormat); err != nil {
+		return nil, err
+	}
+	return r.change(src, jsonFormat)
+}
