@@ -36,11 +36,17 @@ func upsert(offset int64, ext string, kv ...string) *event.Change {
 
 func mustAdd(t *testing.T, bt *Batcher, c *event.Change) *Buffer {
 	t.Helper()
-	sealed, err := bt.Add(c, t0)
+	sealed, err := bt.Add(c, "", t0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return sealed
+	if len(sealed) > 1 {
+		t.Fatalf("%d buffers sealed by one change", len(sealed))
+	}
+	if len(sealed) == 0 {
+		return nil
+	}
+	return sealed[0]
 }
 
 func csvOf(t *testing.T, b *Buffer) string {
@@ -136,7 +142,7 @@ func TestRollOverByEachLimit(t *testing.T) {
 		if got := len(csvOf(t, sealed)); got > 200 {
 			t.Fatalf("upload of %d bytes over the 200-byte limit", got)
 		}
-		if _, err := bt.Add(upsert(99, "BIG", "Description", strings.Repeat("x", 300)), t0); err != ErrTooLarge {
+		if _, err := bt.Add(upsert(99, "BIG", "Description", strings.Repeat("x", 300)), "", t0); err != ErrTooLarge {
 			t.Fatalf("a change over the limit on its own: %v", err)
 		}
 	})
@@ -235,16 +241,78 @@ func BenchmarkAddAndWriteCSV(b *testing.B) {
 		c := changes[i%len(changes)]
 		c.Source.Offset = int64(i)
 		c.Fields[0].Value.Text = fmt.Sprintf("EXT-%09d", i)
-		sealed, err := bt.Add(c, t0)
+		sealed, err := bt.Add(c, "", t0)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if sealed != nil {
+		for _, s := range sealed {
 			out.Reset()
-			if err := sealed.WriteCSV(&out); err != nil {
+			if err := s.WriteCSV(&out); err != nil {
 				b.Fatal(err)
 			}
-			sealed.Close()
+			s.Close()
 		}
+	}
+}
+
+// A change to a record held by another open buffer seals that buffer first,
+// so the record's changes are submitted in source order.
+func TestDependencySealsTheOtherBufferFirst(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	if s, _ := bt.Add(upsert(1, "A-1", "Name", "first"), "Account/a-1", t0); len(s) != 0 {
+		t.Fatalf("sealed %v", s)
+	}
+	mustAdd(t, bt, upsert(2, "B-1", "Name", "other"))
+	del := &event.Change{Object: "Account", Operation: event.Delete, Fields: []event.Field{{Name: "Id", Value: event.Text("0018c0000000001AAA")}},
+		Source: event.Source{Topic: "t", Offset: 3}}
+	sealed, err := bt.Add(del, "Account/a-1", t0)
+	if err != nil || len(sealed) != 1 || sealed[0].Reason != ReasonDependency || sealed[0].Key.Operation != event.Upsert {
+		t.Fatalf("delete after upsert of one record: sealed %v, %v", sealed, err)
+	}
+	sealed[0].Close()
+	// Unrelated records do not seal anything, and the same operation coalesces.
+	if s, _ := bt.Add(upsert(4, "C-1", "Name", "new"), "Account/c-1", t0); len(s) != 0 {
+		t.Fatalf("an unrelated record sealed %v", s)
+	}
+	again, _ := bt.Add(upsert(5, "A-1", "Name", "re-created"), "Account/a-1", t0)
+	if len(again) != 1 || again[0].Key.Operation != event.Delete {
+		t.Fatalf("upsert after delete: sealed %v", again)
+	}
+	again[0].Close()
+	for _, b := range bt.SealAll(ReasonShutdown) {
+		b.Close()
+	}
+}
+
+func TestParentOrderGroupsChildren(t *testing.T) {
+	p := policy()
+	p.ParentOrder = true
+	bt, _ := NewBatcher(p)
+	for i, parent := range []string{"P-2", "P-1", "P-2", "", "P-1"} {
+		c := &event.Change{Object: "Contact", Operation: event.Insert, Fields: []event.Field{
+			{Name: "LastName", Value: event.Text(fmt.Sprint("C", i))}}, Source: event.Source{Offset: int64(i)}}
+		if parent != "" {
+			c.Fields = append(c.Fields, event.Field{Name: "Account.External_Id__c", Value: event.Text(parent)})
+		}
+		mustAdd(t, bt, c)
+	}
+	b := bt.SealAll(ReasonShutdown)[0]
+	defer b.Close()
+	want := "LastName,Account.External_Id__c\nC3,\nC1,P-1\nC4,P-1\nC0,P-2\nC2,P-2\n"
+	if got := csvOf(t, b); got != want {
+		t.Fatalf("parent order:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestDisableCoalescingWritesEveryChange(t *testing.T) {
+	p := policy()
+	p.DisableCoalescing = true
+	bt, _ := NewBatcher(p)
+	mustAdd(t, bt, upsert(1, "A", "Name", "one"))
+	mustAdd(t, bt, upsert(2, "A", "Name", "two"))
+	b := bt.SealAll(ReasonShutdown)[0]
+	defer b.Close()
+	if got := csvOf(t, b); got != "External_Id__c,Name\nA,one\nA,two\n" {
+		t.Fatalf("naive batch:\n%s", got)
 	}
 }

@@ -3,6 +3,7 @@ package batch
 import (
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 
@@ -44,6 +45,12 @@ const (
 	ReasonAge      Reason = "age"      // the buffer is older than MaxAge
 	ReasonShutdown Reason = "shutdown" // the pipeline is stopping
 	ReasonRevoke   Reason = "revoke"   // a partition was revoked (flush rather than drop)
+	// ReasonDependency: a change to one of the buffer's records came for
+	// another buffer; this one goes first so the record's changes stay in
+	// source order.
+	ReasonDependency Reason = "dependency"
+	// ReasonRetry: the buffer holds rows of a job to try again.
+	ReasonRetry Reason = "retry"
 )
 
 var (
@@ -72,7 +79,12 @@ type Event struct {
 // of its events.
 type Row struct {
 	RecordKey string // event.Change.RecordKey; "" for a plain insert
-	Events    []int  // indexes into Buffer.Events, in arrival order
+	// Identity names the Salesforce record across operations (an update
+	// by Id and an upsert by external id of one record share it), as the
+	// caller resolved it when the row's first event came; "" when unknown.
+	// The pipeline orders jobs by it.
+	Identity string
+	Events   []int // indexes into Buffer.Events, in arrival order
 }
 
 // Buffer collects the changes of one Key into the rows of one CSV upload.
@@ -134,13 +146,13 @@ func (b *Buffer) Spilled() bool { return b.store.spilled() }
 // add folds c into the buffer. It returns errFull, leaving the buffer as
 // it was, when c would pass a limit of a non-empty buffer, and ErrTooLarge
 // when c alone passes MaxBytes.
-func (b *Buffer) add(c *event.Change) error {
+func (b *Buffer) add(c *event.Change, identity string) error {
 	if b.sealed {
 		return fmt.Errorf("add to a sealed buffer %s", b.Key)
 	}
 	rk := c.RecordKey()
 	row, coalesce := b.byRecord[rk]
-	coalesce = coalesce && rk != ""
+	coalesce = coalesce && rk != "" && !b.policy.DisableCoalescing
 	var headerGrowth, valueGrowth int64
 	cols := len(b.columns)
 	for _, f := range c.Fields {
@@ -179,8 +191,8 @@ func (b *Buffer) add(c *event.Change) error {
 	}
 	if !coalesce {
 		row = len(b.Rows)
-		b.Rows = append(b.Rows, Row{RecordKey: rk})
-		if rk != "" {
+		b.Rows = append(b.Rows, Row{RecordKey: rk, Identity: identity})
+		if rk != "" && !b.policy.DisableCoalescing {
 			b.byRecord[rk] = row
 		}
 		b.valueBytes++
@@ -236,6 +248,38 @@ func (b *Buffer) Change(i int) (*event.Change, error) {
 		return nil, fmt.Errorf("corrupt buffer entry %d: %w", i, d.err)
 	}
 	return c, nil
+}
+
+// Retry returns sealed buffers (ReasonRetry) with the given events of b,
+// their rows kept whole and in order, at most maxRows rows each (all in one
+// when maxRows <= 0). The caller owns them; b stays as it is.
+func (b *Buffer) Retry(events []int, maxRows int) ([]*Buffer, error) {
+	var out []*Buffer
+	var cur *Buffer
+	lastRow := -1
+	for _, i := range events {
+		row := b.Events[i].Row
+		if cur == nil || (row != lastRow && maxRows > 0 && len(cur.Rows) >= maxRows) {
+			cur = newBuffer(b.Key, b.policy, b.Opened)
+			cur.sealed, cur.Reason = true, ReasonRetry
+			cur.policy.MaxBytes, cur.policy.MaxRecords = math.MaxInt64, math.MaxInt
+			out = append(out, cur)
+		}
+		lastRow = row
+		c, err := b.Change(i)
+		if err == nil {
+			cur.sealed = false
+			err = cur.add(c, b.Rows[row].Identity)
+			cur.sealed = true
+		}
+		if err != nil {
+			for _, o := range out {
+				o.Close()
+			}
+			return nil, fmt.Errorf("rebuild rows to retry: %w", err)
+		}
+	}
+	return out, nil
 }
 
 // Close releases the buffer's temporary file. The buffer is unusable

@@ -25,6 +25,14 @@ type Policy struct {
 	// memory to a temporary file in SpillDir (default: the system's).
 	SpillThreshold int64
 	SpillDir       string
+	// ParentOrder sorts a job's rows by their parent reference columns, so
+	// that children of one parent fall into the same internal batch of
+	// Salesforce and do not contend for the parent's lock across batches.
+	ParentOrder bool
+	// DisableCoalescing writes every change as its own row, as a naive
+	// batcher does. Only for comparisons in tests and benchmarks: two rows
+	// of one record in a job race in Salesforce.
+	DisableCoalescing bool
 }
 
 // Validate checks that the policy can produce jobs.
@@ -49,6 +57,9 @@ func (p Policy) Validate() error {
 type Batcher struct {
 	policy Policy
 	open   map[Key]*Buffer
+	// holder says which open buffer holds a record identity, to seal that
+	// buffer first when another buffer gets a change to the record.
+	holder map[string]Key
 }
 
 // NewBatcher returns a batcher for the policy.
@@ -59,45 +70,65 @@ func NewBatcher(p Policy) (*Batcher, error) {
 	if p.SpillDir == "" {
 		p.SpillDir = os.TempDir()
 	}
-	return &Batcher{policy: p, open: map[Key]*Buffer{}}, nil
+	return &Batcher{policy: p, open: map[Key]*Buffer{}, holder: map[string]Key{}}, nil
 }
 
-// Add puts c into the buffer of its key. When c does not fit, that buffer
-// is sealed first (ReasonBytes or ReasonRecords) and returned, and c starts
-// a new one. A change larger than MaxBytes on its own is refused with
-// ErrTooLarge and changes nothing.
-func (bt *Batcher) Add(c *event.Change, now time.Time) (sealed *Buffer, err error) {
+// Add puts c into the buffer of its key; identity names c's record across
+// operations ("" when unknown, see Row.Identity). It returns the buffers it
+// sealed to make room or to keep order, oldest first, for the caller to
+// submit in that order:
+//
+//   - a buffer of another key that holds c's record (ReasonDependency), so
+//     that the record's earlier change is submitted before c;
+//   - c's own buffer when c does not fit (ReasonBytes or ReasonRecords); c
+//     then starts a new one.
+//
+// A change larger than MaxBytes on its own is refused with ErrTooLarge; the
+// buffers sealed before are still returned.
+func (bt *Batcher) Add(c *event.Change, identity string, now time.Time) (sealed []*Buffer, err error) {
 	k := KeyOf(c)
+	if identity != "" {
+		if other, ok := bt.holder[identity]; ok && other != k {
+			sealed = append(sealed, bt.seal(other, ReasonDependency))
+		}
+	}
 	b := bt.open[k]
 	if b == nil {
 		b = newBuffer(k, bt.policy, now)
 		bt.open[k] = b
 	}
-	err = b.add(c)
-	if !errors.Is(err, errFull) {
-		if err != nil && len(b.Events) == 0 {
+	err = b.add(c, identity)
+	if errors.Is(err, errFull) {
+		reason := ReasonBytes
+		if len(b.Rows) >= bt.policy.MaxRecords {
+			reason = ReasonRecords
+		}
+		sealed = append(sealed, bt.seal(k, reason))
+		b = newBuffer(k, bt.policy, now)
+		bt.open[k] = b
+		err = b.add(c, identity)
+	}
+	if err != nil {
+		if len(b.Events) == 0 {
 			delete(bt.open, k)
 			b.Close()
 		}
-		return nil, err
-	}
-	reason := ReasonBytes
-	if len(b.Rows) >= bt.policy.MaxRecords {
-		reason = ReasonRecords
-	}
-	sealed = bt.seal(k, reason)
-	next := newBuffer(k, bt.policy, now)
-	if err := next.add(c); err != nil {
-		next.Close()
 		return sealed, err
 	}
-	bt.open[k] = next
+	if identity != "" {
+		bt.holder[identity] = k
+	}
 	return sealed, nil
 }
 
 func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
 	b := bt.open[k]
 	delete(bt.open, k)
+	for _, r := range b.Rows {
+		if r.Identity != "" && bt.holder[r.Identity] == k {
+			delete(bt.holder, r.Identity)
+		}
+	}
 	b.sealed, b.Reason = true, reason
 	return b
 }
@@ -162,7 +193,7 @@ func (bt *Batcher) Drop(topic string, partition int32) error {
 		for _, i := range keep {
 			c, err := b.Change(i)
 			if err == nil {
-				err = rebuilt.add(c)
+				err = rebuilt.add(c, b.Rows[b.Events[i].Row].Identity)
 			}
 			if err != nil {
 				rebuilt.Close()
@@ -170,12 +201,22 @@ func (bt *Batcher) Drop(topic string, partition int32) error {
 			}
 		}
 		b.Close()
+		for id, holder := range bt.holder {
+			if holder == k {
+				delete(bt.holder, id)
+			}
+		}
 		if len(rebuilt.Events) == 0 {
 			rebuilt.Close()
 			delete(bt.open, k)
 			continue
 		}
 		bt.open[k] = rebuilt
+		for _, r := range rebuilt.Rows {
+			if r.Identity != "" {
+				bt.holder[r.Identity] = k
+			}
+		}
 	}
 	return nil
 }

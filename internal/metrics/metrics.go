@@ -18,6 +18,7 @@ type Pipeline struct {
 	JobsSubmitted    *prometheus.CounterVec   // object, operation
 	JobsInFlight     prometheus.Gauge         // Bulk API jobs running now
 	JobAttempts      *prometheus.CounterVec   // outcome (ok|retry|failed)
+	RowRetries       *prometheus.CounterVec   // error_code: rows sent again after a retryable error
 	JobDuration      *prometheus.HistogramVec // object, operation: create to results read, seconds
 	EventLatency     prometheus.Histogram     // record timestamp to result published, seconds
 	PendingEvents    prometheus.Gauge         // events consumed without a published result
@@ -42,6 +43,8 @@ func New(reg prometheus.Registerer) *Pipeline {
 			Help: "Bulk API 2.0 jobs submitted whose results are not yet published."}),
 		JobAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_job_attempts_total",
 			Help: "Attempts to run a buffer as a job: ok, retry (transient failure, tried again) or failed (its events failed)."}, []string{"outcome"}),
+		RowRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_row_retries_total",
+			Help: "Rows sent to Salesforce again after a retryable error, by the error's code."}, []string{"error_code"}),
 		JobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bulkstream_job_duration_seconds",
 			Help:    "Time from job creation to its results read.",
 			Buckets: prometheus.ExponentialBuckets(0.05, 2, 14)}, []string{"object", "operation"}),
@@ -56,6 +59,6 @@ func New(reg prometheus.Registerer) *Pipeline {
 			Help: "Offsets marked for commit after every earlier event of the partition had its result."}, []string{"topic"}),
 	}
 	reg.MustRegister(m.EventsConsumed, m.ResultsPublished, m.DeadLettered, m.Rollovers, m.JobsSubmitted, m.JobsInFlight,
-		m.JobAttempts, m.JobDuration, m.EventLatency, m.PendingEvents, m.APIUsage, m.CommittedOffsets)
+		m.JobAttempts, m.RowRetries, m.JobDuration, m.EventLatency, m.PendingEvents, m.APIUsage, m.CommittedOffsets)
 	return m
 }

@@ -38,15 +38,15 @@ func BenchmarkDecodeBatchEncode(b *testing.B) {
 			b.Fatal(err)
 		}
 		c.Fields[0].Value.Text = fmt.Sprintf("EXT-%09d", i) // distinct records: no coalescing
-		sealed, err := bt.Add(c, now)
+		sealed, err := bt.Add(c, "", now)
 		if err != nil {
 			b.Fatal(err)
 		}
-		if sealed != nil {
-			if err := sealed.WriteCSV(io.Discard); err != nil {
+		for _, s := range sealed {
+			if err := s.WriteCSV(io.Discard); err != nil {
 				b.Fatal(err)
 			}
-			sealed.Close()
+			s.Close()
 		}
 	}
 }

@@ -22,53 +22,87 @@ type submitter struct {
 	client  *bulk.Client
 	log     *slog.Logger
 	metrics *metrics.Pipeline
-	// retryBase and retryMax bound the pause between attempts of a job that
-	// failed for a transient reason (an outage, a 5xx, a job Salesforce
-	// failed as a whole with a retryable error). Attempts go on until the
-	// context ends: a Salesforce outage pauses the pipeline, it loses
-	// nothing.
+	// retryBase and retryMax bound the pause between attempts: pauses
+	// start at retryBase, double, and stop growing at retryMax.
 	retryBase, retryMax time.Duration
+	// maxAttempts bounds the jobs a row, or a buffer whose job fails as a
+	// whole, goes through. Requests that fail on the way (an outage, a 5xx)
+	// are not attempts: they are repeated until the context ends, so an
+	// outage pauses the pipeline and loses nothing.
+	maxAttempts int
 }
 
 // errStopped is returned when the context ended before the job's results
 // were read; the buffer's events then have no result and stay uncommitted.
 var errStopped = errors.New("stopped before the job finished")
 
-// run submits b until its results are read, and returns one outcome per
-// event of b, in event order.
-func (s *submitter) run(ctx context.Context, b *batch.Buffer) ([]outcome, error) {
-	pause := s.retryBase
-	for attempt := 1; ; attempt++ {
+// run submits b as attempt number attempt until its results are read, and
+// returns one outcome per event of b, in event order. A job that Salesforce
+// fails as a whole is tried again, up to maxAttempts, unless its error is
+// one that no retry mends; then every event gets the job's error.
+func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int) ([]outcome, error) {
+	for tries := 0; ; tries++ {
 		outcomes, jobID, err := s.attempt(ctx, b, attempt)
+		var je *bulk.JobError
+		isJobFailure := errors.As(err, &je)
 		switch {
 		case err == nil:
 			s.metrics.JobAttempts.WithLabelValues("ok").Inc()
 			return outcomes, nil
 		case ctx.Err() != nil:
 			return nil, errStopped
-		case !retryable(err):
+		case isJobFailure && (permanentJobError(je) || attempt >= s.maxAttempts):
 			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
-			s.log.Warn("job failed; its events fail", "buffer", b.Key.String(), "job", jobID, "error", err)
+			s.log.Warn("job failed; its events fail", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "error", err)
 			return failAll(b, jobID, attempt, err)
+		case !isJobFailure && !bulk.IsRetryable(err):
+			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
+			s.log.Warn("job refused; its events fail", "buffer", b.Key.String(), "error", err)
+			return failAll(b, jobID, attempt, err)
+		case isJobFailure:
+			s.metrics.RowRetries.WithLabelValues(je.Code).Add(float64(len(b.Rows)))
+			attempt++
 		}
 		s.metrics.JobAttempts.WithLabelValues("retry").Inc()
-		s.log.Warn("job failed; retrying", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "pause", pause, "error", err)
-		select {
-		case <-ctx.Done():
+		pause := s.pause(tries + 1)
+		s.log.Warn("job failed; trying again", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "pause", pause, "error", err)
+		if !sleep(ctx, pause) {
 			return nil, errStopped
-		case <-time.After(pause/2 + rand.N(pause/2+1)):
 		}
-		pause = min(pause*2, s.retryMax)
 	}
 }
 
-// retryable says whether a job attempt may succeed if tried again.
-func retryable(err error) bool {
-	var je *bulk.JobError
-	if errors.As(err, &je) {
-		return je.Retryable() || je.State == bulk.StateAborted
+// pause is the back-off before try n (1, 2, ...): exponential from
+// retryBase up to retryMax, with jitter in its upper half.
+func (s *submitter) pause(n int) time.Duration {
+	d := s.retryBase
+	for i := 1; i < n && d < s.retryMax; i++ {
+		d *= 2
 	}
-	return bulk.IsRetryable(err)
+	d = min(d, s.retryMax)
+	return d/2 + rand.N(d/2+1)
+}
+
+// sleep waits d or until ctx ends; it reports whether it waited d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// permanentJobError says whether a failed job failed for a reason no retry
+// mends: the data or the job itself is wrong.
+func permanentJobError(je *bulk.JobError) bool {
+	switch je.Code {
+	case "InvalidBatch", "ClientInputError", "InvalidJob", "FeatureNotEnabled", "InvalidOperation", "InvalidUser":
+		return true
+	}
+	return false
 }
 
 // attempt runs b as one job: create, upload (streamed from the buffer),

@@ -146,23 +146,21 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		p.count(func(s *Stats) { s.Consumed++ })
 		route := p.route(r.Topic)
 		if route == nil { // the pattern matched but no route does: cannot happen
-			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, "no route for topic "+r.Topic)}, false)
+			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, "no route for topic "+r.Topic)})
 			return
 		}
 		c, err := route.Decoder.Decode(src)
 		if err != nil {
-			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())}, false)
+			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())})
 			return
 		}
-		sealed, err := p.batcher.Add(c, time.Now())
-		if sealed != nil {
-			p.enqueue([]*batch.Buffer{sealed})
-		}
+		sealed, err := p.batcher.Add(c, p.ids.of(c), time.Now())
+		p.enqueue(sealed)
 		switch {
 		case errors.Is(err, batch.ErrTooLarge):
-			p.publishAsync([]outcome{decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own")}, false)
+			p.publishAsync([]outcome{decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own")})
 		case err != nil: // a spill file could not be written: fail the event rather than lose it
-			p.publishAsync([]outcome{decodeFailure(src, "BULKSTREAM_BUFFER", err.Error())}, false)
+			p.publishAsync([]outcome{decodeFailure(src, "BULKSTREAM_BUFFER", err.Error())})
 		}
 	})
 }
@@ -183,28 +181,28 @@ func (p *Pipeline) enqueue(bs []*batch.Buffer) {
 	}
 }
 
-// launch starts jobs for ready buffers while there are free slots. One key,
-// one job in flight: a buffer that holds a record also held by a running
-// job, or by an earlier ready buffer, waits, so changes to a record reach
-// Salesforce in source order; buffers without such a record go ahead.
+// launch starts jobs for ready buffers while there are free slots. One
+// record, one job in flight: a buffer that holds a record also held by a
+// running job (its retries included), or by an earlier ready buffer, waits,
+// so changes to a record reach Salesforce in source order; buffers without
+// such a record go ahead.
 func (p *Pipeline) launch(ctx context.Context) {
 	held := map[string]bool{} // records of the ready buffers passed over
 	waiting := p.ready[:0]
 	for _, b := range p.ready {
 		if p.inFlight >= p.opts.MaxJobsInFlight || p.conflicts(b, held) {
-			for _, r := range b.Rows {
-				if r.RecordKey != "" {
-					held[b.Key.Object+"/"+r.RecordKey] = true
-				}
+			for _, id := range recordIdentities(b) {
+				held[id] = true
 			}
 			waiting = append(waiting, b)
 			continue
 		}
-		p.busy.add(b)
+		ids := recordIdentities(b)
+		p.busy.add(ids)
 		p.inFlight++
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 		p.count(func(s *Stats) { s.Jobs++; s.InFlight++ })
-		go p.runJob(ctx, b)
+		go p.runJob(ctx, b, ids)
 	}
 	clear(p.ready[len(waiting):])
 	p.ready = waiting
@@ -213,75 +211,193 @@ func (p *Pipeline) launch(ctx context.Context) {
 // conflicts reports whether b holds a record that a running job or an
 // earlier waiting buffer (held) holds.
 func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
-	for _, r := range b.Rows {
-		if r.RecordKey == "" {
-			continue
-		}
-		k := b.Key.Object + "/" + r.RecordKey
-		if held[k] || p.busy[k] > 0 {
+	for _, id := range recordIdentities(b) {
+		if held[id] || p.busy[id] > 0 {
 			return true
 		}
 	}
 	return false
 }
 
-// busyRecords counts, per object/record key, the jobs in flight that hold
-// the record. The main loop owns it.
+// busyRecords counts, per record identity, the jobs in flight that hold the
+// record. The main loop owns it.
 type busyRecords map[string]int
 
-func (br busyRecords) add(b *batch.Buffer) {
+func (br busyRecords) add(ids []string) {
+	for _, id := range ids {
+		br[id]++
+	}
+}
+
+func (br busyRecords) remove(ids []string) {
+	for _, id := range ids {
+		if br[id]--; br[id] <= 0 {
+			delete(br, id)
+		}
+	}
+}
+
+// recordIdentities lists the record identities of b's rows.
+func recordIdentities(b *batch.Buffer) []string {
+	var ids []string
 	for _, r := range b.Rows {
-		if r.RecordKey != "" {
-			br[b.Key.Object+"/"+r.RecordKey]++
+		if r.Identity != "" {
+			ids = append(ids, r.Identity)
 		}
 	}
+	return ids
 }
 
-func (br busyRecords) remove(keys []string) {
-	for _, k := range keys {
-		if br[k]--; br[k] <= 0 {
-			delete(br, k)
-		}
-	}
-}
-
-// recordKeys lists the object/record keys of b, for freeing them when its
-// job ends.
-func recordKeys(b *batch.Buffer) []string {
-	var keys []string
-	for _, r := range b.Rows {
-		if r.RecordKey != "" {
-			keys = append(keys, b.Key.Object+"/"+r.RecordKey)
-		}
-	}
-	return keys
-}
-
-// runJob runs one buffer through Salesforce and publishes its results. It
-// owns b and closes it.
-func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer) {
+// runJob runs one buffer through Salesforce and publishes its results, in
+// rounds: rows that failed for a retryable reason (a lock, a row left
+// unprocessed, a transient server error) go into follow-up jobs after a
+// back-off, up to MaxAttempts jobs a row, in smaller jobs when lock errors
+// repeat. The buffer's records stay held (busy) until the last round, so a
+// later change to a record waits for its retry. It owns b and closes it;
+// ids are b's record identities, freed when it is done.
+func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string) {
 	defer b.Close()
-	keys := recordKeys(b)
-	outcomes, err := p.submit.run(ctx, b)
-	if err != nil {
-		p.done <- completion{buffered: true, records: keys, err: err}
-		return
+	round := []*batch.Buffer{b}
+	lockRounds := 0
+	for attempt := 1; len(round) > 0; attempt++ {
+		var next []*batch.Buffer
+		retryRows, lockRows := 0, 0
+		for i, cur := range round {
+			outcomes, err := p.submit.run(ctx, cur, attempt)
+			if err == nil {
+				var retry []int
+				retry, err = p.settle(ctx, cur, outcomes, attempt)
+				if err == nil && len(retry) > 0 {
+					rows, locks := countRows(cur, retry, outcomes)
+					retryRows, lockRows = retryRows+rows, lockRows+locks
+					var more []*batch.Buffer
+					more, err = cur.Retry(retry, 0)
+					next = append(next, more...)
+				}
+			}
+			if cur != b {
+				cur.Close()
+			}
+			if err != nil {
+				closeAll(round[i+1:])
+				closeAll(next)
+				p.done <- completion{jobDone: true, records: ids, err: err}
+				return
+			}
+		}
+		if len(next) == 0 {
+			break
+		}
+		if lockRows*2 >= retryRows {
+			lockRounds++
+			next = p.split(next, lockRounds)
+		}
+		if !sleep(ctx, p.submit.pause(attempt)) {
+			closeAll(next)
+			p.done <- completion{jobDone: true, records: ids, err: errStopped}
+			return
+		}
+		round = next
 	}
-	c := p.publish(ctx, outcomes, true)
-	c.records = keys
-	p.done <- c
+	p.done <- completion{jobDone: true, records: ids}
+}
+
+// settle publishes the final outcomes of a job's events and returns the
+// events whose rows are to be tried again.
+func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int) (retry []int, err error) {
+	final := make([]outcome, 0, len(outcomes))
+	learned := map[string]string{} // Id → identity, from successful rows
+	for i, o := range outcomes {
+		if !o.result.Success && attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode) {
+			retry = append(retry, i)
+			continue
+		}
+		if o.result.Success && o.result.ID != nil {
+			learned[*o.result.ID] = b.Rows[b.Events[i].Row].Identity
+		}
+		final = append(final, o)
+	}
+	if len(final) > 0 {
+		c := p.publish(ctx, final, false)
+		if c.err != nil {
+			return nil, c.err
+		}
+		c.object, c.learned = b.Key.Object, learned
+		p.done <- c
+	}
+	return retry, nil
+}
+
+// retryableRow is the error taxonomy of rows: lock contention, rows
+// Salesforce did not process, and transient server errors may succeed in a
+// later job; every other error is the row's own and is final.
+func retryableRow(code string) bool {
+	switch code {
+	case CodeUnprocessed, "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_RUNNING_TOO_LONG", "TooManyLockFailure":
+		return true
+	}
+	return false
+}
+
+// countRows counts the rows of events, and those of them that failed on a
+// lock, recording each row's retry in the metrics.
+func countRows(b *batch.Buffer, events []int, outcomes []outcome) (rows, locks int) {
+	seen := map[int]bool{}
+	for _, i := range events {
+		row := b.Events[i].Row
+		if seen[row] {
+			continue
+		}
+		seen[row] = true
+		rows++
+		if outcomes[i].result.ErrorCode == "UNABLE_TO_LOCK_ROW" {
+			locks++
+		}
+	}
+	return rows, locks
+}
+
+// split cuts retry buffers into jobs of at most max(200, rows/2^lockRounds)
+// rows: when locks keep failing rows, smaller jobs contend less.
+func (p *Pipeline) split(bs []*batch.Buffer, lockRounds int) []*batch.Buffer {
+	var out []*batch.Buffer
+	for _, b := range bs {
+		size := max(200, len(b.Rows)>>lockRounds)
+		if len(b.Rows) <= size {
+			out = append(out, b)
+			continue
+		}
+		var all []int // every event, grouped by row
+		for _, r := range b.Rows {
+			all = append(all, r.Events...)
+		}
+		parts, err := b.Retry(all, size)
+		if err != nil {
+			out = append(out, b) // keep the whole buffer rather than lose rows
+			continue
+		}
+		b.Close()
+		out = append(out, parts...)
+	}
+	return out
+}
+
+func closeAll(bs []*batch.Buffer) {
+	for _, b := range bs {
+		b.Close()
+	}
 }
 
 // publishAsync publishes outcomes that did not need a job (decode
 // failures) from a goroutine, so the main loop never waits on Kafka.
-func (p *Pipeline) publishAsync(outcomes []outcome, buffered bool) {
-	go func() { p.done <- p.publish(context.Background(), outcomes, buffered) }()
+func (p *Pipeline) publishAsync(outcomes []outcome) {
+	go func() { p.done <- p.publish(context.Background(), outcomes, false) }()
 }
 
 // publish produces the result (and dead-letter) records of outcomes and
 // waits until Kafka has them. It retries until ctx ends: a result is never
 // dropped.
-func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, buffered bool) completion {
+func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool) completion {
 	var records []*kgo.Record
 	for i := range outcomes {
 		records = append(records, outcomes[i].records(p.opts.Results)...)
@@ -292,16 +408,16 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, buffered boo
 			break
 		}
 		if ctx.Err() != nil {
-			return completion{buffered: buffered, err: err}
+			return completion{jobDone: jobDone, err: err}
 		}
 		p.log.Warn("publishing results failed; retrying", "records", len(records), "error", err)
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return completion{buffered: buffered, err: ctx.Err()}
+			return completion{jobDone: jobDone, err: ctx.Err()}
 		}
 	}
-	c := completion{buffered: buffered, sources: make([]Source, len(outcomes))}
+	c := completion{jobDone: jobDone, sources: make([]Source, len(outcomes))}
 	now := time.Now()
 	for i, o := range outcomes {
 		c.sources[i] = o.result.Source
@@ -329,11 +445,14 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, buffered boo
 
 // completed marks the offsets of published results for commit.
 func (p *Pipeline) completed(c completion) {
-	if c.buffered {
+	if c.jobDone {
 		p.inFlight--
 		p.count(func(s *Stats) { s.InFlight-- })
 		p.busy.remove(c.records)
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
+	}
+	for id, identity := range c.learned {
+		p.ids.learn(c.object, id, identity)
 	}
 	if c.err != nil {
 		p.log.Warn("results not published; their events stay uncommitted", "error", c.err)

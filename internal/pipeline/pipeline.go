@@ -59,11 +59,20 @@ type Options struct {
 	// jobs in flight to finish and publish. Events of jobs that do not
 	// finish in time stay uncommitted, to be read again. Default 30s.
 	ShutdownGrace time.Duration
-	// RetryBase and RetryMax bound the pause between attempts of a job
-	// that failed for a transient reason. Defaults 1s and 1m.
+	// MaxAttempts bounds the jobs a row goes through when it fails for a
+	// retryable reason (lock contention, left unprocessed, a transient
+	// server error), and the attempts of a job Salesforce fails as a whole.
+	// Default 5.
+	MaxAttempts int
+	// RetryBase and RetryMax bound the pause between attempts: it starts
+	// at RetryBase and doubles up to RetryMax. Defaults 1s and 1m.
 	RetryBase, RetryMax time.Duration
-	Logger              *slog.Logger
-	Metrics             *metrics.Pipeline // required
+	// IDCacheSize bounds the Salesforce Ids whose record identity (external
+	// id) the pipeline remembers to order changes by Id after changes by
+	// external id. Default 1,000,000 (about 100 MB at most).
+	IDCacheSize int
+	Logger      *slog.Logger
+	Metrics     *metrics.Pipeline // required
 }
 
 // Pipeline consumes change events, runs them through Bulk API 2.0 jobs and
@@ -79,6 +88,7 @@ type Pipeline struct {
 	ready    []*batch.Buffer // sealed, waiting for a job slot, oldest first
 	inFlight int
 	busy     busyRecords
+	ids      *identities
 
 	client    *kgo.Client
 	done      chan completion // job and publish goroutines → main loop
@@ -102,10 +112,14 @@ type Stats struct {
 // completion reports that a buffer's (or a failed decode's) results are
 // published, or that they could not be (err).
 type completion struct {
-	sources  []Source
-	buffered bool     // came from a job (frees a job slot)
-	records  []string // the job's object/record keys, now free
-	err      error
+	sources []Source
+	jobDone bool     // the last of a job: frees its slot and its records
+	records []string // the job's record identities, now free
+	// learned maps Salesforce Ids of object to record identities, from
+	// successful rows.
+	object  string
+	learned map[string]string
+	err     error
 }
 
 // revocation asks the main loop to forget partitions; it closes ack when
@@ -141,6 +155,12 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 30 * time.Second
 	}
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = 5
+	}
+	if opts.IDCacheSize <= 0 {
+		opts.IDCacheSize = 1_000_000
+	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
 	}
@@ -160,8 +180,9 @@ func New(opts Options) (*Pipeline, error) {
 		batcher: bt,
 		tracker: newTracker(),
 		busy:    busyRecords{},
+		ids:     newIdentities(opts.IDCacheSize),
 		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
-			retryBase: opts.RetryBase, retryMax: opts.RetryMax},
+			retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts},
 		done:      make(chan completion),
 		revokes:   make(chan revocation),
 		loopEnded: make(chan struct{}),
