@@ -29,6 +29,7 @@ type Config struct {
 	// whose Match accepts its topic. At least one is required.
 	Routes  []Route `yaml:"routes"`
 	Batch   Batch   `yaml:"batch"`
+	Retry   Retry   `yaml:"retry"`
 	Results Results `yaml:"results"`
 	HTTP    HTTP    `yaml:"http"`
 	Log     Log     `yaml:"log"`
@@ -252,6 +253,29 @@ type Batch struct {
 	SpillThreshold Size `yaml:"spill_threshold"`
 	// SpillDir is where spilled buffers go. Default os.TempDir().
 	SpillDir string `yaml:"spill_dir"`
+	// ParentOrder sorts each job's rows by their parent reference columns
+	// (AccountId, Account.External_Id__c, ...), so that children of one
+	// parent land in one internal batch of Salesforce and do not fight for
+	// the parent's lock. Default true.
+	ParentOrder bool `yaml:"parent_order"`
+	// IDCacheSize bounds the Salesforce Ids whose external id the connector
+	// remembers (from upsert and insert results), so that a change by Id
+	// waits for an earlier change by external id of the same record.
+	// Default 1000000.
+	IDCacheSize int `yaml:"id_cache_size"`
+}
+
+// Retry says how rows and jobs that failed for a retryable reason are tried
+// again: lock contention (UNABLE_TO_LOCK_ROW), rows Salesforce left
+// unprocessed, transient server errors, and jobs failed as a whole.
+type Retry struct {
+	// MaxAttempts bounds the jobs one row goes through; after the last, its
+	// error is its result. Default 5.
+	MaxAttempts int `yaml:"max_attempts"`
+	// Backoff is the first pause before a retry; pauses double up to
+	// MaxBackoff, with jitter. Defaults 1s and 1m.
+	Backoff    time.Duration `yaml:"backoff"`
+	MaxBackoff time.Duration `yaml:"max_backoff"`
 }
 
 // Limits of Bulk API 2.0 that bound Batch.
@@ -353,6 +377,8 @@ func Default() *Config {
 			MaxJobsInFlight: 8,
 			SpillThreshold:  8 * MiB,
 			SpillDir:        os.TempDir(),
+			ParentOrder:     true,
+			IDCacheSize:     1_000_000,
 		},
 		Results: Results{
 			SuccessTopic:      "bulkstream.success",
@@ -361,6 +387,7 @@ func Default() *Config {
 			Partitions:        3,
 			ReplicationFactor: -1,
 		},
+		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
 		HTTP:          HTTP{Listen: "127.0.0.1:9464"},
 		Log:           Log{Level: "info", Format: "text"},
 		ShutdownGrace: 30 * time.Second,

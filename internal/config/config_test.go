@@ -143,7 +143,8 @@ shutdown_grace: 1m
 			{Name: "accounts", Topics: []string{"crm.accounts", "crm.accounts.v2"}, Format: FormatEnvelope},
 			{TopicRegex: `billing\..*`, Format: FormatJSON, Object: "Invoice__c", Operation: bulk.OpUpsert, ExternalIDField: "Ext__c"},
 		},
-		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp"},
+		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp", ParentOrder: true, IDCacheSize: 1_000_000},
+		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
 		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3},
 		HTTP:          HTTP{Listen: ""},
 		Log:           Log{Level: "debug", Format: "json"},
@@ -243,10 +244,10 @@ func TestErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", minimal + "kafak:\n  brokers: [x:1]\n", []string{
-			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, routes, batch, results, http, log, shutdown_grace",
+			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, routes, batch, retry, results, http, log, shutdown_grace",
 		}},
 		{"unknown nested key", minimal + "batch:\n  max_bytse: 1MB\n", []string{
-			"t.yaml:12: batch.max_bytse: unknown key; batch has max_bytes, max_records, max_age, max_jobs_in_flight, spill_threshold, spill_dir",
+			"t.yaml:12: batch.max_bytse: unknown key; batch has max_bytes, max_records, max_age, max_jobs_in_flight, spill_threshold, spill_dir, parent_order, id_cache_size",
 		}},
 		{"unknown key in a route", minimal + "  - topics: [b]\n    objct: X\n", []string{
 			"t.yaml:12: routes[1].objct: unknown key; routes[1] has name, topics, topic_regex, format, object, operation, external_id_field",

@@ -59,6 +59,13 @@ func (c *Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.positive("shutdown_grace", c.ShutdownGrace)
+	if c.Retry.MaxAttempts <= 0 {
+		v.errorf("retry.max_attempts", "must be above zero, got %d", c.Retry.MaxAttempts)
+	}
+	v.positive("retry.backoff", c.Retry.Backoff)
+	if c.Retry.MaxBackoff < c.Retry.Backoff {
+		v.errorf("retry.max_backoff", "%s is below retry.backoff (%s)", c.Retry.MaxBackoff, c.Retry.Backoff)
+	}
 	return errors.Join(v.errs...)
 }
 
@@ -374,6 +381,9 @@ func (v *validator) batch(b *Batch) {
 		v.errorf("batch.spill_threshold", "must be above zero, got %s; a threshold at or above max_bytes never spills", b.SpillThreshold)
 	}
 	v.required("batch.spill_dir", b.SpillDir)
+	if b.IDCacheSize <= 0 {
+		v.errorf("batch.id_cache_size", "must be above zero, got %d", b.IDCacheSize)
+	}
 }
 
 func (v *validator) results(r *Results) {
