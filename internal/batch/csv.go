@@ -168,7 +168,7 @@ func newMatcher(b *Buffer) *matcher {
 }
 
 func (m *matcher) addRow(row int, cells []string) {
-	if m.b.Rows[row].RecordKey == "" {
+	if m.b.Rows[row].RecordKey == "" || m.b.policy.DisableCoalescing {
 		h := contentHash(cells)
 		m.byContent[h] = append(m.byContent[h], row)
 	}
@@ -207,11 +207,12 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 	} else if v, ok := get("Id"); ok {
 		probe.Fields = []event.Field{{Name: "Id", Value: event.Text(v)}}
 	}
-	if rk := probe.RecordKey(); rk != "" {
+	if rk := probe.RecordKey(); rk != "" && !b.policy.DisableCoalescing {
 		row, ok = b.byRecord[rk]
 		return row, ok
 	}
-	// A plain insert: match by content, in the buffer's column order.
+	// A plain insert, or rows that were not coalesced: match by content, in
+	// the buffer's column order.
 	cells := make([]string, len(b.columns))
 	for i, c := range b.columns {
 		cells[i], _ = get(c)

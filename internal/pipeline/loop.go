@@ -154,7 +154,11 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())})
 			return
 		}
-		sealed, err := p.batcher.Add(c, p.ids.of(c), time.Now())
+		identity := p.ids.of(c)
+		if p.opts.naive {
+			identity = ""
+		}
+		sealed, err := p.batcher.Add(c, identity, time.Now())
 		p.enqueue(sealed)
 		switch {
 		case errors.Is(err, batch.ErrTooLarge):
@@ -268,7 +272,7 @@ func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string) {
 				var retry []int
 				retry, err = p.settle(ctx, cur, outcomes, attempt)
 				if err == nil && len(retry) > 0 {
-					rows, locks := countRows(cur, retry, outcomes)
+					rows, locks := p.countRetries(cur, retry, outcomes)
 					retryRows, lockRows = retryRows+rows, lockRows+locks
 					var more []*batch.Buffer
 					more, err = cur.Retry(retry, 0)
@@ -339,9 +343,9 @@ func retryableRow(code string) bool {
 	return false
 }
 
-// countRows counts the rows of events, and those of them that failed on a
-// lock, recording each row's retry in the metrics.
-func countRows(b *batch.Buffer, events []int, outcomes []outcome) (rows, locks int) {
+// countRetries counts the rows of events, and those of them that failed on
+// a lock, and records each row's retry in the metrics.
+func (p *Pipeline) countRetries(b *batch.Buffer, events []int, outcomes []outcome) (rows, locks int) {
 	seen := map[int]bool{}
 	for _, i := range events {
 		row := b.Events[i].Row
@@ -350,6 +354,7 @@ func countRows(b *batch.Buffer, events []int, outcomes []outcome) (rows, locks i
 		}
 		seen[row] = true
 		rows++
+		p.opts.Metrics.RowRetries.WithLabelValues(outcomes[i].result.ErrorCode).Inc()
 		if outcomes[i].result.ErrorCode == "UNABLE_TO_LOCK_ROW" {
 			locks++
 		}

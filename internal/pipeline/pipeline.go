@@ -73,6 +73,11 @@ type Options struct {
 	IDCacheSize int
 	Logger      *slog.Logger
 	Metrics     *metrics.Pipeline // required
+
+	// naive turns ordering off: no record identities, so no dependency
+	// between buffers or jobs. Only for the comparison test that shows why
+	// ordering is needed.
+	naive bool
 }
 
 // Pipeline consumes change events, runs them through Bulk API 2.0 jobs and
