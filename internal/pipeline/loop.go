@@ -252,84 +252,145 @@ func recordIdentities(b *batch.Buffer) []string {
 	return ids
 }
 
-// runJob runs one buffer through Salesforce and publishes its results, in
-// rounds: rows that failed for a retryable reason (a lock, a row left
-// unprocessed, a transient server error) go into follow-up jobs after a
-// back-off, up to MaxAttempts jobs a row, in smaller jobs when lock errors
-// repeat. The buffer's records stay held (busy) until the last round, so a
-// later change to a record waits for its retry. It owns b and closes it;
-// ids are b's record identities, freed when it is done.
+// runJob runs one buffer through Salesforce and publishes its results,
+// then frees its job slot and its records. It owns b and closes it; ids are
+// b's record identities. The records stay held (busy) until every retry is
+// done, so a later change to a record waits for its retry.
 func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string) {
 	defer b.Close()
+	err := p.rounds(ctx, b, 1)
+	p.done <- completion{jobDone: true, records: ids, err: err}
+}
+
+// rounds runs b as job number attempt and then follow-up jobs, until every
+// event of b has a published result:
+//
+//   - rows that failed for a retryable reason (a lock, a row left
+//     unprocessed, a transient server error) go into the next round after a
+//     back-off, up to MaxAttempts jobs a row, in smaller jobs when lock
+//     errors repeat;
+//   - a row that folded several changes and failed for good is unfolded:
+//     its changes run again one per job, in source order, so that one bad
+//     change fails alone, as it would have without coalescing.
+//
+// The caller keeps owning b.
+func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int) error {
 	round := []*batch.Buffer{b}
+	defer func() { // the follow-up buffers are ours; b is the caller's
+		for _, x := range round {
+			if x != nil && x != b {
+				x.Close()
+			}
+		}
+	}()
 	lockRounds := 0
-	for attempt := 1; len(round) > 0; attempt++ {
+	for ; ; attempt++ {
 		var next []*batch.Buffer
 		retryRows, lockRows := 0, 0
 		for i, cur := range round {
 			outcomes, err := p.submit.run(ctx, cur, attempt)
+			var retry []int
+			var unfold [][]int
 			if err == nil {
-				var retry []int
-				retry, err = p.settle(ctx, cur, outcomes, attempt)
-				if err == nil && len(retry) > 0 {
-					rows, locks := p.countRetries(cur, retry, outcomes)
-					retryRows, lockRows = retryRows+rows, lockRows+locks
-					var more []*batch.Buffer
-					more, err = cur.Retry(retry, 0)
-					next = append(next, more...)
-				}
+				retry, unfold, err = p.settle(ctx, cur, outcomes, attempt)
+			}
+			if err == nil && len(unfold) > 0 {
+				err = p.unfold(ctx, cur, unfold, attempt+1)
+			}
+			if err == nil && len(retry) > 0 {
+				rows, locks := p.countRetries(cur, retry, outcomes)
+				retryRows, lockRows = retryRows+rows, lockRows+locks
+				var more []*batch.Buffer
+				more, err = cur.Retry(retry, 0)
+				next = append(next, more...)
+			}
+			if err != nil {
+				closeAll(next)
+				return err
 			}
 			if cur != b {
 				cur.Close()
 			}
-			if err != nil {
-				closeAll(round[i+1:])
-				closeAll(next)
-				p.done <- completion{jobDone: true, records: ids, err: err}
-				return
-			}
+			round[i] = nil
 		}
 		if len(next) == 0 {
-			break
+			return nil
 		}
 		if lockRows*2 >= retryRows {
 			lockRounds++
 			next = p.split(next, lockRounds)
 		}
-		if !sleep(ctx, p.submit.pause(attempt)) {
-			closeAll(next)
-			p.done <- completion{jobDone: true, records: ids, err: errStopped}
-			return
-		}
 		round = next
+		if !sleep(ctx, p.submit.pause(attempt)) {
+			return errStopped
+		}
 	}
-	p.done <- completion{jobDone: true, records: ids}
 }
 
-// settle publishes the final outcomes of a job's events and returns the
-// events whose rows are to be tried again.
-func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int) (retry []int, err error) {
+// unfold runs the changes of folded rows that failed for good once more,
+// one per row and in layers: the first change of every such row, then the
+// second, and so on, so each record's changes keep their source order.
+func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, attempt int) error {
+	for layer := 0; ; layer++ {
+		var events []int
+		for _, evs := range rows {
+			if layer < len(evs) {
+				events = append(events, evs[layer])
+			}
+		}
+		if len(events) == 0 {
+			return nil
+		}
+		parts, err := b.Retry(events, 0)
+		if err != nil {
+			return err
+		}
+		for _, part := range parts {
+			err = p.rounds(ctx, part, attempt)
+			part.Close()
+			if err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// settle publishes the final outcomes of a job's events. It returns the
+// events whose rows are to be tried again (retry) and, for rows that
+// folded several changes and failed for good, their events in order
+// (unfold); those get their results later.
+func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int) (retry []int, unfold [][]int, err error) {
 	final := make([]outcome, 0, len(outcomes))
 	learned := map[string]string{} // Id → identity, from successful rows
+	unfolded := map[int]bool{}
 	for i, o := range outcomes {
-		if !o.result.Success && attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode) {
+		row := b.Events[i].Row
+		switch {
+		case o.result.Success:
+			if o.result.ID != nil {
+				learned[*o.result.ID] = b.Rows[row].Identity
+			}
+		case attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode):
 			retry = append(retry, i)
 			continue
-		}
-		if o.result.Success && o.result.ID != nil {
-			learned[*o.result.ID] = b.Rows[b.Events[i].Row].Identity
+		case attempt < p.opts.MaxAttempts && len(b.Rows[row].Events) > 1 && o.result.JobID != "":
+			if !unfolded[row] {
+				unfolded[row] = true
+				unfold = append(unfold, b.Rows[row].Events)
+			}
+			continue
 		}
 		final = append(final, o)
 	}
 	if len(final) > 0 {
 		c := p.publish(ctx, final, false)
 		if c.err != nil {
-			return nil, c.err
+			return nil, nil, c.err
 		}
 		c.object, c.learned = b.Key.Object, learned
 		p.done <- c
 	}
-	return retry, nil
+	return retry, unfold, nil
 }
 
 // retryableRow is the error taxonomy of rows: lock contention, rows

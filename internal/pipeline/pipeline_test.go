@@ -37,7 +37,6 @@ func TestEndToEnd(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var records []*kgo.Record
 	want := map[string]map[string]string{} // Account external id → final fields
-	badAccounts := map[string]bool{}
 	for i := 0; i < accounts; i++ {
 		ext := fmt.Sprintf("ACC-%04d", rng.IntN(1000))
 		fields := map[string]any{"External_Id__c": ext, "Name": fmt.Sprintf("Account %d", i), "NumberOfEmployees": i}
@@ -51,7 +50,6 @@ func TestEndToEnd(t *testing.T) {
 		records = append(records, &kgo.Record{Topic: "crm.accounts", Key: []byte(ext), Value: envelope("Account", event.Upsert, "External_Id__c", fields),
 			Headers: []kgo.RecordHeader{{Key: "origin", Value: []byte("test")}}})
 		if _, bad := fields["NumberOfEmployees"].(string); bad {
-			badAccounts[ext] = true
 			continue
 		}
 		want[ext] = map[string]string{"Name": fmt.Sprintf("Account %d", i), "NumberOfEmployees": fmt.Sprint(i)}
@@ -92,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 			failures++
 			continue
 		}
-		if r.ID == nil || len(*r.ID) != 18 || r.JobID == "" || r.Attempts != 1 || r.ErrorCode != "" {
+		if r.ID == nil || len(*r.ID) != 18 || r.JobID == "" || r.Attempts < 1 || r.ErrorCode != "" {
 			t.Fatalf("success result %+v", r)
 		}
 	}
@@ -122,10 +120,9 @@ func TestEndToEnd(t *testing.T) {
 	for _, r := range w.emu.Records("Account") {
 		got[r.Fields["External_Id__c"]] = r
 	}
+	// An invalid change fails alone (its row is unfolded when it folded
+	// several changes): the record holds the last valid one.
 	for ext, fields := range want {
-		if badAccounts[ext] {
-			continue // a later invalid event failed; the record keeps an earlier value
-		}
 		if got[ext].Fields["Name"] != fields["Name"] || got[ext].Fields["NumberOfEmployees"] != fields["NumberOfEmployees"] {
 			t.Errorf("%s: %v, want %v", ext, got[ext].Fields, fields)
 		}
