@@ -27,6 +27,7 @@ type command struct {
 }
 
 var commands = []command{
+	{"demo", "the whole pipeline on an embedded Kafka broker and the emulator, with a summary (no setup)", runDemo},
 	{"run", "run the streaming pipeline: Kafka change events → Bulk API 2.0 jobs → results (--config FILE)", runRun},
 	{"emulator", "serve a local Salesforce Bulk API 2.0 emulator (in-memory org)", runEmulator},
 	{"version", "print the version", runVersion},
