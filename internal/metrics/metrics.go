@@ -16,6 +16,7 @@ type Pipeline struct {
 	DeadLettered     prometheus.Counter       // failures copied to the dead-letter topic
 	Rollovers        *prometheus.CounterVec   // object, operation, reason (bytes|records|age|shutdown|revoke)
 	JobsSubmitted    *prometheus.CounterVec   // object, operation
+	RowsSubmitted    *prometheus.CounterVec   // object, operation: CSV rows uploaded, retries included
 	JobsInFlight     prometheus.Gauge         // Bulk API jobs running now
 	JobAttempts      *prometheus.CounterVec   // outcome (ok|retry|failed)
 	RowRetries       *prometheus.CounterVec   // error_code: rows sent again after a retryable error
@@ -39,6 +40,8 @@ func New(reg prometheus.Registerer) *Pipeline {
 			Help: "Buffers sealed into jobs, by the limit that fired."}, []string{"object", "operation", "reason"}),
 		JobsSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_jobs_submitted_total",
 			Help: "Bulk API 2.0 ingest jobs created."}, []string{"object", "operation"}),
+		RowsSubmitted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_rows_submitted_total",
+			Help: "CSV rows uploaded to Salesforce, retries included; below the events consumed when changes coalesce."}, []string{"object", "operation"}),
 		JobsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkstream_jobs_in_flight",
 			Help: "Bulk API 2.0 jobs submitted whose results are not yet published."}),
 		JobAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_job_attempts_total",
@@ -58,7 +61,7 @@ func New(reg prometheus.Registerer) *Pipeline {
 		CommittedOffsets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_offsets_marked_total",
 			Help: "Offsets marked for commit after every earlier event of the partition had its result."}, []string{"topic"}),
 	}
-	reg.MustRegister(m.EventsConsumed, m.ResultsPublished, m.DeadLettered, m.Rollovers, m.JobsSubmitted, m.JobsInFlight,
+	reg.MustRegister(m.EventsConsumed, m.ResultsPublished, m.DeadLettered, m.Rollovers, m.JobsSubmitted, m.RowsSubmitted, m.JobsInFlight,
 		m.JobAttempts, m.RowRetries, m.JobDuration, m.EventLatency, m.PendingEvents, m.APIUsage, m.CommittedOffsets)
 	return m
 }

@@ -115,6 +115,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 		return nil, "", fmt.Errorf("create job: %w", err)
 	}
 	s.metrics.JobsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Inc()
+	s.metrics.RowsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Add(float64(len(b.Rows)))
 	finished := false
 	defer func() {
 		if !finished {
