@@ -81,7 +81,7 @@ func TestDemoKeepRunning(t *testing.T) {
 	if got := waitForKey(t, cl, "LATE-1", 10*time.Second); !strings.Contains(got, `"success":true`) {
 		t.Errorf("result of LATE-1: %s", got)
 	}
-	for path, want := range map[string]string{"/metrics": "bulkstream_results_published_total", "/healthz": "ok"} {
+	for path, want := range map[string]string{"/metrics": "bulkstream_results_total", "/healthz": "ok"} {
 		if body := get(t, strings.TrimSuffix(metricsURL, "/metrics")+path); !strings.Contains(body, want) {
 			t.Errorf("GET %s: %.200s", path, body)
 		}

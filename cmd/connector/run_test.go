@@ -110,7 +110,7 @@ shutdown_grace: 5s
 	if failed != 1 {
 		t.Errorf("%d failures, want 1", failed)
 	}
-	for path, want := range map[string]string{"/readyz": "ready", "/healthz": "ok", "/metrics": "bulkstream_results_published_total"} {
+	for path, want := range map[string]string{"/readyz": "ready", "/healthz": "ok", "/metrics": "bulkstream_results_total"} {
 		resp, err := http.Get("http://" + httpAddr + path)
 		if err != nil {
 			t.Fatal(err)

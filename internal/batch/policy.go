@@ -166,6 +166,15 @@ func (bt *Batcher) SealAll(reason Reason) []*Buffer {
 	return out
 }
 
+// Size returns the CSV bytes (an upper bound) of the open buffers.
+func (bt *Batcher) Size() int64 {
+	var n int64
+	for _, b := range bt.open {
+		n += b.Size()
+	}
+	return n
+}
+
 // Pending returns the number of events in open buffers.
 func (bt *Batcher) Pending() int {
 	n := 0

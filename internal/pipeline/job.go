@@ -114,7 +114,6 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 	if err != nil {
 		return nil, "", fmt.Errorf("create job: %w", err)
 	}
-	s.metrics.JobsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Inc()
 	s.metrics.RowsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Add(float64(len(b.Rows)))
 	finished := false
 	defer func() {
@@ -133,6 +132,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 		return nil, job.ID, fmt.Errorf("wait for job: %w", err)
 	}
 	finished = true
+	s.metrics.Jobs.WithLabelValues(b.Key.Object, string(b.Key.Operation), string(info.State)).Inc()
 	if info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0) {
 		return nil, job.ID, info.Err()
 	}

@@ -77,6 +77,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 	for {
 		p.launch(jobCtx)
 		p.opts.Metrics.PendingEvents.Set(float64(p.tracker.outstanding()))
+		p.opts.Metrics.BufferedBytes.Set(float64(p.bufferedBytes()))
 		if stopping && p.inFlight == 0 && len(p.ready) == 0 {
 			return
 		}
@@ -118,6 +119,15 @@ func (p *Pipeline) loop(ctx context.Context) {
 			graceEnd = nil
 		}
 	}
+}
+
+// bufferedBytes is the CSV size of the open and the waiting buffers.
+func (p *Pipeline) bufferedBytes() int64 {
+	n := p.batcher.Size()
+	for _, b := range p.ready {
+		n += b.Size()
+	}
+	return n
 }
 
 func (p *Pipeline) resetAgeTimer(t *time.Timer) {
@@ -464,12 +474,11 @@ func (p *Pipeline) publishAsync(outcomes []outcome) {
 // waits until Kafka has them. It retries until ctx ends: a result is never
 // dropped.
 func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool) completion {
-	var records []*kgo.Record
-	for i := range outcomes {
-		records = append(records, outcomes[i].records(p.opts.Results)...)
-	}
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
-		err := p.client.ProduceSync(ctx, records...).FirstErr()
+		records, err := p.resultRecords(outcomes)
+		if err == nil {
+			err = p.client.ProduceSync(ctx, records...).FirstErr()
+		}
 		if err == nil {
 			break
 		}
@@ -487,14 +496,15 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool
 	now := time.Now()
 	for i, o := range outcomes {
 		c.sources[i] = o.result.Source
-		outcome, code := "success", ""
+		outcome := "success"
 		if !o.result.Success {
-			outcome, code = "failure", o.result.ErrorCode
+			outcome = "failure"
+			p.opts.Metrics.RowErrors.WithLabelValues(o.result.Object, o.result.ErrorCode).Inc()
 			if p.opts.Results.DeadLetter != "" {
 				p.opts.Metrics.DeadLettered.Inc()
 			}
 		}
-		p.opts.Metrics.ResultsPublished.WithLabelValues(outcome, code).Inc()
+		p.opts.Metrics.Results.WithLabelValues(o.result.Object, o.result.Operation, outcome).Inc()
 		p.count(func(s *Stats) {
 			if o.result.Success {
 				s.Succeeded++
@@ -503,10 +513,23 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool
 			}
 		})
 		if !o.src.Timestamp.IsZero() {
-			p.opts.Metrics.EventLatency.Observe(now.Sub(o.src.Timestamp).Seconds())
+			p.opts.Metrics.EventToResult.Observe(now.Sub(o.src.Timestamp).Seconds())
 		}
 	}
 	return c
+}
+
+// resultRecords encodes the records that publish outcomes.
+func (p *Pipeline) resultRecords(outcomes []outcome) ([]*kgo.Record, error) {
+	var records []*kgo.Record
+	for i := range outcomes {
+		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, rs...)
+	}
+	return records, nil
 }
 
 // completed marks the offsets of published results for commit.

@@ -51,6 +51,10 @@ type Options struct {
 	// MaxJobsInFlight bounds the Bulk API jobs running at once. Default 8.
 	MaxJobsInFlight int
 	Results         Topics
+	// EncodeResult encodes the value of a result record. Default
+	// EncodeJSON. An error (a schema registry that cannot be reached) is
+	// retried like a failed produce: results are never dropped.
+	EncodeResult func(*Result) ([]byte, error)
 	// TopicPartitions and ReplicationFactor are used to create missing
 	// result topics on start. Defaults 3 and -1 (the broker's default).
 	TopicPartitions   int32
@@ -159,6 +163,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 30 * time.Second
+	}
+	if opts.EncodeResult == nil {
+		opts.EncodeResult = EncodeJSON
 	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 5

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -55,15 +56,18 @@ func sourceOf(src *event.Source) Source {
 // records returns the Kafka records that publish an outcome: the result on
 // the success or failure topic and, for a failure, a dead-letter copy of the
 // original record with Kafka Connect's error headers and Salesforce's.
-func (o *outcome) records(topics Topics) []*kgo.Record {
-	value, _ := json.Marshal(o.result)
+func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error)) ([]*kgo.Record, error) {
+	value, err := encode(&o.result)
+	if err != nil {
+		return nil, fmt.Errorf("encode result: %w", err)
+	}
 	topic := topics.Success
 	if !o.result.Success {
 		topic = topics.Failure
 	}
 	out := []*kgo.Record{{Topic: topic, Key: o.src.Key, Value: value}}
 	if o.result.Success || topics.DeadLetter == "" {
-		return out
+		return out, nil
 	}
 	dlq := &kgo.Record{Topic: topics.DeadLetter, Key: o.src.Key, Value: o.src.Value, Timestamp: o.src.Timestamp}
 	for _, h := range o.src.Headers {
@@ -81,8 +85,11 @@ func (o *outcome) records(topics Topics) []*kgo.Record {
 		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(o.result.ErrorCode)},
 		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(o.result.JobID)},
 	)
-	return append(out, dlq)
+	return append(out, dlq), nil
 }
+
+// EncodeJSON is the default encoding of result records: the JSON of Result.
+func EncodeJSON(r *Result) ([]byte, error) { return json.Marshal(r) }
 
 // Topics are the topics results go to.
 type Topics struct {

@@ -231,7 +231,7 @@ for k in "${account_keys[@]}" "${contact_keys[@]}"; do check_key "$k"; done
 
 METRICS="$(sed -n 's/^  metrics *\(http:[^ ]*\).*/\1/p' "$LOG")"
 if command -v curl >/dev/null && [[ -n "$METRICS" ]]; then
-  curl -sf "$METRICS" | grep -q '^bulkstream_results_published_total' && pass || fail "no results counter at $METRICS"
+  curl -sf "$METRICS" | grep -q '^bulkstream_results_total' && pass || fail "no results counter at $METRICS"
 fi
 
 echo "==> SIGTERM to the demo"
