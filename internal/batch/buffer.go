@@ -51,6 +51,9 @@ const (
 	ReasonDependency Reason = "dependency"
 	// ReasonRetry: the buffer holds rows of a job to try again.
 	ReasonRetry Reason = "retry"
+	// ReasonResume: the buffer gathers the events of a job that ran before
+	// a crash or a rebalance, to match its results to them.
+	ReasonResume Reason = "resume"
 )
 
 var (
@@ -214,6 +217,19 @@ func (b *Buffer) column(name string) int {
 	b.colIndex[key] = len(b.columns) - 1
 	return len(b.columns) - 1
 }
+
+// NewBuffer returns an open buffer outside any batcher, for gathering the
+// events of a job to resume. Add changes with Add, then Seal it.
+func NewBuffer(k Key, p Policy, now time.Time) *Buffer {
+	p.MaxBytes, p.MaxRecords = math.MaxInt64, math.MaxInt
+	return newBuffer(k, p, now)
+}
+
+// Add folds c into a buffer made by NewBuffer.
+func (b *Buffer) Add(c *event.Change, identity string) error { return b.add(c, identity) }
+
+// Seal closes a buffer made by NewBuffer to changes.
+func (b *Buffer) Seal(reason Reason) { b.sealed, b.Reason = true, reason }
 
 // Change reads event i back from the store: its fields and its original
 // Kafka record (key, value, headers, timestamp), as the pipeline needs them

@@ -30,6 +30,9 @@ type submitter struct {
 	// are not attempts: they are repeated until the context ends, so an
 	// outage pauses the pipeline and loses nothing.
 	maxAttempts int
+	// journal records a job's slices before the job is closed; an error
+	// gives the attempt up (the job is aborted).
+	journal func(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error
 }
 
 // errStopped is returned when the context ended before the job's results
@@ -121,17 +124,24 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 			s.abort(ctx, job.ID)
 		}
 	}()
+	failpoint("before-upload")
 	if err := s.upload(ctx, job.ID, b); err != nil {
 		return nil, job.ID, fmt.Errorf("upload: %w", err)
+	}
+	failpoint("before-close")
+	if err := s.journal(ctx, job.ID, b, attempt); err != nil {
+		return nil, job.ID, err
 	}
 	if _, err := s.client.CloseIngestJob(ctx, job.ID); err != nil {
 		return nil, job.ID, fmt.Errorf("close job: %w", err)
 	}
+	failpoint("after-close")
 	info, err := s.client.WaitIngestJob(ctx, job.ID)
 	if err != nil {
 		return nil, job.ID, fmt.Errorf("wait for job: %w", err)
 	}
 	finished = true
+	failpoint("before-results")
 	s.metrics.Jobs.WithLabelValues(b.Key.Object, string(b.Key.Operation), string(info.State)).Inc()
 	if info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0) {
 		return nil, job.ID, info.Err()
@@ -144,6 +154,28 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 	s.log.Debug("job done", "job", job.ID, "buffer", b.Key.String(), "rows", len(b.Rows), "events", len(b.Events),
 		"processed", info.NumberRecordsProcessed, "failed", info.NumberRecordsFailed, "state", info.State)
 	return outcomes, job.ID, nil
+}
+
+// resume re-attaches b, the events of a job that ran before a crash or a
+// rebalance, to that job: it waits for the job and reads its results. A job
+// that failed as a whole, or was aborted, runs again as a new job.
+func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int) ([]outcome, error) {
+	info, err := s.client.WaitIngestJob(ctx, jobID)
+	if err == nil && (info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0)) {
+		err = info.Err()
+	}
+	if err == nil {
+		var outcomes []outcome
+		if outcomes, err = s.collect(ctx, b, info, attempt); err == nil {
+			s.log.Info("re-attached to a job of the journal", "job", jobID, "events", len(b.Events))
+			return outcomes, nil
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, errStopped
+	}
+	s.log.Warn("cannot re-attach to a job of the journal; running its events again", "job", jobID, "error", err)
+	return s.run(ctx, b, attempt+1)
 }
 
 // abort stops a job this attempt gives up on (the upload failed, or the

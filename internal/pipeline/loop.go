@@ -3,12 +3,14 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/journal"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
@@ -96,8 +98,12 @@ func (p *Pipeline) loop(ctx context.Context) {
 			close(pl.handled)
 		case c := <-p.done:
 			p.completed(c)
-		case r := <-p.revokes:
-			p.revoke(r.parts)
+		case r := <-p.requests:
+			if r.plan != nil {
+				p.applyPlan(r.plan)
+			} else {
+				p.revoke(r.revoke)
+			}
 			close(r.ack)
 		case <-age.C:
 			p.enqueue(p.batcher.Due(time.Now()))
@@ -159,6 +165,9 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, "no route for topic "+r.Topic)})
 			return
 		}
+		if p.intercept(src, route) {
+			return
+		}
 		c, err := route.Decoder.Decode(src)
 		if err != nil {
 			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())})
@@ -212,11 +221,13 @@ func (p *Pipeline) launch(ctx context.Context) {
 			continue
 		}
 		ids := recordIdentities(b)
+		resume := p.resumeJobs[b]
+		delete(p.resumeJobs, b)
 		p.busy.add(ids)
 		p.inFlight++
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 		p.count(func(s *Stats) { s.Jobs++; s.InFlight++ })
-		go p.runJob(ctx, b, ids)
+		go p.runJob(ctx, b, ids, resume)
 	}
 	clear(p.ready[len(waiting):])
 	p.ready = waiting
@@ -266,9 +277,13 @@ func recordIdentities(b *batch.Buffer) []string {
 // then frees its job slot and its records. It owns b and closes it; ids are
 // b's record identities. The records stay held (busy) until every retry is
 // done, so a later change to a record waits for its retry.
-func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string) {
+func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, resume *journal.Entry) {
 	defer b.Close()
-	err := p.rounds(ctx, b, 1)
+	attempt := 1
+	if resume != nil {
+		attempt = max(resume.Attempt, 1)
+	}
+	err := p.rounds(ctx, b, attempt, resume)
 	p.done <- completion{jobDone: true, records: ids, err: err}
 }
 
@@ -284,7 +299,7 @@ func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string) {
 //     change fails alone, as it would have without coalescing.
 //
 // The caller keeps owning b.
-func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int) error {
+func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, resume *journal.Entry) error {
 	round := []*batch.Buffer{b}
 	defer func() { // the follow-up buffers are ours; b is the caller's
 		for _, x := range round {
@@ -298,7 +313,14 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int) err
 		var next []*batch.Buffer
 		retryRows, lockRows := 0, 0
 		for i, cur := range round {
-			outcomes, err := p.submit.run(ctx, cur, attempt)
+			var outcomes []outcome
+			var err error
+			if resume != nil {
+				outcomes, err = p.submit.resume(ctx, cur, resume.JobID, attempt)
+				resume = nil
+			} else {
+				outcomes, err = p.submit.run(ctx, cur, attempt)
+			}
 			var retry []int
 			var unfold [][]int
 			if err == nil {
@@ -356,7 +378,7 @@ func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, at
 			return err
 		}
 		for _, part := range parts {
-			err = p.rounds(ctx, part, attempt)
+			err = p.rounds(ctx, part, attempt, nil)
 			part.Close()
 			if err != nil {
 				return err
@@ -474,24 +496,24 @@ func (p *Pipeline) publishAsync(outcomes []outcome) {
 // waits until Kafka has them. It retries until ctx ends: a result is never
 // dropped.
 func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool) completion {
+	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
+	failpoint("before-publish")
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
-		records, err := p.resultRecords(outcomes)
-		if err == nil {
-			err = p.client.ProduceSync(ctx, records...).FirstErr()
-		}
+		err := p.produce(ctx, outcomes, published)
 		if err == nil {
 			break
 		}
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, errNotOurs) {
 			return completion{jobDone: jobDone, err: err}
 		}
-		p.log.Warn("publishing results failed; retrying", "records", len(records), "error", err)
+		p.log.Warn("publishing results failed; retrying", "results", len(outcomes), "error", err)
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
 			return completion{jobDone: jobDone, err: ctx.Err()}
 		}
 	}
+	failpoint("after-publish")
 	c := completion{jobDone: jobDone, sources: make([]Source, len(outcomes))}
 	now := time.Now()
 	for i, o := range outcomes {
@@ -517,6 +539,53 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool
 		}
 	}
 	return c
+}
+
+// produce writes the records of outcomes and the journal entries that
+// close their slices. At least once: the results, then the closing entries
+// (so a closing entry never stands for results that are not out). Exactly
+// once: per source partition, results and closing entry in one transaction
+// of the partition's producer; partitions in published are done already.
+func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published map[topicPartition]bool) error {
+	jobID := ""
+	if len(outcomes) > 0 {
+		jobID = outcomes[0].result.JobID
+	}
+	closing := p.closingEntries(jobID, outcomes)
+	if !p.opts.ExactlyOnce {
+		records, err := p.resultRecords(outcomes)
+		if err == nil {
+			err = p.client.ProduceSync(ctx, records...).FirstErr()
+		}
+		for _, rec := range closing {
+			if err == nil {
+				err = p.client.ProduceSync(ctx, rec).FirstErr()
+			}
+		}
+		return err
+	}
+	byPartition := map[topicPartition][]*kgo.Record{}
+	for i := range outcomes {
+		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult)
+		if err != nil {
+			return err
+		}
+		tp := topicPartition{outcomes[i].result.Source.Topic, outcomes[i].result.Source.Partition}
+		byPartition[tp] = append(byPartition[tp], rs...)
+	}
+	for tp, rec := range closing {
+		byPartition[tp] = append(byPartition[tp], rec)
+	}
+	for _, tp := range sortedPartitions(byPartition) {
+		if published[tp] {
+			continue
+		}
+		if err := p.producers.publishTx(ctx, tp, byPartition[tp]); err != nil {
+			return fmt.Errorf("publish results of %s/%d: %w", tp.topic, tp.partition, err)
+		}
+		published[tp] = true
+	}
+	return nil
 }
 
 // resultRecords encodes the records that publish outcomes.
@@ -585,9 +654,9 @@ func (p *Pipeline) forward(parts map[string][]int32) {
 	if len(parts) == 0 {
 		return
 	}
-	r := revocation{parts: parts, ack: make(chan struct{})}
+	r := request{revoke: parts, ack: make(chan struct{})}
 	select {
-	case p.revokes <- r:
+	case p.requests <- r:
 		<-r.ack
 	case <-p.loopEnded:
 	}
@@ -599,7 +668,10 @@ func (p *Pipeline) revoke(parts map[string][]int32) {
 			if err := p.batcher.Drop(topic, partition); err != nil {
 				p.log.Error("dropping a revoked partition's buffered events failed", "topic", topic, "partition", partition, "error", err)
 			}
-			p.tracker.forget(topicPartition{topic, partition})
+			tp := topicPartition{topic, partition}
+			p.tracker.forget(tp)
+			p.forgetPartition(tp)
+			p.producers.drop(tp)
 		}
 	}
 	p.log.Info("partitions revoked", "partitions", parts)

@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/journal"
 	"github.com/bulkstream/bulkstream/internal/metrics"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/event"
@@ -78,6 +79,17 @@ type Options struct {
 	Logger      *slog.Logger
 	Metrics     *metrics.Pipeline // required
 
+	// Journal is the compacted topic of the job journal, created on start;
+	// "" turns the journal off (at-least-once without re-attaching to
+	// running jobs after a crash: inserts may be duplicated).
+	Journal string
+	// ExactlyOnce publishes each partition's results, dead-letter copies
+	// and journal closing entries in one Kafka transaction, by a producer
+	// whose transactional id belongs to the partition (which fences a
+	// previous owner still alive), so a read_committed consumer sees each
+	// outcome once, also across crashes. It needs the journal.
+	ExactlyOnce bool
+
 	// naive turns ordering off: no record identities, so no dependency
 	// between buffers or jobs. Only for the comparison test that shows why
 	// ordering is needed.
@@ -99,9 +111,16 @@ type Pipeline struct {
 	busy     busyRecords
 	ids      *identities
 
+	// What the journal said about assigned partitions; the main loop owns
+	// these.
+	skip       map[topicPartition]map[int64]bool
+	attached   map[topicPartition]map[int64]*attachment
+	resumeJobs map[*batch.Buffer]*journal.Entry
+
 	client    *kgo.Client
+	producers *producers      // exactly-once result producers
 	done      chan completion // job and publish goroutines → main loop
-	revokes   chan revocation // group callbacks → main loop
+	requests  chan request    // group callbacks → main loop
 	loopEnded chan struct{}   // closed when the main loop returns
 
 	consuming atomic.Bool // the client is up and the result topics exist
@@ -131,11 +150,13 @@ type completion struct {
 	err     error
 }
 
-// revocation asks the main loop to forget partitions; it closes ack when
-// done.
-type revocation struct {
-	parts map[string][]int32
-	ack   chan struct{}
+// request is a group callback's errand to the main loop: forget revoked
+// partitions, or install the journal's plan for assigned ones. The main
+// loop closes ack when done.
+type request struct {
+	revoke map[string][]int32
+	plan   *plan
+	ack    chan struct{}
 }
 
 // New checks opts and returns a pipeline; Run starts it.
@@ -151,6 +172,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if opts.Results.Success == "" || opts.Results.Failure == "" {
 		return nil, errors.New("pipeline: success and failure topics are required")
+	}
+	if opts.ExactlyOnce && opts.Journal == "" {
+		return nil, errors.New("pipeline: exactly-once delivery needs the job journal")
 	}
 	if opts.MaxJobsInFlight <= 0 {
 		opts.MaxJobsInFlight = 8
@@ -186,7 +210,7 @@ func New(opts Options) (*Pipeline, error) {
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: batch policy: %w", err)
 	}
-	return &Pipeline{
+	p := &Pipeline{
 		opts:    opts,
 		log:     opts.Logger,
 		batcher: bt,
@@ -195,10 +219,16 @@ func New(opts Options) (*Pipeline, error) {
 		ids:     newIdentities(opts.IDCacheSize),
 		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
 			retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts},
-		done:      make(chan completion),
-		revokes:   make(chan revocation),
-		loopEnded: make(chan struct{}),
-	}, nil
+		skip:       map[topicPartition]map[int64]bool{},
+		attached:   map[topicPartition]map[int64]*attachment{},
+		resumeJobs: map[*batch.Buffer]*journal.Entry{},
+		done:       make(chan completion),
+		requests:   make(chan request),
+		loopEnded:  make(chan struct{}),
+	}
+	p.producers = &producers{p: p, m: map[topicPartition]*txnProducer{}}
+	p.submit.journal = p.journalOpen
+	return p, nil
 }
 
 // Ready reports whether the pipeline is consuming. Safe for concurrent use.
@@ -246,19 +276,23 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
 		kgo.BlockRebalanceOnPoll(),
+		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),
 		kgo.OnPartitionsLost(p.onLost),
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}, p.opts.Kafka...)
+	// The topics exist before the group is joined: assignment reads the
+	// journal.
+	if err := p.createTopics(ctx); err != nil {
+		return err
+	}
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
 	}
 	p.client = cl
 	defer cl.Close()
-	if err := p.createTopics(ctx); err != nil {
-		return err
-	}
+	defer p.producers.closeAll()
 	p.consuming.Store(true)
 	defer p.consuming.Store(false)
 	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.topicPattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
@@ -278,9 +312,20 @@ func (p *Pipeline) startOffset() kgo.Offset {
 	return p.opts.StartOffset
 }
 
-// createTopics creates the result topics that do not exist yet.
+// createTopics creates the journal and the result topics that do not exist
+// yet.
 func (p *Pipeline) createTopics(ctx context.Context) error {
-	adm := kadm.NewClient(p.client)
+	cl, err := kgo.NewClient(p.opts.Kafka...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	if p.opts.Journal != "" {
+		if err := journal.Create(ctx, cl, p.opts.Journal, p.opts.ReplicationFactor); err != nil {
+			return err
+		}
+	}
+	adm := kadm.NewClient(cl)
 	var topics []string
 	for _, t := range []string{p.opts.Results.Success, p.opts.Results.Failure, p.opts.Results.DeadLetter} {
 		if t != "" {

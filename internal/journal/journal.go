@@ -1,0 +1,181 @@
+// Package journal is Bulkstream's job journal: a compacted Kafka topic that
+// records which source events each Bulk API job covers, so that after a
+// crash or a rebalance the new owner of a partition re-attaches to the jobs
+// that were running instead of loading their rows again (an insert would
+// become a duplicate record), and does not report again the events whose
+// results were already published.
+//
+// An entry is about one slice of a job: the events of one source partition
+// in it. Its key is "<jobId>/<topic>/<partition>", so compaction keeps the
+// last word on each slice:
+//
+//   - open: written before the job is closed (UploadComplete), with the
+//     offsets of the slice's events. The job may be running.
+//   - closed: written once the results of the slice's events are published
+//     (in exactly-once delivery, in the same Kafka transaction as the
+//     results), with the offsets whose results are out (Published); events
+//     of the slice that are not among them went on to a follow-up job or
+//     are to be loaded again.
+package journal
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// State of a slice.
+const (
+	Open   = "open"
+	Closed = "closed"
+)
+
+// Entry is the journal's word on one slice of a job.
+type Entry struct {
+	JobID           string `json:"jobId"` // "" for results published without a job (decode failures)
+	Object          string `json:"object,omitempty"`
+	Operation       string `json:"operation,omitempty"`
+	ExternalIDField string `json:"externalIdField,omitempty"`
+	Attempt         int    `json:"attempt,omitempty"`
+	Topic           string `json:"topic"`
+	Partition       int32  `json:"partition"`
+	State           string `json:"state"`
+	// Offsets are the slice's events (open), or those whose results are
+	// published (closed), as sorted, disjoint [first, last] ranges.
+	Offsets [][2]int64 `json:"offsets"`
+}
+
+// Key is the record key of an entry.
+func (e *Entry) Key() []byte {
+	job := e.JobID
+	if job == "" && len(e.Offsets) > 0 {
+		job = "nojob-" + strconv.FormatInt(e.Offsets[0][0], 10)
+	}
+	return []byte(job + "/" + e.Topic + "/" + strconv.Itoa(int(e.Partition)))
+}
+
+// Record returns the entry as a record of topic.
+func (e *Entry) Record(topic string) *kgo.Record {
+	v, _ := json.Marshal(e)
+	return &kgo.Record{Topic: topic, Key: e.Key(), Value: v}
+}
+
+// Ranges turns offsets into sorted, disjoint ranges.
+func Ranges(offsets []int64) [][2]int64 {
+	sorted := slices.Clone(offsets)
+	slices.Sort(sorted)
+	sorted = slices.Compact(sorted)
+	var out [][2]int64
+	for _, o := range sorted {
+		if n := len(out); n > 0 && out[n-1][1]+1 == o {
+			out[n-1][1] = o
+			continue
+		}
+		out = append(out, [2]int64{o, o})
+	}
+	return out
+}
+
+// Contains reports whether offset is in the entry's ranges.
+func (e *Entry) Contains(offset int64) bool {
+	for _, r := range e.Offsets {
+		if offset >= r[0] && offset <= r[1] {
+			return true
+		}
+	}
+	return false
+}
+
+// Each calls f for every offset of the entry.
+func (e *Entry) Each(f func(offset int64)) {
+	for _, r := range e.Offsets {
+		for o := r[0]; o <= r[1]; o++ {
+			f(o)
+		}
+	}
+}
+
+// Create makes the journal topic, compacted, with one partition, unless it
+// exists.
+func Create(ctx context.Context, cl *kgo.Client, topic string, replication int16) error {
+	adm := kadm.NewClient(cl)
+	resp, err := adm.CreateTopic(ctx, 1, replication, map[string]*string{"cleanup.policy": ptr("compact")}, topic)
+	if err != nil {
+		return fmt.Errorf("create journal topic %s: %w", topic, err)
+	}
+	if resp.Err != nil && resp.Err != kerr.TopicAlreadyExists {
+		return fmt.Errorf("create journal topic %s: %w", topic, resp.Err)
+	}
+	return nil
+}
+
+func ptr(s string) *string { return &s }
+
+// Read returns the last entry of every slice of the given source partitions
+// in the journal, with read_committed isolation, so a closing entry of an
+// aborted transaction is not seen. It reads until a fetch of quiet
+// (200ms) finds nothing more.
+func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][]int32) ([]*Entry, error) {
+	want := map[string]map[int32]bool{}
+	for t, ps := range parts {
+		want[t] = map[int32]bool{}
+		for _, p := range ps {
+			want[t][p] = true
+		}
+	}
+	cl, err := kgo.NewClient(append(slices.Clone(seeds),
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.FetchMaxWait(200*time.Millisecond))...)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.Close()
+	last := map[string]*Entry{}
+	for {
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if err := ctx.Err(); err != nil {
+			return nil, fmt.Errorf("read journal: %w", err)
+		}
+		n := 0
+		var ferr error
+		fetches.EachError(func(_ string, _ int32, err error) {
+			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
+				ferr = err
+			}
+		})
+		if ferr != nil {
+			return nil, fmt.Errorf("read journal: %w", ferr)
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			n++
+			if r.Value == nil {
+				delete(last, string(r.Key))
+				return
+			}
+			var e Entry
+			if json.Unmarshal(r.Value, &e) != nil || !want[e.Topic][e.Partition] {
+				return
+			}
+			last[string(r.Key)] = &e
+		})
+		if n == 0 {
+			break
+		}
+	}
+	out := make([]*Entry, 0, len(last))
+	for _, e := range last {
+		out = append(out, e)
+	}
+	return out, nil
+}

@@ -1,0 +1,351 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// plan is what the journal says about newly assigned partitions: events
+// whose results are already out (skip), and jobs that were running and
+// that their events are to be re-attached to instead of being loaded
+// again.
+type plan struct {
+	parts   map[string][]int32
+	skip    map[topicPartition]map[int64]bool
+	attach  []*attachment
+	resumed int // jobs re-attached, for the log
+}
+
+// attachment gathers, as they are consumed again, the events of one slice
+// of a job that ran before a crash or a rebalance. When all are in, the
+// buffer goes to a job slot, where the job's results are read instead of
+// the rows being loaded again.
+type attachment struct {
+	entry   *journal.Entry
+	missing map[int64]bool // offsets not yet consumed again
+	buffer  *batch.Buffer
+}
+
+// onAssigned runs in the group's goroutine when partitions are assigned,
+// before any of their records is polled: in exactly-once delivery it fences
+// the previous owner's result producers, then it reads the journal and
+// hands the main loop a plan.
+func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+	if p.opts.Journal == "" || len(parts) == 0 {
+		return
+	}
+	if p.opts.ExactlyOnce {
+		for topic, ps := range parts {
+			for _, partition := range ps {
+				if err := p.producers.fence(ctx, topicPartition{topic, partition}); err != nil {
+					p.log.Error("cannot take over the result producer of a partition", "topic", topic, "partition", partition, "error", err)
+				}
+			}
+		}
+	}
+	pl, err := p.makePlan(ctx, parts)
+	if err != nil {
+		// Without the journal, loading the events again is the safe
+		// side for upserts; say so loudly.
+		p.log.Error("reading the job journal failed; events of assigned partitions are loaded again", "error", err)
+		pl = &plan{parts: parts}
+	}
+	r := request{plan: pl, ack: make(chan struct{})}
+	select {
+	case p.requests <- r:
+		<-r.ack
+	case <-p.loopEnded:
+	}
+}
+
+// makePlan reads the journal entries of parts and asks Salesforce about the
+// jobs that were not closed.
+func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*plan, error) {
+	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts)
+	if err != nil {
+		return nil, err
+	}
+	pl := &plan{parts: parts, skip: map[topicPartition]map[int64]bool{}}
+	for _, e := range entries {
+		tp := topicPartition{e.Topic, e.Partition}
+		if e.State == journal.Closed {
+			if pl.skip[tp] == nil {
+				pl.skip[tp] = map[int64]bool{}
+			}
+			e.Each(func(o int64) { pl.skip[tp][o] = true })
+			continue
+		}
+		info, err := p.opts.Salesforce.GetIngestJob(ctx, e.JobID)
+		var ae *bulk.APIError
+		switch {
+		case errors.As(err, &ae) && ae.ErrorCode == bulk.CodeNotFound:
+			continue // deleted: its events are loaded again
+		case err != nil:
+			return nil, fmt.Errorf("job %s of the journal: %w", e.JobID, err)
+		case info.State == bulk.StateOpen:
+			// Never closed, so never processed: abort it and load the
+			// events again.
+			if _, err := p.opts.Salesforce.AbortIngestJob(ctx, e.JobID); err != nil {
+				p.log.Warn("abort an unclosed job of the journal", "job", e.JobID, "error", err)
+			}
+			continue
+		case info.State == bulk.StateAborted:
+			continue
+		}
+		a := &attachment{entry: e, missing: map[int64]bool{}}
+		e.Each(func(o int64) { a.missing[o] = true })
+		a.buffer = batch.NewBuffer(batch.Key{Object: e.Object, Operation: event.Operation(e.Operation), ExternalIDField: e.ExternalIDField},
+			p.opts.Batch, time.Now())
+		pl.attach = append(pl.attach, a)
+		pl.resumed++
+	}
+	return pl, nil
+}
+
+// applyPlan installs a plan in the main loop.
+func (p *Pipeline) applyPlan(pl *plan) {
+	for tp, offsets := range pl.skip {
+		if p.skip[tp] == nil {
+			p.skip[tp] = map[int64]bool{}
+		}
+		for o := range offsets {
+			p.skip[tp][o] = true
+		}
+	}
+	for _, a := range pl.attach {
+		tp := topicPartition{a.entry.Topic, a.entry.Partition}
+		if p.attached[tp] == nil {
+			p.attached[tp] = map[int64]*attachment{}
+		}
+		for o := range a.missing {
+			p.attached[tp][o] = a
+		}
+	}
+	if len(pl.skip) > 0 || len(pl.attach) > 0 {
+		p.log.Info("journal read for assigned partitions", "partitions", pl.parts, "jobs_resumed", pl.resumed, "partitions_with_published_events", len(pl.skip))
+	}
+}
+
+// intercept handles a consumed record (already counted by the tracker)
+// that the journal knows about: an
+// event whose result is out is passed over (its offset advances), an event
+// of a running job joins its attachment. It reports whether it took the
+// record.
+func (p *Pipeline) intercept(src event.Source, route *Route) bool {
+	tp := topicPartition{src.Topic, src.Partition}
+	if p.skip[tp][src.Offset] {
+		delete(p.skip[tp], src.Offset)
+		p.completed(completion{sources: []Source{sourceOf(&src)}})
+		return true
+	}
+	a := p.attached[tp][src.Offset]
+	if a == nil {
+		return false
+	}
+	delete(p.attached[tp], src.Offset)
+	delete(a.missing, src.Offset)
+	c, err := route.Decoder.Decode(src)
+	if err == nil {
+		err = a.buffer.Add(c, p.ids.of(c))
+	}
+	if err != nil { // it was in the job once, so this cannot happen; do not lose it
+		p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())})
+	}
+	if len(a.missing) == 0 {
+		a.buffer.Seal(batch.ReasonResume)
+		p.resumeJobs[a.buffer] = a.entry
+		p.enqueue([]*batch.Buffer{a.buffer})
+	}
+	return true
+}
+
+// forgetPartition drops what the journal said about a partition that is no
+// longer ours.
+func (p *Pipeline) forgetPartition(tp topicPartition) {
+	delete(p.skip, tp)
+	for _, a := range p.attached[tp] {
+		if a.buffer != nil && len(a.missing) > 0 {
+			a.buffer.Close()
+			a.buffer = nil
+		}
+	}
+	delete(p.attached, tp)
+}
+
+// journalOpen writes the open entries of a job's slices, before the job is
+// closed.
+func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error {
+	if p.opts.Journal == "" {
+		return nil
+	}
+	slices := map[topicPartition][]int64{}
+	for _, ev := range b.Events {
+		tp := topicPartition{ev.Topic, ev.Partition}
+		slices[tp] = append(slices[tp], ev.Offset)
+	}
+	var records []*kgo.Record
+	for tp, offsets := range slices {
+		e := journal.Entry{JobID: jobID, Object: b.Key.Object, Operation: string(b.Key.Operation), ExternalIDField: b.Key.ExternalIDField,
+			Attempt: attempt, Topic: tp.topic, Partition: tp.partition, State: journal.Open, Offsets: journal.Ranges(offsets)}
+		records = append(records, e.Record(p.opts.Journal))
+	}
+	if err := p.client.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		return fmt.Errorf("write the job journal: %w", err)
+	}
+	return nil
+}
+
+// closingEntries returns the journal records that close, for each source
+// partition of outcomes, the slice of job jobID ("" for results of no job)
+// with the offsets whose results these are.
+func (p *Pipeline) closingEntries(jobID string, outcomes []outcome) map[topicPartition]*kgo.Record {
+	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
+		return nil
+	}
+	offsets := map[topicPartition][]int64{}
+	for _, o := range outcomes {
+		tp := topicPartition{o.result.Source.Topic, o.result.Source.Partition}
+		offsets[tp] = append(offsets[tp], o.result.Source.Offset)
+	}
+	out := map[topicPartition]*kgo.Record{}
+	for tp, os := range offsets {
+		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, State: journal.Closed, Offsets: journal.Ranges(os)}
+		out[tp] = e.Record(p.opts.Journal)
+	}
+	return out
+}
+
+// errNotOurs: the partition went to another instance, which publishes the
+// results of its events instead.
+var errNotOurs = errors.New("the partition is not ours any more")
+
+// producers are the transactional result producers of exactly-once
+// delivery, one per source partition this instance owns, with the
+// transactional id "<group>-<topic>-<partition>": the next owner of a
+// partition takes the id over, which fences a previous owner that is still
+// alive (a zombie) from publishing results of that partition. Each
+// producer's mutex serialises its transactions; the map's mutex guards the
+// map.
+type producers struct {
+	p  *Pipeline
+	mu sync.Mutex
+	m  map[topicPartition]*txnProducer
+}
+
+type txnProducer struct {
+	mu sync.Mutex
+	cl *kgo.Client
+}
+
+func (ps *producers) transactionalID(tp topicPartition) string {
+	return ps.p.opts.Group + "-" + tp.topic + "-" + strconv.Itoa(int(tp.partition))
+}
+
+// fence makes the producer of tp and initialises its transactional id,
+// which aborts whatever a previous owner left open and fences it.
+func (ps *producers) fence(ctx context.Context, tp topicPartition) error {
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.TransactionalID(ps.transactionalID(tp)), kgo.ProducerLinger(time.Millisecond)},
+		ps.p.opts.Kafka...)...)
+	if err != nil {
+		return err
+	}
+	// A transaction with one aborted record is what makes kgo obtain the
+	// producer id, the step that fences.
+	if err := cl.BeginTransaction(); err != nil {
+		cl.Close()
+		return err
+	}
+	cl.Produce(ctx, &kgo.Record{Topic: ps.p.opts.Journal, Key: []byte("fence/" + ps.transactionalID(tp))}, nil)
+	if err := cl.Flush(ctx); err != nil {
+		cl.Close()
+		return err
+	}
+	if err := cl.EndTransaction(ctx, kgo.TryAbort); err != nil {
+		cl.Close()
+		return err
+	}
+	ps.mu.Lock()
+	old := ps.m[tp]
+	ps.m[tp] = &txnProducer{cl: cl}
+	ps.mu.Unlock()
+	if old != nil {
+		old.cl.Close()
+	}
+	return nil
+}
+
+// drop closes the producer of a partition no longer ours.
+func (ps *producers) drop(tp topicPartition) {
+	ps.mu.Lock()
+	old := ps.m[tp]
+	delete(ps.m, tp)
+	ps.mu.Unlock()
+	if old != nil {
+		go func() { // a transaction may be running: let it fail on its own
+			old.mu.Lock()
+			defer old.mu.Unlock()
+			old.cl.Close()
+		}()
+	}
+}
+
+func (ps *producers) closeAll() {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for tp, pr := range ps.m {
+		pr.cl.Close()
+		delete(ps.m, tp)
+	}
+}
+
+// publishTx publishes records of one source partition, with the slice's
+// closing entry, in one transaction.
+func (ps *producers) publishTx(ctx context.Context, tp topicPartition, records []*kgo.Record) error {
+	ps.mu.Lock()
+	pr := ps.m[tp]
+	ps.mu.Unlock()
+	if pr == nil {
+		return errNotOurs
+	}
+	pr.mu.Lock()
+	defer pr.mu.Unlock()
+	if err := pr.cl.BeginTransaction(); err != nil {
+		return err
+	}
+	err := pr.cl.ProduceSync(ctx, records...).FirstErr()
+	commit := kgo.TryCommit
+	if err != nil {
+		commit = kgo.TryAbort
+	}
+	if endErr := pr.cl.EndTransaction(ctx, commit); err == nil {
+		err = endErr
+	}
+	return err
+}
+
+// sortedPartitions orders partitions for deterministic publishing.
+func sortedPartitions(m map[topicPartition][]*kgo.Record) []topicPartition {
+	out := make([]topicPartition, 0, len(m))
+	for tp := range m {
+		out = append(out, tp)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].topic != out[j].topic {
+			return out[i].topic < out[j].topic
+		}
+		return out[i].partition < out[j].partition
+	})
+	return out
+}
