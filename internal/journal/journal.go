@@ -108,11 +108,11 @@ func (e *Entry) Each(f func(offset int64)) {
 func Create(ctx context.Context, cl *kgo.Client, topic string, replication int16) error {
 	adm := kadm.NewClient(cl)
 	resp, err := adm.CreateTopic(ctx, 1, replication, map[string]*string{"cleanup.policy": ptr("compact")}, topic)
-	if err != nil {
-		return fmt.Errorf("create journal topic %s: %w", topic, err)
+	if err == nil {
+		err = resp.Err
 	}
-	if resp.Err != nil && resp.Err != kerr.TopicAlreadyExists {
-		return fmt.Errorf("create journal topic %s: %w", topic, resp.Err)
+	if err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
+		return fmt.Errorf("create journal topic %s: %w", topic, err)
 	}
 	return nil
 }

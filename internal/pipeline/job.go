@@ -160,6 +160,11 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 // rebalance, to that job: it waits for the job and reads its results. A job
 // that failed as a whole, or was aborted, runs again as a new job.
 func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int) ([]outcome, error) {
+	// The rows are not uploaded again, but results are matched to them as
+	// they would have been written.
+	if err := b.WriteCSV(io.Discard); err != nil {
+		return nil, err
+	}
 	info, err := s.client.WaitIngestJob(ctx, jobID)
 	if err == nil && (info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0)) {
 		err = info.Err()
