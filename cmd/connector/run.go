@@ -153,6 +153,8 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 		TopicPartitions:   int32(cfg.Results.Partitions),
 		ReplicationFactor: int16(cfg.Results.ReplicationFactor),
 		ShutdownGrace:     cfg.ShutdownGrace,
+		Journal:           cfg.Journal.Topic,
+		ExactlyOnce:       cfg.Delivery == config.ExactlyOnce,
 		Logger:            log,
 		Metrics:           m,
 	}, nil

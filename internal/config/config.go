@@ -27,12 +27,18 @@ type Config struct {
 	Salesforce Salesforce `yaml:"salesforce"`
 	// Routes say which topics go where. A record goes to the first route
 	// whose Match accepts its topic. At least one is required.
-	Routes  []Route `yaml:"routes"`
-	Batch   Batch   `yaml:"batch"`
-	Retry   Retry   `yaml:"retry"`
-	Results Results `yaml:"results"`
-	HTTP    HTTP    `yaml:"http"`
-	Log     Log     `yaml:"log"`
+	Routes []Route `yaml:"routes"`
+	Batch  Batch   `yaml:"batch"`
+	Retry  Retry   `yaml:"retry"`
+	// Delivery is at_least_once (default) or exactly_once: with
+	// exactly_once, each partition's results, dead-letter copies and
+	// journal closing entries go in one Kafka transaction, so a
+	// read_committed consumer sees every outcome once, across crashes.
+	Delivery Delivery `yaml:"delivery"`
+	Journal  Journal  `yaml:"journal"`
+	Results  Results  `yaml:"results"`
+	HTTP     HTTP     `yaml:"http"`
+	Log      Log      `yaml:"log"`
 	// ShutdownGrace is how long a stopping connector may take to finish
 	// the jobs in flight and commit their offsets before it exits anyway;
 	// unfinished work is then redone after the restart. Default 30s.
@@ -265,6 +271,26 @@ type Batch struct {
 	IDCacheSize int `yaml:"id_cache_size"`
 }
 
+// Delivery is the results' guarantee.
+type Delivery string
+
+// The delivery guarantees.
+const (
+	AtLeastOnce Delivery = "at_least_once"
+	ExactlyOnce Delivery = "exactly_once"
+)
+
+// Journal is the job journal: a compacted topic recording which events each
+// Bulk API job covers, so that after a crash or a rebalance the new owner
+// of a partition re-attaches to running jobs instead of loading their rows
+// again (no duplicate inserts) and does not report published events again.
+type Journal struct {
+	// Topic of the journal, created (compacted, one partition) on start.
+	// Default "bulkstream.journal"; "" turns the journal off, which
+	// exactly_once does not allow.
+	Topic string `yaml:"topic"`
+}
+
 // Retry says how rows and jobs that failed for a retryable reason are tried
 // again: lock contention (UNABLE_TO_LOCK_ROW), rows Salesforce left
 // unprocessed, transient server errors, and jobs failed as a whole.
@@ -388,6 +414,8 @@ func Default() *Config {
 			ReplicationFactor: -1,
 		},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
+		Delivery:      AtLeastOnce,
+		Journal:       Journal{Topic: "bulkstream.journal"},
 		HTTP:          HTTP{Listen: "127.0.0.1:9464"},
 		Log:           Log{Level: "info", Format: "text"},
 		ShutdownGrace: 30 * time.Second,

@@ -145,6 +145,8 @@ shutdown_grace: 1m
 		},
 		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp", ParentOrder: true, IDCacheSize: 1_000_000},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
+		Delivery:      AtLeastOnce,
+		Journal:       Journal{Topic: "bulkstream.journal"},
 		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3},
 		HTTP:          HTTP{Listen: ""},
 		Log:           Log{Level: "debug", Format: "json"},
@@ -244,7 +246,7 @@ func TestErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", minimal + "kafak:\n  brokers: [x:1]\n", []string{
-			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, routes, batch, retry, results, http, log, shutdown_grace",
+			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, routes, batch, retry, delivery, journal, results, http, log, shutdown_grace",
 		}},
 		{"unknown nested key", minimal + "batch:\n  max_bytse: 1MB\n", []string{
 			"t.yaml:12: batch.max_bytse: unknown key; batch has max_bytes, max_records, max_age, max_jobs_in_flight, spill_threshold, spill_dir, parent_order, id_cache_size",

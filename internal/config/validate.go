@@ -59,6 +59,15 @@ func (c *Config) Validate() error {
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.positive("shutdown_grace", c.ShutdownGrace)
+	switch c.Delivery {
+	case AtLeastOnce:
+	case ExactlyOnce:
+		if c.Journal.Topic == "" {
+			v.errorf("journal.topic", "exactly_once delivery needs the job journal; give it a topic")
+		}
+	default:
+		v.errorf("delivery", "%q is not one of at_least_once, exactly_once", c.Delivery)
+	}
 	if c.Retry.MaxAttempts <= 0 {
 		v.errorf("retry.max_attempts", "must be above zero, got %d", c.Retry.MaxAttempts)
 	}
