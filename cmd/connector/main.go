@@ -30,6 +30,7 @@ var commands = []command{
 	{"demo", "the whole pipeline on an embedded Kafka broker and the emulator, with a summary (no setup)", runDemo},
 	{"run", "run the streaming pipeline: Kafka change events → Bulk API 2.0 jobs → results (--config FILE)", runRun},
 	{"emulator", "serve a local Salesforce Bulk API 2.0 emulator (in-memory org)", runEmulator},
+	{"kafka", "serve a local single-node Kafka broker (kfake) for development and tests", runKafka},
 	{"version", "print the version", runVersion},
 }
 
