@@ -170,6 +170,9 @@ func kafkaOptions(k config.Kafka) ([]kgo.Opt, error) {
 		kgo.SessionTimeout(k.SessionTimeout),
 		kgo.RebalanceTimeout(k.RebalanceTimeout),
 	}
+	if k.InstanceID != "" {
+		opts = append(opts, kgo.InstanceID(k.InstanceID))
+	}
 	if k.TLS.Enabled {
 		tc := &tls.Config{InsecureSkipVerify: k.TLS.InsecureSkipVerify, ServerName: k.TLS.ServerName, MinVersion: tls.VersionTLS12}
 		if k.TLS.CAFile != "" {

@@ -76,6 +76,11 @@ type Kafka struct {
 	// StartOffset is where a partition without a committed offset starts.
 	// Default StartEarliest.
 	StartOffset StartOffset `yaml:"start_offset"`
+	// InstanceID makes this instance a static member of the group
+	// (group.instance.id): after a restart it takes its partitions back at
+	// once instead of waiting out the session timeout. It must be unique
+	// per instance, such as the pod name. Default "" (a dynamic member).
+	InstanceID string `yaml:"instance_id"`
 }
 
 // TLS encrypts the connections to the brokers.
