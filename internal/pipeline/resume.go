@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
@@ -77,9 +78,18 @@ func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*pla
 	if err != nil {
 		return nil, err
 	}
+	committed, err := kadm.NewClient(p.client).FetchOffsets(ctx, p.opts.Group)
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets: %w", err)
+	}
 	pl := &plan{parts: parts, skip: map[topicPartition]map[int64]bool{}}
+	var spent []*kgo.Record // entries behind the committed offsets: tombstones keep the journal small
 	for _, e := range entries {
 		tp := topicPartition{e.Topic, e.Partition}
+		if c, ok := committed.Lookup(e.Topic, e.Partition); ok && len(e.Offsets) > 0 && e.Offsets[len(e.Offsets)-1][1] < c.At {
+			spent = append(spent, &kgo.Record{Topic: p.opts.Journal, Key: e.Key()})
+			continue
+		}
 		if e.State == journal.Closed {
 			if pl.skip[tp] == nil {
 				pl.skip[tp] = map[int64]bool{}
@@ -110,6 +120,11 @@ func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*pla
 			p.opts.Batch, time.Now())
 		pl.attach = append(pl.attach, a)
 		pl.resumed++
+	}
+	if len(spent) > 0 {
+		if err := p.client.ProduceSync(ctx, spent...).FirstErr(); err != nil {
+			p.log.Warn("clearing spent journal entries", "error", err)
+		}
 	}
 	return pl, nil
 }
