@@ -128,3 +128,53 @@ func TestResumeFromTheJournal(t *testing.T) {
 func staticToken(w *world) oauth2.TokenSource {
 	return oauth2.StaticTokenSource(&oauth2.Token{AccessToken: w.emu.Token()})
 }
+
+// A zombie (an instance that lost a partition but still runs) cannot
+// publish results for the partition once the new owner took over its
+// transactional id.
+func TestZombieProducerIsFenced(t *testing.T) {
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts", testTopics.Success)
+	writeJournal(t, w)
+	opts := w.options("zombie", insertRoute)
+	opts.Journal, opts.ExactlyOnce = testJournal, true
+	old, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	heir, _ := New(opts)
+	ctx := context.Background()
+	tp := topicPartition{"crm.accounts", 0}
+	record := func(v string) []*kgo.Record { return []*kgo.Record{{Topic: testTopics.Success, Value: []byte(v)}} }
+	if err := old.producers.fence(ctx, tp); err != nil {
+		t.Fatal(err)
+	}
+	defer old.producers.closeAll()
+	if err := old.producers.publishTx(ctx, tp, record("before")); err != nil {
+		t.Fatalf("the owner could not publish: %v", err)
+	}
+	if err := heir.producers.fence(ctx, tp); err != nil {
+		t.Fatal(err)
+	}
+	defer heir.producers.closeAll()
+	if err := old.producers.publishTx(ctx, tp, record("zombie")); err == nil {
+		t.Fatal("the previous owner published after the new owner took the partition over")
+	}
+	if err := heir.producers.publishTx(ctx, tp, record("after")); err != nil {
+		t.Fatalf("the new owner could not publish: %v", err)
+	}
+	cl := w.client(kgo.ConsumeTopics(testTopics.Success), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	var got []string
+	for len(got) < 2 {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fetches := cl.PollFetches(pctx)
+		cancel()
+		if pctx.Err() != nil && fetches.NumRecords() == 0 {
+			break
+		}
+		fetches.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if strings.Join(got, ",") != "before,after" {
+		t.Fatalf("read_committed sees %v, want [before after]", got)
+	}
+}
