@@ -27,6 +27,7 @@ type Pipeline struct {
 	BufferedBytes    prometheus.Gauge         // CSV bytes in buffers not yet submitted
 	APICalls         *prometheus.CounterVec   // endpoint, code: Salesforce requests by HTTP status
 	APIUsage         prometheus.Gauge         // used/max of the org's daily API requests (Sforce-Limit-Info)
+	Paused           *prometheus.GaugeVec     // reason: 1 while fetching is paused for that reason
 	CommittedOffsets *prometheus.CounterVec   // topic: offsets advanced by commit marks
 }
 
@@ -67,11 +68,13 @@ func New(reg prometheus.Registerer) *Pipeline {
 			Help: "Salesforce API requests, by endpoint and HTTP status code."}, []string{"endpoint", "code"}),
 		APIUsage: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkstream_salesforce_api_usage_ratio",
 			Help: "Share of the org's daily API requests used, as Salesforce last reported it (Sforce-Limit-Info)."}),
+		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bulkstream_paused",
+			Help: "1 while fetching and new jobs are paused, by reason: api_requests or records (the org's daily reserve is reached)."}, []string{"reason"}),
 		CommittedOffsets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_offsets_marked_total",
 			Help: "Offsets marked for commit after every earlier event of the partition had its result."}, []string{"topic"}),
 	}
 	reg.MustRegister(m.EventsConsumed, m.Results, m.RowErrors, m.DeadLettered, m.Rollovers, m.Jobs, m.RowsSubmitted,
 		m.JobsInFlight, m.JobAttempts, m.RowRetries, m.JobDuration, m.EventToResult, m.PendingEvents, m.BufferedBytes,
-		m.APICalls, m.APIUsage, m.CommittedOffsets)
+		m.APICalls, m.APIUsage, m.Paused, m.CommittedOffsets)
 	return m
 }

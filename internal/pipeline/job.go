@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/internal/pacer"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
@@ -33,6 +34,7 @@ type submitter struct {
 	// journal records a job's slices before the job is closed; an error
 	// gives the attempt up (the job is aborted).
 	journal func(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error
+	pacer   *pacer.Pacer // counts records; nil when not pacing
 }
 
 // errStopped is returned when the context ended before the job's results
@@ -58,6 +60,8 @@ func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int) ([]ou
 			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
 			s.log.Warn("job failed; its events fail", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "error", err)
 			return failAll(b, jobID, attempt, err)
+		case bulk.IsRequestLimitExceeded(err) && s.pacer != nil:
+			s.pacer.Exhausted()
 		case !isJobFailure && !bulk.IsRetryable(err):
 			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
 			s.log.Warn("job refused; its events fail", "buffer", b.Key.String(), "error", err)
@@ -127,6 +131,9 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 	failpoint("before-upload")
 	if err := s.upload(ctx, job.ID, b); err != nil {
 		return nil, job.ID, fmt.Errorf("upload: %w", err)
+	}
+	if s.pacer != nil {
+		s.pacer.RecordsSubmitted(len(b.Rows))
 	}
 	failpoint("before-close")
 	if err := s.journal(ctx, job.ID, b, attempt); err != nil {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
@@ -76,15 +77,21 @@ func (p *Pipeline) loop(ctx context.Context) {
 	defer age.Stop()
 	var graceEnd <-chan time.Time
 	stopping := false
+	pause := time.NewTicker(250 * time.Millisecond) // re-reads the pacer while paused
+	defer pause.Stop()
+	paused := ""
 	for {
-		p.launch(jobCtx)
+		paused = p.pacerState(paused)
+		if paused == "" {
+			p.launch(jobCtx)
+		}
 		p.opts.Metrics.PendingEvents.Set(float64(p.tracker.outstanding()))
 		p.opts.Metrics.BufferedBytes.Set(float64(p.bufferedBytes()))
 		if stopping && p.inFlight == 0 && len(p.ready) == 0 {
 			return
 		}
 		var accept chan poll
-		if !stopping && len(p.ready) < p.opts.MaxJobsInFlight {
+		if !stopping && paused == "" && len(p.ready) < p.opts.MaxJobsInFlight {
 			accept = polls
 		}
 		p.resetAgeTimer(age)
@@ -107,6 +114,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 			close(r.ack)
 		case <-age.C:
 			p.enqueue(p.batcher.Due(time.Now()))
+		case <-pause.C:
 		case <-ctx.Done():
 			if !stopping {
 				stopping = true
@@ -134,6 +142,55 @@ func (p *Pipeline) bufferedBytes() int64 {
 		n += b.Size()
 	}
 	return n
+}
+
+// pacerState asks the pacer whether to pause, and logs and exports the
+// changes; prev is the previous answer.
+func (p *Pipeline) pacerState(prev string) string {
+	if p.opts.Pacer == nil {
+		return ""
+	}
+	now := p.opts.Pacer.Paused()
+	if now == prev {
+		return now
+	}
+	used, max := p.opts.Pacer.Usage()
+	if prev != "" {
+		p.opts.Metrics.Paused.WithLabelValues(prev).Set(0)
+		p.log.Info("resuming: the org's allocation is back", "api_requests_used", used, "api_requests_max", max)
+	}
+	if now != "" {
+		p.opts.Metrics.Paused.WithLabelValues(now).Set(1)
+		p.log.Warn("pausing: the org's daily reserve is reached; fetching stops until the allocation returns", "reason", now,
+			"api_requests_used", used, "api_requests_max", max)
+	}
+	return now
+}
+
+// watchLimits reads /limits every LimitsInterval for the pacer, so that a
+// pause ends when the allocation returns (a paused pipeline makes no other
+// requests that would say so).
+func (p *Pipeline) watchLimits(ctx context.Context) {
+	t := time.NewTicker(p.opts.LimitsInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		limits, err := p.opts.Salesforce.Limits(ctx)
+		if err != nil {
+			if bulk.IsRequestLimitExceeded(err) {
+				p.opts.Pacer.Exhausted()
+			}
+			continue
+		}
+		if l, ok := limits["DailyApiRequests"]; ok && l.Max > 0 {
+			p.opts.Pacer.ObserveRemaining(l.Max, l.Remaining)
+			p.opts.Metrics.APIUsage.Set(float64(l.Max-l.Remaining) / float64(l.Max))
+		}
+	}
 }
 
 func (p *Pipeline) resetAgeTimer(t *time.Timer) {

@@ -17,6 +17,7 @@ import (
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/journal"
 	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/internal/pacer"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
@@ -89,6 +90,13 @@ type Options struct {
 	// previous owner still alive), so a read_committed consumer sees each
 	// outcome once, also across crashes. It needs the journal.
 	ExactlyOnce bool
+
+	// Pacer, when set, keeps the pipeline within the org's daily API
+	// requests and records: while it says so, fetching and new jobs pause.
+	// Feed it the client's usage (bulk.WithLimitObserver). LimitsInterval
+	// is how often /limits is read for it; default 1m.
+	Pacer          *pacer.Pacer
+	LimitsInterval time.Duration
 
 	// naive turns ordering off: no record identities, so no dependency
 	// between buffers or jobs. Only for the comparison test that shows why
@@ -191,6 +199,9 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.EncodeResult == nil {
 		opts.EncodeResult = EncodeJSON
 	}
+	if opts.LimitsInterval <= 0 {
+		opts.LimitsInterval = time.Minute
+	}
 	if opts.MaxAttempts <= 0 {
 		opts.MaxAttempts = 5
 	}
@@ -228,6 +239,7 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	p.producers = &producers{p: p, m: map[topicPartition]*txnProducer{}}
 	p.submit.journal = p.journalOpen
+	p.submit.pacer = opts.Pacer
 	return p, nil
 }
 
@@ -295,6 +307,11 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	defer p.producers.closeAll()
 	p.consuming.Store(true)
 	defer p.consuming.Store(false)
+	if p.opts.Pacer != nil {
+		wctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go p.watchLimits(wctx)
+	}
 	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.topicPattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
 	p.loop(ctx)
 	if err := cl.CommitMarkedOffsets(context.Background()); err != nil {

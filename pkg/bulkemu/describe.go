@@ -86,7 +86,7 @@ func (e *Emulator) limits(q *request) error {
 		return map[string]int64{"Max": allowed, "Remaining": max(0, allowed-used)}
 	}
 	var o orderedJSON
-	o.add("DailyApiRequests", limit(e.opts.DailyAPIRequests, e.requests.Load()))
+	o.add("DailyApiRequests", limit(e.allocation.Load(), e.requests.Load()))
 	o.add("DailyBulkApiBatches", limit(15000, e.batches.Load()))
 	o.add("DailyBulkApiRequests", limit(15000, e.batches.Load()))
 	o.add("DailyBulkV2QueryFileStorageMB", limit(976562, 0))

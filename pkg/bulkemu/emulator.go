@@ -96,6 +96,7 @@ type Emulator struct {
 	now    func() time.Time
 
 	faultSet   atomic.Pointer[Faults] // the faults in force; SetFaults swaps them
+	allocation atomic.Int64           // daily API requests; SetDailyAPIRequests changes it
 	requests   atomic.Int64           // API requests today, for Sforce-Limit-Info and REQUEST_LIMIT_EXCEEDED
 	records    atomic.Int64           // Bulk API 2.0 rows processed today
 	batches    atomic.Int64           // internal batches today (DailyBulkApiBatches)
@@ -134,11 +135,17 @@ func New(opts Options) *Emulator {
 	}
 	e := &Emulator{opts: opts, schema: opts.Schema, store: newStore(opts.Schema), now: opts.Now}
 	e.SetFaults(opts.Faults)
+	e.allocation.Store(opts.DailyAPIRequests)
 	e.auth.tokens = map[string]time.Time{}
 	e.locks.held = map[string]int64{}
 	e.routes()
 	return e
 }
+
+// SetDailyAPIRequests changes the org's daily API request allocation, as
+// an admin who buys more would; tests use it to end a limit-exceeded
+// period. Safe for concurrent use.
+func (e *Emulator) SetDailyAPIRequests(n int64) { e.allocation.Store(n) }
 
 // SetFaults replaces the faults in force, for tests that switch an outage
 // on and off while clients run. Safe for concurrent use.

@@ -74,8 +74,10 @@ func (e *Emulator) api(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	used := e.requests.Add(1)
-	w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", min(used, e.opts.DailyAPIRequests), e.opts.DailyAPIRequests))
-	if used > e.opts.DailyAPIRequests {
+	allocation := e.allocation.Load()
+	w.Header().Set("Sforce-Limit-Info", fmt.Sprintf("api-usage=%d/%d", min(used, allocation), allocation))
+	if used > allocation {
+		e.requests.Add(-1) // refused requests do not count
 		writeError(w, &apiError{Status: http.StatusForbidden, Code: "REQUEST_LIMIT_EXCEEDED", Message: "TotalRequests Limit exceeded."})
 		return
 	}

@@ -1,0 +1,44 @@
+package pacer
+
+import (
+	"testing"
+	"time"
+)
+
+func TestPausesAtTheReserveAndResumes(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := New(Options{RequestReserve: 100, RecordLimit: 1000, RecordReserve: 100, Now: func() time.Time { return now }})
+	if r := p.Paused(); r != "" {
+		t.Fatalf("paused before any usage is known: %s", r)
+	}
+	p.ObserveUsage(899, 1000)
+	if r := p.Paused(); r != "" {
+		t.Fatalf("paused with 101 requests left over a reserve of 100: %s", r)
+	}
+	p.ObserveUsage(900, 1000)
+	if r := p.Paused(); r != APIRequests {
+		t.Fatalf("not paused at the reserve: %q", r)
+	}
+	p.ObserveRemaining(5000, 4000) // the allocation was raised
+	if r := p.Paused(); r != "" {
+		t.Fatalf("still paused after the allocation returned: %s", r)
+	}
+	p.Exhausted()
+	if r := p.Paused(); r != APIRequests {
+		t.Fatalf("REQUEST_LIMIT_EXCEEDED did not pause: %q", r)
+	}
+	p.ObserveRemaining(5000, 4000)
+
+	p.RecordsSubmitted(899)
+	if r := p.Paused(); r != "" {
+		t.Fatalf("paused with 101 records left: %s", r)
+	}
+	p.RecordsSubmitted(1)
+	if r := p.Paused(); r != Records {
+		t.Fatalf("not paused at the record reserve: %q", r)
+	}
+	now = now.Add(24*time.Hour + time.Minute) // the window rolled past those records
+	if r := p.Paused(); r != "" {
+		t.Fatalf("still paused a day later: %s", r)
+	}
+}
