@@ -74,4 +74,3 @@ func gaugeValue(t testing.TB, g prometheus.Gauge) float64 {
 	}
 	return m.GetGauge().GetValue()
 }
-
