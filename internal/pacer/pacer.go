@@ -23,7 +23,10 @@ const (
 type Options struct {
 	// RequestReserve is the number of daily API requests to leave to the
 	// org's other integrations; the pipeline pauses when fewer remain.
-	RequestReserve int64
+	// RequestReserveRatio is the same as a share of the allocation (0.1
+	// keeps 10%); the larger of the two counts.
+	RequestReserve      int64
+	RequestReserveRatio float64
 	// RecordLimit is the org's Bulk API record allocation for a rolling
 	// 24 hours (default 150,000,000) and RecordReserve what to leave of it.
 	RecordLimit   int64
@@ -107,7 +110,8 @@ func (p *Pacer) recordsInWindow() int64 {
 func (p *Pacer) Paused() string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if p.max > 0 && p.opts.RequestReserve > 0 && p.max-p.used <= p.opts.RequestReserve {
+	reserve := max(p.opts.RequestReserve, int64(p.opts.RequestReserveRatio*float64(p.max)))
+	if p.max > 0 && reserve > 0 && p.max-p.used <= reserve {
 		return APIRequests
 	}
 	if p.max > 0 && p.used >= p.max {

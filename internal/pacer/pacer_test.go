@@ -29,6 +29,14 @@ func TestPausesAtTheReserveAndResumes(t *testing.T) {
 	}
 	p.ObserveRemaining(5000, 4000)
 
+	q := New(Options{RequestReserveRatio: 0.1})
+	if q.ObserveUsage(899, 1000); q.Paused() != "" {
+		t.Fatal("paused with 10.1% left over a 10% reserve")
+	}
+	if q.ObserveUsage(900, 1000); q.Paused() != APIRequests {
+		t.Fatal("not paused at a 10% reserve")
+	}
+
 	p.RecordsSubmitted(899)
 	if r := p.Paused(); r != "" {
 		t.Fatalf("paused with 101 records left: %s", r)
