@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -38,6 +39,10 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&opts.ClientID, "client-id", "bulkstream", "OAuth client id the token endpoint accepts")
 	fs.StringVar(&opts.ClientSecret, "client-secret", "bulkstream", "OAuth client secret the token endpoint accepts")
 	fs.DurationVar(&opts.TokenTTL, "token-ttl", 2*time.Hour, "lifetime of an access token; afterwards requests get 401 INVALID_SESSION_ID")
+	jwtKeyFile := fs.String("jwt-public-key", "", "PEM file of the RSA public key or certificate that checks JWT bearer assertions (turns the jwt_bearer flow on)")
+	fs.StringVar(&opts.JWTUsername, "jwt-username", "", "the user a JWT assertion's sub must name (default: any)")
+	fs.StringVar(&opts.JWTAudience, "jwt-audience", "", "the aud a JWT assertion must carry (default: the emulator's URL, https://login.salesforce.com or https://test.salesforce.com)")
+	fs.StringVar(&opts.RefreshToken, "refresh-token", "", "the refresh token the token endpoint accepts (turns the refresh_token flow on)")
 	fs.BoolVar(&opts.HardDeleteAllowed, "hard-delete-allowed", false, "enable the Bulk API Hard Delete permission (otherwise hardDelete jobs fail with FEATURENOTENABLED)")
 	fs.Int64Var(&opts.DailyAPIRequests, "daily-api-requests", 1_000_000, "daily API request allocation; beyond it requests get 403 REQUEST_LIMIT_EXCEEDED")
 	fs.Int64Var(&opts.DailyRecordLimit, "daily-record-limit", 150_000_000, "Bulk API records per rolling 24 hours; beyond it rows stay unprocessed and the job fails")
@@ -62,6 +67,13 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	if !*quiet {
 		opts.Logger = logger
+	}
+	if *jwtKeyFile != "" {
+		key, err := readRSAPublicKey(*jwtKeyFile)
+		if err != nil {
+			return fmt.Errorf("--jwt-public-key: %w", err)
+		}
+		opts.JWTPublicKey = key
 	}
 	if *orgFile != "" {
 		schema, err := bulkemu.LoadSchemaFile(*orgFile)
@@ -100,6 +112,40 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		return err
 	}
 	return nil
+}
+
+// readRSAPublicKey reads an RSA public key from a PEM file: a certificate
+// (what a connected app holds), a PKIX PUBLIC KEY or a PKCS#1 RSA PUBLIC
+// KEY.
+func readRSAPublicKey(path string) (*rsa.PublicKey, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	block, _ := pem.Decode(b)
+	if block == nil {
+		return nil, fmt.Errorf("%s: no PEM block", path)
+	}
+	var key any
+	switch block.Type {
+	case "CERTIFICATE":
+		var cert *x509.Certificate
+		if cert, err = x509.ParseCertificate(block.Bytes); err == nil {
+			key = cert.PublicKey
+		}
+	case "RSA PUBLIC KEY":
+		key, err = x509.ParsePKCS1PublicKey(block.Bytes)
+	default:
+		key, err = x509.ParsePKIXPublicKey(block.Bytes)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	rsaKey, ok := key.(*rsa.PublicKey)
+	if !ok {
+		return nil, fmt.Errorf("%s: a %T, but Salesforce checks assertions with RSA keys (RS256)", path, key)
+	}
+	return rsaKey, nil
 }
 
 // selfSigned makes a certificate for 127.0.0.1, ::1 and localhost, valid for

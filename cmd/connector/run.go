@@ -23,23 +23,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
-	"golang.org/x/oauth2"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/config"
 	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/internal/pacer"
 	"github.com/bulkstream/bulkstream/internal/pipeline"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
-	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
 // runRun is `connector run --config FILE`: the streaming pipeline until
-// SIGINT or SIGTERM. A first signal stops fetching and lets jobs in flight
-// finish (shutdown_grace); a second exits at once, losing nothing that was
+// SIGINT or SIGTERM. Before it consumes, it makes the check of `connector
+// check` and refuses to start on errors, unless told to take them as
+// warnings. A first signal stops fetching and lets jobs in flight finish
+// (shutdown_grace); a second exits at once, losing nothing that was
 // committed.
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	configPath := fs.String("config", "config.yaml", "the configuration file (see config.example.yaml)")
+	skipCheckErrors := fs.Bool("skip-check-errors", false, "start even if the start-up check finds errors, logging them as warnings (as check: warn does)")
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
@@ -50,22 +52,30 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	log := newLogger(cfg.Log, stderr)
 	go exitOnSecondSignal(ctx, log)
 
-	sf, err := salesforceClient(ctx, cfg.Salesforce, log)
-	if err != nil {
-		return err
-	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	opts, err := pipelineOptions(cfg, sf, metrics.New(reg), log)
+	m := metrics.New(reg)
+	pc := pacer.New(pacer.Options{RequestReserve: cfg.Limits.APIRequestReserve.Count, RequestReserveRatio: cfg.Limits.APIRequestReserve.Ratio,
+		RecordLimit: cfg.Limits.RecordLimit, RecordReserve: cfg.Limits.RecordReserve.Of(cfg.Limits.RecordLimit)})
+	sfStatus := &salesforceStatus{metrics: m, pacer: pc}
+	sf, err := salesforceClient(ctx, cfg.Salesforce, log, sfStatus)
 	if err != nil {
 		return err
 	}
+	if err := startupCheck(ctx, cfg, sf, *skipCheckErrors, log); err != nil {
+		return err
+	}
+	opts, err := pipelineOptions(cfg, sf, m, log)
+	if err != nil {
+		return err
+	}
+	opts.Pacer, opts.LimitsInterval = pc, cfg.Limits.PollInterval
 	p, err := pipeline.New(opts)
 	if err != nil {
 		return err
 	}
 	if cfg.HTTP.Listen != "" {
-		stop, err := serveHTTP(cfg.HTTP.Listen, reg, p, log)
+		stop, err := serveHTTP(cfg.HTTP.Listen, reg, &readiness{pipeline: p, status: sfStatus, sf: sf}, log)
 		if err != nil {
 			return err
 		}
@@ -96,37 +106,23 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// salesforceClient gets a token with the configured flow and returns a
-// client for the org's instance.
-func salesforceClient(ctx context.Context, c config.Salesforce, log *slog.Logger) (*bulk.Client, error) {
-	tokens, instance, err := bulk.ClientCredentials(ctx, c.LoginURL, c.Auth.ClientID, string(c.Auth.ClientSecret))
-	if err != nil {
-		return nil, fmt.Errorf("salesforce login at %s: %w", c.LoginURL, err)
-	}
-	if c.InstanceURL != "" {
-		instance = c.InstanceURL
-	}
-	log.Info("salesforce session", "instance_url", instance, "api_version", c.APIVersion)
-	return bulk.New(instance, oauth2.TokenSource(tokens),
-		bulk.WithAPIVersion(c.APIVersion),
-		bulk.WithHTTPClient(&http.Client{Timeout: c.Timeout}),
-		bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: c.PollInterval, Max: c.PollMaxInterval}),
-		bulk.WithLogger(log))
-}
-
 // pipelineOptions turns the configuration into the pipeline's options.
 func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, log *slog.Logger) (pipeline.Options, error) {
 	kopts, err := kafkaOptions(cfg.Kafka)
 	if err != nil {
 		return pipeline.Options{}, err
 	}
+	reg, err := schemaRegistry(cfg.SchemaRegistry)
+	if err != nil {
+		return pipeline.Options{}, err
+	}
 	var routes []pipeline.Route
-	for _, r := range cfg.Routes {
-		defaults := event.Defaults{Object: r.Object, Operation: event.Operation(r.Operation), ExternalIDField: r.ExternalIDField}
-		pr := pipeline.Route{Topics: r.Topics, Decoder: event.NewEnvelopeDecoder(defaults)}
-		if r.Format == config.FormatJSON {
-			pr.Decoder = event.NewJSONDecoder(defaults)
+	for i, r := range cfg.Routes {
+		dec, err := routeDecoder(fmt.Sprintf("routes[%d]", i), r, reg)
+		if err != nil {
+			return pipeline.Options{}, err
 		}
+		pr := pipeline.Route{Topics: r.Topics, Decoder: dec}
 		if r.TopicRegex != "" {
 			pr.TopicRegex = regexp.MustCompile("^(?:" + r.TopicRegex + ")$") // Validate compiled it already
 		}
@@ -135,6 +131,15 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 	start := kgo.NewOffset().AtStart()
 	if cfg.Kafka.StartOffset == config.StartLatest {
 		start = kgo.NewOffset().AtEnd()
+	}
+	topics := pipeline.Topics{Success: cfg.Results.SuccessTopic, Failure: cfg.Results.FailureTopic, DeadLetter: cfg.Results.DeadLetterTopic}
+	var encodeResult func(*pipeline.Result) ([]byte, error) // default JSON
+	if cfg.Results.Format == config.ResultsAvro {
+		enc, err := newAvroResults(reg, topics)
+		if err != nil {
+			return pipeline.Options{}, err
+		}
+		encodeResult = enc.encode
 	}
 	return pipeline.Options{
 		Kafka:       kopts,
@@ -149,7 +154,8 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 		RetryBase:         cfg.Retry.Backoff,
 		RetryMax:          cfg.Retry.MaxBackoff,
 		MaxJobsInFlight:   cfg.Batch.MaxJobsInFlight,
-		Results:           pipeline.Topics{Success: cfg.Results.SuccessTopic, Failure: cfg.Results.FailureTopic, DeadLetter: cfg.Results.DeadLetterTopic},
+		Results:           topics,
+		EncodeResult:      encodeResult,
 		TopicPartitions:   int32(cfg.Results.Partitions),
 		ReplicationFactor: int16(cfg.Results.ReplicationFactor),
 		ShutdownGrace:     cfg.ShutdownGrace,
@@ -205,19 +211,14 @@ func kafkaOptions(k config.Kafka) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// serveHTTP serves /metrics, /healthz (the process is up) and /readyz (the
-// pipeline consumes) on addr, and returns a function that stops it.
-func serveHTTP(addr string, reg *prometheus.Registry, p *pipeline.Pipeline, log *slog.Logger) (func(), error) {
+// serveHTTP serves /metrics, /healthz (the process is up) and /readyz
+// (ready's checks, as JSON with reasons) on addr, and returns a function that
+// stops it.
+func serveHTTP(addr string, reg *prometheus.Registry, ready http.Handler, log *slog.Logger) (func(), error) {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
-		if !p.Ready() {
-			http.Error(w, "not ready: joining the consumer group", http.StatusServiceUnavailable)
-			return
-		}
-		io.WriteString(w, "ready\n")
-	})
+	mux.HandleFunc("/healthz", healthz)
+	mux.Handle("/readyz", ready)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)

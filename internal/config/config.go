@@ -25,6 +25,9 @@ import (
 type Config struct {
 	Kafka      Kafka      `yaml:"kafka"`
 	Salesforce Salesforce `yaml:"salesforce"`
+	// SchemaRegistry is where Avro schemas are found: routes with
+	// encoding avro and no schema_file, and results.format avro.
+	SchemaRegistry SchemaRegistry `yaml:"schema_registry"`
 	// Routes say which topics go where. A record goes to the first route
 	// whose Match accepts its topic. At least one is required.
 	Routes []Route `yaml:"routes"`
@@ -36,6 +39,7 @@ type Config struct {
 	// read_committed consumer sees every outcome once, across crashes.
 	Delivery Delivery `yaml:"delivery"`
 	Journal  Journal  `yaml:"journal"`
+	Limits   Limits   `yaml:"limits"`
 	Results  Results  `yaml:"results"`
 	HTTP     HTTP     `yaml:"http"`
 	Log      Log      `yaml:"log"`
@@ -43,6 +47,11 @@ type Config struct {
 	// the jobs in flight and commit their offsets before it exits anyway;
 	// unfinished work is then redone after the restart. Default 30s.
 	ShutdownGrace time.Duration `yaml:"shutdown_grace"`
+	// Check says what the check that `connector run` makes on start does
+	// with the problems it finds (unknown objects and fields, fields the
+	// user may not write, missing topics): CheckError refuses to start,
+	// CheckWarn logs them and starts. Default CheckError.
+	Check CheckMode `yaml:"check"`
 
 	file  string         // the name given to Parse, for messages
 	lines map[string]int // dotted key path → its line in file
@@ -134,11 +143,15 @@ const (
 type Salesforce struct {
 	// LoginURL is where the OAuth token endpoint is
 	// ({LoginURL}/services/oauth2/token): the org's My Domain URL, such as
-	// https://acme.my.salesforce.com. Required; https, or http to a
-	// loopback address (the local emulator).
+	// https://acme.my.salesforce.com (the client credentials flow needs
+	// it), or https://login.salesforce.com / https://test.salesforce.com
+	// for the JWT bearer and refresh token flows. Required except with
+	// FlowAccessToken; https, or http to a loopback address (the local
+	// emulator).
 	LoginURL string `yaml:"login_url"`
 	// InstanceURL overrides the instance_url of the token response, which
-	// is where API requests go. Optional.
+	// is where API requests go. Optional, except with FlowAccessToken,
+	// which has no token response.
 	InstanceURL string `yaml:"instance_url"`
 	// APIVersion is written like "62.0". Default bulk.DefaultAPIVersion.
 	APIVersion string `yaml:"api_version"`
@@ -151,28 +164,60 @@ type Salesforce struct {
 	PollMaxInterval time.Duration `yaml:"poll_max_interval"`
 }
 
-// Auth says how the connector gets its access token.
+// Auth says how the connector gets its access token. Which keys a flow
+// needs is said at each; a key the flow does not use is an error, so that a
+// half-changed configuration does not pass for another flow. Tokens are
+// reused until Salesforce refuses one (401 INVALID_SESSION_ID), then
+// fetched again through the flow, and never logged.
 type Auth struct {
-	// Flow is the OAuth flow. Default and, for now, only value
-	// FlowClientCredentials; jwt_bearer and refresh_token are planned and
-	// rejected with a message saying so.
+	// Flow is the OAuth flow. Default FlowClientCredentials.
 	Flow AuthFlow `yaml:"flow"`
-	// ClientID and ClientSecret are the connected app's consumer key and
-	// secret. Required for the client credentials flow.
-	ClientID     string `yaml:"client_id"`
+	// ClientID is the connected app's consumer key. Required by every
+	// flow but FlowAccessToken; the iss claim of FlowJWTBearer.
+	ClientID string `yaml:"client_id"`
+	// ClientSecret is the connected app's consumer secret. Required by
+	// FlowClientCredentials, optional for FlowRefreshToken, unused by the
+	// others.
 	ClientSecret Secret `yaml:"client_secret"`
+	// Username is the Salesforce user FlowJWTBearer acts as (the sub
+	// claim), pre-authorised for the app. Required by that flow only.
+	Username string `yaml:"username"`
+	// PrivateKeyFile is a PEM file of the RSA private key (PKCS#1 or
+	// PKCS#8, unencrypted) that signs FlowJWTBearer's assertions; the
+	// app holds its certificate. PrivateKey is the same PEM as text, for
+	// a ${VAR} from a secret store. FlowJWTBearer needs exactly one.
+	PrivateKeyFile string `yaml:"private_key_file"`
+	PrivateKey     Secret `yaml:"private_key"`
+	// Audience is FlowJWTBearer's aud claim. Default: LoginURL. Salesforce
+	// documents https://login.salesforce.com, https://test.salesforce.com
+	// (sandboxes) or an Experience Cloud site URL.
+	Audience string `yaml:"audience"`
+	// RefreshToken is the refresh token of an earlier authorization of the
+	// app. Required by FlowRefreshToken only.
+	RefreshToken Secret `yaml:"refresh_token"`
+	// AccessToken is a session id used as it is, with
+	// Salesforce.InstanceURL. Required by FlowAccessToken only. It cannot
+	// be renewed: once Salesforce refuses it, every request fails.
+	AccessToken Secret `yaml:"access_token"`
 }
 
 // AuthFlow names an OAuth flow.
 type AuthFlow string
 
-// FlowClientCredentials is the OAuth 2.0 client credentials flow, which
-// Salesforce serves only on the org's My Domain URL.
-const FlowClientCredentials AuthFlow = "client_credentials"
-
-// plannedFlows are flows that a later version will support. Validate
-// rejects them with a message that says so rather than "unknown".
-var plannedFlows = []AuthFlow{"jwt_bearer", "refresh_token"}
+// The flows the connector can log in with.
+const (
+	// FlowClientCredentials is the OAuth 2.0 client credentials flow,
+	// which Salesforce serves only on the org's My Domain URL.
+	FlowClientCredentials AuthFlow = "client_credentials"
+	// FlowJWTBearer is the OAuth 2.0 JWT bearer flow: assertions signed
+	// with the app's private key, on behalf of a pre-authorised user.
+	FlowJWTBearer AuthFlow = "jwt_bearer"
+	// FlowRefreshToken is the OAuth 2.0 refresh token flow.
+	FlowRefreshToken AuthFlow = "refresh_token"
+	// FlowAccessToken uses a given access token and instance URL, with no
+	// OAuth request: for tests and one-off runs.
+	FlowAccessToken AuthFlow = "access_token"
+)
 
 // Route sends the records of some topics to Salesforce.
 type Route struct {
@@ -189,17 +234,54 @@ type Route struct {
 	// Format is how record values are read. Default FormatEnvelope.
 	Format Format `yaml:"format"`
 	// Object is the target sObject, such as Account. Required for
-	// FormatJSON; the default for envelopes that do not name one.
+	// FormatJSON and FormatDebezium; the default for envelopes that do not
+	// name one; for FormatSalesforceCDC, instead of the event's entityName.
 	Object string `yaml:"object"`
 	// Operation is insert, update, upsert, delete or hardDelete. Required
-	// for FormatJSON; the default for envelopes that do not name one.
+	// for FormatJSON; the default for envelopes that do not name one. For
+	// FormatDebezium, what create, read and update events become: upsert
+	// (when empty), insert or update; FormatSalesforceCDC only upserts.
 	Operation bulk.Operation `yaml:"operation"`
 	// ExternalIDField is the field upserts match on. Required for
-	// FormatJSON with OpUpsert; the default for envelopes.
+	// FormatJSON and FormatDebezium with OpUpsert, and for
+	// FormatSalesforceCDC; the default for envelopes.
 	ExternalIDField string `yaml:"external_id_field"`
+	// Fields declares the fields the route writes, so that `connector
+	// check` (and the check `connector run` makes on start) can find
+	// fields the object lacks or the user may not write before any data
+	// moves; events' fields are otherwise known only from the data.
+	// Relationship columns are written Parent.Field, such as
+	// Account.External_Id__c. Optional; needs Object. Records are not
+	// held to the list.
+	Fields []string `yaml:"fields"`
+
+	// Encoding is how record values are written: EncodingJSON (the
+	// default, also when empty) or EncodingAvro. Avro values are in the Confluent wire format, their
+	// schemas in SchemaRegistry, unless SchemaFile is set.
+	Encoding Encoding `yaml:"encoding"`
+	// SchemaFile is an Avro schema (.avsc) that every record value of the
+	// route is written with, as plain Avro binary without the wire-format
+	// header. Only with EncodingAvro.
+	SchemaFile string `yaml:"schema_file"`
+	// KeyField is, for FormatDebezium, the source column whose value is
+	// the external id: it is sent as ExternalIDField. Required with
+	// upsert, which is FormatDebezium's operation when none is given.
+	KeyField string `yaml:"key_field"`
+	// Mapping renames, includes, excludes and adds fields, and says how to
+	// read ambiguous ones, for every format.
+	Mapping Mapping `yaml:"mapping"`
 
 	re *regexp.Regexp // TopicRegex anchored and compiled, set by Validate
 }
+
+// CheckMode says whether problems found on start stop the connector.
+type CheckMode string
+
+// Check modes.
+const (
+	CheckError CheckMode = "error" // problems are errors: do not start
+	CheckWarn  CheckMode = "warn"  // problems are logged as warnings
+)
 
 // Format is how a route reads record values.
 type Format string
@@ -212,6 +294,14 @@ const (
 	// FormatJSON values are JSON objects of field values, all sent to the
 	// route's Object with its Operation.
 	FormatJSON Format = "json"
+	// FormatDebezium values are Debezium change events: c, r and u send
+	// the after row with the route's Operation (upsert, insert or update),
+	// d deletes. Object is required.
+	FormatDebezium Format = "debezium"
+	// FormatSalesforceCDC values are Salesforce Change Data Capture
+	// events, upserted on ExternalIDField (required), which holds the
+	// source org's record Id.
+	FormatSalesforceCDC Format = "salesforce_cdc"
 )
 
 // Match reports whether r takes records of topic: topic is one of Topics,
@@ -337,6 +427,10 @@ type Results struct {
 	// ReplicationFactor of a created topic; -1 means the broker's
 	// default.replication.factor (Kafka 2.4 and later). Default -1.
 	ReplicationFactor int `yaml:"replication_factor"`
+	// Format is how result records are written: ResultsJSON (default), or
+	// ResultsAvro: schemas/result.avsc in the Confluent wire format,
+	// registered in SchemaRegistry under {topic}-value.
+	Format ResultsFormat `yaml:"format"`
 }
 
 // HTTP is the operator's endpoint: /metrics, /healthz and /readyz.
@@ -401,6 +495,7 @@ func Default() *Config {
 			PollInterval:    500 * time.Millisecond,
 			PollMaxInterval: 10 * time.Second,
 		},
+		SchemaRegistry: SchemaRegistry{Timeout: 10 * time.Second},
 		Batch: Batch{
 			MaxBytes:        MaxUploadBytes,
 			MaxRecords:      150_000,
@@ -417,13 +512,16 @@ func Default() *Config {
 			DeadLetterTopic:   "bulkstream.dlq",
 			Partitions:        3,
 			ReplicationFactor: -1,
+			Format:            ResultsJSON,
 		},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
 		Delivery:      AtLeastOnce,
 		Journal:       Journal{Topic: "bulkstream.journal"},
+		Limits:        Limits{APIRequestReserve: Reserve{Ratio: 0.1}, RecordLimit: 150_000_000, PollInterval: time.Minute},
 		HTTP:          HTTP{Listen: "127.0.0.1:9464"},
 		Log:           Log{Level: "info", Format: "text"},
 		ShutdownGrace: 30 * time.Second,
+		Check:         CheckError,
 	}
 }
 

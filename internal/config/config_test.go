@@ -87,6 +87,12 @@ salesforce:
   timeout: 90s
   poll_interval: 1s
   poll_max_interval: 30s
+schema_registry:
+  url: https://sr.internal:8081
+  username: sr-user
+  password: sr-pass
+  tls: {ca_file: /sr-ca.pem}
+  timeout: 5s
 routes:
   - name: accounts
     topics: [crm.accounts, crm.accounts.v2]
@@ -95,6 +101,28 @@ routes:
     object: Invoice__c
     operation: upsert
     external_id_field: Ext__c
+    fields: [Ext__c, Amount__c, Account__r.External_Id__c]
+  - topics: [dbserver1.inventory.customers]
+    format: debezium
+    encoding: avro
+    object: Contact
+    external_id_field: External_Id__c
+    key_field: id
+    mapping:
+      rename: {first_name: FirstName, address.city: MailingCity}
+      exclude: [internal_notes]
+      static: {LeadSource: Kafka, Description: null}
+      type_hints: {Birthdate: date}
+  - topics: [sf.accounts]
+    format: salesforce_cdc
+    external_id_field: Source_Id__c
+    mapping: {include: [Name, Industry]}
+  - topics: [legacy.orders]
+    format: json
+    encoding: avro
+    schema_file: schemas/order.avsc
+    object: Order__c
+    operation: insert
 batch:
   max_bytes: 64MB
   max_records: 10000
@@ -108,10 +136,12 @@ results:
   dead_letter_topic: dlq
   partitions: -1
   replication_factor: 3
+  format: avro
 http:
   listen: ""
 log: {level: debug, format: json}
 shutdown_grace: 1m
+check: warn
 `
 	c, err := Parse("full.yaml", []byte(file), nil)
 	if err != nil {
@@ -139,18 +169,32 @@ shutdown_grace: 1m
 			PollInterval:    time.Second,
 			PollMaxInterval: 30 * time.Second,
 		},
+		SchemaRegistry: SchemaRegistry{URL: "https://sr.internal:8081", Username: "sr-user", Password: "sr-pass",
+			TLS: SchemaRegistryTLS{CAFile: "/sr-ca.pem"}, Timeout: 5 * time.Second},
 		Routes: []Route{
 			{Name: "accounts", Topics: []string{"crm.accounts", "crm.accounts.v2"}, Format: FormatEnvelope},
-			{TopicRegex: `billing\..*`, Format: FormatJSON, Object: "Invoice__c", Operation: bulk.OpUpsert, ExternalIDField: "Ext__c"},
+			{TopicRegex: `billing\..*`, Format: FormatJSON, Object: "Invoice__c", Operation: bulk.OpUpsert, ExternalIDField: "Ext__c",
+				Fields: []string{"Ext__c", "Amount__c", "Account__r.External_Id__c"}},
+			{Topics: []string{"dbserver1.inventory.customers"}, Format: FormatDebezium, Encoding: EncodingAvro, Object: "Contact",
+				ExternalIDField: "External_Id__c", KeyField: "id", Mapping: Mapping{
+					Rename:    map[string]string{"first_name": "FirstName", "address.city": "MailingCity"},
+					Exclude:   []string{"internal_notes"},
+					Static:    map[string]string{"LeadSource": "Kafka", "Description": ""},
+					TypeHints: map[string]string{"Birthdate": "date"},
+				}},
+			{Topics: []string{"sf.accounts"}, Format: FormatSalesforceCDC, ExternalIDField: "Source_Id__c", Mapping: Mapping{Include: []string{"Name", "Industry"}}},
+			{Topics: []string{"legacy.orders"}, Format: FormatJSON, Encoding: EncodingAvro, SchemaFile: "schemas/order.avsc", Object: "Order__c", Operation: bulk.OpInsert},
 		},
 		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp", ParentOrder: true, IDCacheSize: 1_000_000},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
 		Delivery:      AtLeastOnce,
 		Journal:       Journal{Topic: "bulkstream.journal"},
-		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3},
+		Limits:        Limits{APIRequestReserve: Reserve{Ratio: 0.1}, RecordLimit: 150_000_000, PollInterval: time.Minute},
+		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3, Format: ResultsAvro},
 		HTTP:          HTTP{Listen: ""},
 		Log:           Log{Level: "debug", Format: "json"},
 		ShutdownGrace: time.Minute,
+		Check:         CheckWarn,
 	}
 	// Compare what the file says, not the bookkeeping.
 	got := *c
@@ -246,13 +290,13 @@ func TestErrors(t *testing.T) {
 		want []string
 	}{
 		{"unknown top-level key", minimal + "kafak:\n  brokers: [x:1]\n", []string{
-			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, routes, batch, retry, delivery, journal, results, http, log, shutdown_grace",
+			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, schema_registry, routes, batch, retry, delivery, journal, limits, results, http, log, shutdown_grace, check",
 		}},
 		{"unknown nested key", minimal + "batch:\n  max_bytse: 1MB\n", []string{
 			"t.yaml:12: batch.max_bytse: unknown key; batch has max_bytes, max_records, max_age, max_jobs_in_flight, spill_threshold, spill_dir, parent_order, id_cache_size",
 		}},
 		{"unknown key in a route", minimal + "  - topics: [b]\n    objct: X\n", []string{
-			"t.yaml:12: routes[1].objct: unknown key; routes[1] has name, topics, topic_regex, format, object, operation, external_id_field",
+			"t.yaml:12: routes[1].objct: unknown key; routes[1] has name, topics, topic_regex, format, object, operation, external_id_field, fields, encoding, schema_file, key_field, mapping",
 		}},
 		{"unknown keys, all of them", minimal + "http:\n  listen: x:1\n  port: 1\nlog:\n  lvl: debug\n", []string{
 			"t.yaml:13: http.port: unknown key; http has listen",
@@ -351,13 +395,10 @@ func TestErrors(t *testing.T) {
 			`t.yaml:12: routes[1].operation: "upsrt" is not one of insert, update, upsert, delete, hardDelete`,
 		}},
 		{"bad format", minimal + "  - topics: [b]\n    format: avro\n", []string{
-			`t.yaml:12: routes[1].format: "avro" is not one of envelope, json`,
-		}},
-		{"planned flow", edit("  auth:\n", "  auth:\n    flow: jwt_bearer\n"), []string{
-			`t.yaml:7: salesforce.auth.flow: "jwt_bearer" is planned but not supported yet; use client_credentials`,
+			`t.yaml:12: routes[1].format: "avro" is not one of envelope, json, debezium, salesforce_cdc`,
 		}},
 		{"unknown flow", edit("  auth:\n", "  auth:\n    flow: password\n"), []string{
-			`t.yaml:7: salesforce.auth.flow: "password" is not one of client_credentials (jwt_bearer and refresh_token are planned)`,
+			`t.yaml:7: salesforce.auth.flow: "password" is not one of client_credentials, jwt_bearer, refresh_token, access_token`,
 		}},
 		{"generic login host", edit("acme.my.salesforce.com", "login.salesforce.com"), []string{
 			"t.yaml:5: salesforce.login_url: login.salesforce.com refuses the client_credentials flow; use the org's My Domain URL, such as https://acme.my.salesforce.com",
@@ -475,9 +516,11 @@ func TestExampleLoads(t *testing.T) {
 		{"kafka", c.Kafka, d.Kafka},
 		{"batch", c.Batch, d.Batch},
 		{"results", c.Results, d.Results},
+		{"schema_registry timeout", c.SchemaRegistry.Timeout, d.SchemaRegistry.Timeout},
 		{"http", c.HTTP, d.HTTP},
 		{"log", c.Log, d.Log},
 		{"shutdown_grace", c.ShutdownGrace, d.ShutdownGrace},
+		{"check", c.Check, d.Check},
 		{"salesforce timings", [3]time.Duration{c.Salesforce.Timeout, c.Salesforce.PollInterval, c.Salesforce.PollMaxInterval},
 			[3]time.Duration{d.Salesforce.Timeout, d.Salesforce.PollInterval, d.Salesforce.PollMaxInterval}},
 		{"api_version", c.Salesforce.APIVersion, d.Salesforce.APIVersion},
@@ -486,7 +529,8 @@ func TestExampleLoads(t *testing.T) {
 			t.Errorf("%s: the example says %+v, the default is %+v", s.name, s.got, s.want)
 		}
 	}
-	if len(c.Routes) != 2 || c.Route("billing.invoices.eu") != &c.Routes[1] || c.Route("crm.accounts") != &c.Routes[0] {
+	if len(c.Routes) != 4 || c.Route("billing.invoices.eu") != &c.Routes[1] || c.Route("crm.accounts") != &c.Routes[0] ||
+		c.Routes[2].Format != FormatDebezium || c.Routes[3].Format != FormatSalesforceCDC {
 		t.Errorf("example routes: %+v", c.Routes)
 	}
 }

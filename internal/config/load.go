@@ -159,6 +159,18 @@ func (l *layout) walk(n *yaml.Node, t reflect.Type, path string) {
 				l.walk(v, want, p)
 			}
 		}
+	case n.Kind == yaml.MappingNode && t.Kind() == reflect.Map:
+		// A map's keys are data (mapping.rename's source fields), so any
+		// key is known; messages name it as key.path.name.
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k, v := n.Content[i], n.Content[i+1]
+			p := path + "." + k.Value
+			l.at[position{k.Line, k.Column}] = placed{path: p, node: k, key: true, in: t, want: t.Elem()}
+			if _, seen := l.lines[p]; !seen {
+				l.lines[p] = k.Line
+			}
+			l.walk(v, t.Elem(), p)
+		}
 	case n.Kind == yaml.SequenceNode && t.Kind() == reflect.Slice:
 		for i, item := range n.Content {
 			p := fmt.Sprintf("%s[%d]", path, i)

@@ -50,14 +50,17 @@ func (c *Config) Validate() error {
 	v := &validator{c: c}
 	v.kafka(&c.Kafka)
 	v.salesforce(&c.Salesforce)
+	v.schemaRegistry(&c.SchemaRegistry)
 	v.routes(c.Routes)
 	v.batch(&c.Batch)
 	v.results(&c.Results)
+	v.resultsFormat(&c.Results)
 	if c.HTTP.Listen != "" {
 		v.hostPort("http.listen", c.HTTP.Listen, 0)
 	}
 	v.oneOf("log.level", c.Log.Level, "debug", "info", "warn", "error")
 	v.oneOf("log.format", c.Log.Format, "text", "json")
+	v.oneOf("check", string(c.Check), string(CheckError), string(CheckWarn))
 	v.positive("shutdown_grace", c.ShutdownGrace)
 	switch c.Delivery {
 	case AtLeastOnce:
@@ -68,6 +71,10 @@ func (c *Config) Validate() error {
 	default:
 		v.errorf("delivery", "%q is not one of at_least_once, exactly_once", c.Delivery)
 	}
+	if c.Limits.RecordLimit <= 0 {
+		v.errorf("limits.record_limit", "must be above zero, got %d", c.Limits.RecordLimit)
+	}
+	v.positive("limits.poll_interval", c.Limits.PollInterval)
 	if c.Retry.MaxAttempts <= 0 {
 		v.errorf("retry.max_attempts", "must be above zero, got %d", c.Retry.MaxAttempts)
 	}
@@ -198,7 +205,10 @@ func (v *validator) kafka(k *Kafka) {
 var apiVersionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]$`)
 
 func (v *validator) salesforce(s *Salesforce) {
-	if v.required("salesforce.login_url", s.LoginURL) {
+	switch {
+	case s.Auth.Flow == FlowAccessToken && s.LoginURL == "":
+		// No token endpoint to reach.
+	case v.required("salesforce.login_url", s.LoginURL):
 		v.baseURL("salesforce.login_url", s.LoginURL)
 	}
 	if s.InstanceURL != "" {
@@ -207,24 +217,73 @@ func (v *validator) salesforce(s *Salesforce) {
 	if !apiVersionPattern.MatchString(s.APIVersion) {
 		v.errorf("salesforce.api_version", "%q is not a version like %q", s.APIVersion, bulk.DefaultAPIVersion)
 	}
+	v.auth(s)
+	v.positive("salesforce.timeout", s.Timeout)
+	v.positive("salesforce.poll_interval", s.PollInterval)
+	if s.PollMaxInterval < s.PollInterval {
+		v.errorf("salesforce.poll_max_interval", "%s is below salesforce.poll_interval (%s)", s.PollMaxInterval, s.PollInterval)
+	}
+}
 
-	switch a := s.Auth; {
-	case a.Flow == FlowClientCredentials:
+// authKeys are the keys of salesforce.auth that name credentials, and which
+// flows use each.
+var authKeys = []struct {
+	key   string
+	value func(*Auth) string
+	flows []AuthFlow
+}{
+	{"client_id", func(a *Auth) string { return a.ClientID }, []AuthFlow{FlowClientCredentials, FlowJWTBearer, FlowRefreshToken}},
+	{"client_secret", func(a *Auth) string { return string(a.ClientSecret) }, []AuthFlow{FlowClientCredentials, FlowRefreshToken}},
+	{"username", func(a *Auth) string { return a.Username }, []AuthFlow{FlowJWTBearer}},
+	{"private_key_file", func(a *Auth) string { return a.PrivateKeyFile }, []AuthFlow{FlowJWTBearer}},
+	{"private_key", func(a *Auth) string { return string(a.PrivateKey) }, []AuthFlow{FlowJWTBearer}},
+	{"audience", func(a *Auth) string { return a.Audience }, []AuthFlow{FlowJWTBearer}},
+	{"refresh_token", func(a *Auth) string { return string(a.RefreshToken) }, []AuthFlow{FlowRefreshToken}},
+	{"access_token", func(a *Auth) string { return string(a.AccessToken) }, []AuthFlow{FlowAccessToken}},
+}
+
+var authFlows = []string{string(FlowClientCredentials), string(FlowJWTBearer), string(FlowRefreshToken), string(FlowAccessToken)}
+
+// auth checks that the flow has the credentials it needs and no others.
+func (v *validator) auth(s *Salesforce) {
+	a := &s.Auth
+	if !v.oneOf("salesforce.auth.flow", string(a.Flow), authFlows...) {
+		return
+	}
+	for _, k := range authKeys {
+		if k.value(a) != "" && !slices.Contains(k.flows, a.Flow) {
+			v.errorf("salesforce.auth."+k.key, "is not used by the %s flow", a.Flow)
+		}
+	}
+	switch a.Flow {
+	case FlowClientCredentials:
 		v.required("salesforce.auth.client_id", a.ClientID)
 		v.required("salesforce.auth.client_secret", string(a.ClientSecret))
 		if u, err := url.Parse(s.LoginURL); err == nil && genericLoginHost(u.Hostname()) {
 			v.errorf("salesforce.login_url", "%s refuses the client_credentials flow; use the org's My Domain URL, such as https://acme.my.salesforce.com", u.Hostname())
 		}
-	case slices.Contains(plannedFlows, a.Flow):
-		v.errorf("salesforce.auth.flow", "%q is planned but not supported yet; use %s", a.Flow, FlowClientCredentials)
-	default:
-		v.errorf("salesforce.auth.flow", "%q is not one of %s (jwt_bearer and refresh_token are planned)", a.Flow, FlowClientCredentials)
-	}
-
-	v.positive("salesforce.timeout", s.Timeout)
-	v.positive("salesforce.poll_interval", s.PollInterval)
-	if s.PollMaxInterval < s.PollInterval {
-		v.errorf("salesforce.poll_max_interval", "%s is below salesforce.poll_interval (%s)", s.PollMaxInterval, s.PollInterval)
+	case FlowJWTBearer:
+		v.required("salesforce.auth.client_id", a.ClientID)
+		v.required("salesforce.auth.username", a.Username)
+		switch {
+		case a.PrivateKeyFile != "" && a.PrivateKey != "":
+			v.errorf("salesforce.auth.private_key", "set private_key_file or private_key, not both")
+		case a.PrivateKeyFile == "" && a.PrivateKey == "":
+			v.errorf("salesforce.auth.private_key_file", "required key is missing: the jwt_bearer flow signs with the key of private_key_file or private_key")
+		}
+		if a.Audience != "" {
+			if u, err := url.Parse(a.Audience); err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+				v.errorf("salesforce.auth.audience", "%q is not a URL such as https://login.salesforce.com", a.Audience)
+			}
+		}
+	case FlowRefreshToken:
+		v.required("salesforce.auth.client_id", a.ClientID)
+		v.required("salesforce.auth.refresh_token", string(a.RefreshToken))
+	case FlowAccessToken:
+		v.required("salesforce.auth.access_token", string(a.AccessToken))
+		if s.InstanceURL == "" {
+			v.errorf("salesforce.instance_url", "required key is missing: the access_token flow has no token response to take it from")
+		}
 	}
 }
 
@@ -292,6 +351,9 @@ func (v *validator) routes(routes []Route) {
 		}
 		v.routeTopics(key, routes[:i], r)
 		v.routeTarget(key, r)
+		v.routeFields(key, r)
+		v.routeEncoding(key, r)
+		v.mapping(key, &r.Mapping)
 	}
 }
 
@@ -346,20 +408,26 @@ func validTopic(t string) bool {
 }
 
 // routeTarget checks the object and operation: required for json, optional
-// defaults for envelopes.
+// defaults for envelopes, and what debezium and salesforce_cdc need.
 func (v *validator) routeTarget(key string, r *Route) {
-	if !v.oneOf(key+".format", string(r.Format), string(FormatEnvelope), string(FormatJSON)) {
+	if !v.oneOf(key+".format", string(r.Format), string(FormatEnvelope), string(FormatJSON), string(FormatDebezium), string(FormatSalesforceCDC)) {
 		return
 	}
 	json := r.Format == FormatJSON
-	if r.Object == "" && json {
-		v.errorf(key+".object", "required key is missing: a json route needs its target object")
+	if r.Object == "" && (json || r.Format == FormatDebezium) {
+		v.errorf(key+".object", "required key is missing: a %s route needs its target object", r.Format)
 	} else if r.Object != "" && !apiNamePattern.MatchString(r.Object) {
 		v.errorf(key+".object", "%q is not an sObject API name such as Account or Invoice__c", r.Object)
 	}
+	switch r.Format {
+	case FormatDebezium:
+		v.routeDebezium(key, r)
+	case FormatSalesforceCDC:
+		v.routeSalesforceCDC(key, r)
+	}
 	if r.Operation == "" && json {
 		v.errorf(key+".operation", "required key is missing: a json route needs one of %s", strings.Join(routeOperations, ", "))
-	} else if r.Operation != "" {
+	} else if r.Operation != "" && (json || r.Format == FormatEnvelope) {
 		v.oneOf(key+".operation", string(r.Operation), routeOperations...)
 	}
 	switch {
@@ -369,6 +437,32 @@ func (v *validator) routeTarget(key string, r *Route) {
 		v.errorf(key+".external_id_field", "required key is missing: upsert matches records on an external id field")
 	case json && r.Operation != bulk.OpUpsert && r.ExternalIDField != "":
 		v.errorf(key+".external_id_field", "is only used by upsert, and the operation is %s", r.Operation)
+	}
+}
+
+// fieldPattern is a field API name or a relationship column
+// (Account.External_Id__c).
+var fieldPattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_]*(\.[A-Za-z][A-Za-z0-9_]*)?$`)
+
+// routeFields checks the fields a route declares for the start-up check.
+func (v *validator) routeFields(key string, r *Route) {
+	if len(r.Fields) == 0 {
+		if v.given(key + ".fields") {
+			v.errorf(key+".fields", "must list at least one field")
+		}
+		return
+	}
+	if r.Object == "" {
+		v.errorf(key+".fields", "needs %s.object: the fields are checked against it", key)
+	}
+	for j, f := range r.Fields {
+		fkey := fmt.Sprintf("%s.fields[%d]", key, j)
+		switch {
+		case !fieldPattern.MatchString(f):
+			v.errorf(fkey, "%q is not a field API name such as Name, External_Id__c or Account.External_Id__c", f)
+		case slices.ContainsFunc(r.Fields[:j], func(g string) bool { return strings.EqualFold(f, g) }):
+			v.errorf(fkey, "%q is listed twice", f)
+		}
 	}
 }
 

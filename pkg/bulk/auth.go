@@ -2,6 +2,9 @@ package bulk
 
 import (
 	"context"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -10,6 +13,7 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+	"golang.org/x/oauth2/jwt"
 )
 
 // Refresher is a token source that can replace a token Salesforce refused.
@@ -96,22 +100,128 @@ func (s *TokenCache) get(ctx context.Context, refresh bool, rejected *oauth2.Tok
 // if any, else a client with a 30 s timeout: TokenCache.Token has no context,
 // so only a timeout keeps a hung token endpoint from blocking every request.
 // A refused grant (wrong id or secret) is an *APIError whose ErrorCode is the
-// OAuth error, e.g. invalid_client.
+// OAuth error, e.g. invalid_client. Tokens and secrets never appear in
+// errors.
 func ClientCredentials(ctx context.Context, loginURL, clientID, clientSecret string) (*TokenCache, string, error) {
 	cfg := &clientcredentials.Config{
 		ClientID:     clientID,
 		ClientSecret: clientSecret,
-		TokenURL:     strings.TrimSuffix(loginURL, "/") + "/services/oauth2/token",
+		TokenURL:     tokenURL(loginURL),
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
+	return login(ctx, "client credentials grant", cfg.Token)
+}
+
+// JWTAssertion says who the assertions of the JWT bearer flow are from and
+// for, and signs them; see JWTBearer.
+type JWTAssertion struct {
+	// ClientID is the connected app's consumer key, the iss claim.
+	ClientID string
+	// Username is the Salesforce user the token acts as, the sub claim.
+	// The user must be pre-authorised for the app.
+	Username string
+	// Audience is the aud claim. Salesforce documents
+	// https://login.salesforce.com (production),
+	// https://test.salesforce.com (sandboxes) or an Experience Cloud site
+	// URL. Empty means the login URL.
+	Audience string
+	// PrivateKey is the PEM-encoded RSA key (PKCS#1 or PKCS#8, not
+	// encrypted) whose certificate is uploaded to the connected app.
+	PrivateKey []byte
+}
+
+// jwtExpiry is the lifetime of an assertion: Salesforce wants its exp
+// "within 3 minutes".
+const jwtExpiry = 3 * time.Minute
+
+// JWTBearer logs in with the OAuth 2.0 JWT bearer flow at
+// {loginURL}/services/oauth2/token, as ClientCredentials does with its flow
+// (same TokenCache, instance_url, HTTP client and errors). Each token is
+// fetched with a new assertion signed with RS256: iss the client id, sub the
+// username, aud the audience, exp three minutes ahead. There is no client
+// secret. A key that is not an RSA private key in PEM is an error before any
+// request; an assertion Salesforce refuses is an *APIError with ErrorCode
+// invalid_grant ("audience is invalid", "user hasn't approved this
+// consumer", "expired authorization code", "invalid assertion") or
+// invalid_client_id.
+func JWTBearer(ctx context.Context, loginURL string, j JWTAssertion) (*TokenCache, string, error) {
+	if err := checkRSAKey(j.PrivateKey); err != nil {
+		return nil, "", fmt.Errorf("jwt bearer grant: private key: %w", err)
+	}
+	aud := j.Audience
+	if aud == "" {
+		aud = strings.TrimSuffix(loginURL, "/")
+	}
+	cfg := &jwt.Config{
+		Email:      j.ClientID,
+		Subject:    j.Username,
+		PrivateKey: j.PrivateKey,
+		TokenURL:   tokenURL(loginURL),
+		Audience:   aud,
+		Expires:    jwtExpiry,
+	}
+	return login(ctx, "jwt bearer grant", func(ctx context.Context) (*oauth2.Token, error) {
+		return cfg.TokenSource(ctx).Token()
+	})
+}
+
+// checkRSAKey reports whether pemKey is an unencrypted RSA private key,
+// PKCS#1 or PKCS#8, as golang.org/x/oauth2/jwt needs it.
+func checkRSAKey(pemKey []byte) error {
+	block, _ := pem.Decode(pemKey)
+	if block == nil {
+		return errors.New("no PEM block found")
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("%s block is not an unencrypted PKCS#1 or PKCS#8 private key", block.Type)
+	}
+	if _, ok := key.(*rsa.PrivateKey); !ok {
+		return fmt.Errorf("a %T, but Salesforce signs only with RSA (RS256)", key)
+	}
+	return nil
+}
+
+// RefreshToken logs in with the OAuth 2.0 refresh token flow at
+// {loginURL}/services/oauth2/token, as ClientCredentials does with its flow
+// (same TokenCache, instance_url, HTTP client and errors). Each token is
+// fetched with grant_type=refresh_token and the refresh token of an earlier
+// authorization (web server or user-agent flow) of the connected app;
+// client_id and client_secret go in the form body, and clientSecret may be
+// empty for apps that do not require it. Salesforce answers a revoked or
+// expired refresh token with invalid_grant "expired access/refresh token".
+func RefreshToken(ctx context.Context, loginURL, clientID, clientSecret, refreshToken string) (*TokenCache, string, error) {
+	cfg := &oauth2.Config{
+		ClientID:     clientID,
+		ClientSecret: clientSecret,
+		Endpoint:     oauth2.Endpoint{TokenURL: tokenURL(loginURL), AuthStyle: oauth2.AuthStyleInParams},
+	}
+	return login(ctx, "refresh token grant", func(ctx context.Context) (*oauth2.Token, error) {
+		// A source over a token without an access token refreshes at
+		// once, and keeps the refresh token, as Salesforce sends none back.
+		return cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: refreshToken}).Token()
+	})
+}
+
+func tokenURL(loginURL string) string {
+	return strings.TrimSuffix(loginURL, "/") + "/services/oauth2/token"
+}
+
+// login makes a TokenCache over fetch, which runs the grant named grant,
+// fetches the first token and returns the cache with the token's
+// instance_url.
+func login(ctx context.Context, grant string, fetch func(context.Context) (*oauth2.Token, error)) (*TokenCache, string, error) {
 	hc, _ := ctx.Value(oauth2.HTTPClient).(*http.Client)
 	if hc == nil {
 		hc = &http.Client{Timeout: 30 * time.Second}
 	}
 	cache := NewTokenCache(func(ctx context.Context) (*oauth2.Token, error) {
-		tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, hc))
+		tok, err := fetch(context.WithValue(ctx, oauth2.HTTPClient, hc))
 		if err != nil {
-			return nil, fmt.Errorf("client credentials grant: %w", tokenError(err))
+			return nil, fmt.Errorf("%s: %w", grant, tokenError(err))
 		}
 		return tok, nil
 	})
@@ -121,7 +231,7 @@ func ClientCredentials(ctx context.Context, loginURL, clientID, clientSecret str
 	}
 	instanceURL, _ := tok.Extra("instance_url").(string)
 	if instanceURL == "" {
-		return nil, "", errors.New("client credentials grant: token response has no instance_url")
+		return nil, "", fmt.Errorf("%s: token response has no instance_url", grant)
 	}
 	return cache, instanceURL, nil
 }

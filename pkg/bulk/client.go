@@ -48,6 +48,7 @@ type Client struct {
 	userAgent string
 	log       *slog.Logger
 	observe   func(LimitInfo)
+	onRequest func(endpoint string, status int)
 	lastLimit atomic.Pointer[LimitInfo]
 }
 
@@ -84,6 +85,23 @@ func WithWaitPolicy(p WaitPolicy) Option { return func(c *Client) { c.wait = p }
 // request, before the call returns, so it must be quick and safe for
 // concurrent use. The default is no observer; LastLimitInfo works either way.
 func WithLimitObserver(f func(LimitInfo)) Option { return func(c *Client) { c.observe = f } }
+
+// WithRequestObserver registers f to be called once for every HTTP request
+// the client sends, retries and the try after a token refresh included, with
+// the endpoint's name and the response's HTTP status, or 0 when no response
+// came back (a broken connection, a timeout). Token requests are not
+// observed: the token source makes them. The default is no observer.
+//
+// Endpoint names are a fixed set, fit for a metric label: ingest.create,
+// ingest.upload, ingest.close, ingest.abort, ingest.get, ingest.delete,
+// ingest.list, ingest.results, query.create, query.get, query.abort,
+// query.delete, query.list, query.results, limits and describe.
+//
+// f runs on the goroutine that made the request, before the call returns,
+// so it must be quick and safe for concurrent use.
+func WithRequestObserver(f func(endpoint string, status int)) Option {
+	return func(c *Client) { c.onRequest = f }
+}
 
 // WithLogger sets the logger for retries and token refreshes (at Warn) and
 // requests (at Debug). The default discards everything. Tokens are never
@@ -219,6 +237,7 @@ const (
 
 // request is one API call, possibly sent several times.
 type request struct {
+	endpoint        string // the name request observers get, e.g. ingest.create
 	method          string
 	path            string // absolute: /services/data/v62.0/...
 	query           url.Values
@@ -377,8 +396,10 @@ func (c *Client) send(ctx context.Context, req *request) (*http.Response, *oauth
 	c.log.LogAttrs(ctx, slog.LevelDebug, "bulk: request", slog.String("method", req.method), slog.String("path", req.path))
 	resp, err := c.hc.Do(hreq)
 	if err != nil {
+		c.observeRequest(req.endpoint, 0)
 		return nil, tok, err
 	}
+	c.observeRequest(req.endpoint, resp.StatusCode)
 	c.noteLimits(resp)
 	// Setting Accept-Encoding ourselves turns off the transport's
 	// transparent decompression, so it is done here.
@@ -391,6 +412,12 @@ func (c *Client) send(ctx context.Context, req *request) (*http.Response, *oauth
 		return nil, tok, readAPIError(resp)
 	}
 	return resp, tok, nil
+}
+
+func (c *Client) observeRequest(endpoint string, status int) {
+	if c.onRequest != nil {
+		c.onRequest(endpoint, status)
+	}
 }
 
 // doJSON sends req and decodes a JSON answer into out, or discards the

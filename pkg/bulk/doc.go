@@ -41,10 +41,19 @@
 // # Authentication
 //
 // A Client takes an oauth2.TokenSource and the org's instance URL; it knows
-// no OAuth flow. ClientCredentials runs the client credentials flow and
-// returns a TokenCache (a source that can be refreshed) and the instance
-// URL. For other flows, wrap a function that fetches a new token in
-// NewTokenCache.
+// no OAuth flow. ClientCredentials, JWTBearer and RefreshToken run the
+// client credentials, JWT bearer and refresh token flows on
+// golang.org/x/oauth2 and return a TokenCache (a source that can be
+// refreshed) and the instance URL. For other flows, wrap a function that
+// fetches a new token in NewTokenCache.
+//
+// # Schema and observation
+//
+// Describe returns an object's fields with what loading needs to know of
+// them (createable, updateable, external id, relationships), to check a
+// mapping before any data moves. WithRequestObserver reports every request
+// by a bounded endpoint name and its HTTP status, and WithLimitObserver the
+// org's API usage from the Sforce-Limit-Info header, for metrics.
 //
 // # Example
 //

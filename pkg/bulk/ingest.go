@@ -50,7 +50,7 @@ func (c *Client) CreateIngestJob(ctx context.Context, spec IngestJobSpec) (*JobI
 	if err != nil {
 		return nil, fmt.Errorf("create ingest job: %w", err)
 	}
-	req := &request{method: http.MethodPost, path: c.apiPath("/jobs/ingest"), contentType: contentTypeJSON, body: body, retry: retryAlways}
+	req := &request{endpoint: "ingest.create", method: http.MethodPost, path: c.apiPath("/jobs/ingest"), contentType: contentTypeJSON, body: body, retry: retryAlways}
 	var info JobInfo
 	if err := c.doJSON(ctx, req, &info); err != nil {
 		return nil, fmt.Errorf("create ingest job: %w", err)
@@ -97,7 +97,7 @@ func (c *Client) CreateIngestJobWithData(ctx context.Context, spec IngestJobSpec
 		return nil, fmt.Errorf("create ingest job: %w", err)
 	}
 	req := &request{
-		method: http.MethodPost, path: c.apiPath("/jobs/ingest"),
+		endpoint: "ingest.create", method: http.MethodPost, path: c.apiPath("/jobs/ingest"),
 		contentType: mw.FormDataContentType(), body: bytesBody(buf.Bytes()),
 		retry: retryUnlessActed,
 	}
@@ -141,7 +141,7 @@ func (c *Client) UploadJobData(ctx context.Context, jobID string, data io.Reader
 	if err != nil {
 		return fmt.Errorf("upload job %s data: %w", jobID, err)
 	}
-	req := &request{method: http.MethodPut, path: path, contentType: contentTypeCSV, body: body, retry: retryAlways}
+	req := &request{endpoint: "ingest.upload", method: http.MethodPut, path: path, contentType: contentTypeCSV, body: body, retry: retryAlways}
 	if c.gzipUp {
 		req.contentEncoding = "gzip"
 	}

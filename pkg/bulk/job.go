@@ -204,7 +204,7 @@ func (c *Client) getJob(ctx context.Context, kind jobKind, id string) (*JobInfo,
 		return nil, err
 	}
 	var info JobInfo
-	if err := c.doJSON(ctx, &request{method: http.MethodGet, path: path, retry: retryAlways}, &info); err != nil {
+	if err := c.doJSON(ctx, &request{endpoint: string(kind) + ".get", method: http.MethodGet, path: path, retry: retryAlways}, &info); err != nil {
 		return nil, err
 	}
 	return &info, nil
@@ -223,7 +223,7 @@ func (c *Client) setJobState(ctx context.Context, kind jobKind, id string, state
 	if err != nil {
 		return nil, err
 	}
-	req := &request{method: http.MethodPatch, path: path, contentType: contentTypeJSON, body: bytesBody(body), retry: retryAlways}
+	req := &request{endpoint: string(kind) + "." + stateVerb(state), method: http.MethodPatch, path: path, contentType: contentTypeJSON, body: bytesBody(body), retry: retryAlways}
 	var info JobInfo
 	err = c.doJSON(ctx, req, &info)
 	if err == nil {
@@ -235,6 +235,17 @@ func (c *Client) setJobState(ctx context.Context, kind jobKind, id string, state
 		}
 	}
 	return nil, err
+}
+
+// stateVerb names a state change for request observers: close, abort.
+func stateVerb(state JobState) string {
+	switch state {
+	case StateUploadComplete:
+		return "close"
+	case StateAborted:
+		return "abort"
+	}
+	return "state"
 }
 
 // reached reports whether a job in state cur has gone through target.
@@ -252,7 +263,7 @@ func (c *Client) deleteJob(ctx context.Context, kind jobKind, id string) error {
 	if err != nil {
 		return err
 	}
-	req := &request{method: http.MethodDelete, path: path, retry: retryAlways}
+	req := &request{endpoint: string(kind) + ".delete", method: http.MethodDelete, path: path, retry: retryAlways}
 	err = c.doJSON(ctx, req, nil)
 	if err != nil && req.ambiguous && hasCode(err, CodeNotFound) {
 		return nil
@@ -296,7 +307,7 @@ func (c *Client) listJobs(ctx context.Context, kind jobKind, opts ListOptions) i
 		seen := map[string]bool{}
 		for {
 			var page jobPage
-			req := &request{method: http.MethodGet, path: c.apiPath("/jobs/" + string(kind)), query: query, retry: retryAlways}
+			req := &request{endpoint: string(kind) + ".list", method: http.MethodGet, path: c.apiPath("/jobs/" + string(kind)), query: query, retry: retryAlways}
 			if err := c.doJSON(ctx, req, &page); err != nil {
 				yield(nil, fmt.Errorf("list %s jobs: %w", kind, err))
 				return

@@ -75,7 +75,7 @@ type Limit struct {
 // /services/data/vXX.X/limits. Per-app breakdowns are left out.
 func (c *Client) Limits(ctx context.Context) (map[string]Limit, error) {
 	var out map[string]Limit
-	req := &request{method: http.MethodGet, path: c.apiPath("/limits"), retry: retryAlways}
+	req := &request{endpoint: "limits", method: http.MethodGet, path: c.apiPath("/limits"), retry: retryAlways}
 	if err := c.doJSON(ctx, req, &out); err != nil {
 		return nil, fmt.Errorf("limits: %w", err)
 	}

@@ -47,7 +47,7 @@ func (c *Client) CreateQueryJob(ctx context.Context, spec QueryJobSpec) (*JobInf
 	if err != nil {
 		return nil, fmt.Errorf("create query job: %w", err)
 	}
-	req := &request{method: http.MethodPost, path: c.apiPath("/jobs/query"), contentType: contentTypeJSON, body: body, retry: retryUnlessActed}
+	req := &request{endpoint: "query.create", method: http.MethodPost, path: c.apiPath("/jobs/query"), contentType: contentTypeJSON, body: body, retry: retryUnlessActed}
 	var info JobInfo
 	if err := c.doJSON(ctx, req, &info); err != nil {
 		return nil, fmt.Errorf("create query job: %w", err)
@@ -159,7 +159,7 @@ func (q *QueryReader) openPage(locator string) error {
 	if q.maxRecords > 0 {
 		query.Set("maxRecords", strconv.Itoa(q.maxRecords))
 	}
-	resp, err := q.c.do(q.ctx, &request{method: http.MethodGet, path: q.path, query: query, accept: "text/csv", retry: retryAlways})
+	resp, err := q.c.do(q.ctx, &request{endpoint: "query.results", method: http.MethodGet, path: q.path, query: query, accept: "text/csv", retry: retryAlways})
 	if err != nil {
 		return fmt.Errorf("query results of job %s, page %d: %w", q.job, q.pages+1, err)
 	}

@@ -175,7 +175,7 @@ func (c *Client) results(ctx context.Context, job *JobInfo, kind string) (*Resul
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", kind, err)
 	}
-	resp, err := c.do(ctx, &request{method: http.MethodGet, path: path, accept: "text/csv", retry: retryAlways})
+	resp, err := c.do(ctx, &request{endpoint: "ingest.results", method: http.MethodGet, path: path, accept: "text/csv", retry: retryAlways})
 	if err != nil {
 		return nil, fmt.Errorf("%s of job %s: %w", kind, job.ID, err)
 	}

@@ -1,6 +1,7 @@
 package bulkemu
 
 import (
+	"crypto/rsa"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -21,6 +22,25 @@ type Options struct {
 	// get 401 INVALID_SESSION_ID. Default 2 hours, Salesforce's default
 	// session timeout.
 	TokenTTL time.Duration
+	// JWTPublicKey turns on the JWT bearer flow: the token endpoint takes
+	// assertions signed with RS256 by the matching private key (the
+	// certificate of a connected app), whose iss is ClientID. Default nil:
+	// the flow is refused with unsupported_grant_type.
+	JWTPublicKey *rsa.PublicKey
+	// JWTUsername is the user a JWT assertion's sub must name; another is
+	// refused with invalid_grant "user hasn't approved this consumer".
+	// Default "": any user.
+	JWTUsername string
+	// JWTAudience is the aud a JWT assertion must carry; another is refused
+	// with invalid_grant "audience is invalid". Default "": the emulator's
+	// own base URL as the client reached it, https://login.salesforce.com
+	// or https://test.salesforce.com.
+	JWTAudience string
+	// RefreshToken turns on the refresh token flow: the token endpoint
+	// takes grant_type=refresh_token with this refresh token and ClientID
+	// (and ClientSecret, if the client sends one). Default "": the flow is
+	// refused with unsupported_grant_type.
+	RefreshToken string
 	// Schema is the org's objects and fields. Default DefaultSchema().
 	Schema *Schema
 	// HardDeleteAllowed is the org setting behind hardDelete ("Bulk API

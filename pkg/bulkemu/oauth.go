@@ -78,9 +78,9 @@ func (s *sessions) revoke(r *http.Request) {
 // through the token endpoint.
 func (e *Emulator) Token() string { return e.auth.issue(e.now(), e.opts.TokenTTL) }
 
-// token serves POST /services/oauth2/token for the client credentials flow.
-// The client id and secret may come as form fields or as HTTP Basic
-// credentials. Errors are Salesforce's 400 {"error", "error_description"}.
+// token serves POST /services/oauth2/token for the client credentials flow
+// and, when Options turn them on, the JWT bearer and refresh token flows.
+// Errors are Salesforce's 400 {"error", "error_description"}.
 func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		writeJSON(w, http.StatusMethodNotAllowed, oauthError("invalid_request", "must use HTTP POST"))
@@ -90,37 +90,87 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, oauthError("invalid_request", "invalid request body"))
 		return
 	}
-	grant := r.PostForm.Get("grant_type")
-	if grant != "client_credentials" {
-		writeJSON(w, http.StatusBadRequest, oauthError("unsupported_grant_type", "grant type not supported"))
-		return
+	var err *oauthErr
+	switch grant := r.PostForm.Get("grant_type"); {
+	case grant == "client_credentials":
+		err = e.clientCredentials(w, r)
+	case grant == jwtBearerGrant && e.opts.JWTPublicKey != nil:
+		err = e.jwtBearer(w, r)
+	case grant == "refresh_token" && e.opts.RefreshToken != "":
+		err = e.refreshToken(w, r)
+	default:
+		err = &oauthErr{"unsupported_grant_type", "grant type not supported"}
 	}
+	if err != nil {
+		writeJSON(w, http.StatusBadRequest, oauthError(err.code, err.description))
+	}
+}
+
+// oauthErr is a refused token request: Salesforce's error and
+// error_description.
+type oauthErr struct{ code, description string }
+
+// clientCredentials serves the client credentials grant. The client id and
+// secret may come as form fields or as HTTP Basic credentials.
+func (e *Emulator) clientCredentials(w http.ResponseWriter, r *http.Request) *oauthErr {
+	if err := e.checkClient(r, true); err != nil {
+		return err
+	}
+	e.writeToken(w, r, "api", true)
+	return nil
+}
+
+// refreshToken serves the refresh token grant: the client id, the refresh
+// token, and the client secret if the client sends one.
+func (e *Emulator) refreshToken(w http.ResponseWriter, r *http.Request) *oauthErr {
+	if err := e.checkClient(r, false); err != nil {
+		return err
+	}
+	if !hmac.Equal([]byte(r.PostForm.Get("refresh_token")), []byte(e.opts.RefreshToken)) {
+		return &oauthErr{"invalid_grant", "expired access/refresh token"}
+	}
+	e.writeToken(w, r, "id api refresh_token", true)
+	return nil
+}
+
+// checkClient checks the client id and the secret, from the form or HTTP
+// Basic credentials. A missing secret is accepted unless needSecret.
+func (e *Emulator) checkClient(r *http.Request, needSecret bool) *oauthErr {
 	id, secret, basic := r.BasicAuth()
 	if !basic {
 		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
 	}
 	if id != e.opts.ClientID {
-		writeJSON(w, http.StatusBadRequest, oauthError("invalid_client_id", "client identifier invalid"))
-		return
+		return &oauthErr{"invalid_client_id", "client identifier invalid"}
 	}
-	if !hmac.Equal([]byte(secret), []byte(e.opts.ClientSecret)) {
-		writeJSON(w, http.StatusBadRequest, oauthError("invalid_client", "invalid client credentials"))
-		return
+	if (secret != "" || needSecret) && !hmac.Equal([]byte(secret), []byte(e.opts.ClientSecret)) {
+		return &oauthErr{"invalid_client", "invalid client credentials"}
 	}
+	return nil
+}
+
+// writeToken answers a granted token request with a new access token, as
+// Salesforce's samples show: signed answers (client credentials, refresh
+// token) carry signature and issued_at, JWT bearer answers do not.
+func (e *Emulator) writeToken(w http.ResponseWriter, r *http.Request, scope string, signed bool) {
 	now := e.now()
 	instance := instanceURL(r)
 	identity := instance + "/id/" + orgID + "/" + userID
 	issuedAt := strconv.FormatInt(now.UnixMilli(), 10)
-	mac := hmac.New(sha256.New, []byte(e.opts.ClientSecret))
-	mac.Write([]byte(identity + issuedAt))
 	var o orderedJSON
 	o.add("access_token", e.auth.issue(now, e.opts.TokenTTL))
-	o.add("signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
-	o.add("scope", "api")
+	if signed {
+		mac := hmac.New(sha256.New, []byte(e.opts.ClientSecret))
+		mac.Write([]byte(identity + issuedAt))
+		o.add("signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
+	}
+	o.add("scope", scope)
 	o.add("instance_url", instance)
 	o.add("id", identity)
 	o.add("token_type", "Bearer")
-	o.add("issued_at", issuedAt)
+	if signed {
+		o.add("issued_at", issuedAt)
+	}
 	writeRawJSON(w, http.StatusOK, o.bytes())
 }
 

@@ -32,16 +32,20 @@ func decodeErrorf(format string, args ...any) *DecodeError {
 
 // Defaults are what a route says about its events where the events do not:
 // the envelope format's own keys override them, and the json format takes
-// all three from here (there Object and Operation are required).
+// all three from here (there Object and Operation are required). Mapping,
+// if not nil, maps the fields of every event (see MappingRules).
 type Defaults struct {
 	Object          string    // Salesforce object API name, e.g. Account
 	Operation       Operation // spelled as Salesforce spells it, e.g. hardDelete
 	ExternalIDField string    // the field an upsert matches records by; "Id" is allowed
+	Mapping         *Mapping
 }
 
 // Decoder turns the value of a Kafka record into a change. A record that
 // cannot be decoded yields a *DecodeError and never a panic; the change
-// carries src as its Source.
+// carries src as its Source. Another error says that a service the decoder
+// needs failed (a schema registry that cannot be reached, a
+// *RegistryError), not that the record is bad.
 //
 // Both JSON formats share these rules. Field values are strings, numbers,
 // booleans or null. A number keeps its JSON text exactly (1.5e3 stays
@@ -69,19 +73,26 @@ type Decoder interface {
 	Decode(src Source) (*Change, error)
 }
 
-// format is one of the JSON formats of record values.
-type format bool
+// format is the shape of record values.
+type format uint8
 
 const (
-	envelopeFormat format = true  // see NewEnvelopeDecoder
-	jsonFormat     format = false // see NewJSONDecoder
+	envelopeFormat      format = iota // see NewEnvelopeDecoder
+	jsonFormat                        // see NewJSONDecoder
+	debeziumFormat                    // see NewDebeziumDecoder
+	salesforceCDCFormat               // see NewSalesforceCDCDecoder
 )
 
 func (f format) String() string {
-	if f == envelopeFormat {
+	switch f {
+	case envelopeFormat:
 		return "envelope"
+	case jsonFormat:
+		return "json"
+	case debeziumFormat:
+		return "debezium"
 	}
-	return "json"
+	return "salesforce_cdc"
 }
 
 // missing says why the format has no value for key.
@@ -115,6 +126,12 @@ type reader struct {
 	// What the record gave; the route's defaults until the record overrides.
 	object, operation, externalID string
 	fields                        []Field
+
+	// tree is the whole value, for the formats that read it as a tree of
+	// nodes (debezium, salesforce_cdc) rather than field by field; stack
+	// holds the members of the objects being read (see treeObject).
+	tree  node
+	stack []member
 }
 
 // errPrefixEnd stops a walk at the end of the valid prefix of a value that
@@ -192,11 +209,22 @@ func (r *reader) walk(f format) error {
 	default:
 		return decodeErrorf("record value is %s; the %s format needs a JSON object", kind(c), f)
 	}
-	if f == envelopeFormat {
+	switch f {
+	case envelopeFormat:
 		return r.envelope()
+	case jsonFormat:
+		r.fields = make([]Field, 0, fieldCap(r.src))
+		return r.members(true, r.field)
 	}
-	r.fields = make([]Field, 0, fieldCap(r.src))
-	return r.members(true, r.field)
+	stack := stacks.Get().(*[]member)
+	r.stack = (*stack)[:0]
+	tree, err := r.treeObject(true)
+	r.tree = tree
+	if cap(r.stack) <= maxPooledStack { // a huge value's stack is not kept
+		*stack = r.stack[:0] // empty and cleared: treeObject leaves it so
+		stacks.Put(stack)
+	}
+	return err
 }
 
 // members reads the members of an object whose '{' has been read, up to

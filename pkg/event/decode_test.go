@@ -590,6 +590,28 @@ func FuzzJSON(f *testing.F) {
 // fields are what encoding/json reads from value.
 func checkDecoded(t *testing.T, value []byte, c *Change, err error, envelope bool) {
 	t.Helper()
+	if !checkOutcome(t, c, err) {
+		return
+	}
+	if !json.Valid(value) || !utf8.Valid(value) {
+		t.Fatalf("decoded a value that is not valid JSON in UTF-8: %q", value)
+	}
+
+	// The fields are those that json.Decoder's tokens give, in order.
+	want := referenceFields(t, value, envelope)
+	if c.Operation.IsDelete() {
+		want = want[fieldIndex(want, "Id"):][:1]
+	}
+	if !reflect.DeepEqual(c.Fields, want) {
+		t.Fatalf("fields\n got %+v\nwant %+v (json.Decoder)", c.Fields, want)
+	}
+}
+
+// checkOutcome checks the outcome of a decode: a *DecodeError with a
+// readable reason, or a change that Bulkstream can write as CSV. It reports
+// whether there is a change.
+func checkOutcome(t *testing.T, c *Change, err error) bool {
+	t.Helper()
 	if err != nil {
 		var de *DecodeError
 		if !errors.As(err, &de) {
@@ -598,10 +620,7 @@ func checkDecoded(t *testing.T, value []byte, c *Change, err error, envelope boo
 		if de.Reason == "" || !utf8.ValidString(de.Reason) {
 			t.Fatalf("reason %q is empty or not valid UTF-8", de.Reason)
 		}
-		return
-	}
-	if !json.Valid(value) || !utf8.Valid(value) {
-		t.Fatalf("decoded a value that is not valid JSON in UTF-8: %q", value)
+		return false
 	}
 	if _, ok := ParseOperation(string(c.Operation)); !ok || !isAPIName(c.Object) || len(c.Fields) == 0 {
 		t.Fatalf("change without a valid object, operation or fields: %+v", c)
@@ -632,15 +651,7 @@ func checkDecoded(t *testing.T, value []byte, c *Change, err error, envelope boo
 			t.Fatalf("upsert by %q without its value: %+v", c.ExternalIDField, c.Fields)
 		}
 	}
-
-	// The fields are those that json.Decoder's tokens give, in order.
-	want := referenceFields(t, value, envelope)
-	if c.Operation.IsDelete() {
-		want = want[fieldIndex(want, "Id"):][:1]
-	}
-	if !reflect.DeepEqual(c.Fields, want) {
-		t.Fatalf("fields\n got %+v\nwant %+v (json.Decoder)", c.Fields, want)
-	}
+	return true
 }
 
 // referenceFields reads the fields of a valid record value with

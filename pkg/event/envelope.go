@@ -23,6 +23,12 @@ func (e envelopeDecoder) Decode(src Source) (*Change, error) {
 	if err := r.read(src.Value, envelopeFormat); err != nil {
 		return nil, err
 	}
+	if m := e.d.Mapping; m != nil {
+		var err error
+		if r.fields, err = m.applyText(r.fields); err != nil {
+			return nil, err
+		}
+	}
 	return r.change(src, envelopeFormat)
 }
 

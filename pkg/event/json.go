@@ -19,5 +19,11 @@ func (j jsonDecoder) Decode(src Source) (*Change, error) {
 	if err := r.read(src.Value, jsonFormat); err != nil {
 		return nil, err
 	}
+	if m := j.d.Mapping; m != nil {
+		var err error
+		if r.fields, err = m.applyText(r.fields); err != nil {
+			return nil, err
+		}
+	}
 	return r.change(src, jsonFormat)
 }

@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/config"
+	"github.com/bulkstream/bulkstream/internal/preflight"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+)
+
+// checkTimeout bounds the check `connector run` makes on start; `connector
+// check` has a flag for it.
+const checkTimeout = 30 * time.Second
+
+// runCheck is `connector check --config FILE`: it connects to Kafka and
+// Salesforce, checks every route, prints one line per problem, and fails
+// if any is an error.
+func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("check", flag.ContinueOnError)
+	configPath := fs.String("config", "config.yaml", "the configuration file (see config.example.yaml)")
+	timeout := fs.Duration("timeout", checkTimeout, "how long the whole check may take; a side that has not answered by then is a problem")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, *timeout)
+	defer cancel()
+	log := newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, stderr)
+	sf, loginErr := salesforceClient(ctx, cfg.Salesforce, log, &salesforceStatus{})
+	report := preflightCheck(ctx, cfg, sf, loginErr)
+	for _, p := range report.Problems {
+		fmt.Fprintln(stdout, p)
+	}
+	errs, warnings := report.Errors(), len(report.Problems)-report.Errors()
+	if errs > 0 {
+		return fmt.Errorf("%s, %s", plural(errs, "error"), plural(warnings, "warning"))
+	}
+	fmt.Fprintf(stdout, "ok: %s checked against Kafka and Salesforce, %s\n", plural(len(cfg.Routes), "route"), plural(warnings, "warning"))
+	return nil
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// preflightCheck runs the preflight check with a Kafka client of its own. sf is nil
+// when the login failed with loginErr, which is then the first problem.
+func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, loginErr error) *preflight.Report {
+	var first []preflight.Problem
+	if loginErr != nil {
+		first = append(first, preflight.Problem{Severity: preflight.Error, Key: "salesforce.auth", Cause: loginErr.Error()})
+	}
+	var kc *kgo.Client
+	kopts, err := kafkaOptions(cfg.Kafka)
+	if err == nil {
+		kc, err = kgo.NewClient(kopts...)
+	}
+	if err != nil {
+		first = append(first, preflight.Problem{Severity: preflight.Error, Key: "kafka", Cause: err.Error()})
+	} else {
+		defer kc.Close()
+	}
+	report := preflight.Check(ctx, cfg, kc, sf)
+	report.Problems = append(first, report.Problems...)
+	return report
+}
+
+// startupCheck is the check `connector run` makes before it consumes. It
+// logs each problem and refuses to start on errors, unless the
+// configuration says check: warn or warnOnly is set.
+func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warnOnly bool, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
+	defer cancel()
+	report := preflightCheck(ctx, cfg, sf, nil)
+	warnOnly = warnOnly || cfg.Check == config.CheckWarn
+	for _, p := range report.Problems {
+		level := slog.LevelWarn
+		if p.Severity == preflight.Error && !warnOnly {
+			level = slog.LevelError
+		}
+		log.Log(ctx, level, "start-up check", "problem", p.String())
+	}
+	if n := report.Errors(); n > 0 && !warnOnly {
+		return fmt.Errorf("the start-up check found %s (logged above; `connector check` lists them); fix them, or start anyway with --skip-check-errors or check: warn", plural(n, "error"))
+	}
+	return nil
+}

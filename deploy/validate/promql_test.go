@@ -1,0 +1,241 @@
+package validate
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"text/template"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql/parser"
+
+	"github.com/bulkstream/bulkstream/internal/metrics"
+)
+
+// catalogue is every metric internal/metrics registers: name → labels, and
+// whether it is a histogram.
+type catalogue map[string]metricInfo
+
+type metricInfo struct {
+	labels    []string
+	histogram bool
+}
+
+// collecting is a prometheus.Registerer that keeps the collectors.
+type collecting struct{ cs []prometheus.Collector }
+
+func (r *collecting) Register(c prometheus.Collector) error { r.cs = append(r.cs, c); return nil }
+func (r *collecting) MustRegister(cs ...prometheus.Collector) {
+	r.cs = append(r.cs, cs...)
+}
+func (r *collecting) Unregister(prometheus.Collector) bool { return false }
+
+var descPattern = regexp.MustCompile(`fqName: "([^"]+)".*variableLabels: \{([^}]*)\}`)
+
+func metricCatalogue(t *testing.T) catalogue {
+	t.Helper()
+	reg := &collecting{}
+	metrics.New(reg)
+	cat := catalogue{}
+	for _, c := range reg.cs {
+		ch := make(chan *prometheus.Desc, 4)
+		go func() { c.Describe(ch); close(ch) }()
+		_, histogram := c.(prometheus.Histogram)
+		if _, ok := c.(*prometheus.HistogramVec); ok {
+			histogram = true
+		}
+		for d := range ch {
+			m := descPattern.FindStringSubmatch(d.String())
+			if m == nil {
+				t.Fatalf("cannot read %s", d)
+			}
+			var ls []string
+			for l := range strings.SplitSeq(m[2], ",") {
+				if l = strings.TrimSpace(l); l != "" {
+					ls = append(ls, l)
+				}
+			}
+			cat[m[1]] = metricInfo{labels: ls, histogram: histogram}
+		}
+	}
+	if len(cat) < 10 {
+		t.Fatalf("only %d metrics found in internal/metrics", len(cat))
+	}
+	return cat
+}
+
+// check parses expr and checks that each selector names a metric of the
+// catalogue and matches only on its labels.
+func (cat catalogue) check(expr string) error {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		name := vs.Name
+		info, known := cat[name]
+		if !known {
+			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
+				if base, ok := strings.CutSuffix(name, suffix); ok && cat[base].histogram {
+					info, known = cat[base], true
+					if suffix == "_bucket" {
+						info.labels = append(slices.Clone(info.labels), "le")
+					}
+				}
+			}
+		}
+		if !known {
+			problems = append(problems, fmt.Sprintf("%s is not a metric of internal/metrics", name))
+			return nil
+		}
+		for _, m := range vs.LabelMatchers {
+			if m.Name != labels.MetricName && !slices.Contains(info.labels, m.Name) {
+				problems = append(problems, fmt.Sprintf("%s has no label %s (it has %v)", name, m.Name, info.labels))
+			}
+		}
+		return nil
+	})
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
+// alertTemplateVars are the variables Prometheus defines before it expands
+// an annotation.
+const alertTemplateVars = "{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}{{$value := .Value}}"
+
+// alertTemplateFuncs are the template functions of Prometheus's alert
+// annotations the rules use, stubbed so that text/template can parse them.
+var alertTemplateFuncs = template.FuncMap{
+	"humanize": fmt.Sprint, "humanizePercentage": fmt.Sprint, "humanizeDuration": fmt.Sprint,
+}
+
+func TestAlertRules(t *testing.T) {
+	cat := metricCatalogue(t)
+	rule := loadManifests(t).prometheusRule
+	seen := map[string]bool{}
+	n := 0
+	for _, g := range rule.Spec.Groups {
+		for _, r := range g.Rules {
+			n++
+			if r.Alert == "" || seen[r.Alert] {
+				t.Errorf("rule %q: want a unique alert name", r.Alert)
+			}
+			seen[r.Alert] = true
+			if err := cat.check(r.Expr.String()); err != nil {
+				t.Errorf("%s: expr %q: %v", r.Alert, r.Expr.String(), err)
+			}
+			if r.For != nil {
+				if _, err := model.ParseDuration(string(*r.For)); err != nil {
+					t.Errorf("%s: for %q: %v", r.Alert, *r.For, err)
+				}
+			}
+			if s := r.Labels["severity"]; s != "warning" && s != "critical" {
+				t.Errorf("%s: severity %q, want warning or critical", r.Alert, s)
+			}
+			for _, key := range []string{"summary", "description"} {
+				text := r.Annotations[key]
+				if text == "" {
+					t.Errorf("%s: no %s", r.Alert, key)
+				}
+				if _, err := template.New(key).Funcs(alertTemplateFuncs).Parse(alertTemplateVars + text); err != nil {
+					t.Errorf("%s: %s: %v", r.Alert, key, err)
+				}
+			}
+		}
+	}
+	// The issue asks for these: paused, failure rate, lag, limit reserve.
+	for _, want := range []string{"BulkstreamPaused", "BulkstreamStalled", "BulkstreamFailureRateHigh", "BulkstreamLagHigh", "BulkstreamAPILimitReserveReached"} {
+		if !seen[want] {
+			t.Errorf("no alert %s", want)
+		}
+	}
+	t.Logf("%d alert rules checked", n)
+}
+
+// dashboard is the part of a Grafana dashboard the check reads.
+type dashboard struct {
+	UID        string  `json:"uid"`
+	Title      string  `json:"title"`
+	Panels     []panel `json:"panels"`
+	Templating struct {
+		List []struct {
+			Name string `json:"name"`
+			Type string `json:"type"`
+		} `json:"list"`
+	} `json:"templating"`
+}
+
+type panel struct {
+	ID         int    `json:"id"`
+	Type       string `json:"type"`
+	Title      string `json:"title"`
+	Datasource *struct {
+		UID string `json:"uid"`
+	} `json:"datasource"`
+	GridPos struct{ H, W, X, Y int } `json:"gridPos"`
+	Targets []struct {
+		Expr string `json:"expr"`
+	} `json:"targets"`
+}
+
+// grafanaVariables are replaced before an expression is parsed, as Grafana
+// does before it sends the query.
+var grafanaVariables = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "6h")
+
+func TestGrafanaDashboard(t *testing.T) {
+	cat := metricCatalogue(t)
+	data, err := os.ReadFile("../grafana/bulkstream.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d dashboard
+	if err := json.Unmarshal(data, &d); err != nil {
+		t.Fatalf("bulkstream.json: %v", err)
+	}
+	if d.UID == "" || d.Title == "" || len(d.Templating.List) == 0 || d.Templating.List[0].Name != "datasource" {
+		t.Errorf("dashboard uid %q title %q templating %+v: want a uid, a title and a datasource variable", d.UID, d.Title, d.Templating.List)
+	}
+	ids := map[int]bool{}
+	used := map[string]bool{}
+	for _, p := range d.Panels {
+		if ids[p.ID] || p.Title == "" || p.GridPos.W <= 0 || p.GridPos.X+p.GridPos.W > 24 {
+			t.Errorf("panel %d %q: want a unique id, a title, and a place in the 24-column grid (%+v)", p.ID, p.Title, p.GridPos)
+		}
+		ids[p.ID] = true
+		if p.Type == "row" {
+			continue
+		}
+		if p.Datasource == nil || p.Datasource.UID != "${datasource}" || len(p.Targets) == 0 {
+			t.Errorf("panel %q: want the ${datasource} variable and at least one query", p.Title)
+		}
+		for _, q := range p.Targets {
+			if err := cat.check(grafanaVariables.Replace(q.Expr)); err != nil {
+				t.Errorf("panel %q: %q: %v", p.Title, q.Expr, err)
+			}
+			for name := range cat {
+				if strings.Contains(q.Expr, name) {
+					used[name] = true
+				}
+			}
+		}
+	}
+	// Every metric is on the dashboard somewhere.
+	for name := range cat {
+		if !used[name] {
+			t.Errorf("no panel shows %s", name)
+		}
+	}
+}
