@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -78,6 +79,12 @@ func BenchmarkEndToEnd(b *testing.B) {
 		b.StopTimer()
 		run.shutdown(b)
 		b.ReportMetric(n/elapsed.Seconds(), "events/s")
+		limits, err := opts.Salesforce.Limits(context.Background())
+		if err != nil {
+			b.Fatal(err)
+		}
+		used := limits["DailyApiRequests"].Max - limits["DailyApiRequests"].Remaining - 1 // less this call
+		b.ReportMetric(float64(used)*1e6/n, "api-calls/1M-events")
 	}
 }
 
