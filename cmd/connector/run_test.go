@@ -110,15 +110,26 @@ shutdown_grace: 5s
 	if failed != 1 {
 		t.Errorf("%d failures, want 1", failed)
 	}
-	for path, want := range map[string]string{"/readyz": "ready", "/healthz": "ok", "/metrics": "bulkstream_results_total"} {
-		resp, err := http.Get("http://" + httpAddr + path)
-		if err != nil {
-			t.Fatal(err)
+	// The counters move just after the results reach Kafka: give them a
+	// moment.
+	for path, want := range map[string]string{"/readyz": "ready", "/healthz": "ok", "/metrics": `bulkstream_results_total{object="Account",operation="upsert",outcome="success"} 19`} {
+		var (
+			status int
+			body   []byte
+		)
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
+			resp, err := http.Get("http://" + httpAddr + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ = io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if status = resp.StatusCode; status == 200 && strings.Contains(string(body), want) {
+				break
+			}
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != 200 || !strings.Contains(string(body), want) {
-			t.Errorf("GET %s: %d %.200s", path, resp.StatusCode, body)
+		if status != 200 || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %d, no %q in\n%.2000s", path, status, want, body)
 		}
 	}
 	cancel()
