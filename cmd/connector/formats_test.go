@@ -173,9 +173,10 @@ shutdown_grace: 5s
 		}
 	}
 	for key, want := range map[string]string{
-		"shop.customers/0":  "true Contact upsert ",
-		"shop.customers/1":  "true Contact upsert ",
-		"shop.customers/2":  "false   BULKSTREAM_DECODE",
+		"shop.customers/0": "true Contact upsert ",
+		"shop.customers/1": "true Contact upsert ",
+		"shop.customers/2": "true Contact delete ", // by external id, resolved to the Id
+
 		"legacy.accounts/0": "true Account upsert ",
 	} {
 		r := results[key]
@@ -183,12 +184,9 @@ shutdown_grace: 5s
 			t.Errorf("%s: %s, want %s (%v)", key, got, want, r)
 		}
 	}
-	if msg := results["shop.customers/2"]["error"].(string); !strings.Contains(msg, "delete by external id is not supported yet") {
-		t.Errorf("delete failure says %q", msg)
-	}
 	contacts := emu.Records("Contact")
 	accounts := emu.Records("Account")
-	if len(contacts) != 2 || contacts[0].Fields["Birthdate"] != "1990-05-17" || len(accounts) != 1 || accounts[0].Fields["AnnualRevenue"] != "1234567.89" {
+	if len(contacts) != 2 || contacts[0].Fields["Birthdate"] != "1990-05-17" || !contacts[1].Deleted || len(accounts) != 1 || accounts[0].Fields["AnnualRevenue"] != "1234567.89" {
 		t.Errorf("org: contacts %v, accounts %v", contacts, accounts)
 	}
 }

@@ -1,6 +1,7 @@
 // Command connector is Bulkstream's one binary. Its subcommands:
 //
 //	connector run        the streaming pipeline (--config FILE)
+//	connector replay     replay a dead-letter topic through the pipeline (--config FILE --from TOPIC)
 //	connector check      check a configuration against Kafka and Salesforce (--config FILE)
 //	connector emulator   serve a local Salesforce Bulk API 2.0 emulator
 //	connector version    print the version
@@ -30,6 +31,7 @@ type command struct {
 var commands = []command{
 	{"demo", "the whole pipeline on an embedded Kafka broker and the emulator, with a summary (no setup)", runDemo},
 	{"run", "run the streaming pipeline: Kafka change events → Bulk API 2.0 jobs → results (--config FILE)", runRun},
+	{"replay", "send dead-letter records through the pipeline again, filtered (--config FILE --from TOPIC)", runReplay},
 	{"check", "check a configuration against Kafka and Salesforce before any data moves: topics, objects, fields (--config FILE)", runCheck},
 	{"emulator", "serve a local Salesforce Bulk API 2.0 emulator (in-memory org)", runEmulator},
 	{"kafka", "serve a local single-node Kafka broker (kfake) for development and tests", runKafka},

@@ -26,10 +26,12 @@ func (k Key) String() string {
 }
 
 // KeyOf returns the buffer key of a change. The external id field counts
-// only for upserts: it is a property of the job.
+// for upserts, where it is a property of the job, and for deletes by
+// external id, whose buffer the pipeline resolves to Ids before its job
+// (event.Change.ByExternalID); deletes by Id keep a buffer of their own.
 func KeyOf(c *event.Change) Key {
 	k := Key{Object: c.Object, Operation: c.Operation}
-	if c.Operation == event.Upsert {
+	if c.Operation == event.Upsert || c.ByExternalID() {
 		k.ExternalIDField = c.ExternalIDField
 	}
 	return k

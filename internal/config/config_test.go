@@ -389,7 +389,7 @@ func TestErrors(t *testing.T) {
 			"t.yaml:11: routes[1].external_id_field: required key is missing: upsert matches records on an external id field",
 		}},
 		{"external_id_field without upsert", minimal + "  - topics: [b]\n    format: json\n    object: Account\n    operation: insert\n    external_id_field: Ext__c\n", []string{
-			"t.yaml:15: routes[1].external_id_field: is only used by upsert, and the operation is insert",
+			"t.yaml:15: routes[1].external_id_field: is only used by upsert, and by delete and hardDelete by external id, and the operation is insert",
 		}},
 		{"bad operation", minimal + "  - topics: [b]\n    operation: upsrt\n", []string{
 			`t.yaml:12: routes[1].operation: "upsrt" is not one of insert, update, upsert, delete, hardDelete`,

@@ -435,8 +435,8 @@ func (v *validator) routeTarget(key string, r *Route) {
 		v.errorf(key+".external_id_field", "%q is not a field API name such as External_Id__c", r.ExternalIDField)
 	case json && r.Operation == bulk.OpUpsert && r.ExternalIDField == "":
 		v.errorf(key+".external_id_field", "required key is missing: upsert matches records on an external id field")
-	case json && r.Operation != bulk.OpUpsert && r.ExternalIDField != "":
-		v.errorf(key+".external_id_field", "is only used by upsert, and the operation is %s", r.Operation)
+	case json && r.Operation != bulk.OpUpsert && r.Operation != bulk.OpDelete && r.Operation != bulk.OpHardDelete && r.ExternalIDField != "":
+		v.errorf(key+".external_id_field", "is only used by upsert, and by delete and hardDelete by external id, and the operation is %s", r.Operation)
 	}
 }
 

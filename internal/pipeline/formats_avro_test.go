@@ -90,8 +90,9 @@ func registerSchema(t testing.TB, reg *srfake.Registry, subject, text string) in
 // emulator: envelopes create accounts; a sales system's records become
 // opportunities, their nested account record a relationship column by the
 // mapping; Debezium change events of a customers table become contacts.
-// Deletes, tombstones and a truncate fail with their reasons, each with
-// one result.
+// A delete by the key column is resolved to the contact's Id and applied;
+// a tombstone in Avro and a truncate fail with their reasons, each with one
+// result.
 func TestFormatsAvroEndToEnd(t *testing.T) {
 	const (
 		accountsTopic = "crm.accounts"
@@ -212,10 +213,10 @@ func TestFormatsAvroEndToEnd(t *testing.T) {
 			failures[fmt.Sprintf("%s/%d", src.Topic, src.Offset)] = rs[0].ErrorCode + ": " + rs[0].Error
 		}
 	}
-	if len(results) != total || len(failures) != 3 || len(dlq) != 3 {
+	if len(results) != total || len(failures) != 2 || len(dlq) != 2 {
 		t.Fatalf("%d results for %d events; failures %v; %d dead letters", len(results), total, failures, len(dlq))
 	}
-	for _, want := range []string{"delete by external id is not supported yet (needs the record Id)", "a tombstone", `op "t" (truncate) is not supported`} {
+	for _, want := range []string{"a tombstone", `op "t" (truncate) is not supported`} {
 		found := false
 		for _, got := range failures {
 			found = found || strings.HasPrefix(got, "BULKSTREAM_DECODE: ") && strings.Contains(got, want)
@@ -252,8 +253,8 @@ func TestFormatsAvroEndToEnd(t *testing.T) {
 	for _, r := range w.emu.Records("Contact") {
 		contacts[r.Fields["External_Id__c"]] = r
 	}
-	if len(contacts) != 11 {
-		t.Errorf("%d contacts, want 11 (the delete is not applied)", len(contacts))
+	if len(contacts) != 11 || !contacts["10"].Deleted {
+		t.Errorf("%d contacts, want 11, contact 10 deleted: %v", len(contacts), contacts["10"])
 	}
 	for ext, want := range map[string]map[string]string{
 		"1":  {"FirstName": "Ada", "LastName": "Snapshot 1", "Email": "c1@example.com", "Birthdate": "1990-05-17", "HasOptedOutOfEmail": "false", "MailingCity": "Paris"},

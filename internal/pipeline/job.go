@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
@@ -286,6 +287,9 @@ func readResults(rr *bulk.ResultReader, b *batch.Buffer, f func(row int, res bul
 // failAll gives every event of b the job's error.
 func failAll(b *batch.Buffer, jobID string, attempt int, err error) ([]outcome, error) {
 	code, message := errorCode(err), err.Error()
+	if b.Key.Operation == event.HardDelete && strings.EqualFold(code, "FEATURENOTENABLED") {
+		message = `hardDelete needs the "Bulk API Hard Delete" permission (a system permission, given by a profile or permission set) for the connector's user, which does not have it: ` + message
+	}
 	outcomes := make([]outcome, len(b.Events))
 	for i := range b.Events {
 		c, rerr := b.Change(i)

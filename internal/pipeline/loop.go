@@ -214,12 +214,31 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		for _, h := range r.Headers {
 			src.Headers = append(src.Headers, event.Header{Key: h.Key, Value: h.Value})
 		}
+		if p.replay != nil && !p.replay.takes(r.Partition, r.Offset) {
+			return // written after the replay started: for the next one
+		}
 		p.tracker.consumed(topicPartition{r.Topic, r.Partition}, r.Offset)
 		p.opts.Metrics.EventsConsumed.WithLabelValues(r.Topic).Inc()
 		p.count(func(s *Stats) { s.Consumed++ })
-		route := p.route(r.Topic)
-		if route == nil { // the pattern matched but no route does: cannot happen
-			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, "no route for topic "+r.Topic)})
+		topic := r.Topic
+		var replayed *ReplayRecord
+		if p.replay != nil {
+			orig, code, ok := DeadLetterOrigin(&src)
+			if !ok {
+				p.log.Warn("replay: a record without the __connect.errors headers of its origin is passed over", "partition", r.Partition, "offset", r.Offset)
+				p.completed(completion{sources: []Source{sourceOf(&src)}})
+				return
+			}
+			topic = orig.Topic
+			replayed = &ReplayRecord{DeadLetter: sourceOf(&src), Original: sourceOf(&orig), Timestamp: r.Timestamp, ErrorCode: code}
+		}
+		route := p.route(topic)
+		if replayed != nil && !p.keep(replayed, route, src) {
+			p.completed(completion{sources: []Source{sourceOf(&src)}}) // filtered out: the offset advances without a result
+			return
+		}
+		if route == nil { // the pattern matched but no route does: cannot happen, except in a replay
+			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, "no route for topic "+topic)})
 			return
 		}
 		if p.intercept(src, route) {
@@ -245,9 +264,24 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 	})
 }
 
+// keep applies the replay's filter to a dead-letter record, decoded by its
+// route for the filter's sake.
+func (p *Pipeline) keep(rec *ReplayRecord, route *Route, src event.Source) bool {
+	if p.opts.Replay.Keep != nil {
+		if route != nil {
+			rec.Change, _ = route.Decoder.Decode(src)
+		}
+		if !p.opts.Replay.Keep(rec) {
+			return false
+		}
+	}
+	p.replay.keeping()
+	return true
+}
+
 func (p *Pipeline) route(topic string) *Route {
 	for i := range p.opts.Routes {
-		if p.opts.Routes[i].matches(topic) {
+		if p.opts.Routes[i].Matches(topic) {
 			return &p.opts.Routes[i]
 		}
 	}
@@ -280,11 +314,12 @@ func (p *Pipeline) launch(ctx context.Context) {
 		ids := recordIdentities(b)
 		resume := p.resumeJobs[b]
 		delete(p.resumeJobs, b)
+		cached := p.cachedIDs(b)
 		p.busy.add(ids)
 		p.inFlight++
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 		p.count(func(s *Stats) { s.Jobs++; s.InFlight++ })
-		go p.runJob(ctx, b, ids, resume)
+		go p.runJob(ctx, b, ids, resume, cached)
 	}
 	clear(p.ready[len(waiting):])
 	p.ready = waiting
@@ -333,15 +368,46 @@ func recordIdentities(b *batch.Buffer) []string {
 // runJob runs one buffer through Salesforce and publishes its results,
 // then frees its job slot and its records. It owns b and closes it; ids are
 // b's record identities. The records stay held (busy) until every retry is
-// done, so a later change to a record waits for its retry.
-func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, resume *journal.Entry) {
+// done, so a later change to a record waits for its retry. A buffer of
+// deletes by external id is resolved to Ids first (cached holds what the id
+// cache knew, by row; see resolve.go).
+func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, resume *journal.Entry, cached map[int]string) {
 	defer b.Close()
 	attempt := 1
 	if resume != nil {
 		attempt = max(resume.Attempt, 1)
 	}
-	err := p.rounds(ctx, b, attempt, resume)
+	err := p.resolved(ctx, b, cached, resume != nil, func(run *batch.Buffer) error {
+		return p.rounds(ctx, run, attempt, resume)
+	})
 	p.done <- completion{jobDone: true, records: ids, err: err}
+}
+
+// resolved calls run with b, or, when b holds deletes by external id, with
+// the buffer of the deletes by Id they resolve to, after publishing the
+// results of those that resolve to no record.
+func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int]string, recycled bool, run func(*batch.Buffer) error) error {
+	if !needsIDs(b) {
+		return run(b)
+	}
+	byID, missing, err := p.resolve(ctx, b, cached, recycled)
+	if err != nil {
+		return err
+	}
+	if byID != nil {
+		defer byID.Close()
+	}
+	if len(missing) > 0 {
+		c := p.publish(ctx, missing, false)
+		if c.err != nil {
+			return c.err
+		}
+		p.done <- c
+	}
+	if byID == nil {
+		return nil
+	}
+	return run(byID)
 }
 
 // rounds runs b as job number attempt and then follow-up jobs, until every
@@ -451,12 +517,17 @@ func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, at
 func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int) (retry []int, unfold [][]int, err error) {
 	final := make([]outcome, 0, len(outcomes))
 	learned := map[string]string{} // Id → identity, from successful rows
+	var deleted []string           // Ids of records deleted
 	unfolded := map[int]bool{}
 	for i, o := range outcomes {
 		row := b.Events[i].Row
 		switch {
 		case o.result.Success:
-			if o.result.ID != nil {
+			switch {
+			case o.result.ID == nil:
+			case b.Key.Operation.IsDelete():
+				deleted = append(deleted, *o.result.ID)
+			default:
 				learned[*o.result.ID] = b.Rows[row].Identity
 			}
 		case attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode):
@@ -476,7 +547,7 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outco
 		if c.err != nil {
 			return nil, nil, c.err
 		}
-		c.object, c.learned = b.Key.Object, learned
+		c.object, c.learned, c.deleted = b.Key.Object, learned, deleted
 		p.done <- c
 	}
 	return retry, unfold, nil
@@ -623,7 +694,7 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 	}
 	byPartition := map[topicPartition][]*kgo.Record{}
 	for i := range outcomes {
-		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult)
+		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil)
 		if err != nil {
 			return err
 		}
@@ -649,7 +720,7 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 func (p *Pipeline) resultRecords(outcomes []outcome) ([]*kgo.Record, error) {
 	var records []*kgo.Record
 	for i := range outcomes {
-		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult)
+		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil)
 		if err != nil {
 			return nil, err
 		}
@@ -669,6 +740,9 @@ func (p *Pipeline) completed(c completion) {
 	for id, identity := range c.learned {
 		p.ids.learn(c.object, id, identity)
 	}
+	for _, id := range c.deleted {
+		p.ids.forget(c.object, id)
+	}
 	if c.err != nil {
 		p.log.Warn("results not published; their events stay uncommitted", "error", c.err)
 		return
@@ -683,6 +757,9 @@ func (p *Pipeline) completed(c completion) {
 			marks[s.Topic] = map[int32]kgo.EpochOffset{}
 		}
 		marks[s.Topic][s.Partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
+	}
+	if p.replay != nil {
+		p.replay.completed(c.sources, marks[p.replay.topic])
 	}
 	if len(marks) > 0 {
 		p.client.MarkCommitOffsets(marks)

@@ -29,7 +29,8 @@ type Route struct {
 	Decoder    event.Decoder
 }
 
-func (r *Route) matches(topic string) bool {
+// Matches reports whether the route takes the records of topic.
+func (r *Route) Matches(topic string) bool {
 	for _, t := range r.Topics {
 		if t == topic {
 			return true
@@ -74,8 +75,10 @@ type Options struct {
 	// at RetryBase and doubles up to RetryMax. Defaults 1s and 1m.
 	RetryBase, RetryMax time.Duration
 	// IDCacheSize bounds the Salesforce Ids whose record identity (external
-	// id) the pipeline remembers to order changes by Id after changes by
-	// external id. Default 1,000,000 (about 100 MB at most).
+	// id) the pipeline remembers, learned from upsert and insert results, to
+	// order changes by Id after changes by external id and to resolve
+	// deletes by external id without a query. Default 1,000,000 (about
+	// 150 MB at most).
 	IDCacheSize int
 	Logger      *slog.Logger
 	Metrics     *metrics.Pipeline // required
@@ -98,6 +101,12 @@ type Options struct {
 	Pacer          *pacer.Pacer
 	LimitsInterval time.Duration
 
+	// Replay, when set, makes the pipeline replay a dead-letter topic (see
+	// Replay) instead of reading the routes' topics, which then only
+	// choose the decoder; Run returns when the replay is done. Group should
+	// be the replay's own.
+	Replay *Replay
+
 	// naive turns ordering off: no record identities, so no dependency
 	// between buffers or jobs. Only for the comparison test that shows why
 	// ordering is needed.
@@ -118,6 +127,7 @@ type Pipeline struct {
 	inFlight int
 	busy     busyRecords
 	ids      *identities
+	replay   *replayProgress // when replaying; nil otherwise
 
 	// What the journal said about assigned partitions; the main loop owns
 	// these.
@@ -155,6 +165,7 @@ type completion struct {
 	// successful rows.
 	object  string
 	learned map[string]string
+	deleted []string // Ids of object deleted by successful rows, to forget
 	err     error
 }
 
@@ -262,6 +273,9 @@ func (p *Pipeline) count(f func(*Stats)) {
 // topicPattern is one regular expression for every route's topics, for
 // kgo.ConsumeRegex.
 func (p *Pipeline) topicPattern() string {
+	if p.opts.Replay != nil {
+		return "^" + regexp.QuoteMeta(p.opts.Replay.Topic) + "$"
+	}
 	var alts []string
 	for _, r := range p.opts.Routes {
 		for _, t := range r.Topics {
@@ -274,11 +288,22 @@ func (p *Pipeline) topicPattern() string {
 	return "^(?:" + strings.Join(alts, "|") + ")$"
 }
 
-// Run consumes until ctx ends, then stops fetching, submits what is
+// Run consumes until ctx ends (or a replay is done), then stops fetching, submits what is
 // buffered, waits up to ShutdownGrace for jobs in flight to finish and
 // publish, commits, and returns nil. It returns an error only when it cannot
 // start or Kafka fails for good.
 func (p *Pipeline) Run(ctx context.Context) error {
+	if p.opts.Replay != nil {
+		rp, err := p.startReplay(ctx)
+		if err != nil || rp == nil {
+			return err // nil: nothing to replay
+		}
+		p.replay = rp
+		var stop context.CancelFunc
+		ctx, stop = context.WithCancel(ctx)
+		defer stop()
+		go p.watchReplay(ctx, rp, stop)
+	}
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(p.opts.Group),
 		kgo.ConsumeRegex(),

@@ -25,6 +25,9 @@ type Result struct {
 	JobID     string  `json:"jobId"`     // the Bulk API job; "" when none ran
 	Attempts  int     `json:"attempts"`  // jobs the event's row went through
 	Source    Source  `json:"source"`
+	// ReplayOf is the dead-letter record a replay sent the event from;
+	// absent outside replays.
+	ReplayOf *Source `json:"replayOf,omitempty"`
 }
 
 // Source is the position of the event a result is about.
@@ -40,6 +43,7 @@ const (
 	CodeTooLarge    = "BULKSTREAM_TOO_LARGE"   // one change is larger than batch.max_bytes
 	CodeNoResult    = "BULKSTREAM_NO_RESULT"   // Salesforce returned no result row for the event
 	CodeUnprocessed = "BULKSTREAM_UNPROCESSED" // Salesforce did not process the row
+	CodeNotFound    = "BULKSTREAM_NOT_FOUND"   // a delete by external id names no record
 )
 
 // outcome is a Result waiting to be published, with what the dead-letter
@@ -56,34 +60,45 @@ func sourceOf(src *event.Source) Source {
 // records returns the Kafka records that publish an outcome: the result on
 // the success or failure topic and, for a failure, a dead-letter copy of the
 // original record with Kafka Connect's error headers and Salesforce's.
-func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error)) ([]*kgo.Record, error) {
-	value, err := encode(&o.result)
+//
+// In a replay (replay), o.src is a dead-letter copy: the result names the
+// original position as its source and the copy's as replayOf, and a new
+// dead-letter copy is made of the original record.
+func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), replay bool) ([]*kgo.Record, error) {
+	res, src := o.result, o.src
+	if replay {
+		if orig, _, ok := DeadLetterOrigin(&o.src); ok {
+			dl := sourceOf(&o.src)
+			res.ReplayOf, res.Source, src = &dl, sourceOf(&orig), orig
+		}
+	}
+	value, err := encode(&res)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
 	topic := topics.Success
-	if !o.result.Success {
+	if !res.Success {
 		topic = topics.Failure
 	}
-	out := []*kgo.Record{{Topic: topic, Key: o.src.Key, Value: value}}
-	if o.result.Success || topics.DeadLetter == "" {
+	out := []*kgo.Record{{Topic: topic, Key: src.Key, Value: value}}
+	if res.Success || topics.DeadLetter == "" {
 		return out, nil
 	}
-	dlq := &kgo.Record{Topic: topics.DeadLetter, Key: o.src.Key, Value: o.src.Value, Timestamp: o.src.Timestamp}
-	for _, h := range o.src.Headers {
+	dlq := &kgo.Record{Topic: topics.DeadLetter, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
+	for _, h := range src.Headers {
 		dlq.Headers = append(dlq.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
-	message := o.result.Error
-	if o.result.ErrorCode != "" {
-		message = o.result.ErrorCode + ": " + o.result.Error
+	message := res.Error
+	if res.ErrorCode != "" {
+		message = res.ErrorCode + ": " + res.Error
 	}
 	dlq.Headers = append(dlq.Headers,
-		kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(o.src.Topic)},
-		kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(o.src.Partition)))},
-		kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(o.src.Offset, 10))},
+		kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(src.Topic)},
+		kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(src.Partition)))},
+		kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(src.Offset, 10))},
 		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(message)},
-		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(o.result.ErrorCode)},
-		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(o.result.JobID)},
+		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(res.ErrorCode)},
+		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(res.JobID)},
 	)
 	return append(out, dlq), nil
 }

@@ -149,7 +149,7 @@ func TestAvroDebezium(t *testing.T) {
 				"credit_limit", "-5.25", "is_active", "true", "updated_at", "2024-03-01T12:34:56.789Z", "signup_day", "2024-03-01",
 				"last_login", "2024-03-01T12:00:00.000Z", "rating", "4.25", "MailingCity", nil)}},
 		{name: "delete", value: wire(id, avroBinary(t, envelope, customerEvent("d", customerRow(), nil))),
-			wantErr: `delete of Contact External_Id__c="1001": delete by external id is not supported yet (needs the record Id)`},
+			want: &Change{Object: "Contact", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "1001")}},
 		{name: "truncate", value: wire(id, avroBinary(t, envelope, customerEvent("t", nil, nil))),
 			wantErr: `op "t" (truncate) is not supported: Bulk API 2.0 deletes records by Id, one row each, and cannot empty an object`},
 		{name: "tombstone", value: nil, wantErr: (&debeziumShape{}).tombstone().(*DecodeError).Reason},

@@ -91,10 +91,15 @@ type Change struct {
 	Operation Operation // what to do with the record
 	// ExternalIDField names the field that identifies the record for an
 	// upsert (its value is among Fields). An insert may carry one too, so
-	// that its record can be recognised; other operations leave it empty.
+	// that its record can be recognised. A delete or hardDelete carries one
+	// when it names its record by external id instead of Id (a delete by
+	// external id, see ByExternalID); update and a delete by Id leave it
+	// empty.
 	ExternalIDField string
 	// Fields in the order the event gave them. For delete and hardDelete
-	// only Id. A field absent here is left unchanged by Salesforce.
+	// only Id, or only the external id field for a delete by external id,
+	// which the pipeline resolves to the record's Id before the job. A
+	// field absent here is left unchanged by Salesforce.
 	Fields []Field
 	Source Source
 }
@@ -110,13 +115,22 @@ func (c *Change) Get(name string) (Value, bool) {
 	return Value{}, false
 }
 
+// ByExternalID reports whether c is a delete or hardDelete that names its
+// record by an external id value rather than by Id. Bulk API 2.0 deletes by
+// Id only, so such a change must be resolved to the record's Id first.
+func (c *Change) ByExternalID() bool {
+	return c.Operation.IsDelete() && c.ExternalIDField != "" && !strings.EqualFold(c.ExternalIDField, "Id")
+}
+
 // RecordKey identifies the Salesforce record a change is about, for
 // coalescing and ordering: the folded external id value for an upsert (and
-// for an insert that carries the route's external id), the Id for update
-// and delete. It is "" when the change names no record (a plain insert).
+// for an insert that carries the route's external id, and a delete by
+// external id), the Id for update and delete. So an upsert and a delete by
+// the same external id value share a key. It is "" when the change names no
+// record (a plain insert).
 func (c *Change) RecordKey() string {
 	byExternalID := c.ExternalIDField != "" && !strings.EqualFold(c.ExternalIDField, "Id") &&
-		(c.Operation == Upsert || c.Operation == Insert)
+		(c.Operation == Upsert || c.Operation == Insert || c.Operation.IsDelete())
 	if byExternalID {
 		if v, ok := c.Get(c.ExternalIDField); ok && !v.Null && v.Text != "" {
 			return strings.ToLower(c.ExternalIDField) + "=" + strings.ToLower(v.Text)

@@ -66,14 +66,18 @@ type debeziumDecoder struct{ s *debeziumShape }
 //     o.Operation: an upsert by default, matching on the column KeyField
 //     sent as ExternalIDField;
 //   - d (delete) deletes the record its before row names: by Id if the
-//     mapping sends a column as Id, else by the external id, which Bulk API
-//     2.0 cannot do: that is a *DecodeError whose reason says so, until
-//     deletes by external id are resolved to Ids (issue 8);
+//     mapping sends a column as Id, else by the external id (the column
+//     KeyField), which the pipeline resolves to the record's Id;
 //   - t (truncate), m (message) and any other op are a *DecodeError;
 //   - a tombstone (a null value, which Debezium writes after each delete so
-//     that log compaction can drop the key) is a *DecodeError too: it names
-//     its record only by the Kafka key. Setting tombstones.on.delete=false
-//     on the Debezium connector leaves them out.
+//     that log compaction can drop the key) is a delete by external id too,
+//     named by the Kafka key: Debezium's key is a JSON object of the
+//     primary key columns (in the schema/payload wrapper or not), whose
+//     column KeyField is the external id value. Since the d event before it
+//     deletes the record already, the tombstone's delete then finds no
+//     record (BULKSTREAM_NOT_FOUND); setting tombstones.on.delete=false on
+//     the Debezium connector leaves tombstones out. In Avro a tombstone is
+//     a *DecodeError: the Avro decoder does not read keys.
 //
 // A row's columns become fields as the Avro decoder describes (nested
 // records flattened by path, dates and timestamps in Salesforce's form);
@@ -94,7 +98,10 @@ func NewDebeziumDecoder(o DebeziumOptions) (Decoder, error) {
 
 func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 	if src.Value == nil {
-		return nil, d.s.tombstone()
+		if d.s.o.KeyField == "" {
+			return nil, d.s.tombstone()
+		}
+		return tombstoneDelete(debeziumFormat, d.s.o.Object, Delete, d.s.o.ExternalIDField, d.s.o.KeyField, src)
 	}
 	var r reader
 	if err := r.read(src.Value, debeziumFormat); err != nil {
@@ -122,8 +129,9 @@ func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 func (*debeziumShape) format() format { return debeziumFormat }
 
 func (*debeziumShape) tombstone() error {
-	return decodeErrorf("record value is null: a tombstone, which Debezium writes after a delete so that log compaction can drop the key; "+
-		"it names its record only by the Kafka key, and %s; set tombstones.on.delete=false on the Debezium connector to leave tombstones out", deleteByExternalID)
+	return decodeErrorf("record value is null: a tombstone, which Debezium writes after a delete so that log compaction can drop the key; " +
+		"it names its record only by the Kafka key, which this route cannot read (Avro keys are not decoded, or the route has no key field); " +
+		"set tombstones.on.delete=false on the Debezium connector to leave tombstones out")
 }
 
 func (d *debeziumShape) change(root *node, src Source) (*Change, error) {

@@ -512,6 +512,11 @@ func (r *reader) change(src Source, f format) (*Change, error) {
 		c.ExternalIDField = ext
 	case Update, Delete, HardDelete:
 		i := fieldIndex(fs, "Id")
+		if op.IsDelete() && i < 0 && r.externalID != "" && !strings.EqualFold(r.externalID, "Id") {
+			if j := fieldIndex(fs, r.externalID); j >= 0 {
+				return deleteByExternalID(op, r.object, fs[j], src)
+			}
+		}
 		switch {
 		case i < 0:
 			return nil, decodeErrorf("%s needs field \"Id\", which is missing", op)

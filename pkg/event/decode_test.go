@@ -599,7 +599,9 @@ func checkDecoded(t *testing.T, value []byte, c *Change, err error, envelope boo
 
 	// The fields are those that json.Decoder's tokens give, in order.
 	want := referenceFields(t, value, envelope)
-	if c.Operation.IsDelete() {
+	if c.ByExternalID() {
+		want = want[fieldIndex(want, c.ExternalIDField):][:1]
+	} else if c.Operation.IsDelete() {
 		want = want[fieldIndex(want, "Id"):][:1]
 	}
 	if !reflect.DeepEqual(c.Fields, want) {
@@ -643,6 +645,12 @@ func checkOutcome(t *testing.T, c *Change, err error) bool {
 	}
 	switch c.Operation {
 	case Delete, HardDelete:
+		if c.ByExternalID() {
+			if len(c.Fields) != 1 || !strings.EqualFold(c.Fields[0].Name, c.ExternalIDField) || c.Fields[0].Value.Null || c.Fields[0].Value.Text == "" {
+				t.Fatalf("%s by %s without exactly its value: %+v", c.Operation, c.ExternalIDField, c.Fields)
+			}
+			break
+		}
 		if len(c.Fields) != 1 || !strings.EqualFold(c.Fields[0].Name, "Id") || !isRecordID(c.Fields[0].Value.Text) {
 			t.Fatalf("%s without exactly one Id: %+v", c.Operation, c.Fields)
 		}

@@ -13,8 +13,10 @@ type envelopeDecoder struct{ d Defaults }
 // object, operation and externalIdField override d; a key that is null or
 // "" is not given, and d's value holds. Any other key is an error, so that a
 // misspelt key ("Operation") cannot silently leave the route's operation in
-// force. delete and hardDelete name their record by "Id" in fields; their
-// other fields are checked like any field, then dropped. The rules of
+// force. delete and hardDelete name their record by "Id" in fields or,
+// without one, by the value of externalIdField (a delete by external id,
+// which the pipeline resolves to the Id); their other fields are checked
+// like any field, then dropped. The rules of
 // Decoder apply. The decoder has no state and is safe for concurrent use.
 func NewEnvelopeDecoder(d Defaults) Decoder { return envelopeDecoder{d} }
 

@@ -28,8 +28,7 @@ type salesforceCDCDecoder struct{ d Defaults }
 //     CREATE and UNDELETE leave out fields that are null, which is how a
 //     new record has them. nulledFields are sent as null (#N/A).
 //   - DELETE deletes: by Id when ExternalIDField is Id, else by external
-//     id, which is a *DecodeError until deletes by external id are
-//     resolved to Ids (issue 8).
+//     id, which the pipeline resolves to the record's Id.
 //   - GAP_CREATE, GAP_UPDATE, GAP_DELETE, GAP_UNDELETE and GAP_OVERFLOW
 //     carry no field values: each is a *DecodeError saying that the record
 //     must be re-read from the source org.

@@ -32,7 +32,7 @@ func TestSalesforceCDC(t *testing.T) {
 		{name: "undelete upserts", d: replica, file: "undelete.json",
 			want: upsert("Account", "Source_Id__c", accountID, "Name", "Acme", "Website", "www.example.com")},
 		{name: "delete by external id", d: replica, file: "delete.json",
-			wantErr: `delete of Account Source_Id__c="0015f00002JUXA8AAP": delete by external id is not supported yet (needs the record Id)`},
+			want: &Change{Object: "Account", Operation: Delete, ExternalIDField: "Source_Id__c", Fields: fieldList("Source_Id__c", "0015f00002JUXA8AAP")}},
 		{name: "delete by Id within one org", d: Defaults{ExternalIDField: "Id"}, file: "delete.json",
 			want: &Change{Object: "Account", Operation: Delete, Fields: fieldList("Id", accountID)}},
 		{name: "gap event", d: replica, file: "gap_update.json",

@@ -1,8 +1,13 @@
 package event
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
 	"slices"
-	"strconv"
+	"strings"
+	"unicode/utf8"
 )
 
 // A Shape is what a record value means once its bytes are read: where the
@@ -105,10 +110,6 @@ func finish(f format, object, operation, ext string, fs []Field, src Source) (*C
 	return r.change(src, f)
 }
 
-// deleteByExternalID is why a delete that names its record by an external
-// id fails: Bulk API 2.0 deletes by Id only.
-const deleteByExternalID = "delete by external id is not supported yet (needs the record Id)"
-
 // deleteChange is a delete of the record that the mapped fields fs name: by
 // its Id when they carry one, else by the external id field ext.
 func deleteChange(f format, object, ext string, fs []Field, src Source) (*Change, error) {
@@ -125,14 +126,99 @@ func deleteChange(f format, object, ext string, fs []Field, src Source) (*Change
 	if i < 0 || fs[i].Value.Null {
 		return nil, decodeErrorf("delete has no value for %s, which names the record", ext)
 	}
-	return resolveDelete(&Change{Object: object, Operation: Delete, ExternalIDField: ext, Fields: []Field{fs[i]}, Source: src})
+	return deleteByExternalID(Delete, object, fs[i], src)
 }
 
-// resolveDelete turns a delete that names its record by external id into a
-// delete by Id. Resolving needs the Id that Salesforce gave the record: the
-// pipeline's id cache, else a query (issue 8). Until then such a delete is
-// a decode failure that names the record.
-func resolveDelete(c *Change) (*Change, error) {
-	v, _ := c.Get(c.ExternalIDField)
-	return nil, decodeErrorf("delete of %s %s=%s: %s", c.Object, c.ExternalIDField, strconv.Quote(v.Text), deleteByExternalID)
+// deleteByExternalID is a delete (or hardDelete) of the record whose
+// external id field is f. Bulk API 2.0 deletes by Id only: the pipeline
+// resolves the value to the record's Id (its id cache, else a query) before
+// the job, and reports a key that matches no record as not found.
+func deleteByExternalID(op Operation, object string, f Field, src Source) (*Change, error) {
+	switch {
+	case f.Value.Null || f.Value.Text == "":
+		return nil, decodeErrorf("field %q: %s by %s needs a value, got null", f.Name, op, f.Name)
+	case !utf8.ValidString(f.Value.Text):
+		return nil, decodeErrorf("field %q: %s by %s needs UTF-8 text", f.Name, op, f.Name)
+	}
+	return &Change{Object: object, Operation: op, ExternalIDField: f.Name, Fields: []Field{f}, Source: src}, nil
+}
+
+// tombstoneDelete is the delete that a tombstone (a record with a null
+// value) of a route stands for: its record key names the record by the
+// external id field ext. The key is the value itself (a plain string key),
+// a JSON string, or a JSON object (optionally in Kafka Connect's
+// {"schema", "payload"} wrapper) whose member column holds the value.
+func tombstoneDelete(f format, object string, op Operation, ext, column string, src Source) (*Change, error) {
+	if ext == "" || strings.EqualFold(ext, "Id") {
+		return nil, tombstoneError(f)
+	}
+	if !op.IsDelete() {
+		op = Delete
+	}
+	v, err := keyValue(src.Key, column)
+	if err != nil {
+		return nil, decodeErrorf("record value is null (a tombstone), a delete by %s named by the record key, but %s", ext, err)
+	}
+	if !isAPIName(object) {
+		return finish(f, object, string(op), "", nil, src) // for its message about the object
+	}
+	return deleteByExternalID(op, object, Field{Name: ext, Value: Text(v)}, src)
+}
+
+// keyValue reads the external id value out of a record key (see
+// tombstoneDelete).
+func keyValue(key []byte, column string) (string, error) {
+	k := bytes.TrimSpace(key)
+	switch {
+	case len(k) == 0:
+		return "", errors.New("the record key is empty")
+	case !utf8.Valid(k):
+		return "", errors.New("the record key is not UTF-8 text")
+	case k[0] == '"':
+		var s string
+		if err := json.Unmarshal(k, &s); err != nil {
+			return "", fmt.Errorf("the record key is not a JSON string: %v", err)
+		}
+		return s, nil
+	case k[0] != '{':
+		return string(k), nil
+	}
+	var obj map[string]json.RawMessage
+	d := json.NewDecoder(bytes.NewReader(k))
+	d.UseNumber()
+	if err := d.Decode(&obj); err != nil {
+		return "", fmt.Errorf("the record key is not a JSON object: %v", err)
+	}
+	if p, ok := obj["payload"]; ok && obj["schema"] != nil && len(obj) == 2 {
+		obj = nil
+		d := json.NewDecoder(bytes.NewReader(p))
+		d.UseNumber()
+		if err := d.Decode(&obj); err != nil {
+			return "", fmt.Errorf("the record key's payload is not a JSON object: %v", err)
+		}
+	}
+	raw, ok := obj[column]
+	if !ok {
+		for name, v := range obj {
+			if strings.EqualFold(name, column) {
+				raw, ok = v, true
+			}
+		}
+	}
+	if !ok {
+		return "", fmt.Errorf("the record key has no member %q", column)
+	}
+	var v any
+	d = json.NewDecoder(bytes.NewReader(raw))
+	d.UseNumber()
+	if err := d.Decode(&v); err != nil {
+		return "", err
+	}
+	switch v := v.(type) {
+	case string:
+		return v, nil
+	case json.Number:
+		return v.String(), nil
+	}
+	return "", fmt.Errorf("the record key's %q is %s, want a string or a number", column, bytes.TrimSpace(raw))
 }

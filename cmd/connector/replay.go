@@ -1,0 +1,248 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/config"
+	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/internal/pipeline"
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// runReplay is `connector replay --config FILE --from TOPIC`: it sends the
+// original records of a dead-letter topic's copies through the pipeline
+// again, with the configuration's routes, and exits when the topic is read
+// to the end offsets it had at the start and every replayed event has a
+// result (see pipeline.Replay). Its position is committed under its own
+// consumer group, so an interrupted replay resumes and a finished one does
+// not repeat.
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
+	configPath := fs.String("config", "config.yaml", "the configuration file (see config.example.yaml)")
+	from := fs.String("from", "", "the dead-letter topic to replay (default results.dead_letter_topic)")
+	group := fs.String("group", "", "the replay's consumer group (default <kafka.group>-replay-<topic>)")
+	var f replayFilter
+	fs.StringVar(&f.errorCode, "error-code", "", "replay only records whose sf.error.code header is CODE")
+	fs.StringVar(&f.object, "object", "", "replay only records whose change is about this Salesforce object")
+	fs.StringVar(&f.sourceTopic, "source-topic", "", "replay only records that came from this topic (__connect.errors.topic)")
+	since := fs.String("since", "", "replay only records from this RFC 3339 time (the record's timestamp) or dead-letter offset on, inclusive")
+	until := fs.String("until", "", "replay only records before this RFC 3339 time or dead-letter offset, exclusive")
+	limit := fs.Int("limit", 0, "replay at most N records; the rest stay for the next replay (0: no limit)")
+	dryRun := fs.Bool("dry-run", false, "print what would be replayed, one line a record, and change nothing")
+	if err := parseFlags(fs, args, stderr); err != nil {
+		return err
+	}
+	var err error
+	if f.since, err = parseBound("since", *since); err != nil {
+		return err
+	}
+	if f.until, err = parseBound("until", *until); err != nil {
+		return err
+	}
+	if *limit < 0 {
+		return usageError{"--limit must not be negative"}
+	}
+	cfg, err := config.Load(*configPath)
+	if err != nil {
+		return err
+	}
+	topic := *from
+	if topic == "" {
+		topic = cfg.Results.DeadLetterTopic
+	}
+	if topic == "" {
+		return usageError{"--from is required: the configuration has no results.dead_letter_topic"}
+	}
+	if *group == "" {
+		*group = cfg.Kafka.Group + "-replay-" + topic
+	}
+	log := newLogger(cfg.Log, stderr)
+
+	m := metrics.New(prometheus.NewRegistry())
+	sf, err := salesforceClient(ctx, cfg.Salesforce, log, &salesforceStatus{metrics: m})
+	if err != nil {
+		return err
+	}
+	opts, err := pipelineOptions(cfg, sf, m, log)
+	if err != nil {
+		return err
+	}
+	opts.Group = *group
+	opts.Replay = &pipeline.Replay{Topic: topic, Keep: f.keep, Limit: *limit}
+	if *dryRun {
+		return dryRunReplay(ctx, opts, stdout)
+	}
+	go exitOnSecondSignal(ctx, log)
+	p, err := pipeline.New(opts)
+	if err != nil {
+		return err
+	}
+	if err := p.Run(ctx); err != nil {
+		return err
+	}
+	s := p.Stats()
+	fmt.Fprintf(stdout, "replayed %d of %d dead-letter records read: %d succeeded, %d failed\n", s.Succeeded+s.Failed, s.Consumed, s.Succeeded, s.Failed)
+	return nil
+}
+
+// bound is a --since or --until: a time or a dead-letter offset.
+type bound struct {
+	set    bool
+	time   time.Time
+	offset int64
+	byTime bool
+}
+
+func parseBound(name, s string) (bound, error) {
+	if s == "" {
+		return bound{}, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return bound{set: true, time: t, byTime: true}, nil
+	}
+	if o, err := strconv.ParseInt(s, 10, 64); err == nil && o >= 0 {
+		return bound{set: true, offset: o}, nil
+	}
+	return bound{}, usageError{fmt.Sprintf("--%s %q is neither an RFC 3339 time (2024-05-01T00:00:00Z) nor an offset", name, s)}
+}
+
+// before reports whether r is before b (by its timestamp, or its
+// dead-letter offset).
+func (b bound) before(r *pipeline.ReplayRecord) bool {
+	if b.byTime {
+		return r.Timestamp.Before(b.time)
+	}
+	return r.DeadLetter.Offset < b.offset
+}
+
+// replayFilter is the command line's filters; the zero value keeps all.
+type replayFilter struct {
+	errorCode, object, sourceTopic string
+	since, until                   bound
+}
+
+func (f *replayFilter) keep(r *pipeline.ReplayRecord) bool {
+	switch {
+	case f.errorCode != "" && r.ErrorCode != f.errorCode,
+		f.sourceTopic != "" && r.Original.Topic != f.sourceTopic,
+		f.object != "" && (r.Change == nil || r.Change.Object != f.object),
+		f.since.set && f.since.before(r),
+		f.until.set && !f.until.before(r):
+		return false
+	}
+	return true
+}
+
+// dryRunReplay reads what a replay would read, from the replay group's
+// committed offsets to the topic's end offsets, without joining the group,
+// and prints each record the filters keep.
+func dryRunReplay(ctx context.Context, opts pipeline.Options, w io.Writer) error {
+	cl, err := kgo.NewClient(opts.Kafka...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topic := opts.Replay.Topic
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	committed, err := adm.FetchOffsets(ctx, opts.Group)
+	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
+		return fmt.Errorf("committed offsets of %s: %w", opts.Group, err)
+	}
+	start := map[int32]kgo.Offset{}
+	end := map[int32]int64{}
+	ends.Each(func(o kadm.ListedOffset) {
+		at := kgo.NewOffset().AtStart()
+		if c, ok := committed.Lookup(o.Topic, o.Partition); ok {
+			if c.At >= o.Offset {
+				return
+			}
+			at = kgo.NewOffset().At(c.At)
+		}
+		start[o.Partition], end[o.Partition] = at, o.Offset
+	})
+	reader, err := kgo.NewClient(append(opts.Kafka, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+	if err != nil {
+		return fmt.Errorf("kafka client: %w", err)
+	}
+	defer reader.Close()
+	kept := 0
+	for len(end) > 0 && (opts.Replay.Limit == 0 || kept < opts.Replay.Limit) {
+		// The last offsets may be transaction markers, never returned: a
+		// quiet second ends the read.
+		pctx, cancel := context.WithTimeout(ctx, time.Second)
+		fetches := reader.PollFetches(pctx)
+		cancel()
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		n := 0
+		fetches.EachRecord(func(r *kgo.Record) {
+			n++
+			last, ok := end[r.Partition]
+			if !ok || r.Offset >= last || (opts.Replay.Limit > 0 && kept >= opts.Replay.Limit) {
+				return
+			}
+			if r.Offset == last-1 {
+				delete(end, r.Partition)
+			}
+			if dryRunLine(w, opts, r) {
+				kept++
+			}
+		})
+		if n == 0 {
+			break
+		}
+	}
+	fmt.Fprintf(w, "%d records would be replayed\n", kept)
+	return nil
+}
+
+// dryRunLine prints the record if the replay would send it, and reports
+// whether it would.
+func dryRunLine(w io.Writer, opts pipeline.Options, r *kgo.Record) bool {
+	src := event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
+	for _, h := range r.Headers {
+		src.Headers = append(src.Headers, event.Header{Key: h.Key, Value: h.Value})
+	}
+	orig, code, ok := pipeline.DeadLetterOrigin(&src)
+	if !ok {
+		return false
+	}
+	rec := &pipeline.ReplayRecord{DeadLetter: pipeline.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
+		Original: pipeline.Source{Topic: orig.Topic, Partition: orig.Partition, Offset: orig.Offset}, Timestamp: r.Timestamp, ErrorCode: code}
+	for i := range opts.Routes {
+		if opts.Routes[i].Matches(orig.Topic) {
+			rec.Change, _ = opts.Routes[i].Decoder.Decode(src)
+			break
+		}
+	}
+	if opts.Replay.Keep != nil && !opts.Replay.Keep(rec) {
+		return false
+	}
+	object, op := "?", "?"
+	if rec.Change != nil {
+		object, op = rec.Change.Object, string(rec.Change.Operation)
+	}
+	fmt.Fprintf(w, "%s/%d/%d\tfrom %s/%d/%d\t%s\t%s %s\tkey %q\n", r.Topic, r.Partition, r.Offset,
+		orig.Topic, orig.Partition, orig.Offset, code, op, object, r.Key)
+	return true
+}

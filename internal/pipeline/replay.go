@@ -1,0 +1,284 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// Replay makes a pipeline read a dead-letter topic instead of its routes'
+// topics, and send the original records of its dead-letter copies through
+// the pipeline again: the route is the one of the original topic (the
+// copy's __connect.errors.topic header), the decoding the same. Each
+// replayed event gets a new result whose source is the original position
+// (from the headers) and whose replayOf is the dead-letter position; if it
+// fails again, a new dead-letter copy is written, for a later replay.
+//
+// The replay reads up to the end offsets the topic has when Run starts,
+// under its own consumer group (Options.Group), whose committed offsets are
+// dead-letter positions: an interrupted replay resumes where it stopped,
+// and a finished one does not repeat. Run returns once every dead-letter
+// record up to those ends has a result or was filtered out (Keep), which
+// advances the offset without a result. Copies written after the start,
+// the replay's own among them, are left for the next replay.
+type Replay struct {
+	Topic string // the dead-letter topic
+	// Keep says whether to replay a record; nil replays every one. It runs
+	// in the main loop and must be quick.
+	Keep func(*ReplayRecord) bool
+	// Limit, when positive, ends the replay once that many records were
+	// kept: the records read after it stay uncommitted, for the next replay.
+	Limit int
+}
+
+// ReplayRecord is a dead-letter record as Replay.Keep sees it.
+type ReplayRecord struct {
+	DeadLetter Source // the record's position in the dead-letter topic
+	Original   Source // the original record's position (__connect.errors.* headers)
+	// Timestamp is the record's timestamp: the original record's, which
+	// the dead-letter copy keeps.
+	Timestamp time.Time
+	ErrorCode string // the sf.error.code header
+	// Change is the original record decoded by its route, nil when it does
+	// not decode (or no route takes its topic).
+	Change *event.Change
+}
+
+// The headers of a dead-letter copy that are about the failure, not the
+// original record.
+var deadLetterHeaders = regexp.MustCompile(`^(__connect\.errors\..*|sf\.error\.code|sf\.job\.id)$`)
+
+// DeadLetterOrigin returns the original record of a dead-letter copy: its
+// key, value and timestamp, its headers without those about the failure,
+// and its position from the __connect.errors.topic, .partition and .offset
+// headers; and the copy's sf.error.code. ok is false when the position
+// headers are missing or malformed.
+func DeadLetterOrigin(dl *event.Source) (orig event.Source, errorCode string, ok bool) {
+	orig = event.Source{Timestamp: dl.Timestamp, Key: dl.Key, Value: dl.Value}
+	var topic, partition, offset bool
+	for _, h := range dl.Headers {
+		switch h.Key {
+		case "__connect.errors.topic":
+			orig.Topic, topic = string(h.Value), len(h.Value) > 0
+		case "__connect.errors.partition":
+			p, err := strconv.ParseInt(string(h.Value), 10, 32)
+			orig.Partition, partition = int32(p), err == nil
+		case "__connect.errors.offset":
+			o, err := strconv.ParseInt(string(h.Value), 10, 64)
+			orig.Offset, offset = o, err == nil
+		case "sf.error.code":
+			errorCode = string(h.Value)
+		}
+		if !deadLetterHeaders.MatchString(h.Key) {
+			orig.Headers = append(orig.Headers, h)
+		}
+	}
+	return orig, errorCode, topic && partition && offset
+}
+
+// replayProgress follows a replay to the end offsets taken at its start.
+// The main loop writes it (consumed, completed); the watcher goroutine
+// reads it; mu guards it.
+type replayProgress struct {
+	topic string
+	end   map[int32]int64 // partitions left to read, with their end offsets; fixed at start
+
+	mu       sync.Mutex
+	left     map[int32]bool  // partitions not finished yet
+	next     map[int32]int64 // the position reached: every record before it has a result
+	pending  map[int32]int   // consumed records without a result
+	activity time.Time       // the last record consumed or completed
+	limit    int             // Replay.Limit
+	kept     int             // records kept so far
+}
+
+// startReplay takes the dead-letter topic's end offsets and the replay
+// group's committed ones, and returns the progress to follow, or nil when
+// nothing is left to replay.
+func (p *Pipeline) startReplay(ctx context.Context) (*replayProgress, error) {
+	cl, err := kgo.NewClient(p.opts.Kafka...)
+	if err != nil {
+		return nil, fmt.Errorf("kafka client: %w", err)
+	}
+	defer cl.Close()
+	adm := kadm.NewClient(cl)
+	topic := p.opts.Replay.Topic
+	ends, err := adm.ListEndOffsets(ctx, topic)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end offsets of %s: %w", topic, err)
+	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return nil, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
+	committed, err := adm.FetchOffsets(ctx, p.opts.Group)
+	if errors.Is(err, kerr.GroupIDNotFound) {
+		err = nil // a first replay: nothing committed yet
+	}
+	if err != nil {
+		return nil, fmt.Errorf("committed offsets of %s: %w", p.opts.Group, err)
+	}
+	rp := &replayProgress{topic: topic, end: map[int32]int64{}, left: map[int32]bool{}, next: map[int32]int64{},
+		pending: map[int32]int{}, activity: time.Now(), limit: p.opts.Replay.Limit}
+	ends.Each(func(o kadm.ListedOffset) {
+		from := int64(0)
+		if s, ok := starts.Lookup(o.Topic, o.Partition); ok {
+			from = s.Offset
+		}
+		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At > from {
+			from = c.At
+		}
+		if o.Offset > from {
+			rp.end[o.Partition], rp.left[o.Partition], rp.next[o.Partition] = o.Offset, true, from
+		}
+	})
+	p.log.Info("replay", "topic", topic, "group", p.opts.Group, "partitions_to_read", len(rp.end))
+	if len(rp.end) == 0 {
+		return nil, nil
+	}
+	return rp, nil
+}
+
+// takes reports whether the record at partition/offset is part of the
+// replay (below the end offset taken at start), and counts it.
+func (rp *replayProgress) takes(partition int32, offset int64) bool {
+	end, ok := rp.end[partition]
+	if !ok || offset >= end {
+		return false
+	}
+	rp.mu.Lock()
+	if rp.limit > 0 && rp.kept >= rp.limit {
+		rp.mu.Unlock()
+		return false // the limit is reached: left for the next replay
+	}
+	rp.pending[partition]++
+	rp.activity = time.Now()
+	rp.mu.Unlock()
+	return true
+}
+
+// keeping counts a record the filter kept.
+func (rp *replayProgress) keeping() {
+	rp.mu.Lock()
+	rp.kept++
+	rp.mu.Unlock()
+}
+
+// completed counts the results of the given dead-letter records, and the
+// position each partition reached (marks).
+func (rp *replayProgress) completed(sources []Source, marks map[int32]kgo.EpochOffset) {
+	rp.mu.Lock()
+	defer rp.mu.Unlock()
+	for _, s := range sources {
+		if s.Topic == rp.topic {
+			rp.pending[s.Partition]--
+		}
+	}
+	for partition, m := range marks {
+		rp.next[partition] = m.Offset
+	}
+	rp.activity = time.Now()
+}
+
+// watchReplay ends the replay (stop) once every partition is read to its
+// end, or the limit is reached and every record taken has a result. A
+// partition is finished when its position reaches the end offset, or, since
+// the last offsets of a topic written in transactions are commit markers
+// and not records, when nothing is pending, the pipeline has been quiet for
+// a second, and a fetch from the position finds no record before the end.
+func (p *Pipeline) watchReplay(ctx context.Context, rp *replayProgress, stop context.CancelFunc) {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		type probe struct {
+			partition int32
+			from      int64
+		}
+		var probes []probe
+		rp.mu.Lock()
+		if rp.limit > 0 && rp.kept >= rp.limit {
+			for partition := range rp.left {
+				if rp.pending[partition] == 0 {
+					delete(rp.left, partition) // nothing more is taken
+				}
+			}
+		}
+		for partition := range rp.left {
+			switch {
+			case rp.next[partition] >= rp.end[partition]:
+				delete(rp.left, partition)
+			case rp.pending[partition] == 0 && time.Since(rp.activity) > time.Second:
+				probes = append(probes, probe{partition, rp.next[partition]})
+			}
+		}
+		rp.mu.Unlock()
+		for _, pr := range probes {
+			if p.recordsBefore(ctx, rp.topic, pr.partition, pr.from, rp.end[pr.partition]) {
+				continue
+			}
+			rp.mu.Lock()
+			if rp.pending[pr.partition] == 0 && rp.next[pr.partition] == pr.from {
+				delete(rp.left, pr.partition)
+			}
+			rp.mu.Unlock()
+		}
+		rp.mu.Lock()
+		finished := len(rp.left) == 0
+		rp.mu.Unlock()
+		if finished {
+			p.log.Info("replay: the dead-letter topic is read to the end offsets taken at start", "topic", rp.topic)
+			stop()
+			return
+		}
+	}
+}
+
+// recordsBefore reports whether partition has a committed record at or
+// after from and before end; it errs on yes when it cannot tell.
+func (p *Pipeline) recordsBefore(ctx context.Context, topic string, partition int32, from, end int64) bool {
+	cl, err := kgo.NewClient(append(p.opts.Kafka[:len(p.opts.Kafka):len(p.opts.Kafka)],
+		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {partition: kgo.NewOffset().At(from)}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
+	if err != nil {
+		return true
+	}
+	defer cl.Close()
+	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	for pctx.Err() == nil {
+		fetches := cl.PollFetches(pctx)
+		found, beyond := false, false
+		fetches.EachRecord(func(r *kgo.Record) {
+			if r.Offset < end {
+				found = true
+			} else {
+				beyond = true
+			}
+		})
+		if found {
+			return true
+		}
+		if beyond {
+			return false
+		}
+	}
+	return ctx.Err() != nil
+}
