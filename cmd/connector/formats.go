@@ -139,13 +139,17 @@ func (a *avroResults) encode(r *pipeline.Result) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sfID any
+	var sfID, replayOf any
 	if r.ID != nil {
 		sfID = goavro.Union("string", *r.ID)
+	}
+	if r.ReplayOf != nil {
+		replayOf = goavro.Union("io.bulkstream.Source", map[string]any{"topic": r.ReplayOf.Topic, "partition": r.ReplayOf.Partition, "offset": r.ReplayOf.Offset})
 	}
 	return a.codec.BinaryFromNative(event.AppendWireHeader(nil, id), map[string]any{
 		"success": r.Success, "created": r.Created, "id": sfID, "object": r.Object, "operation": r.Operation,
 		"errorCode": r.ErrorCode, "error": r.Error, "jobId": r.JobID, "attempts": int32(r.Attempts),
-		"source": map[string]any{"topic": r.Source.Topic, "partition": r.Source.Partition, "offset": r.Source.Offset},
+		"source":   map[string]any{"topic": r.Source.Topic, "partition": r.Source.Partition, "offset": r.Source.Offset},
+		"replayOf": replayOf,
 	})
 }
