@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
@@ -379,7 +380,7 @@ func (p *Pipeline) createTopics(ctx context.Context) error {
 		return fmt.Errorf("create result topics: %w", err)
 	}
 	for _, r := range resp.Sorted() {
-		if r.Err != nil && !errors.Is(r.Err, kerrTopicExists) {
+		if r.Err != nil && !errors.Is(r.Err, kerr.TopicAlreadyExists) {
 			return fmt.Errorf("create result topic %s: %w", r.Topic, r.Err)
 		}
 	}

@@ -1,0 +1,165 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// publishAsync publishes outcomes that did not need a job (decode
+// failures) from a goroutine, so the main loop never waits on Kafka.
+func (p *Pipeline) publishAsync(outcomes []outcome) {
+	go func() { p.done <- p.publish(context.Background(), outcomes, false) }()
+}
+
+// publish produces the result (and dead-letter) records of outcomes and
+// waits until Kafka has them. It retries until ctx ends: a result is never
+// dropped.
+func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool) completion {
+	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
+	failpoint("before-publish")
+	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
+		err := p.produce(ctx, outcomes, published)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil || errors.Is(err, errNotOurs) {
+			return completion{jobDone: jobDone, err: err}
+		}
+		p.log.Warn("publishing results failed; retrying", "results", len(outcomes), "error", err)
+		select {
+		case <-time.After(pause):
+		case <-ctx.Done():
+			return completion{jobDone: jobDone, err: ctx.Err()}
+		}
+	}
+	failpoint("after-publish")
+	c := completion{jobDone: jobDone, sources: make([]Source, len(outcomes))}
+	now := time.Now()
+	for i, o := range outcomes {
+		c.sources[i] = o.result.Source
+		outcome := "success"
+		if !o.result.Success {
+			outcome = "failure"
+			p.opts.Metrics.RowErrors.WithLabelValues(o.result.Object, o.result.ErrorCode).Inc()
+			if p.opts.Results.DeadLetter != "" {
+				p.opts.Metrics.DeadLettered.Inc()
+			}
+		}
+		p.opts.Metrics.Results.WithLabelValues(o.result.Object, o.result.Operation, outcome).Inc()
+		p.count(func(s *Stats) {
+			if o.result.Success {
+				s.Succeeded++
+			} else {
+				s.Failed++
+			}
+		})
+		if !o.src.Timestamp.IsZero() {
+			p.opts.Metrics.EventToResult.Observe(now.Sub(o.src.Timestamp).Seconds())
+		}
+	}
+	return c
+}
+
+// produce writes the records of outcomes and the journal entries that
+// close their slices. At least once: the results, then the closing entries
+// (so a closing entry never stands for results that are not out). Exactly
+// once: per source partition, results and closing entry in one transaction
+// of the partition's producer; partitions in published are done already.
+func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published map[topicPartition]bool) error {
+	jobID := ""
+	if len(outcomes) > 0 {
+		jobID = outcomes[0].result.JobID
+	}
+	closing := p.closingEntries(jobID, outcomes)
+	if !p.opts.ExactlyOnce {
+		records, err := p.resultRecords(outcomes)
+		if err == nil {
+			err = p.client.ProduceSync(ctx, records...).FirstErr()
+		}
+		for _, rec := range closing {
+			if err == nil {
+				err = p.client.ProduceSync(ctx, rec).FirstErr()
+			}
+		}
+		return err
+	}
+	byPartition := map[topicPartition][]*kgo.Record{}
+	for i := range outcomes {
+		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil)
+		if err != nil {
+			return err
+		}
+		tp := topicPartition{outcomes[i].result.Source.Topic, outcomes[i].result.Source.Partition}
+		byPartition[tp] = append(byPartition[tp], rs...)
+	}
+	for tp, rec := range closing {
+		byPartition[tp] = append(byPartition[tp], rec)
+	}
+	for _, tp := range sortedPartitions(byPartition) {
+		if published[tp] {
+			continue
+		}
+		if err := p.producers.publishTx(ctx, tp, byPartition[tp]); err != nil {
+			return fmt.Errorf("publish results of %s/%d: %w", tp.topic, tp.partition, err)
+		}
+		published[tp] = true
+	}
+	return nil
+}
+
+// resultRecords encodes the records that publish outcomes.
+func (p *Pipeline) resultRecords(outcomes []outcome) ([]*kgo.Record, error) {
+	var records []*kgo.Record
+	for i := range outcomes {
+		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil)
+		if err != nil {
+			return nil, err
+		}
+		records = append(records, rs...)
+	}
+	return records, nil
+}
+
+// completed marks the offsets of published results for commit.
+func (p *Pipeline) completed(c completion) {
+	if c.jobDone {
+		p.inFlight--
+		p.count(func(s *Stats) { s.InFlight-- })
+		p.busy.remove(c.records)
+		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
+	}
+	for id, identity := range c.learned {
+		p.ids.learn(c.object, id, identity)
+	}
+	for _, id := range c.deleted {
+		p.ids.forget(c.object, id)
+	}
+	if c.err != nil {
+		p.log.Warn("results not published; their events stay uncommitted", "error", c.err)
+		return
+	}
+	marks := map[string]map[int32]kgo.EpochOffset{}
+	for _, s := range c.sources {
+		next, advanced := p.tracker.published(topicPartition{s.Topic, s.Partition}, s.Offset)
+		if !advanced {
+			continue
+		}
+		if marks[s.Topic] == nil {
+			marks[s.Topic] = map[int32]kgo.EpochOffset{}
+		}
+		marks[s.Topic][s.Partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
+	}
+	if p.replay != nil {
+		p.replay.completed(c.sources, marks[p.replay.topic])
+	}
+	if len(marks) > 0 {
+		p.client.MarkCommitOffsets(marks)
+		for topic := range marks {
+			p.opts.Metrics.CommittedOffsets.WithLabelValues(topic).Inc()
+		}
+	}
+}
