@@ -316,6 +316,16 @@ func errorCode(err error) string {
 	return "BULKSTREAM_JOB_FAILED"
 }
 
+// decodeErrorCode tells a record that cannot be decoded from one whose
+// schema the registry could not give.
+func decodeErrorCode(err error) string {
+	var re *event.RegistryError
+	if errors.As(err, &re) {
+		return CodeSchemaRegistry
+	}
+	return CodeDecode
+}
+
 // decodeFailure is the outcome of a record that could not be turned into a
 // change, or that can never be uploaded.
 func decodeFailure(src event.Source, code, message string) outcome {

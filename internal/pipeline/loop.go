@@ -241,7 +241,7 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		}
 		c, err := route.Decoder.Decode(src)
 		if err != nil {
-			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())})
+			p.publishAsync([]outcome{decodeFailure(src, decodeErrorCode(err), err.Error())})
 			return
 		}
 		identity := p.ids.of(c)

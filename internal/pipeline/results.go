@@ -43,7 +43,12 @@ const (
 	CodeTooLarge    = "BULKSTREAM_TOO_LARGE"   // one change is larger than batch.max_bytes
 	CodeNoResult    = "BULKSTREAM_NO_RESULT"   // Salesforce returned no result row for the event
 	CodeUnprocessed = "BULKSTREAM_UNPROCESSED" // Salesforce did not process the row
-	CodeNotFound    = "BULKSTREAM_NOT_FOUND"   // a delete by external id names no record
+	// CodeSchemaRegistry: the record's schema could not be had from the
+	// schema registry (it was down, or does not know the id). The record
+	// itself may be fine: replay it (connector replay --error-code
+	// BULKSTREAM_SCHEMA_REGISTRY) once the registry is back.
+	CodeSchemaRegistry = "BULKSTREAM_SCHEMA_REGISTRY"
+	CodeNotFound       = "BULKSTREAM_NOT_FOUND" // a delete by external id names no record
 )
 
 // outcome is a Result waiting to be published, with what the dead-letter

@@ -176,7 +176,7 @@ func (p *Pipeline) intercept(src event.Source, route *Route) bool {
 		err = a.buffer.Add(c, p.ids.of(c))
 	}
 	if err != nil { // it was in the job once, so this cannot happen; do not lose it
-		p.publishAsync([]outcome{decodeFailure(src, CodeDecode, err.Error())})
+		p.publishAsync([]outcome{decodeFailure(src, decodeErrorCode(err), err.Error())})
 	}
 	if len(a.missing) == 0 {
 		a.buffer.Seal(batch.ReasonResume)
