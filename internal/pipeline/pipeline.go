@@ -138,6 +138,7 @@ type Pipeline struct {
 
 	client    *kgo.Client
 	producers *producers      // exactly-once result producers
+	spent     spentSlices     // closed journal slices, until committed
 	done      chan completion // job and publish goroutines → main loop
 	requests  chan request    // group callbacks → main loop
 	loopEnded chan struct{}   // closed when the main loop returns
@@ -250,6 +251,7 @@ func New(opts Options) (*Pipeline, error) {
 		loopEnded:  make(chan struct{}),
 	}
 	p.producers = &producers{p: p, m: map[topicPartition]*txnProducer{}}
+	p.spent.m = map[topicPartition][]spentSlice{}
 	p.submit.journal = p.journalOpen
 	p.submit.pacer = opts.Pacer
 	return p, nil
@@ -313,6 +315,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.AutoCommitMarks(),
 		kgo.AutoCommitInterval(time.Second),
+		kgo.AutoCommitCallback(p.onCommit),
 		kgo.BlockRebalanceOnPoll(),
 		kgo.OnPartitionsAssigned(p.onAssigned),
 		kgo.OnPartitionsRevoked(p.onRevoked),

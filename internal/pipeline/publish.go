@@ -24,6 +24,9 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
 		err := p.produce(ctx, outcomes, published)
 		if err == nil {
+			if len(outcomes) > 0 {
+				p.closed(outcomes[0].result.JobID, outcomes)
+			}
 			break
 		}
 		if ctx.Err() != nil || errors.Is(err, errNotOurs) {

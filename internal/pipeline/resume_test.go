@@ -178,3 +178,32 @@ func TestZombieProducerIsFenced(t *testing.T) {
 		t.Fatalf("read_committed sees %v, want [before after]", got)
 	}
 }
+
+// Once the group has committed past a job's events, its journal entries
+// are cleared with tombstones, so the journal stays small.
+func TestJournalEntriesAreClearedOnceCommitted(t *testing.T) {
+	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts")
+	writeJournal(t, w)
+	rr := w.readResults()
+	opts := w.options("journal-gc", accountRoute)
+	opts.Journal = testJournal
+	run := w.start(opts)
+	w.produce(accountRecords(0, 500)...)
+	rr.waitFor(t, 500, 30*time.Second)
+	parts := map[string][]int32{"crm.accounts": {0, 1}}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		entries, err := journal.Read(context.Background(), []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, testJournal, parts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(entries) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d journal entries left after the commits, e.g. %+v", len(entries), *entries[0])
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	run.shutdown(t)
+}

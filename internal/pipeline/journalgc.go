@@ -1,0 +1,93 @@
+package pipeline
+
+import (
+	"context"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/bulkstream/bulkstream/internal/journal"
+)
+
+// spentSlices remembers the journal's closed slices until the group has
+// committed offsets past them; then nobody needs them any more and a
+// tombstone clears them, so compaction keeps the journal small on an
+// instance that runs for months without a rebalance. Publishing goroutines
+// add slices, the commit callback (franz-go's goroutine) clears them; the
+// mutex guards the map.
+type spentSlices struct {
+	mu sync.Mutex
+	m  map[topicPartition][]spentSlice
+}
+
+type spentSlice struct {
+	key  []byte
+	last int64 // the slice's highest offset
+}
+
+// closed records the slices that the journal entries written for outcomes
+// close.
+func (p *Pipeline) closed(jobID string, outcomes []outcome) {
+	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
+		return
+	}
+	offsets := map[topicPartition][]int64{}
+	for _, o := range outcomes {
+		tp := topicPartition{o.result.Source.Topic, o.result.Source.Partition}
+		offsets[tp] = append(offsets[tp], o.result.Source.Offset)
+	}
+	p.spent.mu.Lock()
+	defer p.spent.mu.Unlock()
+	for tp, os := range offsets {
+		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, Offsets: journal.Ranges(os)}
+		p.spent.m[tp] = append(p.spent.m[tp], spentSlice{key: e.Key(), last: e.Offsets[len(e.Offsets)-1][1]})
+	}
+}
+
+// onCommit runs after each autocommit: slices wholly behind a committed
+// offset get their tombstones.
+func (p *Pipeline) onCommit(cl *kgo.Client, req *kmsg.OffsetCommitRequest, resp *kmsg.OffsetCommitResponse, err error) {
+	if err != nil {
+		p.log.Warn("offset commit failed", "error", err)
+		return
+	}
+	if p.opts.Journal == "" || req == nil || resp == nil {
+		return
+	}
+	failed := map[topicPartition]bool{}
+	for _, t := range resp.Topics {
+		for _, part := range t.Partitions {
+			if part.ErrorCode != 0 {
+				failed[topicPartition{t.Topic, part.Partition}] = true
+			}
+		}
+	}
+	var tombstones []*kgo.Record
+	p.spent.mu.Lock()
+	for _, t := range req.Topics {
+		for _, part := range t.Partitions {
+			tp := topicPartition{t.Topic, part.Partition}
+			if failed[tp] {
+				continue
+			}
+			kept := p.spent.m[tp][:0]
+			for _, s := range p.spent.m[tp] {
+				if s.last < part.Offset {
+					tombstones = append(tombstones, &kgo.Record{Topic: p.opts.Journal, Key: s.key})
+				} else {
+					kept = append(kept, s)
+				}
+			}
+			p.spent.m[tp] = kept
+		}
+	}
+	p.spent.mu.Unlock()
+	for _, r := range tombstones {
+		cl.Produce(context.Background(), r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				p.log.Debug("journal tombstone", "error", err)
+			}
+		})
+	}
+}
