@@ -48,11 +48,7 @@ func TestAuthFlows(t *testing.T) {
 }
 
 func TestAuthErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		file string
-		want []string
-	}{
+	checkErrors(t, []errorCase{
 		{"jwt bearer without user and key", auth("https://login.salesforce.com", "flow: jwt_bearer", "client_id: x"), []string{
 			"t.yaml:6: salesforce.auth.username: required key is missing",
 			"t.yaml:6: salesforce.auth.private_key_file: required key is missing: the jwt_bearer flow signs with the key of private_key_file or private_key",
@@ -75,17 +71,7 @@ func TestAuthErrors(t *testing.T) {
 			"t.yaml:9: salesforce.auth.refresh_token: is not used by the client_credentials flow",
 			"t.yaml:10: salesforce.auth.access_token: is not used by the client_credentials flow",
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("t.yaml", []byte(tc.file), nil)
-			if err == nil {
-				t.Fatalf("no error; config %+v", c)
-			}
-			if got := messages(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	})
 }
 
 func TestRouteFieldsAndCheck(t *testing.T) {
@@ -96,11 +82,7 @@ func TestRouteFieldsAndCheck(t *testing.T) {
 	if got := c.Routes[0].Fields; !slices.Equal(got, []string{"LastName", "Account.External_Id__c"}) || c.Check != CheckError {
 		t.Errorf("fields %q, check %q", got, c.Check)
 	}
-	for _, tc := range []struct {
-		name string
-		file string
-		want []string
-	}{
+	checkErrors(t, []errorCase{
 		{"fields without an object", minimal + "    fields: [Name]\n", []string{
 			"t.yaml:11: routes[0].fields: needs routes[0].object: the fields are checked against it",
 		}},
@@ -115,15 +97,5 @@ func TestRouteFieldsAndCheck(t *testing.T) {
 		{"bad check mode", minimal + "check: off\n", []string{
 			`t.yaml:11: check: "off" is not one of error, warn`,
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("t.yaml", []byte(tc.file), nil)
-			if err == nil {
-				t.Fatalf("no error; config %+v", c)
-			}
-			if got := messages(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	})
 }

@@ -284,11 +284,7 @@ func TestEnvTypesAfterExpansion(t *testing.T) {
 }
 
 func TestErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		file string
-		want []string
-	}{
+	checkErrors(t, []errorCase{
 		{"unknown top-level key", minimal + "kafak:\n  brokers: [x:1]\n", []string{
 			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, schema_registry, routes, batch, retry, delivery, journal, limits, results, http, log, shutdown_grace, check",
 		}},
@@ -451,17 +447,7 @@ func TestErrors(t *testing.T) {
 		{"not a mapping", "- kafka\n", []string{
 			"t.yaml:1: want a mapping, got a list",
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("t.yaml", []byte(tc.file), nil)
-			if err == nil {
-				t.Fatalf("no error; config %+v", c)
-			}
-			if got := messages(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	})
 }
 
 func TestEmptyFile(t *testing.T) {
@@ -623,5 +609,28 @@ func TestSlogLevel(t *testing.T) {
 		if got := (Log{Level: level}).SlogLevel(); got != want {
 			t.Errorf("%s: got %v", level, got)
 		}
+	}
+}
+
+// errorCase is a configuration file and the messages Parse must give for it,
+// all of them and in order.
+type errorCase struct {
+	name string
+	file string
+	want []string
+}
+
+func checkErrors(t *testing.T, cases []errorCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := Parse("t.yaml", []byte(tc.file), nil)
+			if err == nil {
+				t.Fatalf("no error; config %+v", c)
+			}
+			if got := messages(t, err); !slices.Equal(got, tc.want) {
+				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
+			}
+		})
 	}
 }

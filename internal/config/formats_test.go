@@ -1,7 +1,6 @@
 package config
 
 import (
-	"slices"
 	"strings"
 	"testing"
 )
@@ -17,11 +16,7 @@ const debeziumRoute = `  - topics: [db.customers]
 `
 
 func TestFormatErrors(t *testing.T) {
-	for _, tc := range []struct {
-		name string
-		file string
-		want []string
-	}{
+	checkErrors(t, []errorCase{
 		{"unknown encoding", minimal + "  - topics: [b]\n    encoding: protobuf\n", []string{
 			`t.yaml:12: routes[1].encoding: "protobuf" is not one of json, avro`,
 		}},
@@ -93,17 +88,7 @@ func TestFormatErrors(t *testing.T) {
 		{"registry url", minimal + "schema_registry:\n  url: sr:8081\n", []string{
 			`t.yaml:12: schema_registry.url: "sr:8081" is not a URL such as http://127.0.0.1:8081`,
 		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			c, err := Parse("t.yaml", []byte(tc.file), nil)
-			if err == nil {
-				t.Fatalf("no error; config %+v", c)
-			}
-			if got := messages(t, err); !slices.Equal(got, tc.want) {
-				t.Errorf("errors:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(tc.want, "\n"))
-			}
-		})
-	}
+	})
 }
 
 func TestFormatsValid(t *testing.T) {
