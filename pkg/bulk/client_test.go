@@ -266,13 +266,7 @@ func TestLostAnswersOfStateChanges(t *testing.T) {
 	o := newOrg(t, bulkemu.Options{})
 	c := o.client(t)
 	ctx := testContext(t)
-	job, err := c.CreateIngestJob(ctx, bulk.IngestJobSpec{Object: "Account", Operation: bulk.OpInsert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.UploadJobData(ctx, job.ID, strings.NewReader(accounts("la", 5))); err != nil {
-		t.Fatal(err)
-	}
+	job := uploaded(t, c, accounts("la", 5))
 	lostAnswer(o, http.MethodPatch, job.ID)
 	closed, err := c.CloseIngestJob(ctx, job.ID)
 	if err != nil {
@@ -470,13 +464,7 @@ func TestWaitHonoursContext(t *testing.T) {
 	o := newOrg(t, bulkemu.Options{Faults: bulkemu.Faults{RowsPerSecond: 1}})
 	c := o.client(t)
 	ctx := testContext(t)
-	job, err := c.CreateIngestJob(ctx, bulk.IngestJobSpec{Object: "Account", Operation: bulk.OpInsert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.UploadJobData(ctx, job.ID, strings.NewReader(accounts("slow", 100))); err != nil {
-		t.Fatal(err)
-	}
+	job := uploaded(t, c, accounts("slow", 100))
 	if _, err := c.CloseIngestJob(ctx, job.ID); err != nil {
 		t.Fatal(err)
 	}

@@ -234,3 +234,18 @@ func wantCode(t testing.TB, err error, status int, code string) {
 		t.Fatalf("error %v: got %d %s, want %d %s", err, e.StatusCode, e.ErrorCode, status, code)
 	}
 }
+
+// uploaded creates an Account insert job and uploads csv to it, leaving it
+// Open.
+func uploaded(t testing.TB, c *bulk.Client, csv string) *bulk.JobInfo {
+	t.Helper()
+	ctx := testContext(t)
+	job, err := c.CreateIngestJob(ctx, bulk.IngestJobSpec{Object: "Account", Operation: bulk.OpInsert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.UploadJobData(ctx, job.ID, strings.NewReader(csv)); err != nil {
+		t.Fatal(err)
+	}
+	return job
+}

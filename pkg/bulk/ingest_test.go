@@ -285,13 +285,7 @@ func TestAbortAndIllegalTransitions(t *testing.T) {
 	c := o.client(t)
 	ctx := testContext(t)
 
-	job, err := c.CreateIngestJob(ctx, bulk.IngestJobSpec{Object: "Account", Operation: bulk.OpInsert})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.UploadJobData(ctx, job.ID, strings.NewReader(accounts("ab", 3))); err != nil {
-		t.Fatal(err)
-	}
+	job := uploaded(t, c, accounts("ab", 3))
 	aborted, err := c.AbortIngestJob(ctx, job.ID)
 	if err != nil || aborted.State != bulk.StateAborted {
 		t.Fatalf("AbortIngestJob = %+v, %v", aborted, err)
