@@ -35,8 +35,11 @@ const Version = "0.1.0"
 // request that fails transiently (see IsRetryable) is tried again under the
 // RetryPolicy, except where a retry could repeat an effect: each method's
 // documentation says what it does. A 401 INVALID_SESSION_ID makes the client
-// ask the token source for a new token once per call (see Refresher) and try
-// again.
+// ask the token source for a new token (see Refresher) and try again: at once
+// the first time in a call, and under the RetryPolicy's back-off and attempts
+// after that, since a session can be revoked again right after a refresh. A
+// token endpoint that refuses the credentials themselves (see
+// IsCredentialsRefused) ends the call at once.
 type Client struct {
 	base      string // instance URL: scheme://host[:port], no trailing slash
 	version   string
@@ -294,14 +297,20 @@ func (c *Client) do(ctx context.Context, req *request) (*http.Response, error) {
 		if ctx.Err() != nil {
 			return nil, err
 		}
-		if !refreshed && tok != nil && isInvalidSession(err) && req.replayable() {
-			refreshed = true
+		if tok != nil && isInvalidSession(err) && req.replayable() {
 			c.log.LogAttrs(ctx, slog.LevelWarn, "bulk: session invalid, refreshing token", slog.String("method", req.method), slog.String("path", req.path))
 			if rerr := c.refresh(ctx, tok); rerr != nil {
-				return nil, fmt.Errorf("%w; refresh token: %w", err, rerr)
+				err = fmt.Errorf("%w; refresh token: %w", err, rerr)
+				if IsCredentialsRefused(rerr) {
+					return nil, err
+				}
+			} else if !refreshed {
+				// The first refresh of a call is free: an expired
+				// session is routine, not a failure.
+				refreshed = true
+				attempt--
+				continue
 			}
-			attempt--
-			continue
 		}
 		if attempt >= c.retry.MaxAttempts || !transient(err) || !req.replayable() {
 			return nil, err
@@ -350,7 +359,7 @@ func (c *Client) refresh(ctx context.Context, rejected *oauth2.Token) error {
 		return tokenError(err)
 	}
 	if tok.AccessToken == rejected.AccessToken {
-		return errors.New("token source is not a Refresher and returned the rejected token again")
+		return ErrTokenNotRefreshable
 	}
 	return nil
 }

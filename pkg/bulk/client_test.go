@@ -120,18 +120,26 @@ func TestExpiredSessionIsRefreshed(t *testing.T) {
 	}
 }
 
-// A session that is refused again after the refresh is an error: the client
-// refreshes once per call, not in a loop.
-func TestSessionRefreshedOnlyOnce(t *testing.T) {
+// A session refused again right after a refresh (revoked on every call) is
+// refreshed again under the retry policy's back-off, so a call survives
+// sessions that keep being revoked; when the attempts are spent the 401 is
+// the error, and a retryable one.
+func TestSessionRefreshedUnderBackoff(t *testing.T) {
 	o := newOrg(t, bulkemu.Options{Faults: bulkemu.Faults{Seed: 3, ExpireSessionRate: 1}})
 	c := o.client(t)
 	_, err := c.Limits(testContext(t))
 	wantCode(t, err, http.StatusUnauthorized, bulk.CodeInvalidSessionID)
-	if n := len(o.wire.exchanges(http.MethodGet, "/limits")); n != 2 {
-		t.Errorf("%d requests, want 2 (the first and one after the refresh)", n)
+	if !bulk.IsRetryable(err) || bulk.IsCredentialsRefused(err) {
+		t.Errorf("a refused session: retryable %v, credentials refused %v; want retryable only", bulk.IsRetryable(err), bulk.IsCredentialsRefused(err))
 	}
-	if n := len(o.wire.exchanges(http.MethodPost, "/services/oauth2/token")); n != 2 {
-		t.Errorf("%d token requests, want 2 (login and one refresh)", n)
+	// The first try is refreshed for free, then each of the policy's
+	// attempts refreshes and tries again.
+	want := fastRetry.MaxAttempts + 1
+	if n := len(o.wire.exchanges(http.MethodGet, "/limits")); n != want {
+		t.Errorf("%d requests, want %d (the first, one after a free refresh, then the retry policy's attempts)", n, want)
+	}
+	if n := len(o.wire.exchanges(http.MethodPost, "/services/oauth2/token")); n != want+1 {
+		t.Errorf("%d token requests, want %d (login and a refresh after each refused request)", n, want+1)
 	}
 
 	// A token source that cannot refresh is not asked twice for nothing.
@@ -142,8 +150,44 @@ func TestSessionRefreshedOnlyOnce(t *testing.T) {
 	o.wire.reset()
 	_, err = static.Limits(testContext(t))
 	wantCode(t, err, http.StatusUnauthorized, bulk.CodeInvalidSessionID)
+	if !bulk.IsCredentialsRefused(err) || bulk.IsRetryable(err) {
+		t.Errorf("a static token refused: credentials refused %v, retryable %v; want refused only", bulk.IsCredentialsRefused(err), bulk.IsRetryable(err))
+	}
 	if n := len(o.wire.exchanges("", "/limits")); n != 1 {
 		t.Errorf("%d requests with a static token, want 1", n)
+	}
+}
+
+// A token endpoint that refuses the credentials (a revoked secret) ends a
+// call at once, with an error that says so and that is not retryable.
+func TestRevokedCredentialsAreNotRetried(t *testing.T) {
+	o := newOrg(t, bulkemu.Options{Faults: bulkemu.Faults{Seed: 3, ExpireSessionRate: 1}})
+	ctx := testContext(t)
+	// The secret was rotated after the login: the token endpoint's own
+	// answer to the old one is what every refresh gets.
+	_, _, refused := bulk.ClientCredentials(ctx, o.URL, "bulkstream", "rotated")
+	if refused == nil {
+		t.Fatal("the token endpoint took a wrong secret")
+	}
+	first := true
+	tokens := bulk.NewTokenCache(func(context.Context) (*oauth2.Token, error) {
+		if first {
+			first = false
+			return &oauth2.Token{AccessToken: o.emu.Token()}, nil
+		}
+		return nil, refused
+	})
+	c, err := bulk.New(o.URL, tokens, bulk.WithRetry(fastRetry))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.wire.reset()
+	_, err = c.Limits(ctx)
+	if !bulk.IsCredentialsRefused(err) || bulk.IsRetryable(err) {
+		t.Fatalf("refused credentials: %v (credentials refused %v, retryable %v)", err, bulk.IsCredentialsRefused(err), bulk.IsRetryable(err))
+	}
+	if n := len(o.wire.exchanges(http.MethodGet, "/limits")); n != 1 {
+		t.Errorf("%d requests, want 1", n)
 	}
 }
 

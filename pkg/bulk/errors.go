@@ -54,11 +54,58 @@ func (e *APIError) Error() string {
 func (e *APIError) Unwrap() error { return e.cause }
 
 // Retryable reports whether the same request may succeed later: server
-// errors (5xx), 429, and the codes of transient conditions (lock contention,
-// SERVER_UNAVAILABLE, REQUEST_LIMIT_EXCEEDED). A 401 INVALID_SESSION_ID is
-// not retryable as such; the Client refreshes the token once by itself.
+// errors (5xx), 429, the codes of transient conditions (lock contention,
+// SERVER_UNAVAILABLE, REQUEST_LIMIT_EXCEEDED), and a 401 INVALID_SESSION_ID,
+// which a new token mends (the Client fetches one by itself). A refusal of
+// the credentials by the token endpoint is not; see IsCredentialsRefused.
 func (e *APIError) Retryable() bool {
-	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || retryableCode(e.ErrorCode)
+	if e.cause != nil { // the token endpoint: only its own trouble passes
+		return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests
+	}
+	return e.StatusCode >= 500 || e.StatusCode == http.StatusTooManyRequests || retryableCode(e.ErrorCode) ||
+		(e.StatusCode == http.StatusUnauthorized && e.ErrorCode == CodeInvalidSessionID)
+}
+
+// ErrTokenNotRefreshable is returned when Salesforce refused a token and the
+// token source, not being a Refresher, handed out the same token again (a
+// static token): no retry can succeed.
+var ErrTokenNotRefreshable = errors.New("token source is not a Refresher and returned the rejected token again")
+
+// IsCredentialsRefused reports whether err is the token endpoint refusing
+// the credentials themselves: an OAuth error answered with a 4xx
+// (invalid_client, invalid_grant, unauthorized_client, invalid_client_id:
+// a wrong or revoked secret, key, refresh token or user), or a static token
+// that cannot be replaced (ErrTokenNotRefreshable). Nothing but a change on
+// the org's side or in the configuration mends it; a caller that must not
+// lose data pauses and tries again now and then instead of failing rows.
+func IsCredentialsRefused(err error) bool {
+	return errors.Is(err, ErrTokenNotRefreshable) || anyInTree(err, func(err error) bool {
+		e, ok := err.(*APIError)
+		return ok && e.cause != nil && e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != http.StatusTooManyRequests
+	})
+}
+
+// anyInTree reports whether f holds for err or any error it wraps, where
+// errors.As would stop at the first error of a type (a refused session
+// wraps the refused refresh that followed it).
+func anyInTree(err error, f func(error) bool) bool {
+	if err == nil {
+		return false
+	}
+	if f(err) {
+		return true
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() error }:
+		return anyInTree(u.Unwrap(), f)
+	case interface{ Unwrap() []error }:
+		for _, e := range u.Unwrap() {
+			if anyInTree(e, f) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // retryableCode reports whether a Salesforce error code names a transient
@@ -86,9 +133,10 @@ type retryableError interface {
 // IsRetryable reports whether err is transient: an error whose Retryable
 // method says so (*APIError, *RowError, *JobError), a network error, a
 // truncated response, or a token endpoint answering 5xx. A canceled context
-// or a passed deadline is not retryable, since it usually is the caller's.
+// or a passed deadline is not retryable, since it usually is the caller's,
+// and neither are refused credentials (IsCredentialsRefused).
 func IsRetryable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || IsCredentialsRefused(err) {
 		return false
 	}
 	if r, ok := errors.AsType[retryableError](err); ok {
