@@ -25,7 +25,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -121,8 +120,10 @@ func ptr(s string) *string { return &s }
 
 // Read returns the last entry of every slice of the given source partitions
 // in the journal, with read_committed isolation, so a closing entry of an
-// aborted transaction is not seen. It reads until a fetch of quiet
-// (200ms) finds nothing more.
+// aborted transaction is not seen. It reads up to the journal's last stable
+// offset as listed before reading, however slowly the broker answers (ctx
+// bounds it), so a slow fetch is never taken for the journal's end; a
+// journal that cannot be listed or fetched is an error.
 func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][]int32) ([]*Entry, error) {
 	want := map[string]map[int32]bool{}
 	for t, ps := range parts {
@@ -134,48 +135,69 @@ func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][
 	cl, err := kgo.NewClient(append(slices.Clone(seeds),
 		kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: {0: kgo.NewOffset().AtStart()}}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxWait(200*time.Millisecond))...)
+		// Commit and abort markers count towards the end offset: without
+		// them a journal ending in a marker would never be read to its end.
+		kgo.KeepControlRecords())...)
 	if err != nil {
 		return nil, err
 	}
 	defer cl.Close()
+	start, end, err := bounds(ctx, kadm.NewClient(cl), topic)
+	if err != nil {
+		return nil, fmt.Errorf("read journal: %w", err)
+	}
 	last := map[string]*Entry{}
-	for {
-		pctx, cancel := context.WithTimeout(ctx, time.Second)
-		fetches := cl.PollFetches(pctx)
-		cancel()
+	for next := start; next < end; {
+		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
 			return nil, fmt.Errorf("read journal: %w", err)
 		}
-		n := 0
 		var ferr error
-		fetches.EachError(func(_ string, _ int32, err error) {
-			if !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, context.Canceled) {
-				ferr = err
-			}
-		})
+		fetches.EachError(func(_ string, _ int32, err error) { ferr = err })
 		if ferr != nil {
 			return nil, fmt.Errorf("read journal: %w", ferr)
 		}
 		fetches.EachRecord(func(r *kgo.Record) {
-			n++
-			if r.Value == nil {
+			next = max(next, r.Offset+1)
+			switch {
+			case r.Attrs.IsControl():
+			case r.Value == nil:
 				delete(last, string(r.Key))
-				return
+			default:
+				var e Entry
+				if json.Unmarshal(r.Value, &e) != nil || !want[e.Topic][e.Partition] {
+					return
+				}
+				last[string(r.Key)] = &e
 			}
-			var e Entry
-			if json.Unmarshal(r.Value, &e) != nil || !want[e.Topic][e.Partition] {
-				return
-			}
-			last[string(r.Key)] = &e
 		})
-		if n == 0 {
-			break
-		}
 	}
 	out := make([]*Entry, 0, len(last))
 	for _, e := range last {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// bounds returns the journal's log start offset and its last stable offset
+// (the end under read_committed).
+func bounds(ctx context.Context, adm *kadm.Client, topic string) (start, end int64, err error) {
+	for _, b := range []struct {
+		list func(context.Context, ...string) (kadm.ListedOffsets, error)
+		to   *int64
+	}{{adm.ListStartOffsets, &start}, {adm.ListCommittedOffsets, &end}} {
+		listed, err := b.list(ctx, topic)
+		if err == nil {
+			err = listed.Error()
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("list offsets: %w", err)
+		}
+		o, ok := listed.Lookup(topic, 0)
+		if !ok {
+			return 0, 0, fmt.Errorf("list offsets: none listed for %s", topic)
+		}
+		*b.to = o.Offset
+	}
+	return start, end, nil
 }

@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,6 +36,10 @@ type world struct {
 	brokers []string
 	emu     *bulkemu.Emulator
 	sfURL   string
+	// sfDown, while set, drops every connection to the org without an
+	// answer, as an outage between the connector and Salesforce does; the
+	// org itself goes on processing its jobs.
+	sfDown atomic.Bool
 }
 
 func newWorld(t testing.TB, partitions int32, emuOpts bulkemu.Options, topics ...string) *world {
@@ -43,10 +49,16 @@ func newWorld(t testing.TB, partitions int32, emuOpts bulkemu.Options, topics ..
 		t.Fatal(err)
 	}
 	t.Cleanup(cluster.Close)
-	emu := bulkemu.New(emuOpts)
-	srv := httptest.NewServer(emu)
+	w := &world{t: t, cluster: cluster, brokers: cluster.ListenAddrs(), emu: bulkemu.New(emuOpts)}
+	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if w.sfDown.Load() {
+			panic(http.ErrAbortHandler)
+		}
+		w.emu.ServeHTTP(rw, r)
+	}))
 	t.Cleanup(srv.Close)
-	return &world{t: t, cluster: cluster, brokers: cluster.ListenAddrs(), emu: emu, sfURL: srv.URL}
+	w.sfURL = srv.URL
+	return w
 }
 
 // client is a plain Kafka client for producing input and reading output.

@@ -20,6 +20,13 @@ import (
 // submitter runs sealed buffers as Bulk API 2.0 ingest jobs and turns their
 // result files into one outcome per event. It is safe for concurrent use:
 // each call works on its own buffer.
+//
+// The rule that keeps rows from being loaded twice: once a job's journal
+// entry is written and its close is sent, the job stands for its rows until
+// Salesforce says it ended without processing any (Aborted or Failed with no
+// row processed) or that it was never closed (Open). Until then it is asked
+// about, waited for and its results read for as long as it takes, through
+// outages, 5xx and refused sessions; it is never replaced by a second upload.
 type submitter struct {
 	client  *bulk.Client
 	log     *slog.Logger
@@ -28,52 +35,86 @@ type submitter struct {
 	// start at retryBase, double, and stop growing at retryMax.
 	retryBase, retryMax time.Duration
 	// maxAttempts bounds the jobs a row, or a buffer whose job fails as a
-	// whole, goes through. Requests that fail on the way (an outage, a 5xx)
-	// are not attempts: they are repeated until the context ends, so an
-	// outage pauses the pipeline and loses nothing.
+	// whole, goes through. Requests that fail on the way (an outage, a 5xx,
+	// a refused session) are not attempts: they are repeated until the
+	// context ends, so an outage pauses the pipeline and loses nothing.
 	maxAttempts int
 	// journal records a job's slices before the job is closed; an error
 	// gives the attempt up (the job is aborted).
 	journal func(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error
 	pacer   *pacer.Pacer // counts records; nil when not pacing
+	// stalls counts the calls that cannot get through to Salesforce now;
+	// the main loop pauses while there are any.
+	stalls *stalls
 }
 
 // errStopped is returned when the context ended before the job's results
 // were read; the buffer's events then have no result and stay uncommitted.
 var errStopped = errors.New("stopped before the job finished")
 
+// splitError is a job that failed as a whole because of some of its rows
+// (see rowCaused): the caller narrows the buffer down to them.
+type splitError struct{ job *bulk.JobError }
+
+func (e *splitError) Error() string { return e.job.Error() }
+func (e *splitError) Unwrap() error { return e.job }
+
 // run submits b as attempt number attempt until its results are read, and
 // returns one outcome per event of b, in event order. A job that Salesforce
 // fails as a whole is tried again, up to maxAttempts, unless its error is
-// one that no retry mends; then every event gets the job's error.
+// one that no retry mends; then every event gets the job's error, or, when
+// the failure is caused by some of b's rows, a *splitError. A failure
+// before the job was closed (an outage, a refused upload) is tried again
+// with a new job for as long as it is transient.
 func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int) ([]outcome, error) {
+	var stall stall
+	defer func() { stall.end() }()
 	for tries := 0; ; tries++ {
+		stall.end() // the pause lasts while the next try is not made
 		outcomes, jobID, err := s.attempt(ctx, b, attempt)
 		var je *bulk.JobError
 		isJobFailure := errors.As(err, &je)
+		var closed *closedJobError
 		switch {
 		case err == nil:
 			s.metrics.JobAttempts.WithLabelValues("ok").Inc()
 			return outcomes, nil
 		case ctx.Err() != nil:
 			return nil, errStopped
-		case isJobFailure && (permanentJobError(je) || attempt >= s.maxAttempts):
+		case isJobFailure && rowCaused(je) && len(b.Rows) > 1:
+			s.metrics.JobAttempts.WithLabelValues("split").Inc()
+			s.log.Warn("job failed because of some of its rows; narrowing them down", "buffer", b.Key.String(), "job", jobID, "rows", len(b.Rows), "error", err)
+			return nil, &splitError{je}
+		case isJobFailure && (permanentJobError(je) || attempt >= s.maxAttempts), errors.As(err, &closed):
 			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
 			s.log.Warn("job failed; its events fail", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "error", err)
-			return failAll(b, jobID, attempt, err)
-		case bulk.IsRequestLimitExceeded(err) && s.pacer != nil:
-			s.pacer.Exhausted()
-		case !isJobFailure && !bulk.IsRetryable(err):
-			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
-			s.log.Warn("job refused; its events fail", "buffer", b.Key.String(), "error", err)
 			return failAll(b, jobID, attempt, err)
 		case isJobFailure:
 			s.metrics.RowRetries.WithLabelValues(je.Code).Add(float64(len(b.Rows)))
 			attempt++
+		case jobID == "" && stallReason(err) == "":
+			// Creating the job was refused (an unknown object, a bad
+			// external id field): no other job would fare better.
+			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
+			s.log.Warn("job refused; its events fail", "buffer", b.Key.String(), "error", err)
+			return failAll(b, jobID, attempt, err)
+		case stallReason(err) == "":
+			// The job was never closed, so it was never processed:
+			// another job may carry the rows, a bounded number of times.
+			if attempt >= s.maxAttempts {
+				s.metrics.JobAttempts.WithLabelValues("failed").Inc()
+				return failAll(b, jobID, attempt, err)
+			}
+			attempt++
+		default:
+			stall.begin(s.stalls, stallReason(err))
+			if bulk.IsRequestLimitExceeded(err) && s.pacer != nil {
+				s.pacer.Exhausted()
+			}
 		}
 		s.metrics.JobAttempts.WithLabelValues("retry").Inc()
 		pause := s.pause(tries + 1)
-		s.log.Warn("job failed; trying again", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "pause", pause, "error", err)
+		s.log.Warn("job not run; trying again with a new job", "buffer", b.Key.String(), "job", jobID, "attempt", attempt, "pause", pause, "error", err)
 		if !sleep(ctx, pause) {
 			return nil, errStopped
 		}
@@ -113,8 +154,25 @@ func permanentJobError(je *bulk.JobError) bool {
 	return false
 }
 
+// rowCaused says whether a failed job may have failed because of some of
+// its rows or columns rather than all of them: InvalidBatch is Salesforce's
+// answer to a column it cannot place ("Field name not found", "Unable to
+// find relationship"), a header row too long, too many columns, and a CSV it
+// cannot parse.
+func rowCaused(je *bulk.JobError) bool { return je.Code == "InvalidBatch" }
+
+// closedJobError is a job that was closed but whose outcome could not be
+// had, for a reason no retry mends (the job is gone): its rows may have
+// been written, so they are not loaded again; they fail with this error.
+type closedJobError struct{ err error }
+
+func (e *closedJobError) Error() string { return e.err.Error() }
+func (e *closedJobError) Unwrap() error { return e.err }
+
 // attempt runs b as one job: create, upload (streamed from the buffer),
-// close, wait, read the results.
+// journal, close, wait, read the results. Before the close, a failure
+// aborts the job (it was never processed) and returns; after it, the job is
+// seen through (see submitter).
 func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) ([]outcome, string, error) {
 	start := time.Now()
 	spec := bulk.IngestJobSpec{Object: b.Key.Object, Operation: bulk.Operation(b.Key.Operation), ExternalIDFieldName: b.Key.ExternalIDField}
@@ -123,14 +181,9 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 		return nil, "", fmt.Errorf("create job: %w", err)
 	}
 	s.metrics.RowsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Add(float64(len(b.Rows)))
-	finished := false
-	defer func() {
-		if !finished {
-			s.abort(ctx, job.ID)
-		}
-	}()
 	failpoint("before-upload")
 	if err := s.upload(ctx, job.ID, b); err != nil {
+		s.abort(ctx, job.ID)
 		return nil, job.ID, fmt.Errorf("upload: %w", err)
 	}
 	if s.pacer != nil {
@@ -138,63 +191,188 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 	}
 	failpoint("before-close")
 	if err := s.journal(ctx, job.ID, b, attempt); err != nil {
+		s.abort(ctx, job.ID)
 		return nil, job.ID, err
 	}
-	if _, err := s.client.CloseIngestJob(ctx, job.ID); err != nil {
-		return nil, job.ID, fmt.Errorf("close job: %w", err)
+	if err := s.close(ctx, job.ID); err != nil {
+		if !errors.Is(err, errStopped) { // confirmed Open: never processed
+			s.abort(ctx, job.ID)
+		}
+		return nil, job.ID, err
 	}
 	failpoint("after-close")
-	info, err := s.client.WaitIngestJob(ctx, job.ID)
-	if err != nil {
-		return nil, job.ID, fmt.Errorf("wait for job: %w", err)
-	}
-	finished = true
-	failpoint("before-results")
-	s.metrics.Jobs.WithLabelValues(b.Key.Object, string(b.Key.Operation), string(info.State)).Inc()
-	if info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0) {
-		return nil, job.ID, info.Err()
-	}
-	outcomes, err := s.collect(ctx, b, info, attempt)
+	outcomes, err := s.finish(ctx, b, job.ID, attempt)
 	if err != nil {
 		return nil, job.ID, err
 	}
 	s.metrics.JobDuration.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Observe(time.Since(start).Seconds())
-	s.log.Debug("job done", "job", job.ID, "buffer", b.Key.String(), "rows", len(b.Rows), "events", len(b.Events),
-		"processed", info.NumberRecordsProcessed, "failed", info.NumberRecordsFailed, "state", info.State)
 	return outcomes, job.ID, nil
 }
 
+// finish sees a closed job through: it waits until the job ends and reads
+// its results, for as long as it takes. It returns the job's *bulk.JobError
+// when the job ended without processing a row (its rows may run again), a
+// *closedJobError when Salesforce no longer knows the job, or errStopped.
+func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, attempt int) ([]outcome, error) {
+	var info *bulk.JobInfo
+	err := s.persist(ctx, "wait for job", jobID, func() (err error) {
+		info, err = s.client.WaitIngestJob(ctx, jobID)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	failpoint("before-results")
+	s.metrics.Jobs.WithLabelValues(b.Key.Object, string(b.Key.Operation), string(info.State)).Inc()
+	if (info.State == bulk.StateAborted || info.State == bulk.StateFailed) && info.NumberRecordsProcessed == 0 {
+		return nil, info.Err()
+	}
+	var outcomes []outcome
+	rewrite := false
+	err = s.persist(ctx, "read results", jobID, func() (err error) {
+		if rewrite { // a partial read used up matches: start afresh
+			if err := b.WriteCSV(io.Discard); err != nil {
+				return err
+			}
+		}
+		rewrite = true
+		outcomes, err = s.collect(ctx, b, info, attempt)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.log.Debug("job done", "job", jobID, "buffer", b.Key.String(), "rows", len(b.Rows), "events", len(b.Events),
+		"processed", info.NumberRecordsProcessed, "failed", info.NumberRecordsFailed, "state", info.State)
+	return outcomes, nil
+}
+
+// close moves the job to UploadComplete. The answer to a close can be lost
+// while the close itself went through, so a close that fails is followed by
+// a look at the job, repeated until Salesforce answers: a job past Open is
+// closed. It returns nil once the job is closed, errStopped, or the close's
+// error when Salesforce shows the job still Open and refuses to close it
+// for good.
+func (s *submitter) close(ctx context.Context, jobID string) error {
+	return s.persist(ctx, "close job", jobID, func() error {
+		_, err := s.client.CloseIngestJob(ctx, jobID)
+		if err == nil || ctx.Err() != nil {
+			return err
+		}
+		info, gerr := s.client.GetIngestJob(ctx, jobID)
+		switch {
+		case gerr != nil:
+			return gerr
+		case info.State != bulk.StateOpen:
+			return nil
+		case stallReason(err) == "":
+			return &permanent{fmt.Errorf("close job: %w", err)}
+		}
+		return err
+	})
+}
+
+// permanent marks an error that persist must not retry although its cause
+// would be, because what failed has been checked and is known.
+type permanent struct{ err error }
+
+func (e *permanent) Error() string { return e.err.Error() }
+func (e *permanent) Unwrap() error { return e.err }
+
+// persist calls f until it succeeds, ctx ends (errStopped), or f fails for
+// good: with a *permanent error (returned unwrapped), or an error that is
+// neither transient nor refused credentials (see stallReason), which it
+// returns as a *closedJobError, since persist only carries calls about a
+// closed job. While f fails, the call counts as a stall, which pauses
+// the pipeline and says why (bulkstream_paused{reason}); the pause between
+// tries grows from retryBase to retryMax.
+func (s *submitter) persist(ctx context.Context, what, jobID string, f func() error) error {
+	var stall stall
+	defer func() { stall.end() }()
+	for tries := 1; ; tries++ {
+		err := f()
+		if err == nil {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return errStopped
+		}
+		if p, ok := errors.AsType[*permanent](err); ok {
+			return p.err
+		}
+		reason := stallReason(err)
+		if reason == "" {
+			return &closedJobError{fmt.Errorf("%s: %w", what, err)}
+		}
+		stall.begin(s.stalls, reason)
+		if bulk.IsRequestLimitExceeded(err) && s.pacer != nil {
+			s.pacer.Exhausted()
+		}
+		pause := s.pause(tries)
+		s.log.Warn("Salesforce did not answer about a closed job; asking again", "step", what, "job", jobID, "reason", reason, "pause", pause, "error", err)
+		if !sleep(ctx, pause) {
+			return errStopped
+		}
+	}
+}
+
 // resume re-attaches b, the events of a job that ran before a crash or a
-// rebalance, to that job: it waits for the job and reads its results. A job
-// that failed as a whole, or was aborted, runs again as a new job.
+// rebalance, to that job. The job is found again by its id, for as long as
+// that takes: a job still Open (its close never happened) is aborted, and
+// one that ended without processing a row, or that Salesforce no longer
+// knows, runs again as a new job; any other is waited for and its results
+// read.
 func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int) ([]outcome, error) {
 	// The rows are not uploaded again, but results are matched to them as
 	// they would have been written.
 	if err := b.WriteCSV(io.Discard); err != nil {
 		return nil, err
 	}
-	info, err := s.client.WaitIngestJob(ctx, jobID)
-	if err == nil && (info.State == bulk.StateAborted || (info.State == bulk.StateFailed && info.NumberRecordsProcessed == 0)) {
-		err = info.Err()
+	var info *bulk.JobInfo
+	err := s.persist(ctx, "find job of the journal", jobID, func() (err error) {
+		info, err = s.client.GetIngestJob(ctx, jobID)
+		if err == nil && info.State == bulk.StateOpen {
+			// Aborted before anything else: a previous owner still
+			// alive cannot close it any more.
+			info, err = s.client.AbortIngestJob(ctx, jobID)
+			if err != nil && stallReason(err) == "" {
+				info, err = s.client.GetIngestJob(ctx, jobID) // it moved on meanwhile
+			}
+		}
+		return err
+	})
+	var closed *closedJobError
+	switch {
+	case errors.As(err, &closed) && isNotFound(err):
+		s.log.Warn("a job of the journal is gone; running its events again", "job", jobID)
+		return s.run(ctx, b, attempt+1)
+	case err != nil:
+		return nil, err
+	case info.State == bulk.StateAborted && info.NumberRecordsProcessed == 0:
+		s.log.Info("a job of the journal was never processed; running its events again", "job", jobID)
+		return s.run(ctx, b, attempt+1)
+	}
+	outcomes, err := s.finish(ctx, b, jobID, attempt)
+	if _, ok := errors.AsType[*bulk.JobError](err); ok {
+		s.log.Warn("a job of the journal failed as a whole; running its events again", "job", jobID, "error", err)
+		return s.run(ctx, b, attempt+1)
 	}
 	if err == nil {
-		var outcomes []outcome
-		if outcomes, err = s.collect(ctx, b, info, attempt); err == nil {
-			s.log.Info("re-attached to a job of the journal", "job", jobID, "events", len(b.Events))
-			return outcomes, nil
-		}
+		s.log.Info("re-attached to a job of the journal", "job", jobID, "events", len(b.Events))
 	}
-	if ctx.Err() != nil {
-		return nil, errStopped
-	}
-	s.log.Warn("cannot re-attach to a job of the journal; running its events again", "job", jobID, "error", err)
-	return s.run(ctx, b, attempt+1)
+	return outcomes, err
 }
 
-// abort stops a job this attempt gives up on (the upload failed, or the
-// pipeline is stopping), so it does not keep writing rows, and holding
-// their locks, while the events are submitted again. Best effort, bounded
-// by a few seconds: Salesforce may have finished the job meanwhile.
+// isNotFound says whether err is Salesforce's answer about a job it does
+// not know (deleted, or of another org).
+func isNotFound(err error) bool {
+	ae, ok := errors.AsType[*bulk.APIError](err)
+	return ok && ae.ErrorCode == bulk.CodeNotFound
+}
+
+// abort stops a job this attempt gives up on before closing it, so it is
+// never processed. Best effort, bounded by a few seconds: a job left Open
+// is never processed either (Salesforce removes it after a day).
 func (s *submitter) abort(ctx context.Context, jobID string) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -203,12 +381,19 @@ func (s *submitter) abort(ctx context.Context, jobID string) {
 	}
 }
 
-// upload streams the buffer's CSV into the job, never holding it whole.
+// upload streams the buffer's CSV into the job, never holding it whole. The
+// writer is joined before upload returns, so a later attempt never writes
+// the buffer's matcher while this one still does.
 func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) error {
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(b.WriteCSV(pw)) }()
+	wrote := make(chan struct{})
+	go func() {
+		defer close(wrote)
+		pw.CloseWithError(b.WriteCSV(pw))
+	}()
 	err := s.client.UploadJobData(ctx, jobID, pr)
 	pr.CloseWithError(io.ErrClosedPipe) // stops the writer if the upload ended early
+	<-wrote
 	return err
 }
 

@@ -72,11 +72,11 @@ func (p *Pipeline) loop(ctx context.Context) {
 	defer age.Stop()
 	var graceEnd <-chan time.Time
 	stopping := false
-	pause := time.NewTicker(250 * time.Millisecond) // re-reads the pacer while paused
+	pause := time.NewTicker(250 * time.Millisecond) // re-reads the pause state
 	defer pause.Stop()
 	paused := ""
 	for {
-		paused = p.pacerState(paused)
+		paused = p.pauseState(paused)
 		if paused == "" {
 			p.launch(jobCtx)
 		}
@@ -139,25 +139,34 @@ func (p *Pipeline) bufferedBytes() int64 {
 	return n
 }
 
-// pacerState asks the pacer whether to pause, and logs and exports the
-// changes; prev is the previous answer.
-func (p *Pipeline) pacerState(prev string) string {
-	if p.opts.Pacer == nil {
-		return ""
+// pauseState says why fetching and new jobs pause now, or "": the pacer's
+// reason, or a job runner stuck on Salesforce (see stalls). It logs and
+// exports the changes; prev is the previous answer.
+func (p *Pipeline) pauseState(prev string) string {
+	now := p.submit.stalls.reason()
+	if now == "" && p.opts.Pacer != nil {
+		now = p.opts.Pacer.Paused()
 	}
-	now := p.opts.Pacer.Paused()
 	if now == prev {
 		return now
 	}
-	used, max := p.opts.Pacer.Usage()
 	if prev != "" {
 		p.opts.Metrics.Paused.WithLabelValues(prev).Set(0)
-		p.log.Info("resuming: the org's allocation is back", "api_requests_used", used, "api_requests_max", max)
+		p.log.Info("resuming", "paused_for", prev)
+	}
+	switch now {
+	case "":
+	case PausedSalesforce:
+		p.log.Warn("pausing: Salesforce cannot be reached; fetching and new jobs wait, jobs in flight are asked about again with back-off", "reason", now)
+	case PausedCredentials:
+		p.log.Error("pausing: Salesforce refuses the connector's credentials (check the connected app, the user, the secret or key); calls are tried again now and then", "reason", now)
+	default:
+		used, max := p.opts.Pacer.Usage()
+		p.log.Warn("pausing: the org's daily reserve is reached; fetching stops until the allocation returns", "reason", now,
+			"api_requests_used", used, "api_requests_max", max)
 	}
 	if now != "" {
 		p.opts.Metrics.Paused.WithLabelValues(now).Set(1)
-		p.log.Warn("pausing: the org's daily reserve is reached; fetching stops until the allocation returns", "reason", now,
-			"api_requests_used", used, "api_requests_max", max)
 	}
 	return now
 }

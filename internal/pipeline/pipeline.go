@@ -242,7 +242,7 @@ func New(opts Options) (*Pipeline, error) {
 		busy:    busyRecords{},
 		ids:     newIdentities(opts.IDCacheSize),
 		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
-			retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts},
+			retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts, stalls: &stalls{}},
 		skip:       map[topicPartition]map[int64]bool{},
 		attached:   map[topicPartition]map[int64]*attachment{},
 		resumeJobs: map[*batch.Buffer]*journal.Entry{},

@@ -14,7 +14,6 @@ import (
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/journal"
-	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
@@ -42,7 +41,9 @@ type attachment struct {
 // onAssigned runs in the group's goroutine when partitions are assigned,
 // before any of their records is polled: in exactly-once delivery it fences
 // the previous owner's result producers, then it reads the journal and
-// hands the main loop a plan.
+// hands the main loop a plan. A journal that cannot be read is read again,
+// with back-off, until it can or the pipeline stops: loading the events
+// again instead would duplicate the inserts of jobs that ran.
 func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
 	if p.opts.Journal == "" || len(parts) == 0 {
 		return
@@ -56,12 +57,17 @@ func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, parts map[stri
 			}
 		}
 	}
-	pl, err := p.makePlan(ctx, parts)
-	if err != nil {
-		// Without the journal, loading the events again is the safe
-		// side for upserts; say so loudly.
-		p.log.Error("reading the job journal failed; events of assigned partitions are loaded again", "error", err)
-		pl = &plan{parts: parts}
+	var pl *plan
+	for tries := 1; ; tries++ {
+		var err error
+		if pl, err = p.makePlan(ctx, parts); err == nil {
+			break
+		}
+		pause := p.submit.pause(tries)
+		p.log.Error("reading the job journal failed; reading it again", "partitions", parts, "pause", pause, "error", err)
+		if !sleep(ctx, pause) {
+			return
+		}
 	}
 	r := request{plan: pl, ack: make(chan struct{})}
 	select {
@@ -71,8 +77,9 @@ func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, parts map[stri
 	}
 }
 
-// makePlan reads the journal entries of parts and asks Salesforce about the
-// jobs that were not closed.
+// makePlan reads the journal entries of parts. It asks only Kafka: what
+// became of the jobs that were not closed is Salesforce's to say, and the
+// job runner asks it (submitter.resume), for as long as that takes.
 func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*plan, error) {
 	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts)
 	if err != nil {
@@ -95,23 +102,6 @@ func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*pla
 				pl.skip[tp] = map[int64]bool{}
 			}
 			e.Each(func(o int64) { pl.skip[tp][o] = true })
-			continue
-		}
-		info, err := p.opts.Salesforce.GetIngestJob(ctx, e.JobID)
-		var ae *bulk.APIError
-		switch {
-		case errors.As(err, &ae) && ae.ErrorCode == bulk.CodeNotFound:
-			continue // deleted: its events are loaded again
-		case err != nil:
-			return nil, fmt.Errorf("job %s of the journal: %w", e.JobID, err)
-		case info.State == bulk.StateOpen:
-			// Never closed, so never processed: abort it and load the
-			// events again.
-			if _, err := p.opts.Salesforce.AbortIngestJob(ctx, e.JobID); err != nil {
-				p.log.Warn("abort an unclosed job of the journal", "job", e.JobID, "error", err)
-			}
-			continue
-		case info.State == bulk.StateAborted:
 			continue
 		}
 		a := &attachment{entry: e, missing: map[int64]bool{}}

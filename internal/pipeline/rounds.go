@@ -2,9 +2,14 @@ package pipeline
 
 import (
 	"context"
+	"errors"
+	"slices"
+	"strings"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
 // runJob runs one buffer through Salesforce and publishes its results,
@@ -77,7 +82,8 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 	for ; ; attempt++ {
 		var next []*batch.Buffer
 		retryRows, lockRows := 0, 0
-		for i, cur := range round {
+		for i := 0; i < len(round); i++ { // narrowing appends to round
+			cur := round[i]
 			var outcomes []outcome
 			var err error
 			if resume != nil {
@@ -86,20 +92,32 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			} else {
 				outcomes, err = p.submit.run(ctx, cur, attempt)
 			}
+			settled := cur // the buffer outcomes are about
+			if se, ok := errors.AsType[*splitError](err); ok {
+				var rest []*batch.Buffer
+				settled, rest, err = p.narrow(cur, se.job)
+				round = append(round, rest...)
+				if err == nil && settled != nil {
+					outcomes, err = failAll(settled, se.job.JobID, attempt, se.job)
+				}
+			}
 			var retry []int
 			var unfold [][]int
-			if err == nil {
-				retry, unfold, err = p.settle(ctx, cur, outcomes, attempt)
+			if err == nil && settled != nil {
+				retry, unfold, err = p.settle(ctx, settled, outcomes, attempt)
 			}
 			if err == nil && len(unfold) > 0 {
-				err = p.unfold(ctx, cur, unfold, attempt+1)
+				err = p.unfold(ctx, settled, unfold, attempt+1)
 			}
 			if err == nil && len(retry) > 0 {
-				rows, locks := p.countRetries(cur, retry, outcomes)
+				rows, locks := p.countRetries(settled, retry, outcomes)
 				retryRows, lockRows = retryRows+rows, lockRows+locks
 				var more []*batch.Buffer
-				more, err = cur.Retry(retry, 0)
+				more, err = settled.Retry(retry, 0)
 				next = append(next, more...)
+			}
+			if settled != nil && settled != cur {
+				settled.Close()
 			}
 			if err != nil {
 				closeAll(next)
@@ -122,6 +140,68 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			return errStopped
 		}
 	}
+}
+
+// narrow takes apart b, whose job failed as a whole because of some of its
+// rows (see rowCaused). When the job's message names a column ("Field name
+// not found : X"), the rows that carry a value for it are bad, and fail
+// with the job's error (a folded one is then unfolded, like any row that
+// failed for good); the others are the rest, to run again without the
+// column. Otherwise b is cut into halves, each run as a job of its own, so
+// that a row that fails a job is found in about 2·log2(rows) jobs. The
+// caller owns what narrow returns.
+func (p *Pipeline) narrow(b *batch.Buffer, je *bulk.JobError) (bad *batch.Buffer, rest []*batch.Buffer, err error) {
+	var badEvents, goodEvents []int
+	if column := unknownColumn(je.Message); column != "" {
+		for _, r := range b.Rows {
+			carries := false
+			for _, i := range r.Events {
+				c, err := b.Change(i)
+				if err != nil {
+					return nil, nil, err
+				}
+				carries = carries || slices.ContainsFunc(c.Fields, func(f event.Field) bool { return strings.EqualFold(f.Name, column) })
+			}
+			if carries {
+				badEvents = append(badEvents, r.Events...)
+			} else {
+				goodEvents = append(goodEvents, r.Events...)
+			}
+		}
+	}
+	if len(badEvents) == 0 { // no column named, or none of b's rows has it
+		var all []int
+		for _, r := range b.Rows {
+			all = append(all, r.Events...)
+		}
+		rest, err = b.Retry(all, (len(b.Rows)+1)/2)
+		return nil, rest, err
+	}
+	if len(goodEvents) > 0 {
+		if rest, err = b.Retry(goodEvents, 0); err != nil {
+			return nil, nil, err
+		}
+	}
+	parts, err := b.Retry(badEvents, 0)
+	if err != nil {
+		closeAll(rest)
+		return nil, nil, err
+	}
+	p.log.Warn("rows carry a field Salesforce does not know; they fail, the others run again", "buffer", b.Key.String(),
+		"field", unknownColumn(je.Message), "failing_events", len(badEvents), "events_again", len(goodEvents))
+	return parts[0], rest, nil
+}
+
+// unknownColumn returns the column a failed job's message names as not a
+// field of the object ("InvalidBatch : Field name not found : X"), or "".
+func unknownColumn(message string) string {
+	const marker = "Field name not found : "
+	i := strings.Index(message, marker)
+	if i < 0 {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimSpace(message[i+len(marker):]), " ")
+	return name
 }
 
 // unfold runs the changes of folded rows that failed for good once more,

@@ -1,0 +1,219 @@
+package pipeline
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
+)
+
+// The tests of this file put Salesforce, a record or the broker in trouble
+// and check the outcome that counts: every event one result, the org's
+// rows equal to the source (inserts, so a duplicate shows), and no good
+// event reported failed. test/faults runs the same cases against the real
+// binary.
+
+// insertsOnce checks that each of the names prefix-0 … prefix-(n-1) is in
+// the org once, except the names in absent, which are not at all.
+func insertsOnce(t *testing.T, w *world, prefix string, n int, absent ...int) {
+	t.Helper()
+	names := map[string]int{}
+	for _, r := range w.emu.Records("Account") {
+		names[r.Fields["Name"]]++
+	}
+	skip := map[int]bool{}
+	for _, i := range absent {
+		skip[i] = true
+	}
+	bad := 0
+	for i := range n {
+		want := 1
+		if skip[i] {
+			want = 0
+		}
+		if got := names[fmt.Sprintf("%s-%d", prefix, i)]; got != want {
+			if bad++; bad <= 5 {
+				t.Errorf("%s-%d is in the org %d times, want %d", prefix, i, got, want)
+			}
+		}
+	}
+	if bad > 0 {
+		t.Fatalf("%d of %d records in the org a wrong number of times (%d rows in all)", bad, n, len(w.emu.Records("Account")))
+	}
+}
+
+// oneResultEach checks that each of n events of partition 0 has exactly one
+// result, a success unless its offset is in failed, where it must fail
+// with code.
+func oneResultEach(t *testing.T, results map[Source][]Result, n int, code string, failed ...int64) {
+	t.Helper()
+	bad := map[int64]bool{}
+	for _, o := range failed {
+		bad[o] = true
+	}
+	if len(results) != n {
+		t.Errorf("%d events have results, want %d", len(results), n)
+	}
+	for src, rs := range results {
+		switch {
+		case len(rs) != 1:
+			t.Fatalf("%v: %d results, want 1: %+v", src, len(rs), rs)
+		case bad[src.Offset] && (rs[0].Success || rs[0].ErrorCode != code):
+			t.Errorf("%v: %+v, want a failure with %s", src, rs[0], code)
+		case !bad[src.Offset] && !rs[0].Success:
+			t.Fatalf("%v: a good event reported failed: %+v", src, rs[0])
+		}
+	}
+}
+
+// Salesforce unreachable while a job runs: the job was closed, so it is
+// asked about again until Salesforce answers, and its rows are never
+// uploaded a second time.
+func TestOutageAfterCloseUploadsNothingTwice(t *testing.T) {
+	const n = 600
+	w := newWorld(t, 1, bulkemu.Options{Faults: bulkemu.Faults{RowsPerSecond: 300}}, "crm.accounts")
+	w.produce(insertRecords("O", n)...)
+	rr := w.readResults()
+	run := w.start(w.options("outage-close", insertRoute))
+	for deadline := time.Now().Add(20 * time.Second); len(w.emu.Records("Account")) == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no row was processed in 20s")
+		}
+	}
+	w.sfDown.Store(true) // the job goes on in the org
+	time.Sleep(2 * time.Second)
+	w.sfDown.Store(false)
+	rr.waitFor(t, n, 60*time.Second)
+	time.Sleep(300 * time.Millisecond) // let duplicates, if any, arrive
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, n, "")
+	insertsOnce(t, w, "O", n)
+	w.committedAtEnd("outage-close", "crm.accounts")
+}
+
+// Sessions revoked on 30 % of the calls, again and again right after a
+// refresh: a refused session is refreshed and the call repeated for as
+// long as it takes, so no row fails for it and none is loaded twice.
+func TestRevokedSessionsFailNothing(t *testing.T) {
+	const n = 1500
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	w.produce(insertRecords("S", n)...)
+	rr := w.readResults()
+	opts := w.options("sessions", insertRoute)
+	tokens, _, err := bulk.ClientCredentials(context.Background(), w.sfURL, "bulkstream", "bulkstream")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Salesforce, err = bulk.New(w.sfURL, tokens,
+		bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
+		bulk.WithRetry(bulk.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond, Cap: 10 * time.Millisecond})); err != nil {
+		t.Fatal(err)
+	}
+	opts.Batch.MaxRecords = 100
+	w.emu.SetFaults(bulkemu.Faults{Seed: 7, ExpireSessionRate: 0.3})
+	run := w.start(opts)
+	rr.waitFor(t, n, 90*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, n, "")
+	insertsOnce(t, w, "S", n)
+}
+
+// One event with a field the object does not have fails its job as a whole
+// (InvalidBatch : Field name not found): that event fails with the job's
+// message, and the 499 others batched with it are loaded without it.
+func TestUnknownFieldFailsOnlyItsEvent(t *testing.T) {
+	const n, bad = 500, 137
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	records := insertRecords("F", n)
+	records[bad].Value = []byte(fmt.Sprintf(`{"Name":"F-%d","NoSuchField__c":"x"}`, bad))
+	w.produce(records...)
+	rr := w.readResults()
+	opts := w.options("unknown-field", insertRoute)
+	opts.Batch.MaxRecords, opts.Batch.MaxAge = n, time.Second // all in one job
+	run := w.start(opts)
+	rr.waitFor(t, n, 30*time.Second)
+	run.shutdown(t)
+	results, dlq := rr.snapshot()
+	oneResultEach(t, results, n, "InvalidBatch", bad)
+	if msg := results[Source{"crm.accounts", 0, bad}][0].Error; !strings.Contains(msg, "NoSuchField__c") {
+		t.Errorf("the failure says %q; want Salesforce's message naming the field", msg)
+	}
+	if len(dlq) != 1 {
+		t.Errorf("%d dead letters, want 1", len(dlq))
+	}
+	insertsOnce(t, w, "F", n, bad)
+}
+
+// One event whose fields make the header row longer than Salesforce takes
+// (32,000 characters) fails alone; the job is cut in halves until it is
+// found, and every other event is loaded.
+func TestHeaderTooLongFailsOnlyItsEvent(t *testing.T) {
+	const n, bad = 300, 211
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	records := insertRecords("H", n)
+	var wide strings.Builder
+	fmt.Fprintf(&wide, `{"Name":"H-%d"`, bad)
+	for i := range 3000 {
+		fmt.Fprintf(&wide, `,"Wide_Field_%04d__c":"v"`, i)
+	}
+	wide.WriteString("}")
+	records[bad].Value = []byte(wide.String())
+	w.produce(records...)
+	rr := w.readResults()
+	opts := w.options("wide", insertRoute)
+	opts.Batch.MaxRecords, opts.Batch.MaxAge = n, time.Second
+	run := w.start(opts)
+	rr.waitFor(t, n, 60*time.Second)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, n, "InvalidBatch", bad)
+	insertsOnce(t, w, "H", n, bad)
+}
+
+// A broker that answers the journal's fetches slowly: the journal is read
+// to its end offset however long that takes, so a job that ran before is
+// re-attached to, not loaded a second time.
+func TestSlowJournalReadUploadsNothingTwice(t *testing.T) {
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	records := insertRecords("J", 6)
+	w.produce(records...)
+	done := runJobBehindThePipeline(t, w, "Name\nJ-0\nJ-1\nJ-2\n", true)
+	writeJournal(t, w, journal.Entry{JobID: done, Object: "Account", Operation: "insert", Attempt: 1,
+		Topic: "crm.accounts", Partition: 0, State: journal.Open, Offsets: [][2]int64{{0, 2}}})
+	topics, err := kadm.NewClient(w.client()).ListTopics(context.Background(), testJournal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	journalID := topics[testJournal].ID
+	w.cluster.ControlKey(kmsg.Fetch.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		for _, topic := range req.(*kmsg.FetchRequest).Topics {
+			if topic.Topic == testJournal || topic.TopicID == journalID {
+				w.cluster.SleepControl(func() { time.Sleep(1500 * time.Millisecond) })
+			}
+		}
+		return nil, nil, false
+	})
+	rr := w.readResults()
+	opts := w.options("slow-journal", insertRoute)
+	opts.Journal = testJournal
+	run := w.start(opts)
+	rr.waitFor(t, 6, 60*time.Second)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, 6, "")
+	if r := results[Source{"crm.accounts", 0, 0}][0]; r.JobID != done {
+		t.Errorf("offset 0 reported from job %s, want the re-attached %s", r.JobID, done)
+	}
+	insertsOnce(t, w, "J", 6)
+}
