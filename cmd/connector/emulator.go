@@ -48,6 +48,10 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Int64Var(&opts.DailyRecordLimit, "daily-record-limit", 150_000_000, "Bulk API records per rolling 24 hours; beyond it rows stay unprocessed and the job fails")
 	fs.IntVar(&opts.QueryPageSize, "query-page-size", 0, "query result rows per page when the client sends no maxRecords (0: all in one page)")
 	fs.DurationVar(&opts.LockWait, "lock-wait", 50*time.Millisecond, "how long a row waits for a record lock before UNABLE_TO_LOCK_ROW")
+	fs.Int64Var(&opts.MaxUploadMemory, "max-upload-memory", 1<<30, "bytes of uploaded CSV held at most, over all jobs until they are deleted; beyond it uploads get 503 SERVER_UNAVAILABLE")
+	fs.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers; then its connection is closed")
+	fs.DurationVar(&opts.StallTimeout, "stall-timeout", 30*time.Second, "longest pause in sending a request body or reading a response; then the connection is closed and a partial upload dropped")
+	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 2*time.Minute, "time a kept-alive connection may wait for its next request")
 	fs.Int64Var(&opts.Faults.Seed, "seed", 1, "seed of the injected faults; the same seed hits the same requests, jobs and rows")
 	fs.Float64Var(&opts.Faults.HTTPErrorRate, "http-error-rate", 0, "share of API requests answered 500 or 503 (0 to 1)")
 	fs.Float64Var(&opts.Faults.ExpireSessionRate, "expire-session-rate", 0, "share of API requests whose session expires (401 INVALID_SESSION_ID)")
@@ -63,6 +67,14 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if rate < 0 || rate > 1 {
 			return usageError{fmt.Sprintf("--%s must be between 0 and 1, got %v", name, rate)}
 		}
+	}
+	for name, d := range map[string]time.Duration{"read-header-timeout": opts.ReadHeaderTimeout, "stall-timeout": opts.StallTimeout, "idle-timeout": opts.IdleTimeout} {
+		if d <= 0 {
+			return usageError{fmt.Sprintf("--%s must be positive, got %v", name, d)}
+		}
+	}
+	if opts.MaxUploadMemory <= 0 {
+		return usageError{fmt.Sprintf("--max-upload-memory must be positive, got %d", opts.MaxUploadMemory)}
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	if !*quiet {
@@ -86,7 +98,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if err != nil {
 		return err
 	}
-	srv := &http.Server{Handler: bulkemu.New(opts), ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: 16 << 10}
+	srv := bulkemu.New(opts).Server()
 	scheme := "http"
 	if *useTLS {
 		scheme = "https"

@@ -67,6 +67,32 @@ type Options struct {
 	// concurrent batch before it fails with UNABLE_TO_LOCK_ROW. Default
 	// 50ms (Salesforce waits up to 10 seconds; tests want it short).
 	LockWait time.Duration
+	// MaxUploadMemory is the most memory, in bytes, that uploaded CSV may
+	// take in all: the uploads kept with their jobs until the jobs are
+	// deleted (DELETE /jobs/ingest/{id}) and those still being read. An
+	// upload that would go beyond it is refused with 503
+	// SERVER_UNAVAILABLE; nothing of it is kept and its job stays Open, so
+	// the same upload succeeds once jobs were deleted. An upload's buffer
+	// grows by doubling, so one sent without a Content-Length (chunked)
+	// may take up to twice its size. Default 1 GiB.
+	MaxUploadMemory int64
+	// ReadHeaderTimeout is how long a client of the server that Server
+	// returns may take to send a request's line and headers (and, over
+	// TLS, to finish its handshake); a slower connection is closed.
+	// Default 10 seconds.
+	ReadHeaderTimeout time.Duration
+	// StallTimeout is the longest a request body or a response may make no
+	// progress: each read of the body and each write of the response must
+	// finish within it. A client that sends or takes nothing for longer
+	// has its connection closed, and the upload it was sending is dropped.
+	// It bounds pauses, not requests, so a 100 MB upload over a slow link
+	// finishes as long as data keeps coming. It holds under any
+	// http.Server, since ServeHTTP sets the deadlines. Default 30 seconds.
+	StallTimeout time.Duration
+	// IdleTimeout is how long a kept-alive connection of the server that
+	// Server returns may wait for its next request before it is closed.
+	// Default 2 minutes.
+	IdleTimeout time.Duration
 	// Faults injects failures on demand; see Faults.
 	Faults Faults
 	// Logger receives one line per request. Default: no logging.
@@ -106,14 +132,15 @@ type Faults struct {
 // http.Handler, safe for concurrent use; jobs are processed by background
 // goroutines, one per job.
 type Emulator struct {
-	opts   Options
-	schema *Schema
-	store  *store
-	jobs   registry
-	locks  rowLocks
-	auth   sessions
-	mux    *http.ServeMux
-	now    func() time.Time
+	opts    Options
+	schema  *Schema
+	store   *store
+	jobs    registry
+	uploads uploadMemory
+	locks   rowLocks
+	auth    sessions
+	mux     *http.ServeMux
+	now     func() time.Time
 
 	faultSet   atomic.Pointer[Faults] // the faults in force; SetFaults swaps them
 	allocation atomic.Int64           // daily API requests; SetDailyAPIRequests changes it
@@ -150,10 +177,23 @@ func New(opts Options) *Emulator {
 	if opts.LockWait <= 0 {
 		opts.LockWait = 50 * time.Millisecond
 	}
+	if opts.MaxUploadMemory <= 0 {
+		opts.MaxUploadMemory = 1 << 30
+	}
+	if opts.ReadHeaderTimeout <= 0 {
+		opts.ReadHeaderTimeout = 10 * time.Second
+	}
+	if opts.StallTimeout <= 0 {
+		opts.StallTimeout = 30 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 2 * time.Minute
+	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
 	e := &Emulator{opts: opts, schema: opts.Schema, store: newStore(opts.Schema), now: opts.Now}
+	e.uploads.limit = opts.MaxUploadMemory
 	e.SetFaults(opts.Faults)
 	e.allocation.Store(opts.DailyAPIRequests)
 	e.auth.tokens = map[string]time.Time{}
@@ -174,10 +214,18 @@ func (e *Emulator) SetFaults(f Faults) { e.faultSet.Store(&f) }
 func (e *Emulator) faults() *Faults { return e.faultSet.Load() }
 
 // ServeHTTP answers one request of the OAuth token endpoint or the REST
-// API.
+// API, reading its body and writing its response under StallTimeout.
 func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	rc := http.NewResponseController(w)
+	if r.ContentLength != 0 {
+		// A copy, so that net/http still sees its own body in r and, when
+		// a handler leaves a large body unread, closes the connection
+		// instead of reading the rest.
+		r = r.WithContext(r.Context())
+		r.Body = newStallGuard(r.Body, rc, e.opts.StallTimeout)
+	}
+	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, rc: rc, stall: e.opts.StallTimeout}
 	defer func() {
 		// A bug must not take the emulator down with the test that found
 		// it: answer 500 as Salesforce does and log the panic.
@@ -195,10 +243,14 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// statusRecorder notes a response's status and size for the log, and gives
+// each write StallTimeout to finish.
 type statusRecorder struct {
 	http.ResponseWriter
 	status int
 	bytes  int64
+	rc     *http.ResponseController
+	stall  time.Duration
 }
 
 func (r *statusRecorder) WriteHeader(status int) {
@@ -207,6 +259,7 @@ func (r *statusRecorder) WriteHeader(status int) {
 }
 
 func (r *statusRecorder) Write(b []byte) (int, error) {
+	r.rc.SetWriteDeadline(time.Now().Add(r.stall)) // not supported by an httptest.ResponseRecorder: no deadline needed there
 	n, err := r.ResponseWriter.Write(b)
 	r.bytes += int64(n)
 	return n, err

@@ -12,7 +12,8 @@ import (
 )
 
 // Upload limits. Salesforce accepts 150 MB of base64-encoded data per job,
-// which is 100 MB of CSV, and 100,000 characters in a multipart create.
+// which is 100 MB of CSV (taken as 100 MiB, as simple-salesforce does), and
+// 100,000 characters in a multipart create.
 const (
 	maxUploadBytes    = 100 << 20
 	maxMultipartChars = 100_000
@@ -82,11 +83,11 @@ func invalidProperty(value, property string) error {
 func (e *Emulator) createIngest(q *request) error {
 	var (
 		body ingestRequest
-		csv  []byte
+		data *ingestData
 	)
 	if mediaType(q.r) == "multipart/form-data" {
 		var err error
-		if csv, err = readMultipart(q.r, &body); err != nil {
+		if data, err = e.readMultipart(q.r, &body); err != nil {
 			return err
 		}
 	} else if err := decodeJSON(q.r, &body); err != nil {
@@ -94,10 +95,11 @@ func (e *Emulator) createIngest(q *request) error {
 	}
 	j, err := e.newIngestJob(q.version, body)
 	if err != nil {
+		e.dropUpload(data)
 		return err
 	}
 	e.jobs.add(j)
-	if csv == nil {
+	if data == nil {
 		j.mu.Lock()
 		out := j.marshal(viewCreate)
 		j.mu.Unlock()
@@ -105,7 +107,7 @@ func (e *Emulator) createIngest(q *request) error {
 		return nil
 	}
 	j.mu.Lock()
-	j.ingest = &ingestData{csv: csv}
+	j.ingest = data
 	j.setState(stateUploadComplete, e.now())
 	out := j.marshal(viewClose)
 	j.mu.Unlock()
@@ -186,13 +188,19 @@ func (e *Emulator) jobResource(q *request, j *job) error {
 }
 
 // readMultipart reads the "job" and "content" parts of a multipart create.
-func readMultipart(r *http.Request, body *ingestRequest) ([]byte, error) {
+// The content it returns holds upload memory, which the caller releases
+// unless a job keeps it; on error it holds none.
+func (e *Emulator) readMultipart(r *http.Request, body *ingestRequest) (content *ingestData, err error) {
 	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
 	if err != nil || params["boundary"] == "" {
 		return nil, badRequest("API_ERROR", "multipart/form-data request without a boundary")
 	}
+	defer func() {
+		if err != nil {
+			e.dropUpload(content)
+		}
+	}()
 	mr := multipart.NewReader(r.Body, strings.Trim(params["boundary"], `"`))
-	var csv []byte
 	sawJob := false
 	for {
 		part, err := mr.NextPart()
@@ -200,35 +208,38 @@ func readMultipart(r *http.Request, body *ingestRequest) ([]byte, error) {
 			break
 		}
 		if err != nil {
-			return nil, badRequest("API_ERROR", "Cannot read the multipart request: "+err.Error())
+			return content, badRequest("API_ERROR", "Cannot read the multipart request: "+err.Error())
 		}
 		switch part.FormName() {
 		case "job":
 			fake := &http.Request{Header: http.Header{"Content-Type": {"application/json"}}, Body: io.NopCloser(part)}
 			if err := decodeJSON(fake, body); err != nil {
-				return nil, err
+				return content, err
 			}
 			sawJob = true
 		case "content":
-			csv, err = io.ReadAll(io.LimitReader(part, 4*maxMultipartChars+1))
-			if err != nil {
-				return nil, badRequest("API_ERROR", "Cannot read the multipart request: "+err.Error())
+			e.dropUpload(content) // a later content part replaces an earlier one
+			tooLarge := badRequest("API_ERROR", "The content part of a multipart request is limited to 100,000 characters; upload larger data with PUT /batches")
+			if content, err = e.readUpload(part, 4*maxMultipartChars, -1, tooLarge); err != nil {
+				return nil, err
 			}
-			if len([]rune(string(csv))) > maxMultipartChars {
-				return nil, badRequest("API_ERROR", "The content part of a multipart request is limited to 100,000 characters; upload larger data with PUT /batches")
+			if len([]rune(string(content.csv))) > maxMultipartChars {
+				return content, tooLarge
 			}
 		default:
-			return nil, badRequest("API_ERROR", "Unexpected part in the multipart request: "+part.FormName())
+			return content, badRequest("API_ERROR", "Unexpected part in the multipart request: "+part.FormName())
 		}
 	}
-	if !sawJob || csv == nil {
-		return nil, badRequest("API_ERROR", "A multipart create needs a 'job' part and a 'content' part")
+	if !sawJob || content == nil {
+		return content, badRequest("API_ERROR", "A multipart create needs a 'job' part and a 'content' part")
 	}
-	return csv, nil
+	return content, nil
 }
 
 // upload serves PUT /jobs/ingest/{id}/batches: the job's one and only
-// upload, answered 201 with no body.
+// upload, answered 201 with no body. A body longer than maxUploadBytes is
+// refused with 413, at once when its Content-Length says so; see
+// readUpload for how the body is read.
 func (e *Emulator) upload(q *request, j *job) error {
 	if ct := mediaType(q.r); ct != "text/csv" {
 		return &apiError{Status: http.StatusUnsupportedMediaType, Code: "UNSUPPORTED_MEDIA_TYPE", Message: "Content-Type header specified in HTTP request is not supported: " + q.r.Header.Get("Content-Type")}
@@ -242,26 +253,30 @@ func (e *Emulator) upload(q *request, j *job) error {
 	if state != stateOpen {
 		return badRequest("INVALIDJOBSTATE", "Data can only be uploaded to an Open job; this job is "+state)
 	}
-	var buf bytes.Buffer
-	if q.r.ContentLength > 0 && q.r.ContentLength <= maxUploadBytes {
-		buf.Grow(int(q.r.ContentLength))
+	size := plainLength(q.r)
+	if size > maxUploadBytes {
+		return errUploadTooLarge
 	}
-	n, err := buf.ReadFrom(io.LimitReader(q.r.Body, maxUploadBytes+1))
+	data, err := e.readUpload(q.r.Body, maxUploadBytes, size, errUploadTooLarge)
 	if err != nil {
-		return badRequest("API_ERROR", "Cannot read the upload: "+err.Error())
-	}
-	if n > maxUploadBytes {
-		return &apiError{Status: http.StatusRequestEntityTooLarge, Code: "EXCEEDED_MAX_SIZE_REQUEST", Message: "Upload exceeds the limit of 150 MB of base64-encoded data (100 MB of CSV); split the data into several jobs"}
+		return err
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.ingest != nil || j.state != stateOpen { // lost a race with another upload or an abort
+		e.dropUpload(data)
 		return badRequest("BULK_API_ERROR", "Found multipe contents for job: <"+id15(j.id)+">, please 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only do 'PUT' once on a given Job.")
 	}
-	j.ingest = &ingestData{csv: buf.Bytes()}
+	j.ingest = data
 	q.w.WriteHeader(http.StatusCreated)
 	return nil
 }
+
+// errUploadTooLarge answers an upload beyond Salesforce's limit for one job.
+// The reference does not record Salesforce's answer; this is the REST API's
+// status for a request that is too large, with a code that names it.
+var errUploadTooLarge = &apiError{Status: http.StatusRequestEntityTooLarge, Code: "EXCEEDED_MAX_SIZE_REQUEST",
+	Message: "Upload exceeds the limit of 150 MB of base64-encoded data (100 MB of CSV); split the data into several jobs"}
 
 // changeState serves PATCH /jobs/{ingest|query}/{id}: close or abort.
 func (e *Emulator) changeState(q *request, j *job) error {
@@ -318,6 +333,7 @@ func (e *Emulator) deleteJob(q *request, j *job) error {
 	deletable := terminal(j.state) || (!j.query && j.state == stateUploadComplete)
 	if deletable {
 		j.deleted = true
+		e.dropUpload(j.ingest)
 		j.ingest, j.result = nil, nil
 		if j.abort != nil {
 			close(j.abort)

@@ -14,10 +14,14 @@ import (
 
 // ingestData is an ingest job's upload and the outcome of each of its rows.
 // The upload is kept once, as uploaded; result files are rendered from it
-// and from rows, so a job costs its CSV plus about 40 bytes a row.
+// and from rows, so a job costs its CSV plus about 40 bytes a row. It is
+// kept until the job is deleted, not only until it is processed: every row
+// is in one of the three result files, the successful and failed ones with
+// its values and the unprocessed one as uploaded.
 type ingestData struct {
 	csv       []byte
-	headerEnd int // end of the header line, without its line ending
+	held      int64 // bytes of the upload memory csv holds (its capacity)
+	headerEnd int   // end of the header line, without its line ending
 	rows      []rowResult
 }
 
