@@ -25,6 +25,7 @@ func (p *Pipeline) forward(parts map[string][]int32) {
 	if len(parts) == 0 {
 		return
 	}
+	p.owned.revoke(parts)
 	r := request{revoke: parts, ack: make(chan struct{})}
 	select {
 	case p.requests <- r:
@@ -41,9 +42,43 @@ func (p *Pipeline) revoke(parts map[string][]int32) {
 			}
 			tp := topicPartition{topic, partition}
 			p.tracker.forget(tp)
+			p.dropReady(tp)
 			p.forgetPartition(tp)
 			p.producers.drop(tp)
 		}
 	}
 	p.log.Info("partitions revoked", "partitions", parts)
+}
+
+// dropReady removes the events of a revoked partition from the buffers that
+// wait for a job slot, as the batcher drops them from its open buffers: the
+// new owner reads them again. A buffer of a job of the journal is about one
+// partition and goes whole.
+func (p *Pipeline) dropReady(tp topicPartition) {
+	kept := p.ready[:0]
+	for _, b := range p.ready {
+		var keep []int
+		for i, ev := range b.Events {
+			if ev.Topic != tp.topic || ev.Partition != tp.partition {
+				keep = append(keep, i)
+			}
+		}
+		switch {
+		case len(keep) == len(b.Events):
+			kept = append(kept, b)
+			continue
+		case len(keep) > 0 && p.resumeJobs[b] == nil:
+			rebuilt, err := b.Retry(keep, 0)
+			if err != nil {
+				p.log.Error("dropping a revoked partition's events from a waiting buffer failed; the buffer goes whole", "buffer", b.Key.String(), "error", err)
+				kept = append(kept, b)
+				continue
+			}
+			kept = append(kept, rebuilt...)
+		}
+		delete(p.resumeJobs, b)
+		b.Close()
+	}
+	clear(p.ready[len(kept):])
+	p.ready = kept
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type submitter struct {
 	// stalls counts the calls that cannot get through to Salesforce now;
 	// the main loop pauses while there are any.
 	stalls *stalls
+	// owned says which events' partitions moved to another instance
+	// meanwhile; those are not loaded here.
+	owned *ownership
 }
 
 // errStopped is returned when the context ended before the job's results
@@ -65,13 +69,18 @@ func (e *splitError) Unwrap() error { return e.job }
 // one that no retry mends; then every event gets the job's error, or, when
 // the failure is caused by some of b's rows, a *splitError. A failure
 // before the job was closed (an outage, a refused upload) is tried again
-// with a new job for as long as it is transient.
-func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int) ([]outcome, error) {
+// with a new job for as long as it is transient. Events whose partitions
+// are lost to cl before their job is journaled are left out of it, with
+// an empty outcome (see settle).
+func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int, cl claim) ([]outcome, error) {
 	var stall stall
 	defer func() { stall.end() }()
 	for tries := 0; ; tries++ {
 		stall.end() // the pause lasts while the next try is not made
-		outcomes, jobID, err := s.attempt(ctx, b, attempt)
+		if lost := s.owned.lostEvents(cl, b); len(lost) > 0 {
+			return s.runOwned(ctx, b, lost, attempt, cl)
+		}
+		outcomes, jobID, err := s.attempt(ctx, b, attempt, cl)
 		var je *bulk.JobError
 		isJobFailure := errors.As(err, &je)
 		var closed *closedJobError
@@ -98,6 +107,8 @@ func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int) ([]ou
 			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
 			s.log.Warn("job refused; its events fail", "buffer", b.Key.String(), "error", err)
 			return failAll(b, jobID, attempt, err)
+		case errors.Is(err, errLost):
+			continue // the next try leaves the lost events out
 		case stallReason(err) == "":
 			// The job was never closed, so it was never processed:
 			// another job may carry the rows, a bounded number of times.
@@ -173,7 +184,7 @@ func (e *closedJobError) Unwrap() error { return e.err }
 // journal, close, wait, read the results. Before the close, a failure
 // aborts the job (it was never processed) and returns; after it, the job is
 // seen through (see submitter).
-func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) ([]outcome, string, error) {
+func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, cl claim) ([]outcome, string, error) {
 	start := time.Now()
 	spec := bulk.IngestJobSpec{Object: b.Key.Object, Operation: bulk.Operation(b.Key.Operation), ExternalIDFieldName: b.Key.ExternalIDField}
 	job, err := s.client.CreateIngestJob(ctx, spec)
@@ -190,7 +201,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int) (
 		s.pacer.RecordsSubmitted(len(b.Rows))
 	}
 	failpoint("before-close")
-	if err := s.journal(ctx, job.ID, b, attempt); err != nil {
+	if err := s.journalOwned(ctx, job.ID, b, attempt, cl); err != nil {
 		s.abort(ctx, job.ID)
 		return nil, job.ID, err
 	}
@@ -322,7 +333,10 @@ func (s *submitter) persist(ctx context.Context, what, jobID string, f func() er
 // one that ended without processing a row, or that Salesforce no longer
 // knows, runs again as a new job; any other is waited for and its results
 // read.
-func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int) ([]outcome, error) {
+func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int, cl claim) ([]outcome, error) {
+	if len(s.owned.lostEvents(cl, b)) > 0 { // a slice is one partition: the new owner re-attaches
+		return make([]outcome, len(b.Events)), nil
+	}
 	// The rows are not uploaded again, but results are matched to them as
 	// they would have been written.
 	if err := b.WriteCSV(io.Discard); err != nil {
@@ -345,22 +359,67 @@ func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, a
 	switch {
 	case errors.As(err, &closed) && isNotFound(err):
 		s.log.Warn("a job of the journal is gone; running its events again", "job", jobID)
-		return s.run(ctx, b, attempt+1)
+		return s.run(ctx, b, attempt+1, cl)
 	case err != nil:
 		return nil, err
 	case info.State == bulk.StateAborted && info.NumberRecordsProcessed == 0:
 		s.log.Info("a job of the journal was never processed; running its events again", "job", jobID)
-		return s.run(ctx, b, attempt+1)
+		return s.run(ctx, b, attempt+1, cl)
 	}
 	outcomes, err := s.finish(ctx, b, jobID, attempt)
 	if _, ok := errors.AsType[*bulk.JobError](err); ok {
 		s.log.Warn("a job of the journal failed as a whole; running its events again", "job", jobID, "error", err)
-		return s.run(ctx, b, attempt+1)
+		return s.run(ctx, b, attempt+1, cl)
 	}
 	if err == nil {
 		s.log.Info("re-attached to a job of the journal", "job", jobID, "events", len(b.Events))
 	}
 	return outcomes, err
+}
+
+// errLost: a partition of the job's events moved to another instance
+// before the job was journaled; the job was aborted.
+var errLost = errors.New("a partition of the job's events moved to another instance")
+
+// journalOwned writes the job's journal entry while none of b's partitions
+// can be revoked, unless one is lost to cl already (errLost): the new
+// owner of a partition reads the journal after the revoke, so it sees
+// every entry written for its events, and nothing is written after.
+func (s *submitter) journalOwned(ctx context.Context, jobID string, b *batch.Buffer, attempt int, cl claim) error {
+	lost, release := s.owned.hold(cl, b)
+	defer release()
+	if lost {
+		return errLost
+	}
+	return s.journal(ctx, jobID, b, attempt)
+}
+
+// runOwned runs the events of b that are not lost (lost are the others)
+// and returns b's outcomes, empty ones for the lost events.
+func (s *submitter) runOwned(ctx context.Context, b *batch.Buffer, lost []int, attempt int, cl claim) ([]outcome, error) {
+	outcomes := make([]outcome, len(b.Events))
+	if len(lost) == len(b.Events) {
+		return outcomes, nil
+	}
+	var keep []int
+	for i := range b.Events {
+		if _, gone := slices.BinarySearch(lost, i); !gone {
+			keep = append(keep, i)
+		}
+	}
+	owned, err := b.Retry(keep, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer owned[0].Close()
+	sub, err := s.run(ctx, owned[0], attempt, cl)
+	if err != nil {
+		return nil, err
+	}
+	for j, i := range keep { // Retry keeps the events' order
+		outcomes[i] = sub[j]
+	}
+	return outcomes, nil
 }
 
 // isNotFound says whether err is Salesforce's answer about a job it does

@@ -24,13 +24,21 @@ type poll struct {
 	handled chan struct{}
 }
 
-// poller polls Kafka and hands each poll to the main loop. Rebalances are
-// blocked from a poll until the main loop has handled it
+// poller polls Kafka and hands each poll to the main loop. It polls only
+// when the main loop has room for a poll (a token on room), so a paused or
+// full pipeline stops fetching without holding anything: a rebalance waits
+// at most for the poll in hand, never for the pause or an outage to end.
+// Rebalances are blocked from a poll until the main loop has handled it
 // (BlockRebalanceOnPoll), so the loop never sees records of a partition it
 // was told it lost.
-func (p *Pipeline) poller(ctx context.Context, out chan<- poll) {
+func (p *Pipeline) poller(ctx context.Context, room <-chan struct{}, out chan<- poll) {
 	defer close(out)
 	for {
+		select {
+		case <-room:
+		case <-ctx.Done():
+			return
+		}
 		fetches := p.client.PollRecords(ctx, pollRecords)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			p.client.AllowRebalance()
@@ -53,16 +61,19 @@ func (p *Pipeline) poller(ctx context.Context, out chan<- poll) {
 
 // loop is the main loop. It owns the batcher, the tracker and the ready
 // queue; job goroutines and group callbacks talk to it over channels.
-// It takes a new poll only while fewer than MaxJobsInFlight sealed buffers
-// wait for a job slot, so memory stays bounded by the batch policy and the
-// number of jobs, and a Salesforce outage stops consumption instead of
-// filling memory.
+// It lets the poller take a poll only while fewer than MaxJobsInFlight
+// sealed buffers wait for a job slot and nothing pauses the pipeline, so
+// memory stays bounded by the batch policy and the number of jobs, and a
+// Salesforce outage stops consumption instead of filling memory; a poll it
+// let the poller take is always accepted at once.
 func (p *Pipeline) loop(ctx context.Context) {
 	defer close(p.loopEnded)
 	pollCtx, stopPolling := context.WithCancel(context.Background())
 	defer stopPolling()
 	polls := make(chan poll)
-	go p.poller(pollCtx, polls)
+	room := make(chan struct{})
+	go p.poller(pollCtx, room, polls)
+	granted := false // the poller may poll, or holds a poll for us
 
 	// Jobs get their own context: it outlives ctx by the shutdown grace.
 	jobCtx, stopJobs := context.WithCancel(context.Background())
@@ -85,13 +96,16 @@ func (p *Pipeline) loop(ctx context.Context) {
 		if stopping && p.inFlight == 0 && len(p.ready) == 0 {
 			return
 		}
-		var accept chan poll
-		if !stopping && paused == "" && len(p.ready) < p.opts.MaxJobsInFlight {
-			accept = polls
+		var grant chan<- struct{}
+		if !granted && !stopping && paused == "" && len(p.ready) < p.opts.MaxJobsInFlight {
+			grant = room
 		}
 		p.resetAgeTimer(age)
 		select {
-		case pl, ok := <-accept:
+		case grant <- struct{}{}:
+			granted = true
+		case pl, ok := <-polls:
+			granted = false
 			if !ok {
 				polls = nil
 				continue
@@ -319,11 +333,12 @@ func (p *Pipeline) launch(ctx context.Context) {
 		resume := p.resumeJobs[b]
 		delete(p.resumeJobs, b)
 		cached := p.cachedIDs(b)
+		cl := p.owned.claim(b)
 		p.busy.add(ids)
 		p.inFlight++
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 		p.count(func(s *Stats) { s.Jobs++; s.InFlight++ })
-		go p.runJob(ctx, b, ids, resume, cached)
+		go p.runJob(ctx, b, ids, resume, cached, cl)
 	}
 	clear(p.ready[len(waiting):])
 	p.ready = waiting

@@ -137,6 +137,7 @@ type Pipeline struct {
 	resumeJobs map[*batch.Buffer]*journal.Entry
 
 	client    *kgo.Client
+	owned     ownership       // the partitions this instance owns
 	producers *producers      // exactly-once result producers
 	spent     spentSlices     // closed journal slices, until committed
 	done      chan completion // job and publish goroutines → main loop
@@ -254,6 +255,7 @@ func New(opts Options) (*Pipeline, error) {
 	p.spent.m = map[topicPartition][]spentSlice{}
 	p.submit.journal = p.journalOpen
 	p.submit.pacer = opts.Pacer
+	p.submit.owned = &p.owned
 	return p, nil
 }
 

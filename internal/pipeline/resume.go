@@ -45,6 +45,7 @@ type attachment struct {
 // with back-off, until it can or the pipeline stops: loading the events
 // again instead would duplicate the inserts of jobs that ran.
 func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+	p.owned.assign(parts)
 	if p.opts.Journal == "" || len(parts) == 0 {
 		return
 	}

@@ -18,14 +18,14 @@ import (
 // done, so a later change to a record waits for its retry. A buffer of
 // deletes by external id is resolved to Ids first (cached holds what the id
 // cache knew, by row; see resolve.go).
-func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, resume *journal.Entry, cached map[int]string) {
+func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, resume *journal.Entry, cached map[int]string, cl claim) {
 	defer b.Close()
 	attempt := 1
 	if resume != nil {
 		attempt = max(resume.Attempt, 1)
 	}
 	err := p.resolved(ctx, b, cached, resume != nil, func(run *batch.Buffer) error {
-		return p.rounds(ctx, run, attempt, resume)
+		return p.rounds(ctx, run, attempt, resume, cl)
 	})
 	p.done <- completion{jobDone: true, records: ids, err: err}
 }
@@ -68,8 +68,9 @@ func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int
 //     its changes run again one per job, in source order, so that one bad
 //     change fails alone, as it would have without coalescing.
 //
-// The caller keeps owning b.
-func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, resume *journal.Entry) error {
+// Events of partitions lost to cl (they moved to another instance) get no
+// result here. The caller keeps owning b.
+func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, resume *journal.Entry, cl claim) error {
 	round := []*batch.Buffer{b}
 	defer func() { // the follow-up buffers are ours; b is the caller's
 		for _, x := range round {
@@ -87,10 +88,10 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			var outcomes []outcome
 			var err error
 			if resume != nil {
-				outcomes, err = p.submit.resume(ctx, cur, resume.JobID, attempt)
+				outcomes, err = p.submit.resume(ctx, cur, resume.JobID, attempt, cl)
 				resume = nil
 			} else {
-				outcomes, err = p.submit.run(ctx, cur, attempt)
+				outcomes, err = p.submit.run(ctx, cur, attempt, cl)
 			}
 			settled := cur // the buffer outcomes are about
 			if se, ok := errors.AsType[*splitError](err); ok {
@@ -104,10 +105,10 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			var retry []int
 			var unfold [][]int
 			if err == nil && settled != nil {
-				retry, unfold, err = p.settle(ctx, settled, outcomes, attempt)
+				retry, unfold, err = p.settle(ctx, settled, outcomes, attempt, cl)
 			}
 			if err == nil && len(unfold) > 0 {
-				err = p.unfold(ctx, settled, unfold, attempt+1)
+				err = p.unfold(ctx, settled, unfold, attempt+1, cl)
 			}
 			if err == nil && len(retry) > 0 {
 				rows, locks := p.countRetries(settled, retry, outcomes)
@@ -207,7 +208,7 @@ func unknownColumn(message string) string {
 // unfold runs the changes of folded rows that failed for good once more,
 // one per row and in layers: the first change of every such row, then the
 // second, and so on, so each record's changes keep their source order.
-func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, attempt int) error {
+func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, attempt int, cl claim) error {
 	for layer := 0; ; layer++ {
 		var events []int
 		for _, evs := range rows {
@@ -223,7 +224,7 @@ func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, at
 			return err
 		}
 		for _, part := range parts {
-			err = p.rounds(ctx, part, attempt, nil)
+			err = p.rounds(ctx, part, attempt, nil, cl)
 			part.Close()
 			if err != nil {
 				return err
@@ -235,13 +236,17 @@ func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, at
 // settle publishes the final outcomes of a job's events. It returns the
 // events whose rows are to be tried again (retry) and, for rows that
 // folded several changes and failed for good, their events in order
-// (unfold); those get their results later.
-func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int) (retry []int, unfold [][]int, err error) {
+// (unfold); those get their results later. Events of partitions lost to cl
+// are passed over: their new owner reports them.
+func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int, cl claim) (retry []int, unfold [][]int, err error) {
 	final := make([]outcome, 0, len(outcomes))
 	learned := map[string]string{} // Id → identity, from successful rows
 	var deleted []string           // Ids of records deleted
 	unfolded := map[int]bool{}
 	for i, o := range outcomes {
+		if p.owned.lost(cl, topicPartition{b.Events[i].Topic, b.Events[i].Partition}) {
+			continue
+		}
 		row := b.Events[i].Row
 		switch {
 		case o.result.Success:

@@ -3,11 +3,13 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bulkstream/bulkstream/internal/journal"
@@ -216,4 +218,83 @@ func TestSlowJournalReadUploadsNothingTwice(t *testing.T) {
 		t.Errorf("offset 0 reported from job %s, want the re-attached %s", r.JobID, done)
 	}
 	insertsOnce(t, w, "J", 6)
+}
+
+// An instance paused by a Salesforce outage does not hold up a rebalance:
+// a second instance that joins gets its share of the partitions within the
+// rebalance timeout, while the first still waits for Salesforce, and once
+// Salesforce is back every event has one result and every row is in the
+// org once.
+func TestRebalanceDuringOutageIsNotBlocked(t *testing.T) {
+	const n, partitions = 800, 4
+	const group = "outage-rebalance"
+	w := newWorld(t, partitions, bulkemu.Options{}, "crm.accounts")
+	records := insertRecords("B", n)
+	for i, r := range records {
+		r.Partition = int32(i % partitions)
+	}
+	producer := w.client(kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(time.Millisecond))
+	produce := func(rs []*kgo.Record) {
+		if err := producer.ProduceSync(context.Background(), rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rr := w.readResults()
+	options := func() Options {
+		opts := w.options(group, insertRoute)
+		opts.Journal = testJournal
+		opts.Kafka = append(opts.Kafka, kgo.RebalanceTimeout(4*time.Second), kgo.SessionTimeout(6*time.Second))
+		return opts
+	}
+	first := w.start(options())
+	produce(records[:n/2])
+	rr.waitFor(t, n/2, 30*time.Second)
+
+	w.sfDown.Store(true)
+	produce(records[n/2 : 3*n/4])
+	time.Sleep(time.Second)  // the first instance's jobs are stuck, it pauses
+	produce(records[3*n/4:]) // fetched while paused, or not
+	time.Sleep(300 * time.Millisecond)
+	if results, _ := rr.snapshot(); len(results) == n {
+		t.Fatal("every event had a result during the outage; the test needs the first instance stuck")
+	}
+	second := w.start(options())
+	adm := kadm.NewClient(w.client())
+	deadline := time.Now().Add(4 * time.Second)
+	for {
+		groups, err := adm.DescribeGroups(context.Background(), group)
+		g := groups[group]
+		if err == nil && g.State == "Stable" && len(g.Members) == 2 && len(g.AssignedPartitions()["crm.accounts"]) == partitions &&
+			!slices.ContainsFunc(g.Members, func(m kadm.DescribedGroupMember) bool {
+				c, ok := m.Assigned.AsConsumer()
+				return !ok || len(c.Topics) == 0
+			}) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the partitions did not move to the second instance within the rebalance timeout: group %+v (error %v)", g, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	w.sfDown.Store(false)
+	rr.waitFor(t, n, 60*time.Second)
+	time.Sleep(300 * time.Millisecond)
+	first.shutdown(t)
+	second.shutdown(t)
+	results, _ := rr.snapshot()
+	for src, rs := range results {
+		if len(rs) != 1 || !rs[0].Success {
+			t.Fatalf("%v: %+v", src, rs)
+		}
+	}
+	names := map[string]int{}
+	for _, r := range w.emu.Records("Account") {
+		names[r.Fields["Name"]]++
+	}
+	for i := range n {
+		if c := names[fmt.Sprintf("B-%d", i)]; c != 1 {
+			t.Fatalf("B-%d is in the org %d times, want once", i, c)
+		}
+	}
 }

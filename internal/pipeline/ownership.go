@@ -1,0 +1,104 @@
+package pipeline
+
+import (
+	"sync"
+
+	"github.com/bulkstream/bulkstream/internal/batch"
+)
+
+// ownership tracks the partitions this instance owns, each with the
+// generation of its assignment, so that a job started for events of a
+// partition that has since moved to another instance does not load or
+// report them: the new owner reads them again, or re-attaches to the job
+// through the journal. The group callbacks assign and revoke; job runners
+// check their claim. Safe for concurrent use.
+type ownership struct {
+	mu   sync.RWMutex
+	gen  map[topicPartition]uint64 // owned partitions
+	next uint64
+}
+
+// claim is the generations of a job's partitions when the job was started;
+// a partition whose generation changed (or that is gone) is lost to it.
+type claim map[topicPartition]uint64
+
+func (o *ownership) assign(parts map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gen == nil {
+		o.gen = map[topicPartition]uint64{}
+	}
+	for topic, ps := range parts {
+		for _, partition := range ps {
+			o.next++
+			o.gen[topicPartition{topic, partition}] = o.next
+		}
+	}
+}
+
+// revoke takes partitions away. It waits for the job runners that hold
+// their claim (see hold), so a journal entry being written when the
+// partitions move is written before the new owner can read the journal.
+func (o *ownership) revoke(parts map[string][]int32) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for topic, ps := range parts {
+		for _, partition := range ps {
+			delete(o.gen, topicPartition{topic, partition})
+		}
+	}
+}
+
+// claim returns the current generations of b's partitions.
+func (o *ownership) claim(b *batch.Buffer) claim {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	c := claim{}
+	for _, ev := range b.Events {
+		tp := topicPartition{ev.Topic, ev.Partition}
+		if _, ok := c[tp]; !ok {
+			c[tp] = o.gen[tp] // 0 when not owned: lost from the start
+		}
+	}
+	return c
+}
+
+// lost reports whether tp is no longer owned under c's generation. Once
+// lost, a partition stays lost to c.
+func (o *ownership) lost(c claim, tp topicPartition) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	return o.lostLocked(c, tp)
+}
+
+func (o *ownership) lostLocked(c claim, tp topicPartition) bool {
+	g, ok := c[tp]
+	return !ok || g == 0 || o.gen[tp] != g
+}
+
+// lostEvents returns the events of b whose partitions are lost to c.
+func (o *ownership) lostEvents(c claim, b *batch.Buffer) []int {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	var out []int
+	for i, ev := range b.Events {
+		if o.lostLocked(c, topicPartition{ev.Topic, ev.Partition}) {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// hold keeps every partition from being revoked until release is called,
+// and reports whether one of b's partitions is lost to c already. A runner
+// holds while it writes a job's journal entry, which is quick.
+func (o *ownership) hold(c claim, b *batch.Buffer) (anyLost bool, release func()) {
+	o.mu.RLock()
+	for _, ev := range b.Events {
+		if o.lostLocked(c, topicPartition{ev.Topic, ev.Partition}) {
+			anyLost = true
+			break
+		}
+	}
+	return anyLost, o.mu.RUnlock
+}
