@@ -117,13 +117,19 @@ func TestRollOverByEachLimit(t *testing.T) {
 		p.MaxRecords = 2
 		bt, _ := NewBatcher(p)
 		mustAdd(t, bt, upsert(1, "A", "Name", "a"))
-		mustAdd(t, bt, upsert(2, "B", "Name", "b"))
-		mustAdd(t, bt, upsert(3, "a", "Name", "a2")) // coalesces: no new row
-		sealed := mustAdd(t, bt, upsert(4, "C", "Name", "c"))
+		if sealed := mustAdd(t, bt, upsert(2, "a", "Name", "a2")); sealed != nil { // coalesces: no new row
+			t.Fatalf("a buffer of one row sealed by a change that folded into it: %+v", sealed)
+		}
+		// The change that fills the buffer seals it: a full buffer does
+		// not wait for the next change or for MaxAge.
+		sealed := mustAdd(t, bt, upsert(3, "B", "Name", "b"))
 		if sealed == nil || sealed.Reason != ReasonRecords || len(sealed.Rows) != 2 || len(sealed.Events) != 3 {
 			t.Fatalf("sealed %+v", sealed)
 		}
 		sealed.Close()
+		if n := bt.Pending(); n != 0 {
+			t.Fatalf("%d events still open after the buffer filled", n)
+		}
 	})
 	t.Run("bytes", func(t *testing.T) {
 		p := policy()

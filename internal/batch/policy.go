@@ -81,7 +81,10 @@ func NewBatcher(p Policy) (*Batcher, error) {
 //   - a buffer of another key that holds c's record (ReasonDependency), so
 //     that the record's earlier change is submitted before c;
 //   - c's own buffer when c does not fit (ReasonBytes or ReasonRecords); c
-//     then starts a new one.
+//     then starts a new one;
+//   - c's own buffer when c fills it to MaxRecords rows (ReasonRecords), so
+//     a full buffer goes to a job at once instead of waiting for the next
+//     change or for MaxAge.
 //
 // A change larger than MaxBytes on its own is refused with ErrTooLarge; the
 // buffers sealed before are still returned.
@@ -117,6 +120,9 @@ func (bt *Batcher) Add(c *event.Change, identity string, now time.Time) (sealed 
 	}
 	if identity != "" {
 		bt.holder[identity] = k
+	}
+	if len(b.Rows) >= bt.policy.MaxRecords {
+		sealed = append(sealed, bt.seal(k, ReasonRecords))
 	}
 	return sealed, nil
 }

@@ -456,8 +456,8 @@ func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) e
 	return err
 }
 
-// collect reads the three result files of a finished job and gives every
-// event the outcome of its row. A row Salesforce reports nothing about
+// collect reads the result files of a finished job (those its counts say
+// are not empty) and gives every event the outcome of its row. A row Salesforce reports nothing about
 // fails with BULKSTREAM_NO_RESULT, so no event is ever left without one.
 func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int) ([]outcome, error) {
 	rowResults := make([]*Result, len(b.Rows))
@@ -465,12 +465,16 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 	readers := []struct {
 		name string
 		open func(context.Context, *bulk.JobInfo) (*bulk.ResultReader, error)
+		some bool // the job's counts say the file has rows
 	}{
-		{"successful", s.client.SuccessfulResults},
-		{"failed", s.client.FailedResults},
-		{"unprocessed", s.client.UnprocessedRecords},
+		{"successful", s.client.SuccessfulResults, info.NumberRecordsProcessed > info.NumberRecordsFailed},
+		{"failed", s.client.FailedResults, info.NumberRecordsFailed > 0},
+		{"unprocessed", s.client.UnprocessedRecords, info.NumberRecordsProcessed < int64(len(b.Rows))},
 	}
 	for _, r := range readers {
+		if !r.some { // an API request saved
+			continue
+		}
 		rr, err := r.open(ctx, info)
 		if err != nil {
 			return nil, fmt.Errorf("read %s results: %w", r.name, err)
