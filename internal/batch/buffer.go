@@ -106,6 +106,7 @@ type Buffer struct {
 	policy   Policy
 	columns  []string       // header, in first-seen spelling
 	colIndex map[string]int // lower-case column name → index
+	colExact map[string]int // column name as events spell it → index (saves folding case per field)
 	byRecord map[string]int // RecordKey → row
 	store    *store
 	enc      encoder
@@ -119,7 +120,7 @@ type Buffer struct {
 }
 
 func newBuffer(k Key, p Policy, now time.Time) *Buffer {
-	return &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, byRecord: map[string]int{},
+	return &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, colExact: map[string]int{}, byRecord: map[string]int{},
 		store: newStore(p.SpillThreshold, p.SpillDir)}
 }
 
@@ -162,7 +163,7 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 	cols := len(b.columns)
 	for _, f := range c.Fields {
 		valueGrowth += int64(csvLen(f.Value.CSV()))
-		if _, ok := b.colIndex[strings.ToLower(f.Name)]; !ok {
+		if _, ok := b.lookupColumn(f.Name); !ok {
 			cols++
 			headerGrowth += int64(csvLen(f.Name)) + 1
 		}
@@ -210,14 +211,29 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 	return nil
 }
 
+// column returns the index of the column name (Salesforce's field names
+// are case-insensitive), adding it if it is new.
 func (b *Buffer) column(name string) int {
-	key := strings.ToLower(name)
-	if i, ok := b.colIndex[key]; ok {
+	if i, ok := b.lookupColumn(name); ok {
 		return i
 	}
 	b.columns = append(b.columns, name)
-	b.colIndex[key] = len(b.columns) - 1
-	return len(b.columns) - 1
+	i := len(b.columns) - 1
+	b.colIndex[strings.ToLower(name)], b.colExact[name] = i, i
+	return i
+}
+
+// lookupColumn finds the column name without folding its case when it is
+// spelt as before, which is nearly always.
+func (b *Buffer) lookupColumn(name string) (int, bool) {
+	if i, ok := b.colExact[name]; ok {
+		return i, true
+	}
+	i, ok := b.colIndex[strings.ToLower(name)]
+	if ok {
+		b.colExact[name] = i
+	}
+	return i, ok
 }
 
 // NewBuffer returns an open buffer outside any batcher, for gathering the
