@@ -229,8 +229,9 @@ func dryRunLine(w io.Writer, opts pipeline.Options, r *kgo.Record) bool {
 	}
 	rec := &pipeline.ReplayRecord{DeadLetter: pipeline.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
 		Original: pipeline.Source{Topic: orig.Topic, Partition: orig.Partition, Offset: orig.Offset}, Timestamp: r.Timestamp, ErrorCode: code}
+	truncated := pipeline.Truncated(&src) // not decoded, as in the replay
 	for i := range opts.Routes {
-		if opts.Routes[i].Matches(orig.Topic) {
+		if truncated == "" && opts.Routes[i].Matches(orig.Topic) {
 			rec.Change, _ = opts.Routes[i].Decoder.Decode(src)
 			break
 		}
@@ -242,7 +243,11 @@ func dryRunLine(w io.Writer, opts pipeline.Options, r *kgo.Record) bool {
 	if rec.Change != nil {
 		object, op = rec.Change.Object, string(rec.Change.Operation)
 	}
-	fmt.Fprintf(w, "%s/%d/%d\tfrom %s/%d/%d\t%s\t%s %s\tkey %q\n", r.Topic, r.Partition, r.Offset,
-		orig.Topic, orig.Partition, orig.Offset, code, op, object, r.Key)
+	note := ""
+	if truncated != "" {
+		note = fmt.Sprintf("\ttruncated copy (%s: %s): fails with %s", pipeline.HeaderTruncated, truncated, pipeline.CodeTruncated)
+	}
+	fmt.Fprintf(w, "%s/%d/%d\tfrom %s/%d/%d\t%s\t%s %s\tkey %q%s\n", r.Topic, r.Partition, r.Offset,
+		orig.Topic, orig.Partition, orig.Offset, code, op, object, r.Key, note)
 	return true
 }

@@ -112,6 +112,9 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 	if err != nil {
 		return pipeline.Options{}, err
 	}
+	// The producers must batch a record of the limit (see
+	// pipeline.Options.MaxRecordBytes).
+	kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(cfg.Results.MaxRecordBytes)+pipeline.RecordOverhead))
 	reg, err := schemaRegistry(cfg.SchemaRegistry)
 	if err != nil {
 		return pipeline.Options{}, err
@@ -158,6 +161,7 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 		EncodeResult:      encodeResult,
 		TopicPartitions:   int32(cfg.Results.Partitions),
 		ReplicationFactor: int16(cfg.Results.ReplicationFactor),
+		MaxRecordBytes:    int(cfg.Results.MaxRecordBytes),
 		ShutdownGrace:     cfg.ShutdownGrace,
 		Journal:           cfg.Journal.Topic,
 		ExactlyOnce:       cfg.Delivery == config.ExactlyOnce,

@@ -409,6 +409,15 @@ const (
 	MaxJobRecords = 150_000_000
 )
 
+// DefaultMaxRecordBytes is the default results.max_record_bytes: Kafka's
+// default max.message.bytes (1048588) less the 1 KiB a record batch of one
+// record may take beyond the record (pipeline.RecordOverhead), so that
+// topics created for it get Kafka's default. It equals
+// pipeline.DefaultMaxRecordBytes (a test holds them equal): config does not
+// import pipeline, so that deploy/validate, which builds config, needs
+// neither franz-go nor the pipeline.
+const DefaultMaxRecordBytes = 1048588 - KiB
+
 // Results are the topics that say what happened to each record. Missing
 // topics are created with Partitions and ReplicationFactor.
 type Results struct {
@@ -427,6 +436,17 @@ type Results struct {
 	// ReplicationFactor of a created topic; -1 means the broker's
 	// default.replication.factor (Kafka 2.4 and later). Default -1.
 	ReplicationFactor int `yaml:"replication_factor"`
+	// MaxRecordBytes bounds each record the connector produces on these
+	// topics: key, value and headers (each header counted with 10 bytes
+	// for its length prefixes). Default 1047564 bytes: Kafka's default
+	// max.message.bytes (1048588) less 1 KiB of batch overhead
+	// (pipeline.RecordOverhead); from 16KiB to 64MiB. A dead-letter copy
+	// that would be larger has its value cut to fit, or keeps only a
+	// reference to its source record, with headers that say so; error
+	// messages are cut at 8 KiB. Topics are created with max.message.bytes
+	// = MaxRecordBytes + 1 KiB; a topic that refuses a record all the same
+	// gets its reference (a warning is logged).
+	MaxRecordBytes Size `yaml:"max_record_bytes"`
 	// Format is how result records are written: ResultsJSON (default), or
 	// ResultsAvro: schemas/result.avsc in the Confluent wire format,
 	// registered in SchemaRegistry under {topic}-value.
@@ -512,6 +532,7 @@ func Default() *Config {
 			DeadLetterTopic:   "bulkstream.dlq",
 			Partitions:        3,
 			ReplicationFactor: -1,
+			MaxRecordBytes:    DefaultMaxRecordBytes,
 			Format:            ResultsJSON,
 		},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bulkstream/bulkstream/internal/pipeline"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 )
 
@@ -136,6 +137,7 @@ results:
   dead_letter_topic: dlq
   partitions: -1
   replication_factor: 3
+  max_record_bytes: 4MB
   format: avro
 http:
   listen: ""
@@ -190,7 +192,7 @@ check: warn
 		Delivery:      AtLeastOnce,
 		Journal:       Journal{Topic: "bulkstream.journal"},
 		Limits:        Limits{APIRequestReserve: Reserve{Ratio: 0.1}, RecordLimit: 150_000_000, PollInterval: time.Minute},
-		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3, Format: ResultsAvro},
+		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3, MaxRecordBytes: 4 * MiB, Format: ResultsAvro},
 		HTTP:          HTTP{Listen: ""},
 		Log:           Log{Level: "debug", Format: "json"},
 		ShutdownGrace: time.Minute,
@@ -220,6 +222,9 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if c.Routes[0].Format != FormatEnvelope {
 		t.Errorf("route format = %q, want the default envelope", c.Routes[0].Format)
+	}
+	if c.Results.MaxRecordBytes != pipeline.DefaultMaxRecordBytes {
+		t.Errorf("results.max_record_bytes defaults to %d, the pipeline to %d", c.Results.MaxRecordBytes, pipeline.DefaultMaxRecordBytes)
 	}
 }
 
@@ -430,6 +435,12 @@ func TestErrors(t *testing.T) {
 		}},
 		{"bad replication factor", minimal + "results:\n  replication_factor: 0\n", []string{
 			"t.yaml:12: results.replication_factor: must be -1 (the broker's default) or from 1 to 32767, got 0",
+		}},
+		{"record limit too small", minimal + "results:\n  max_record_bytes: 1KB\n", []string{
+			"t.yaml:12: results.max_record_bytes: must be from 16KiB to 64MiB, got 1KiB",
+		}},
+		{"record limit too large", minimal + "results:\n  max_record_bytes: 100MB\n", []string{
+			"t.yaml:12: results.max_record_bytes: must be from 16KiB to 64MiB, got 100MiB",
 		}},
 		{"bad listen address", minimal + "http:\n  listen: 9464\n", []string{
 			`t.yaml:12: http.listen: "9464" is not host:port`,

@@ -514,4 +514,16 @@ func (v *validator) results(r *Results) {
 	if r.ReplicationFactor != -1 && (r.ReplicationFactor < 1 || r.ReplicationFactor > math.MaxInt16) {
 		v.errorf("results.replication_factor", "must be -1 (the broker's default) or from 1 to %d, got %d", math.MaxInt16, r.ReplicationFactor)
 	}
+	// Below the minimum, a dead-letter copy's headers (an error message
+	// of up to 8 KiB) leave no room for its value; above the maximum, a
+	// batch would not fit franz-go's produce requests (100 MiB).
+	if r.MaxRecordBytes < minRecordBytes || r.MaxRecordBytes > maxRecordBytes {
+		v.errorf("results.max_record_bytes", "must be from %s to %s, got %s", minRecordBytes, maxRecordBytes, r.MaxRecordBytes)
+	}
 }
+
+// The range of results.max_record_bytes.
+const (
+	minRecordBytes = 16 * KiB
+	maxRecordBytes = 64 * MiB
+)

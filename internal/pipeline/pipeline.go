@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,20 @@ type Options struct {
 	// MaxJobsInFlight bounds the Bulk API jobs running at once. Default 8.
 	MaxJobsInFlight int
 	Results         Topics
+	// MaxRecordBytes bounds the records the pipeline produces, results and
+	// dead-letter copies, as recordSize counts them: key, value and
+	// headers. Default DefaultMaxRecordBytes (1047564). A dead-letter copy
+	// that would be larger has its value cut to fit, or keeps only the
+	// reference to its source record (HeaderTruncated says which); error
+	// messages are cut at 8 KiB. Missing result topics are created with
+	// max.message.bytes = MaxRecordBytes+RecordOverhead, and Kafka should
+	// let the producers batch as much: add
+	// kgo.ProducerBatchMaxBytes(MaxRecordBytes+RecordOverhead) to Kafka
+	// (franz-go's default is 1,000,012). A record refused as too large all
+	// the same, by the client or by a topic whose max.message.bytes is
+	// smaller, is published in its smaller form instead (a dead-letter copy
+	// as a reference), with a warning logged once per topic.
+	MaxRecordBytes int
 	// EncodeResult encodes the value of a result record. Default
 	// EncodeJSON. An error (a schema registry that cannot be reached) is
 	// retried like a failed produce: results are never dropped.
@@ -145,6 +160,7 @@ type Pipeline struct {
 	loopEnded chan struct{}   // closed when the main loop returns
 
 	consuming atomic.Bool // the client is up and the result topics exist
+	tooLarge  sync.Map    // topics that refused a record as too large: warned once
 	statsMu   sync.Mutex
 	stats     Stats
 }
@@ -361,7 +377,8 @@ func (p *Pipeline) startOffset() kgo.Offset {
 }
 
 // createTopics creates the journal and the result topics that do not exist
-// yet.
+// yet, the result topics with a max.message.bytes that takes records of
+// MaxRecordBytes. Topics that exist are left as they are.
 func (p *Pipeline) createTopics(ctx context.Context) error {
 	cl, err := kgo.NewClient(p.opts.Kafka...)
 	if err != nil {
@@ -380,7 +397,9 @@ func (p *Pipeline) createTopics(ctx context.Context) error {
 			topics = append(topics, t)
 		}
 	}
-	resp, err := adm.CreateTopics(ctx, p.opts.TopicPartitions, p.opts.ReplicationFactor, nil, topics...)
+	maxMessageBytes := strconv.Itoa(p.maxRecordBytes() + RecordOverhead)
+	resp, err := adm.CreateTopics(ctx, p.opts.TopicPartitions, p.opts.ReplicationFactor,
+		map[string]*string{"max.message.bytes": &maxMessageBytes}, topics...)
 	if err != nil {
 		return fmt.Errorf("create result topics: %w", err)
 	}

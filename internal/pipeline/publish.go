@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
@@ -72,6 +73,8 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool
 // (so a closing entry never stands for results that are not out). Exactly
 // once: per source partition, results and closing entry in one transaction
 // of the partition's producer; partitions in published are done already.
+// A record refused as too large is published in a smaller form (see
+// produceRecords and publishPartition) rather than retried as it is.
 func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published map[topicPartition]bool) error {
 	jobID := ""
 	if len(outcomes) > 0 {
@@ -79,10 +82,15 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 	}
 	closing := p.closingEntries(jobID, outcomes)
 	if !p.opts.ExactlyOnce {
-		records, err := p.resultRecords(outcomes)
-		if err == nil {
-			err = p.client.ProduceSync(ctx, records...).FirstErr()
+		var records []*kgo.Record
+		for i := range outcomes {
+			rs, err := p.outcomeRecords(&outcomes[i])
+			if err != nil {
+				return err
+			}
+			records = append(records, rs...)
 		}
+		err := p.produceRecords(ctx, records)
 		for _, rec := range closing {
 			if err == nil {
 				err = p.client.ProduceSync(ctx, rec).FirstErr()
@@ -92,7 +100,7 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 	}
 	byPartition := map[topicPartition][]*kgo.Record{}
 	for i := range outcomes {
-		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil)
+		rs, err := p.outcomeRecords(&outcomes[i])
 		if err != nil {
 			return err
 		}
@@ -106,7 +114,7 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 		if published[tp] {
 			continue
 		}
-		if err := p.producers.publishTx(ctx, tp, byPartition[tp]); err != nil {
+		if err := p.publishPartition(ctx, tp, byPartition[tp]); err != nil {
 			return fmt.Errorf("publish results of %s/%d: %w", tp.topic, tp.partition, err)
 		}
 		published[tp] = true
@@ -114,17 +122,96 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 	return nil
 }
 
-// resultRecords encodes the records that publish outcomes.
-func (p *Pipeline) resultRecords(outcomes []outcome) ([]*kgo.Record, error) {
-	var records []*kgo.Record
-	for i := range outcomes {
-		rs, err := outcomes[i].records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil)
-		if err != nil {
-			return nil, err
-		}
-		records = append(records, rs...)
+// outcomeRecords encodes the records that publish an outcome.
+func (p *Pipeline) outcomeRecords(o *outcome) ([]*kgo.Record, error) {
+	return o.records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil, p.maxRecordBytes())
+}
+
+// maxRecordBytes is Options.MaxRecordBytes, or its default.
+func (p *Pipeline) maxRecordBytes() int {
+	if p.opts.MaxRecordBytes > 0 {
+		return p.opts.MaxRecordBytes
 	}
-	return records, nil
+	return DefaultMaxRecordBytes
+}
+
+// produceRecords produces records without a transaction and waits for
+// them. A record refused as too large, by the broker (the topic's
+// max.message.bytes) or by the client (kgo.ProducerBatchMaxBytes), is
+// produced again on its own, since a batch of several records may be what
+// was too large; refused again, it is replaced by its smaller form
+// (Topics.reduced). Other errors are returned, for publish to try the
+// whole again.
+func (p *Pipeline) produceRecords(ctx context.Context, records []*kgo.Record) error {
+	var refused []*kgo.Record
+	for _, r := range p.client.ProduceSync(ctx, records...) {
+		switch {
+		case tooLarge(r.Err):
+			refused = append(refused, r.Record)
+		case r.Err != nil:
+			return r.Err
+		}
+	}
+	for _, r := range refused {
+		for {
+			err := p.client.ProduceSync(ctx, r).FirstErr()
+			if !tooLarge(err) {
+				if err != nil {
+					return err
+				}
+				break
+			}
+			small := p.opts.Results.reduced(r)
+			if small == nil {
+				return err
+			}
+			p.refusedAsTooLarge(r, err)
+			r = small
+		}
+	}
+	return nil
+}
+
+// publishPartition publishes the records of one source partition in one
+// transaction. A transaction refused because a record or a batch was too
+// large says not which: it is tried again with the largest record that has
+// a smaller form (Topics.reduced) in that form, until it goes through or no
+// record is left to reduce.
+func (p *Pipeline) publishPartition(ctx context.Context, tp topicPartition, records []*kgo.Record) error {
+	for {
+		err := p.producers.publishTx(ctx, tp, records)
+		if !tooLarge(err) {
+			return err
+		}
+		largest, small := -1, (*kgo.Record)(nil)
+		for i, r := range records {
+			if s := p.opts.Results.reduced(r); s != nil && (largest < 0 || recordSize(r) > recordSize(records[largest])) {
+				largest, small = i, s
+			}
+		}
+		if largest < 0 {
+			return err
+		}
+		p.refusedAsTooLarge(records[largest], err)
+		records[largest] = small
+	}
+}
+
+// tooLarge reports whether err is Kafka's refusal of a record or a batch
+// for its size.
+func tooLarge(err error) bool {
+	return errors.Is(err, kerr.MessageTooLarge) || errors.Is(err, kerr.RecordListTooLarge)
+}
+
+// refusedAsTooLarge logs, once per topic, that a record of that size was
+// refused and is published in a smaller form.
+func (p *Pipeline) refusedAsTooLarge(r *kgo.Record, err error) {
+	if _, warned := p.tooLarge.LoadOrStore(r.Topic, true); warned {
+		return
+	}
+	p.log.Warn("a record was refused as too large and is published in a smaller form (a dead-letter copy without its value, a result without its key); "+
+		"the topic's max.message.bytes or the producer's batch limit is below results.max_record_bytes (logged once per topic)",
+		"topic", r.Topic, "bytes", recordSize(r), "error", err)
 }
 
 // completed marks the offsets of published results for commit.

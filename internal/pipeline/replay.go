@@ -22,7 +22,9 @@ import (
 // copy's __connect.errors.topic header), the decoding the same. Each
 // replayed event gets a new result whose source is the original position
 // (from the headers) and whose replayOf is the dead-letter position; if it
-// fails again, a new dead-letter copy is written, for a later replay.
+// fails again, a new dead-letter copy is written, for a later replay. A
+// truncated copy (HeaderTruncated) is not sent: it fails with
+// CodeTruncated.
 //
 // The replay reads up to the end offsets the topic has when Run starts,
 // under its own consumer group (Options.Group), whose committed offsets are
@@ -86,6 +88,36 @@ func DeadLetterOrigin(dl *event.Source) (orig event.Source, errorCode string, ok
 	return orig, errorCode, topic && partition && offset
 }
 
+// Truncated returns what a dead-letter copy lacks of its original record,
+// from its HeaderTruncated: TruncatedValue or TruncatedReference; "" for a
+// whole copy. A replay does not send a truncated copy (CodeTruncated).
+func Truncated(dl *event.Source) string { return headerValue(dl, HeaderTruncated) }
+
+// headerValue returns the value of src's header key, "" without one.
+func headerValue(src *event.Source, key string) string {
+	for _, h := range src.Headers {
+		if h.Key == key {
+			return string(h.Value)
+		}
+	}
+	return ""
+}
+
+// refuseTruncated is a route's decoder in a replay: it refuses a truncated
+// dead-letter copy, whose value is not the original record's, and decodes
+// the others with the route's own decoder.
+type refuseTruncated struct{ event.Decoder }
+
+func (d refuseTruncated) Decode(src event.Source) (*event.Change, error) {
+	what := Truncated(&src)
+	if what == "" {
+		return d.Decoder.Decode(src)
+	}
+	orig, _, _ := DeadLetterOrigin(&src)
+	return nil, fmt.Errorf("the dead-letter copy does not hold the whole original record (%s: %s, %s: %s), so it is not replayed; "+
+		"the original is at %s/%d/%d", HeaderTruncated, what, HeaderOriginalSize, headerValue(&src, HeaderOriginalSize), orig.Topic, orig.Partition, orig.Offset)
+}
+
 // replayProgress follows a replay to the end offsets taken at its start.
 // The main loop writes it (consumed, completed); the watcher goroutine
 // reads it; mu guards it.
@@ -104,7 +136,8 @@ type replayProgress struct {
 
 // startReplay takes the dead-letter topic's end offsets and the replay
 // group's committed ones, and returns the progress to follow, or nil when
-// nothing is left to replay.
+// nothing is left to replay. It makes the routes' decoders refuse truncated
+// copies (refuseTruncated).
 func (p *Pipeline) startReplay(ctx context.Context) (*replayProgress, error) {
 	cl, err := kgo.NewClient(p.opts.Kafka...)
 	if err != nil {
@@ -149,6 +182,12 @@ func (p *Pipeline) startReplay(ctx context.Context) (*replayProgress, error) {
 	if len(rp.end) == 0 {
 		return nil, nil
 	}
+	routes := make([]Route, len(p.opts.Routes)) // the caller's stay as they are
+	for i, r := range p.opts.Routes {
+		r.Decoder = refuseTruncated{r.Decoder}
+		routes[i] = r
+	}
+	p.opts.Routes = routes
 	return rp, nil
 }
 

@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -49,6 +51,11 @@ const (
 	// BULKSTREAM_SCHEMA_REGISTRY) once the registry is back.
 	CodeSchemaRegistry = "BULKSTREAM_SCHEMA_REGISTRY"
 	CodeNotFound       = "BULKSTREAM_NOT_FOUND" // a delete by external id names no record
+	// CodeTruncated: a replay met a dead-letter copy that does not hold its
+	// whole original record (see HeaderTruncated), and did not send it.
+	// The original is in its source topic, at the position the copy's
+	// __connect.errors.* headers give.
+	CodeTruncated = "BULKSTREAM_TRUNCATED"
 )
 
 // outcome is a Result waiting to be published, with what the dead-letter
@@ -64,19 +71,27 @@ func sourceOf(src *event.Source) Source {
 
 // records returns the Kafka records that publish an outcome: the result on
 // the success or failure topic and, for a failure, a dead-letter copy of the
-// original record with Kafka Connect's error headers and Salesforce's.
+// original record with Kafka Connect's error headers and Salesforce's. The
+// error message is cut to maxMessageBytes; a dead-letter copy larger than
+// limit (recordSize) is cut to fit (see deadLetter).
 //
 // In a replay (replay), o.src is a dead-letter copy: the result names the
 // original position as its source and the copy's as replayOf, and a new
-// dead-letter copy is made of the original record.
-func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), replay bool) ([]*kgo.Record, error) {
+// dead-letter copy is made of the original record. A replayed copy that was
+// truncated fails with CodeTruncated: the routes' decoders refuse it (see
+// refuseTruncated), so no other outcome can come of it.
+func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), replay bool, limit int) ([]*kgo.Record, error) {
 	res, src := o.result, o.src
 	if replay {
 		if orig, _, ok := DeadLetterOrigin(&o.src); ok {
 			dl := sourceOf(&o.src)
 			res.ReplayOf, res.Source, src = &dl, sourceOf(&orig), orig
 		}
+		if Truncated(&o.src) != "" {
+			res.ErrorCode = CodeTruncated
+		}
 	}
+	res.Error = cutMessage(res.Error)
 	value, err := encode(&res)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
@@ -86,26 +101,170 @@ func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), r
 		topic = topics.Failure
 	}
 	out := []*kgo.Record{{Topic: topic, Key: src.Key, Value: value}}
+	if recordSize(out[0]) > limit { // a key of about the limit on its own
+		if small := topics.reduced(out[0]); small != nil {
+			out[0] = small
+		}
+	}
 	if res.Success || topics.DeadLetter == "" {
 		return out, nil
 	}
-	dlq := &kgo.Record{Topic: topics.DeadLetter, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
+	return append(out, deadLetter(topics.DeadLetter, &src, &res, limit)), nil
+}
+
+// Headers of a dead-letter copy that does not hold its whole original
+// record, because the copy would have been larger than the limit on the
+// records Bulkstream produces (Options.MaxRecordBytes), or its topic
+// refused it as too large. A replay refuses such a copy (CodeTruncated).
+const (
+	// HeaderTruncated says what the copy lacks: TruncatedValue or
+	// TruncatedReference.
+	HeaderTruncated = "bulkstream.truncated"
+	// HeaderOriginalSize is the size in bytes of the original record's
+	// value, in decimal.
+	HeaderOriginalSize = "bulkstream.original.size"
+
+	// TruncatedValue: the value is cut to its first bytes; the key and
+	// the original headers are whole.
+	TruncatedValue = "value"
+	// TruncatedReference: the copy has no key, no value and none of the
+	// original headers: only the headers about the failure, which give the
+	// original record's position in its source topic.
+	TruncatedReference = "reference"
+)
+
+// Sizes of the records Bulkstream produces.
+const (
+	// RecordOverhead is what a record batch of a single record takes
+	// beyond the record's size as recordSize counts it: the batch header
+	// (61 bytes, among them the offset and length that max.message.bytes
+	// counts) and the record's own length prefixes and deltas (at most 40),
+	// rounded up to 1 KiB. A topic whose max.message.bytes, and a producer
+	// whose kgo.ProducerBatchMaxBytes, is MaxRecordBytes+RecordOverhead
+	// takes every record of MaxRecordBytes.
+	RecordOverhead = 1024
+	// DefaultMaxRecordBytes is the default Options.MaxRecordBytes: Kafka's
+	// default max.message.bytes (1048588) less RecordOverhead, so that the
+	// result topics are created with Kafka's default.
+	DefaultMaxRecordBytes = 1048588 - RecordOverhead
+
+	// maxMessageBytes bounds an error message in a result and in the
+	// __connect.errors.exception.message header. Salesforce's messages
+	// are short; a message that quotes a value (a decode error, or
+	// STRING_TOO_LONG in some orgs) may not be.
+	maxMessageBytes = 8 << 10
+)
+
+// recordSize is the size of r that Options.MaxRecordBytes bounds: its key,
+// its value and its headers, each header counted with 10 bytes more for its
+// two length prefixes (varints of at most 5 bytes).
+func recordSize(r *kgo.Record) int {
+	n := len(r.Key) + len(r.Value)
+	for _, h := range r.Headers {
+		n += len(h.Key) + len(h.Value) + 2*binary.MaxVarintLen32
+	}
+	return n
+}
+
+// cutMessage returns message cut to at most maxMessageBytes bytes, at a
+// character boundary, ending in "…" when cut.
+func cutMessage(message string) string {
+	if len(message) <= maxMessageBytes {
+		return message
+	}
+	const ellipsis = "…"
+	n := maxMessageBytes - len(ellipsis)
+	for n > 0 && !utf8.RuneStart(message[n]) {
+		n--
+	}
+	return message[:n] + ellipsis
+}
+
+// deadLetter returns the dead-letter copy of src, which failed with res: its
+// key, value, headers and timestamp, plus the headers about the failure. A
+// copy larger than limit has its value cut to fit (TruncatedValue) or, when
+// its key and headers alone leave no room, becomes a reference
+// (TruncatedReference); HeaderTruncated and HeaderOriginalSize say so.
+func deadLetter(topic string, src *event.Source, res *Result, limit int) *kgo.Record {
+	r := &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
 	for _, h := range src.Headers {
-		dlq.Headers = append(dlq.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
 	message := res.Error
 	if res.ErrorCode != "" {
 		message = res.ErrorCode + ": " + res.Error
 	}
-	dlq.Headers = append(dlq.Headers,
+	r.Headers = append(r.Headers,
 		kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(src.Topic)},
 		kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(src.Partition)))},
 		kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(src.Offset, 10))},
-		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(message)},
+		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(cutMessage(message))},
 		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(res.ErrorCode)},
 		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(res.JobID)},
 	)
-	return append(out, dlq), nil
+	if recordSize(r) <= limit {
+		return r
+	}
+	cut := truncated(r, TruncatedValue)
+	if room := limit - (recordSize(cut) - len(cut.Value)); room >= 0 {
+		cut.Value = cut.Value[:min(room, len(cut.Value))]
+		return cut
+	}
+	return truncated(r, TruncatedReference)
+}
+
+// truncated returns a copy of the dead-letter record r marked as lacking
+// part of its original record (what: TruncatedValue or TruncatedReference):
+// with its key, value and original headers for TruncatedValue, only the
+// headers about the failure for TruncatedReference. The original size is
+// the one r's HeaderOriginalSize gives, if r was cut already (a replay's new
+// copy), else the size of r's value.
+func truncated(r *kgo.Record, what string) *kgo.Record {
+	size := strconv.Itoa(len(r.Value))
+	out := &kgo.Record{Topic: r.Topic, Timestamp: r.Timestamp}
+	if what == TruncatedValue {
+		out.Key, out.Value = r.Key, r.Value
+	}
+	for _, h := range r.Headers {
+		switch {
+		case h.Key == HeaderOriginalSize:
+			size = string(h.Value)
+		case h.Key == HeaderTruncated:
+		case what == TruncatedValue || deadLetterHeaders.MatchString(h.Key):
+			out.Headers = append(out.Headers, h)
+		}
+	}
+	out.Headers = append(out.Headers,
+		kgo.RecordHeader{Key: HeaderTruncated, Value: []byte(what)},
+		kgo.RecordHeader{Key: HeaderOriginalSize, Value: []byte(size)})
+	return out
+}
+
+// reduced returns the smallest form of a record that a topic (or the
+// producer's batch limit) refused as too large: a dead-letter copy becomes a
+// reference (TruncatedReference), a result loses its key (the result's
+// source still names the event). It returns nil when r has no smaller form:
+// a reference already, a result without a key, a journal entry.
+func (t Topics) reduced(r *kgo.Record) *kgo.Record {
+	switch {
+	case r.Topic == t.DeadLetter && deadLetterCopy(r):
+		if ref := truncated(r, TruncatedReference); recordSize(ref) < recordSize(r) {
+			return ref
+		}
+	case (r.Topic == t.Success || r.Topic == t.Failure) && len(r.Key) > 0:
+		return &kgo.Record{Topic: r.Topic, Value: r.Value, Timestamp: r.Timestamp}
+	}
+	return nil
+}
+
+// deadLetterCopy reports whether r has the headers of a dead-letter copy.
+func deadLetterCopy(r *kgo.Record) bool {
+	for _, h := range r.Headers {
+		if h.Key == "__connect.errors.offset" {
+			return true
+		}
+	}
+	return false
 }
 
 // EncodeJSON is the default encoding of result records: the JSON of Result.
