@@ -3,8 +3,9 @@
 // problem it finds rather than the first: routes whose topics do not exist,
 // objects the org does not have, fields that are unknown or that the user
 // may not write with the route's operation, upsert keys that are not
-// external ids, relationship columns that do not resolve, and hardDelete
-// without the permission it needs.
+// external ids, relationship columns that do not resolve, hardDelete
+// without the permission it needs, and topics that take records larger than
+// the dead-letter topic can copy (a warning).
 //
 // Events carry their fields, so most of what a route writes is known only
 // from the data. The check covers what the configuration says: each route's
@@ -20,6 +21,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 
@@ -27,6 +29,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/config"
+	"github.com/bulkstream/bulkstream/internal/pipeline"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 )
 
@@ -142,22 +145,80 @@ func routeProblem(cfg *config.Config, i int, sev Severity, key, subject, format 
 		Subject: subject, Cause: fmt.Sprintf(format, args...)}
 }
 
-// checkKafka looks for the routes' topics.
+// checkKafka looks for the routes' topics, and compares the size of the
+// records they take with what the dead-letter topic takes.
 func checkKafka(ctx context.Context, cfg *config.Config, kc *kgo.Client) []Problem {
-	topics, err := kadm.NewClient(kc).ListTopics(ctx)
+	adm := kadm.NewClient(kc)
+	topics, err := adm.ListTopics(ctx)
 	if err != nil {
 		return []Problem{{Severity: Error, Key: "kafka.brokers", Cause: fmt.Sprintf("cannot list the cluster's topics: %v", err)}}
 	}
 	var out []Problem
+	var sources []string // the routes' topics that exist
 	for i, r := range cfg.Routes {
 		for j, t := range r.Topics {
 			if !topics.Has(t) {
 				out = append(out, routeProblem(cfg, i, Error, fmt.Sprintf(".topics[%d]", j), "topic "+t,
 					"does not exist (or the client may not describe it)"))
+			} else if !slices.Contains(sources, t) {
+				sources = append(sources, t)
 			}
 		}
 		if r.TopicRegex != "" && !slices.ContainsFunc(topics.Names(), r.Match) {
 			out = append(out, routeProblem(cfg, i, Warning, ".topic_regex", "", "no topic matches %s yet; the route waits for one", r.TopicRegex))
+		}
+		for _, t := range topics.Names() {
+			if r.TopicRegex != "" && r.Match(t) && !slices.Contains(sources, t) {
+				sources = append(sources, t)
+			}
+		}
+	}
+	return append(out, checkRecordSizes(ctx, cfg, adm, sources)...)
+}
+
+// checkRecordSizes warns about each source topic that takes records larger
+// (its max.message.bytes) than the dead-letter topic does: the dead-letter
+// copy of such a record, should it fail, is cut to fit or only refers to
+// the record, and cannot be replayed. What the dead-letter topic takes is
+// the smaller of its own max.message.bytes, if it exists, and the
+// results.max_record_bytes the connector writes (plus
+// pipeline.RecordOverhead, as max.message.bytes counts it).
+func checkRecordSizes(ctx context.Context, cfg *config.Config, adm *kadm.Client, sources []string) []Problem {
+	dl := cfg.Results.DeadLetterTopic
+	if dl == "" || len(sources) == 0 {
+		return nil
+	}
+	// A topic that does not exist (the dead-letter topic, before the first
+	// run) answers with an error of its own, and no size.
+	configs, err := adm.DescribeTopicConfigs(ctx, append(slices.Clone(sources), dl)...)
+	if err != nil {
+		return []Problem{{Severity: Warning, Key: "results.max_record_bytes",
+			Cause: fmt.Sprintf("cannot compare the size of records the topics take with the dead-letter topic's: %v", err)}}
+	}
+	maxBytes := map[string]int{}
+	for _, rc := range configs {
+		if rc.Err != nil {
+			continue
+		}
+		for _, c := range rc.Configs {
+			if n, err := strconv.Atoi(c.MaybeValue()); c.Key == "max.message.bytes" && err == nil {
+				maxBytes[rc.Name] = n
+			}
+		}
+	}
+	limit := int(cfg.Results.MaxRecordBytes) + pipeline.RecordOverhead
+	key, takes := "results.max_record_bytes", fmt.Sprintf("dead-letter topic %s takes from the connector (results.max_record_bytes %d, plus %d bytes of batch overhead)",
+		dl, cfg.Results.MaxRecordBytes, pipeline.RecordOverhead)
+	if n, ok := maxBytes[dl]; ok && n < limit {
+		limit, key, takes = n, "results.dead_letter_topic", fmt.Sprintf("dead-letter topic %s takes (its max.message.bytes)", dl)
+	}
+	var out []Problem
+	for _, t := range sources {
+		if n, ok := maxBytes[t]; ok && n > limit {
+			out = append(out, Problem{Severity: Warning, Key: key, Subject: "topic " + t, Cause: fmt.Sprintf(
+				"takes records of up to %d bytes (its max.message.bytes), more than the %d bytes %s; "+
+					"the dead-letter copy of a larger record that fails is cut to fit (%s header) and cannot be replayed",
+				n, limit, takes, pipeline.HeaderTruncated)})
 		}
 	}
 	return out

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -228,5 +229,40 @@ func TestAPIUsageWarning(t *testing.T) {
 	want := fmt.Sprintf("warning: salesforce: the org has used %d of its 10 daily API requests", 9)
 	if got := lines(check(t, e, cfg)); !slices.Equal(got, []string{want}) {
 		t.Errorf("problems %q, want %q", got, want)
+	}
+}
+
+// A source topic that takes larger records than the dead-letter topic is a
+// warning naming both topics and sizes: against the limit the connector
+// writes with while the dead-letter topic does not exist, then against the
+// dead-letter topic's own max.message.bytes.
+func TestRecordSizeWarning(t *testing.T) {
+	e := newEnv(t, bulkemu.Options{}, "crm.accounts")
+	adm := kadm.NewClient(e.kc)
+	create := func(topic string, maxMessageBytes string) {
+		t.Helper()
+		if _, err := adm.CreateTopic(context.Background(), 1, -1, map[string]*string{"max.message.bytes": &maxMessageBytes}, topic); err != nil {
+			t.Fatal(err)
+		}
+	}
+	create("crm.big", "16777216")
+	cfg := parse(t, "  - topics: [crm.accounts]\n  - topic_regex: crm\\.b.*\n")
+	want := "warning: results.max_record_bytes: topic crm.big: takes records of up to 16777216 bytes (its max.message.bytes), more than the 1048588 bytes " +
+		"dead-letter topic bulkstream.dlq takes from the connector (results.max_record_bytes 1047564, plus 1024 bytes of batch overhead); " +
+		"the dead-letter copy of a larger record that fails is cut to fit (bulkstream.truncated header) and cannot be replayed"
+	if got := lines(check(t, e, cfg)); !slices.Equal(got, []string{want}) {
+		t.Errorf("problems:\n%s\nwant:\n%s", strings.Join(got, "\n"), want)
+	}
+
+	create("bulkstream.dlq", "500000")
+	want = "warning: results.dead_letter_topic: topic %s: takes records of up to %d bytes (its max.message.bytes), more than the 500000 bytes " +
+		"dead-letter topic bulkstream.dlq takes (its max.message.bytes); " +
+		"the dead-letter copy of a larger record that fails is cut to fit (bulkstream.truncated header) and cannot be replayed"
+	r := check(t, e, cfg)
+	if got := lines(r); !slices.Equal(got, []string{fmt.Sprintf(want, "crm.accounts", 1048588), fmt.Sprintf(want, "crm.big", 16777216)}) {
+		t.Errorf("problems:\n%s", strings.Join(got, "\n"))
+	}
+	if r.Errors() != 0 {
+		t.Errorf("%d errors, want warnings only", r.Errors())
 	}
 }
