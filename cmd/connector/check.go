@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -80,11 +81,25 @@ func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, lo
 
 // startupCheck is the check `connector run` makes before it consumes. It
 // logs each problem and refuses to start on errors, unless the
-// configuration says check: warn or warnOnly is set.
+// configuration says check: warn or warnOnly is set. A check that could not
+// be made (Salesforce down, 5xx, sessions refused again and again) is made
+// again with back-off until it can, or ctx ends.
 func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warnOnly bool, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
-	defer cancel()
-	report := preflightCheck(ctx, cfg, sf, nil)
+	var report *preflight.Report
+	err := untilAnswered(ctx, log, "start-up check", func() error {
+		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
+		defer cancel()
+		report = preflightCheck(cctx, cfg, sf, nil)
+		for _, p := range report.Problems {
+			if p.Transient {
+				return transientError{errors.New(p.String())}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
 	warnOnly = warnOnly || cfg.Check == config.CheckWarn
 	for _, p := range report.Problems {
 		level := slog.LevelWarn
@@ -97,4 +112,30 @@ func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warn
 		return fmt.Errorf("the start-up check found %s (logged above; `connector check` lists them); fix them, or start anyway with --skip-check-errors or check: warn", plural(n, "error"))
 	}
 	return nil
+}
+
+// transientError marks an error that untilAnswered tries again after.
+type transientError struct{ error }
+
+func (e transientError) Unwrap() error { return e.error }
+
+// untilAnswered calls f until it returns an error that is not transient
+// (see bulk.IsRetryable; a transientError is), or nil, or ctx ends. The
+// pause between tries doubles from 1s up to 1m; each failed try is logged.
+func untilAnswered(ctx context.Context, log *slog.Logger, what string, f func() error) error {
+	pause := time.Second
+	for {
+		err := f()
+		_, marked := errors.AsType[transientError](err)
+		if err == nil || ctx.Err() != nil || !(marked || bulk.IsRetryable(err)) {
+			return err
+		}
+		log.Warn(what+" could not be made; trying again", "pause", pause, "error", err)
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, time.Minute)
+	}
 }

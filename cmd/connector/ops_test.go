@@ -358,3 +358,52 @@ func TestAuthFlows(t *testing.T) {
 		})
 	}
 }
+
+// A Salesforce that answers 503 at start is waited for: the start-up check
+// is made again until it can be, and `connector run` then starts, instead
+// of refusing to start over an outage.
+func TestStartUpCheckWaitsForSalesforce(t *testing.T) {
+	brokers := newCluster(t, "crm.accounts")
+	emu, sfURL := newSalesforce(t, bulkemu.Options{})
+	httpAddr := freeAddr(t)
+	path := writeConfig(t, brokers, sfURL, clientCredentials, fmt.Sprintf(`routes:
+  - topics: [crm.accounts]
+    format: json
+    object: Account
+    operation: insert
+http:
+  listen: %s
+`, httpAddr))
+	emu.SetFaults(bulkemu.Faults{Seed: 1, HTTPErrorRate: 1}) // the token endpoint still answers
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan int, 1)
+	var stderr lockedBuffer
+	go func() { done <- run(ctx, []string{"run", "--config", path}, io.Discard, &stderr) }()
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(stderr.String(), "start-up check could not be made; trying again"); time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no retry of the start-up check logged:\n%s", stderr.String())
+		}
+	}
+	select {
+	case code := <-done:
+		t.Fatalf("run gave up during the outage (exit %d):\n%s", code, stderr.String())
+	default:
+	}
+	emu.SetFaults(bulkemu.Faults{})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after Salesforce came back:\n%s", stderr.String())
+		}
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+}

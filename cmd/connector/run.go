@@ -58,7 +58,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	pc := pacer.New(pacer.Options{RequestReserve: cfg.Limits.APIRequestReserve.Count, RequestReserveRatio: cfg.Limits.APIRequestReserve.Ratio,
 		RecordLimit: cfg.Limits.RecordLimit, RecordReserve: cfg.Limits.RecordReserve.Of(cfg.Limits.RecordLimit)})
 	sfStatus := &salesforceStatus{metrics: m, pacer: pc}
-	sf, err := salesforceClient(ctx, cfg.Salesforce, log, sfStatus)
+	var sf *bulk.Client
+	err = untilAnswered(ctx, log, "Salesforce login", func() (err error) {
+		sf, err = salesforceClient(ctx, cfg.Salesforce, log, sfStatus)
+		return err
+	})
 	if err != nil {
 		return err
 	}

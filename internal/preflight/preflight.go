@@ -64,6 +64,10 @@ type Problem struct {
 	// empty when Key says it all.
 	Subject string
 	Cause   string
+	// Transient says that the check itself could not be made (Salesforce
+	// did not answer, answered 5xx, or kept refusing the session), so the
+	// same check may pass when tried again.
+	Transient bool
 }
 
 // String formats the problem as one line:
@@ -232,7 +236,7 @@ const usageWarning = 0.9
 func checkSalesforce(ctx context.Context, cfg *config.Config, sf *bulk.Client) []Problem {
 	limits, err := sf.Limits(ctx)
 	if err != nil {
-		return []Problem{{Severity: Error, Key: "salesforce", Cause: fmt.Sprintf("the org does not answer: %v", err)}}
+		return []Problem{{Severity: Error, Key: "salesforce", Cause: fmt.Sprintf("the org does not answer: %v", err), Transient: bulk.IsRetryable(err)}}
 	}
 	var out []Problem
 	if l, ok := limits["DailyApiRequests"]; ok && l.Max > 0 && float64(l.Max-l.Remaining) >= usageWarning*float64(l.Max) {
@@ -296,6 +300,7 @@ func (c *routeCheck) run(ctx context.Context) []Problem {
 	switch {
 	case err != nil:
 		c.add(Error, ".object", c.r.Object, "cannot describe it: %v", err)
+		c.out[len(c.out)-1].Transient = bulk.IsRetryable(err)
 		return c.out
 	case obj == nil:
 		c.add(Error, ".object", c.r.Object, "no such object in the org (or the user may not see it)")
