@@ -116,9 +116,6 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 	if err != nil {
 		return pipeline.Options{}, err
 	}
-	// The producers must batch a record of the limit (see
-	// pipeline.Options.MaxRecordBytes).
-	kopts = append(kopts, kgo.ProducerBatchMaxBytes(int32(cfg.Results.MaxRecordBytes)+pipeline.RecordOverhead))
 	reg, err := schemaRegistry(cfg.SchemaRegistry)
 	if err != nil {
 		return pipeline.Options{}, err

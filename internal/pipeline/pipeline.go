@@ -62,10 +62,9 @@ type Options struct {
 	// that would be larger has its value cut to fit, or keeps only the
 	// reference to its source record (HeaderTruncated says which); error
 	// messages are cut at 8 KiB. Missing result topics are created with
-	// max.message.bytes = MaxRecordBytes+RecordOverhead, and Kafka should
-	// let the producers batch as much: add
-	// kgo.ProducerBatchMaxBytes(MaxRecordBytes+RecordOverhead) to Kafka
-	// (franz-go's default is 1,000,012). A record refused as too large all
+	// max.message.bytes = MaxRecordBytes+RecordOverhead, and the pipeline's
+	// producers batch as much (kgo.ProducerBatchMaxBytes, unless Kafka sets
+	// it). A record refused as too large all
 	// the same, by the client or by a topic whose max.message.bytes is
 	// smaller, is published in its smaller form instead (a dead-letter copy
 	// as a reference), with a warning logged once per topic.
@@ -247,6 +246,12 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	if opts.MaxRecordBytes <= 0 {
+		opts.MaxRecordBytes = DefaultMaxRecordBytes
+	}
+	// The producers must batch a record of the limit; options given
+	// later win, so a caller's own setting stays.
+	opts.Kafka = append([]kgo.Opt{kgo.ProducerBatchMaxBytes(int32(opts.MaxRecordBytes + RecordOverhead))}, opts.Kafka...)
 	bt, err := batch.NewBatcher(opts.Batch)
 	if err != nil {
 		return nil, fmt.Errorf("pipeline: batch policy: %w", err)
@@ -397,7 +402,7 @@ func (p *Pipeline) createTopics(ctx context.Context) error {
 			topics = append(topics, t)
 		}
 	}
-	maxMessageBytes := strconv.Itoa(p.maxRecordBytes() + RecordOverhead)
+	maxMessageBytes := strconv.Itoa(p.opts.MaxRecordBytes + RecordOverhead)
 	resp, err := adm.CreateTopics(ctx, p.opts.TopicPartitions, p.opts.ReplicationFactor,
 		map[string]*string{"max.message.bytes": &maxMessageBytes}, topics...)
 	if err != nil {

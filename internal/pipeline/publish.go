@@ -124,15 +124,7 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 
 // outcomeRecords encodes the records that publish an outcome.
 func (p *Pipeline) outcomeRecords(o *outcome) ([]*kgo.Record, error) {
-	return o.records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil, p.maxRecordBytes())
-}
-
-// maxRecordBytes is Options.MaxRecordBytes, or its default.
-func (p *Pipeline) maxRecordBytes() int {
-	if p.opts.MaxRecordBytes > 0 {
-		return p.opts.MaxRecordBytes
-	}
-	return DefaultMaxRecordBytes
+	return o.records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil, p.opts.MaxRecordBytes)
 }
 
 // produceRecords produces records without a transaction and waits for
