@@ -69,7 +69,7 @@ func New(reg prometheus.Registerer) *Pipeline {
 		APIUsage: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkstream_salesforce_api_usage_ratio",
 			Help: "Share of the org's daily API requests used, as Salesforce last reported it (Sforce-Limit-Info)."}),
 		Paused: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bulkstream_paused",
-			Help: "1 while fetching and new jobs are paused, by reason: api_requests or records (the org's daily reserve is reached)."}, []string{"reason"}),
+			Help: "1 while fetching and new jobs are paused, by reason: api_requests or records (the org's daily reserve is reached), salesforce_unavailable (requests fail; they are repeated), salesforce_credentials (the token endpoint refuses the credentials)."}, []string{"reason"}),
 		CommittedOffsets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_offsets_marked_total",
 			Help: "Offsets marked for commit after every earlier event of the partition had its result."}, []string{"topic"}),
 	}
