@@ -20,7 +20,7 @@
 // reported failed. Each has a deadline, so a stall fails the scenario
 // instead of hanging the suite.
 //
-//	go test -tags faults -count=1 -v ./test/faults/                      (about 3½ minutes)
+//	go test -tags faults -count=1 -v ./test/faults/                      (about 2 minutes)
 //	go test -tags faults -count=1 -v -run TestUnknownField ./test/faults/ (one scenario)
 package faults
 
