@@ -158,6 +158,7 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 		RetryBase:         cfg.Retry.Backoff,
 		RetryMax:          cfg.Retry.MaxBackoff,
 		MaxJobsInFlight:   cfg.Batch.MaxJobsInFlight,
+		MemoryBudget:      int64(cfg.MemoryBudget),
 		Results:           topics,
 		EncodeResult:      encodeResult,
 		TopicPartitions:   int32(cfg.Results.Partitions),

@@ -43,6 +43,13 @@ type Config struct {
 	Results  Results  `yaml:"results"`
 	HTTP     HTTP     `yaml:"http"`
 	Log      Log      `yaml:"log"`
+	// MemoryBudget bounds what the events consumed and not yet published
+	// may cost in memory: their keys, values and headers, and 512 bytes
+	// each for the connector's bookkeeping. Fetching stops at the budget
+	// and goes on as results are published, so memory follows this
+	// setting, not the backlog. Default 64MiB (a process of about 150 MiB
+	// resident at full speed; see the README's performance section).
+	MemoryBudget Size `yaml:"memory_budget"`
 	// ShutdownGrace is how long a stopping connector may take to finish
 	// the jobs in flight and commit their offsets before it exits anyway;
 	// unfinished work is then redone after the restart. Default 30s.
@@ -542,6 +549,7 @@ func Default() *Config {
 		HTTP:          HTTP{Listen: "127.0.0.1:9464"},
 		Log:           Log{Level: "info", Format: "text"},
 		ShutdownGrace: 30 * time.Second,
+		MemoryBudget:  64 * MiB,
 		Check:         CheckError,
 	}
 }

@@ -142,6 +142,7 @@ results:
 http:
   listen: ""
 log: {level: debug, format: json}
+memory_budget: 96MiB
 shutdown_grace: 1m
 check: warn
 `
@@ -195,6 +196,7 @@ check: warn
 		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3, MaxRecordBytes: 4 * MiB, Format: ResultsAvro},
 		HTTP:          HTTP{Listen: ""},
 		Log:           Log{Level: "debug", Format: "json"},
+		MemoryBudget:  96 * MiB,
 		ShutdownGrace: time.Minute,
 		Check:         CheckWarn,
 	}
@@ -225,6 +227,9 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if c.Results.MaxRecordBytes != pipeline.DefaultMaxRecordBytes {
 		t.Errorf("results.max_record_bytes defaults to %d, the pipeline to %d", c.Results.MaxRecordBytes, pipeline.DefaultMaxRecordBytes)
+	}
+	if c.MemoryBudget != pipeline.DefaultMemoryBudget {
+		t.Errorf("memory_budget defaults to %d, the pipeline to %d", c.MemoryBudget, pipeline.DefaultMemoryBudget)
 	}
 }
 
@@ -291,7 +296,7 @@ func TestEnvTypesAfterExpansion(t *testing.T) {
 func TestErrors(t *testing.T) {
 	checkErrors(t, []errorCase{
 		{"unknown top-level key", minimal + "kafak:\n  brokers: [x:1]\n", []string{
-			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, schema_registry, routes, batch, retry, delivery, journal, limits, results, http, log, shutdown_grace, check",
+			"t.yaml:11: kafak: unknown key; the top level has kafka, salesforce, schema_registry, routes, batch, retry, delivery, journal, limits, results, http, log, memory_budget, shutdown_grace, check",
 		}},
 		{"unknown nested key", minimal + "batch:\n  max_bytse: 1MB\n", []string{
 			"t.yaml:12: batch.max_bytse: unknown key; batch has max_bytes, max_records, max_age, max_jobs_in_flight, spill_threshold, spill_dir, parent_order, id_cache_size",

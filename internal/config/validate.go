@@ -62,6 +62,9 @@ func (c *Config) Validate() error {
 	v.oneOf("log.format", c.Log.Format, "text", "json")
 	v.oneOf("check", string(c.Check), string(CheckError), string(CheckWarn))
 	v.positive("shutdown_grace", c.ShutdownGrace)
+	if c.MemoryBudget < MiB {
+		v.errorf("memory_budget", "must be at least 1MiB, got %d bytes", c.MemoryBudget)
+	}
 	switch c.Delivery {
 	case AtLeastOnce:
 	case ExactlyOnce:

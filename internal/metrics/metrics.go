@@ -25,6 +25,7 @@ type Pipeline struct {
 	EventToResult    prometheus.Histogram     // record timestamp to result published, seconds
 	PendingEvents    prometheus.Gauge         // events consumed without a published result
 	BufferedBytes    prometheus.Gauge         // CSV bytes in buffers not yet submitted
+	InFlightBytes    prometheus.Gauge         // what events without a published result cost, against the memory budget
 	APICalls         *prometheus.CounterVec   // endpoint, code: Salesforce requests by HTTP status
 	APIUsage         prometheus.Gauge         // used/max of the org's daily API requests (Sforce-Limit-Info)
 	Paused           *prometheus.GaugeVec     // reason: 1 while fetching is paused for that reason
@@ -64,6 +65,8 @@ func New(reg prometheus.Registerer) *Pipeline {
 			Help: "Events consumed whose result is not yet published (they hold back offset commits)."}),
 		BufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkstream_buffered_bytes",
 			Help: "CSV bytes (an upper bound) in buffers not yet submitted as jobs."}),
+		InFlightBytes: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkstream_in_flight_bytes",
+			Help: "What the events consumed and not yet published cost (keys, values, headers and a fixed amount each); fetching stops at memory_budget."}),
 		APICalls: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_salesforce_api_calls_total",
 			Help: "Salesforce API requests, by endpoint and HTTP status code."}, []string{"endpoint", "code"}),
 		APIUsage: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkstream_salesforce_api_usage_ratio",
@@ -75,6 +78,6 @@ func New(reg prometheus.Registerer) *Pipeline {
 	}
 	reg.MustRegister(m.EventsConsumed, m.Results, m.RowErrors, m.DeadLettered, m.Rollovers, m.Jobs, m.RowsSubmitted,
 		m.JobsInFlight, m.JobAttempts, m.RowRetries, m.JobDuration, m.EventToResult, m.PendingEvents, m.BufferedBytes,
-		m.APICalls, m.APIUsage, m.Paused, m.CommittedOffsets)
+		m.InFlightBytes, m.APICalls, m.APIUsage, m.Paused, m.CommittedOffsets)
 	return m
 }

@@ -513,6 +513,9 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 			res = &Result{Object: base.Object, Operation: base.Operation, JobID: info.ID, Attempts: attempt,
 				ErrorCode: CodeNoResult, Error: "Salesforce returned no result for this row"}
 		}
+		if res.Success {
+			c.Source.Value = nil // only a dead-letter copy needs it
+		}
 		outcomes[i] = outcome{result: *res, src: c.Source}
 		outcomes[i].result.Source = sourceOf(&c.Source)
 	}

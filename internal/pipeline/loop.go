@@ -13,7 +13,8 @@ import (
 )
 
 // pollRecords bounds the records of one poll; the main loop handles a poll
-// at once, so this bounds how long a rebalance may wait for it.
+// at once, so this bounds how long a rebalance may wait for it. The memory
+// budget may make a poll smaller (see pollSize).
 const pollRecords = 5000
 
 // poll is one poll's records, handed from the poller to the main loop,
@@ -25,21 +26,23 @@ type poll struct {
 }
 
 // poller polls Kafka and hands each poll to the main loop. It polls only
-// when the main loop has room for a poll (a token on room), so a paused or
+// when the main loop has room for a poll (on room, the records it may
+// take), so a paused or
 // full pipeline stops fetching without holding anything: a rebalance waits
 // at most for the poll in hand, never for the pause or an outage to end.
 // Rebalances are blocked from a poll until the main loop has handled it
 // (BlockRebalanceOnPoll), so the loop never sees records of a partition it
 // was told it lost.
-func (p *Pipeline) poller(ctx context.Context, room <-chan struct{}, out chan<- poll) {
+func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll) {
 	defer close(out)
 	for {
+		var n int
 		select {
-		case <-room:
+		case n = <-room:
 		case <-ctx.Done():
 			return
 		}
-		fetches := p.client.PollRecords(ctx, pollRecords)
+		fetches := p.client.PollRecords(ctx, n)
 		if ctx.Err() != nil || fetches.IsClientClosed() {
 			p.client.AllowRebalance()
 			return
@@ -71,7 +74,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 	pollCtx, stopPolling := context.WithCancel(context.Background())
 	defer stopPolling()
 	polls := make(chan poll)
-	room := make(chan struct{})
+	room := make(chan int)
 	go p.poller(pollCtx, room, polls)
 	granted := false // the poller may poll, or holds a poll for us
 
@@ -96,13 +99,14 @@ func (p *Pipeline) loop(ctx context.Context) {
 		if stopping && p.inFlight == 0 && len(p.ready) == 0 {
 			return
 		}
-		var grant chan<- struct{}
-		if !granted && !stopping && paused == "" && len(p.ready) < p.opts.MaxJobsInFlight {
+		var grant chan<- int
+		take := p.pollSize()
+		if !granted && !stopping && paused == "" && len(p.ready) < p.opts.MaxJobsInFlight && take > 0 {
 			grant = room
 		}
 		p.resetAgeTimer(age)
 		select {
-		case grant <- struct{}{}:
+		case grant <- take:
 			granted = true
 		case pl, ok := <-polls:
 			granted = false
@@ -142,6 +146,22 @@ func (p *Pipeline) loop(ctx context.Context) {
 			graceEnd = nil
 		}
 	}
+}
+
+// pollSize is how many records the next poll may take under MemoryBudget:
+// as many as the room left would hold at eventCost each (records larger
+// than that pass the budget by their excess, one poll's worth at most), up
+// to pollRecords; 0 when the budget is spent. With nothing in flight a
+// poll of one record is always allowed, so a budget smaller than a record
+// slows the pipeline but never stops it.
+func (p *Pipeline) pollSize() int {
+	held := p.tracker.inFlightBytes()
+	p.opts.Metrics.InFlightBytes.Set(float64(held))
+	n := int(min(max((p.opts.MemoryBudget-held)/eventCost, 0), pollRecords))
+	if held == 0 {
+		n = max(n, 1)
+	}
+	return n
 }
 
 // bufferedBytes is the CSV size of the open and the waiting buffers.
@@ -235,7 +255,7 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		if p.replay != nil && !p.replay.takes(r.Partition, r.Offset) {
 			return // written after the replay started: for the next one
 		}
-		p.tracker.consumed(topicPartition{r.Topic, r.Partition}, r.Offset)
+		p.tracker.consumed(topicPartition{r.Topic, r.Partition}, r.Offset, recordSize(r))
 		p.opts.Metrics.EventsConsumed.WithLabelValues(r.Topic).Inc()
 		p.count(func(s *Stats) { s.Consumed++ })
 		topic := r.Topic

@@ -41,6 +41,9 @@ func (r *Route) Matches(topic string) bool {
 	return r.TopicRegex != nil && r.TopicRegex.MatchString(topic)
 }
 
+// DefaultMemoryBudget is Options.MemoryBudget's default: 64 MiB.
+const DefaultMemoryBudget = 64 << 20
+
 // Options configure a pipeline.
 type Options struct {
 	// Kafka is the client configuration (brokers, TLS, SASL). The pipeline
@@ -55,7 +58,13 @@ type Options struct {
 	Batch       batch.Policy
 	// MaxJobsInFlight bounds the Bulk API jobs running at once. Default 8.
 	MaxJobsInFlight int
-	Results         Topics
+	// MemoryBudget bounds, in bytes, what the events consumed and not yet
+	// published may cost: their keys, values and headers and a fixed
+	// amount each for the pipeline's bookkeeping. Fetching stops at the
+	// budget and goes on when results free room, so memory follows this
+	// setting, not the backlog. Default DefaultMemoryBudget.
+	MemoryBudget int64
+	Results      Topics
 	// MaxRecordBytes bounds the records the pipeline produces, results and
 	// dead-letter copies, as recordSize counts them: key, value and
 	// headers. Default DefaultMaxRecordBytes (1047564). A dead-letter copy
@@ -215,6 +224,9 @@ func New(opts Options) (*Pipeline, error) {
 	}
 	if opts.MaxJobsInFlight <= 0 {
 		opts.MaxJobsInFlight = 8
+	}
+	if opts.MemoryBudget <= 0 {
+		opts.MemoryBudget = DefaultMemoryBudget
 	}
 	if opts.TopicPartitions <= 0 {
 		opts.TopicPartitions = 3

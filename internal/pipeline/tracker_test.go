@@ -8,7 +8,10 @@ func TestTrackerCommitsOnlyUpToTheFirstGap(t *testing.T) {
 	tr := newTracker()
 	tp := topicPartition{"t", 0}
 	for off := int64(10); off < 15; off++ {
-		tr.consumed(tp, off)
+		tr.consumed(tp, off, 100)
+	}
+	if got, want := tr.inFlightBytes(), int64(5*(100+eventCost)); got != want {
+		t.Fatalf("%d bytes in flight, want %d", got, want)
 	}
 	steps := []struct {
 		published int64
@@ -27,8 +30,13 @@ func TestTrackerCommitsOnlyUpToTheFirstGap(t *testing.T) {
 			t.Fatalf("published %d: next %d advanced %v; want %d %v", s.published, next, advanced, s.next, s.advanced)
 		}
 	}
-	if tr.outstanding() != 0 {
-		t.Fatalf("%d outstanding", tr.outstanding())
+	if tr.outstanding() != 0 || tr.inFlightBytes() != 0 {
+		t.Fatalf("%d outstanding, %d bytes", tr.outstanding(), tr.inFlightBytes())
+	}
+	tr.consumed(tp, 15, 100)
+	tr.forget(tp)
+	if tr.inFlightBytes() != 0 {
+		t.Fatalf("%d bytes in flight after the partition was forgotten", tr.inFlightBytes())
 	}
 	tr.forget(tp)
 	if _, advanced := tr.published(tp, 20); advanced {

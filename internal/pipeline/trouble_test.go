@@ -298,3 +298,32 @@ func TestRebalanceDuringOutageIsNotBlocked(t *testing.T) {
 		}
 	}
 }
+
+// The memory budget, not the backlog, bounds what is consumed ahead of the
+// results: with Salesforce down and 20,000 events waiting, the pipeline
+// fetches up to its budget and stops; when Salesforce is back, every event
+// gets its result.
+func TestMemoryBudgetBoundsTheBacklogInFlight(t *testing.T) {
+	const n, budget = 20_000, 1 << 20
+	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts")
+	w.produce(accountRecords(0, n)...)
+	rr := w.readResults()
+	opts := w.options("budget", accountRoute)
+	opts.MemoryBudget = budget
+	opts.Batch.MaxRecords = 100_000 // the budget, not the batch size, must be what stops fetching
+	w.sfDown.Store(true)
+	run := w.start(opts)
+	time.Sleep(2 * time.Second)
+	held := gaugeValue(t, opts.Metrics.InFlightBytes)
+	consumed := counterValue(t, opts.Metrics.EventsConsumed.WithLabelValues("crm.accounts"))
+	const biggest = 64 // bytes of the largest record of accountRecords, roughly
+	if held > budget+pollRecords*biggest || consumed >= n {
+		t.Fatalf("%v events consumed, %v bytes in flight during the outage; the budget is %d", consumed, held, budget)
+	}
+	t.Logf("during the outage: %v of %d events consumed, %v bytes in flight (budget %d)", consumed, n, held, budget)
+	w.sfDown.Store(false)
+	rr.waitFor(t, n, 90*time.Second)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	everyEventHasAResult(t, results, n, 1)
+}
