@@ -75,7 +75,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 	defer stopPolling()
 	polls := make(chan poll)
 	room := make(chan int)
-	go p.poller(pollCtx, room, polls)
+	p.spawn(func() { p.poller(pollCtx, room, polls) })
 	granted := false // the poller may poll, or holds a poll for us
 
 	// Jobs get their own context: it outlives ctx by the shutdown grace.
@@ -124,7 +124,9 @@ func (p *Pipeline) loop(ctx context.Context) {
 			} else {
 				p.revoke(r.revoke)
 			}
-			close(r.ack)
+			if r.ack != nil {
+				close(r.ack)
+			}
 		case <-age.C:
 			p.enqueue(p.batcher.Due(time.Now()))
 		case <-pause.C:
@@ -244,8 +246,13 @@ func (p *Pipeline) resetAgeTimer(t *time.Timer) {
 	}
 }
 
-// handle decodes and buffers the records of one poll.
+// handle decodes and buffers the records of one poll. The poll's records
+// that fail before a job are published together, by one task.
 func (p *Pipeline) handle(fetches kgo.Fetches) {
+	defer func() {
+		p.publishAsync(p.failed)
+		p.failed = nil
+	}()
 	fetches.EachRecord(func(r *kgo.Record) {
 		src := event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
 			Key: r.Key, Value: r.Value}
@@ -276,7 +283,7 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 			return
 		}
 		if route == nil { // the pattern matched but no route does: cannot happen, except in a replay
-			p.publishAsync([]outcome{decodeFailure(src, CodeDecode, "no route for topic "+topic)})
+			p.failed = append(p.failed, decodeFailure(src, CodeDecode, "no route for topic "+topic))
 			return
 		}
 		if p.intercept(src, route) {
@@ -284,7 +291,7 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		}
 		c, err := route.Decoder.Decode(src)
 		if err != nil {
-			p.publishAsync([]outcome{decodeFailure(src, decodeErrorCode(err), err.Error())})
+			p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(err), err.Error()))
 			return
 		}
 		identity := p.ids.of(c)
@@ -295,9 +302,9 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		p.enqueue(sealed)
 		switch {
 		case errors.Is(err, batch.ErrTooLarge):
-			p.publishAsync([]outcome{decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own")})
+			p.failed = append(p.failed, decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own"))
 		case err != nil: // a spill file could not be written: fail the event rather than lose it
-			p.publishAsync([]outcome{decodeFailure(src, "BULKSTREAM_BUFFER", err.Error())})
+			p.failed = append(p.failed, decodeFailure(src, "BULKSTREAM_BUFFER", err.Error()))
 		}
 	})
 }
@@ -358,7 +365,7 @@ func (p *Pipeline) launch(ctx context.Context) {
 		p.inFlight++
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 		p.count(func(s *Stats) { s.Jobs++; s.InFlight++ })
-		go p.runJob(ctx, b, ids, resume, cached, cl)
+		p.spawn(func() { p.runJob(ctx, b, ids, resume, cached, cl) })
 	}
 	clear(p.ready[len(waiting):])
 	p.ready = waiting

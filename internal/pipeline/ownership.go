@@ -63,6 +63,32 @@ func (o *ownership) claim(b *batch.Buffer) claim {
 	return c
 }
 
+// claimParts returns the current generations of parts.
+func (o *ownership) claimParts(parts map[string][]int32) claim {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	c := claim{}
+	for topic, ps := range parts {
+		for _, partition := range ps {
+			tp := topicPartition{topic, partition}
+			c[tp] = o.gen[tp]
+		}
+	}
+	return c
+}
+
+// allLost reports whether every partition of c is lost to it.
+func (o *ownership) allLost(c claim) bool {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	for tp := range c {
+		if !o.lostLocked(c, tp) {
+			return false
+		}
+	}
+	return true
+}
+
 // lost reports whether tp is no longer owned under c's generation. Once
 // lost, a partition stays lost to c.
 func (o *ownership) lost(c claim, tp topicPartition) bool {

@@ -150,6 +150,7 @@ type Pipeline struct {
 	ready    []*batch.Buffer // sealed, waiting for a job slot, oldest first
 	inFlight int
 	busy     busyRecords
+	failed   []outcome // of the poll being handled: records that fail before a job
 	ids      *identities
 	replay   *replayProgress // when replaying; nil otherwise
 
@@ -159,13 +160,22 @@ type Pipeline struct {
 	attached   map[topicPartition]map[int64]*attachment
 	resumeJobs map[*batch.Buffer]*journal.Entry
 
-	client    *kgo.Client
-	owned     ownership       // the partitions this instance owns
-	producers *producers      // exactly-once result producers
-	spent     spentSlices     // closed journal slices, until committed
-	done      chan completion // job and publish goroutines → main loop
-	requests  chan request    // group callbacks → main loop
-	loopEnded chan struct{}   // closed when the main loop returns
+	client *kgo.Client
+	owned  ownership // the partitions this instance owns
+	// tasks are the pipeline's goroutines (poller, job runners,
+	// publishers, planners, watchers), started by spawn: Run waits for all
+	// of them before it returns, so none outlives it. background is their
+	// context; it ends when Run does. closing, under spawnMu, is set once
+	// Run waits, when no task may start.
+	tasks      sync.WaitGroup
+	background context.Context
+	spawnMu    sync.Mutex
+	closing    bool
+	producers  *producers      // exactly-once result producers
+	spent      spentSlices     // closed journal slices, until committed
+	done       chan completion // job and publish goroutines → main loop
+	requests   chan request    // group callbacks → main loop
+	loopEnded  chan struct{}   // closed when the main loop returns
 
 	consuming atomic.Bool // the client is up and the result topics exist
 	tooLarge  sync.Map    // topics that refused a record as too large: warned once
@@ -331,6 +341,9 @@ func (p *Pipeline) topicPattern() string {
 // publish, commits, and returns nil. It returns an error only when it cannot
 // start or Kafka fails for good.
 func (p *Pipeline) Run(ctx context.Context) error {
+	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
+	p.background = background
+	defer p.awaitTasks(stopBackground)
 	if p.opts.Replay != nil {
 		rp, err := p.startReplay(ctx)
 		if err != nil || rp == nil {
@@ -340,7 +353,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		var stop context.CancelFunc
 		ctx, stop = context.WithCancel(ctx)
 		defer stop()
-		go p.watchReplay(ctx, rp, stop)
+		p.spawn(func() { p.watchReplay(ctx, rp, stop) })
 	}
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(p.opts.Group),
@@ -372,17 +385,35 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	p.consuming.Store(true)
 	defer p.consuming.Store(false)
 	if p.opts.Pacer != nil {
-		wctx, stop := context.WithCancel(ctx)
-		defer stop()
-		go p.watchLimits(wctx)
+		p.spawn(func() { p.watchLimits(p.background) })
 	}
 	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.topicPattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
 	p.loop(ctx)
 	if err := cl.CommitMarkedOffsets(context.Background()); err != nil {
 		p.log.Warn("final commit failed", "error", err)
 	}
+	p.awaitTasks(stopBackground) // before the Kafka clients close: tasks use them
 	p.log.Info("pipeline stopped", "consumed", p.Stats().Consumed, "outstanding", p.tracker.outstanding())
 	return nil
+}
+
+// awaitTasks ends the background context and waits for every goroutine of
+// the pipeline; no task starts afterwards.
+func (p *Pipeline) awaitTasks(stopBackground context.CancelFunc) {
+	p.spawnMu.Lock()
+	p.closing = true
+	p.spawnMu.Unlock()
+	stopBackground()
+	p.tasks.Wait()
+}
+
+// spawn runs f as a task of the pipeline, unless Run is ending.
+func (p *Pipeline) spawn(f func()) {
+	p.spawnMu.Lock()
+	defer p.spawnMu.Unlock()
+	if !p.closing {
+		p.tasks.Go(f)
+	}
 }
 
 func (p *Pipeline) startOffset() kgo.Offset {

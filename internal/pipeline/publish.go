@@ -11,9 +11,22 @@ import (
 )
 
 // publishAsync publishes outcomes that did not need a job (decode
-// failures) from a goroutine, so the main loop never waits on Kafka.
+// failures) from a goroutine of the pipeline's, so the main loop never
+// waits on Kafka.
 func (p *Pipeline) publishAsync(outcomes []outcome) {
-	go func() { p.done <- p.publish(context.Background(), outcomes, false) }()
+	if len(outcomes) == 0 {
+		return
+	}
+	p.spawn(func() { p.report(p.publish(p.background, outcomes, false)) })
+}
+
+// report hands a completion to the main loop, unless the loop has ended
+// (the pipeline is stopping; what was not reported stays uncommitted).
+func (p *Pipeline) report(c completion) {
+	select {
+	case p.done <- c:
+	case <-p.loopEnded:
+	}
 }
 
 // publish produces the result (and dead-letter) records of outcomes and

@@ -23,6 +23,7 @@ import (
 // again.
 type plan struct {
 	parts   map[string][]int32
+	claimed claim // the assignment the plan is for
 	skip    map[topicPartition]map[int64]bool
 	attach  []*attachment
 	resumed int // jobs re-attached, for the log
@@ -39,22 +40,32 @@ type attachment struct {
 }
 
 // onAssigned runs in the group's goroutine when partitions are assigned,
-// before any of their records is polled: in exactly-once delivery it fences
-// the previous owner's result producers, then it reads the journal and
-// hands the main loop a plan. A journal that cannot be read is read again,
-// with back-off, until it can or the pipeline stops: loading the events
-// again instead would duplicate the inserts of jobs that ran.
-func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, parts map[string][]int32) {
+// before any of their records is polled. It does no network I/O, so it
+// never holds the rebalance up: it pauses fetching of the new partitions
+// and leaves the rest to planAssigned, on a goroutine of its own.
+func (p *Pipeline) onAssigned(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
 	p.owned.assign(parts)
 	if p.opts.Journal == "" || len(parts) == 0 {
 		return
 	}
+	cl.PauseFetchPartitions(parts)
+	claimed := p.owned.claimParts(parts)
+	p.spawn(func() { p.planAssigned(parts, claimed) })
+}
+
+// planAssigned makes the plan for newly assigned partitions while their
+// fetching is paused, and hands it to the main loop, which resumes them:
+// in exactly-once delivery it fences the previous owner's result producers,
+// then it reads the journal. A journal that cannot be read is read again,
+// with back-off, until it can, the partitions move on, or the pipeline
+// stops: loading the events again instead would duplicate the inserts of
+// jobs that ran.
+func (p *Pipeline) planAssigned(parts map[string][]int32, claimed claim) {
+	ctx := p.background
 	if p.opts.ExactlyOnce {
-		for topic, ps := range parts {
-			for _, partition := range ps {
-				if err := p.producers.fence(ctx, topicPartition{topic, partition}); err != nil {
-					p.log.Error("cannot take over the result producer of a partition", "topic", topic, "partition", partition, "error", err)
-				}
+		for tp := range claimed {
+			if err := p.producers.fence(ctx, tp); err != nil {
+				p.log.Error("cannot take over the result producer of a partition", "topic", tp.topic, "partition", tp.partition, "error", err)
 			}
 		}
 	}
@@ -64,16 +75,18 @@ func (p *Pipeline) onAssigned(ctx context.Context, _ *kgo.Client, parts map[stri
 		if pl, err = p.makePlan(ctx, parts); err == nil {
 			break
 		}
+		if p.owned.allLost(claimed) {
+			return
+		}
 		pause := p.submit.pause(tries)
 		p.log.Error("reading the job journal failed; reading it again", "partitions", parts, "pause", pause, "error", err)
 		if !sleep(ctx, pause) {
 			return
 		}
 	}
-	r := request{plan: pl, ack: make(chan struct{})}
+	pl.claimed = claimed
 	select {
-	case p.requests <- r:
-		<-r.ack
+	case p.requests <- request{plan: pl}:
 	case <-p.loopEnded:
 	}
 }
@@ -120,9 +133,19 @@ func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*pla
 	return pl, nil
 }
 
-// applyPlan installs a plan in the main loop.
+// applyPlan installs a plan in the main loop and resumes fetching of its
+// partitions, except those that moved on while it was being made.
 func (p *Pipeline) applyPlan(pl *plan) {
+	resume := map[string][]int32{}
+	for tp := range pl.claimed {
+		if !p.owned.lost(pl.claimed, tp) {
+			resume[tp.topic] = append(resume[tp.topic], tp.partition)
+		}
+	}
 	for tp, offsets := range pl.skip {
+		if p.owned.lost(pl.claimed, tp) {
+			continue
+		}
 		if p.skip[tp] == nil {
 			p.skip[tp] = map[int64]bool{}
 		}
@@ -132,6 +155,10 @@ func (p *Pipeline) applyPlan(pl *plan) {
 	}
 	for _, a := range pl.attach {
 		tp := topicPartition{a.entry.Topic, a.entry.Partition}
+		if p.owned.lost(pl.claimed, tp) {
+			a.buffer.Close()
+			continue
+		}
 		if p.attached[tp] == nil {
 			p.attached[tp] = map[int64]*attachment{}
 		}
@@ -142,6 +169,7 @@ func (p *Pipeline) applyPlan(pl *plan) {
 	if len(pl.skip) > 0 || len(pl.attach) > 0 {
 		p.log.Info("journal read for assigned partitions", "partitions", pl.parts, "jobs_resumed", pl.resumed, "partitions_with_published_events", len(pl.skip))
 	}
+	p.client.ResumeFetchPartitions(resume)
 }
 
 // intercept handles a consumed record (already counted by the tracker)
@@ -167,7 +195,7 @@ func (p *Pipeline) intercept(src event.Source, route *Route) bool {
 		err = a.buffer.Add(c, p.ids.of(c))
 	}
 	if err != nil { // it was in the job once, so this cannot happen; do not lose it
-		p.publishAsync([]outcome{decodeFailure(src, decodeErrorCode(err), err.Error())})
+		p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(err), err.Error()))
 	}
 	if len(a.missing) == 0 {
 		a.buffer.Seal(batch.ReasonResume)
@@ -299,11 +327,11 @@ func (ps *producers) drop(tp topicPartition) {
 	delete(ps.m, tp)
 	ps.mu.Unlock()
 	if old != nil {
-		go func() { // a transaction may be running: let it fail on its own
+		ps.p.spawn(func() { // a transaction may be running: let it fail on its own
 			old.mu.Lock()
 			defer old.mu.Unlock()
 			old.cl.Close()
-		}()
+		})
 	}
 }
 

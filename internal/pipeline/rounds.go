@@ -27,7 +27,7 @@ func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, re
 	err := p.resolved(ctx, b, cached, resume != nil, func(run *batch.Buffer) error {
 		return p.rounds(ctx, run, attempt, resume, cl)
 	})
-	p.done <- completion{jobDone: true, records: ids, err: err}
+	p.report(completion{jobDone: true, records: ids, err: err})
 }
 
 // resolved calls run with b, or, when b holds deletes by external id, with
@@ -49,7 +49,7 @@ func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int
 		if c.err != nil {
 			return c.err
 		}
-		p.done <- c
+		p.report(c)
 	}
 	if byID == nil {
 		return nil
@@ -275,7 +275,7 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outco
 			return nil, nil, c.err
 		}
 		c.object, c.learned, c.deleted = b.Key.Object, learned, deleted
-		p.done <- c
+		p.report(c)
 	}
 	return retry, unfold, nil
 }
