@@ -19,7 +19,10 @@ const (
 	Records     = "records"
 )
 
-// Options configure a pacer. Zero reserves turn the respective check off.
+// Options configure a pacer. A zero request reserve turns the request
+// check off (Salesforce's own REQUEST_LIMIT_EXCEEDED still pauses, see
+// Exhausted); the record allocation is always checked, a zero record
+// reserve pausing only when all of it is used.
 type Options struct {
 	// RequestReserve is the number of daily API requests to leave to the
 	// org's other integrations; the pipeline pauses when fewer remain.
@@ -117,7 +120,7 @@ func (p *Pacer) Paused() string {
 	if p.max > 0 && p.used >= p.max {
 		return APIRequests
 	}
-	if p.opts.RecordReserve > 0 && p.opts.RecordLimit-p.recordsInWindow() <= p.opts.RecordReserve {
+	if p.opts.RecordLimit-p.recordsInWindow() <= p.opts.RecordReserve {
 		return Records
 	}
 	return ""

@@ -50,3 +50,20 @@ func TestPausesAtTheReserveAndResumes(t *testing.T) {
 		t.Fatalf("still paused a day later: %s", r)
 	}
 }
+
+// The record allocation is checked with no reserve configured too (the
+// default): the pipeline pauses when the rolling 24 hours have used all of
+// it, rather than sending jobs whose rows Salesforce would leave
+// unprocessed.
+func TestRecordAllocationIsCheckedWithoutAReserve(t *testing.T) {
+	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	p := New(Options{RecordLimit: 1000, Now: func() time.Time { return now }})
+	p.RecordsSubmitted(999)
+	if r := p.Paused(); r != "" {
+		t.Fatalf("paused with 1 record left and no reserve: %s", r)
+	}
+	p.RecordsSubmitted(1)
+	if r := p.Paused(); r != Records {
+		t.Fatalf("not paused with the allocation used up: %q", r)
+	}
+}
