@@ -566,7 +566,7 @@ func errorCode(err error) string {
 	if errors.As(err, &je) && je.Code != "" {
 		return je.Code
 	}
-	return "BULKSTREAM_JOB_FAILED"
+	return CodeJobFailed
 }
 
 // decodeErrorCode tells a record that cannot be decoded from one whose

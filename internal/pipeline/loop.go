@@ -304,7 +304,7 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		case errors.Is(err, batch.ErrTooLarge):
 			p.failed = append(p.failed, decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own"))
 		case err != nil: // a spill file could not be written: fail the event rather than lose it
-			p.failed = append(p.failed, decodeFailure(src, "BULKSTREAM_BUFFER", err.Error()))
+			p.failed = append(p.failed, decodeFailure(src, CodeBuffer, err.Error()))
 		}
 	})
 }

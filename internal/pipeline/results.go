@@ -56,6 +56,13 @@ const (
 	// The original is in its source topic, at the position the copy's
 	// __connect.errors.* headers give.
 	CodeTruncated = "BULKSTREAM_TRUNCATED"
+	// CodeBuffer: the change could not be written to its buffer's spill
+	// file (a full or failing disk); the record is fine, replay it.
+	CodeBuffer = "BULKSTREAM_BUFFER"
+	// CodeJobFailed: the job failed for good with an error that carries
+	// no Salesforce code (a refused upload after every attempt, an answer
+	// that cannot be read); the message says what.
+	CodeJobFailed = "BULKSTREAM_JOB_FAILED"
 )
 
 // outcome is a Result waiting to be published, with what the dead-letter
