@@ -13,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/internal/pacer"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 )
@@ -220,14 +221,34 @@ func TestSlowJournalReadUploadsNothingTwice(t *testing.T) {
 	insertsOnce(t, w, "J", 6)
 }
 
-// An instance paused by a Salesforce outage does not hold up a rebalance:
-// a second instance that joins gets its share of the partitions within the
-// rebalance timeout, while the first still waits for Salesforce, and once
-// Salesforce is back every event has one result and every row is in the
-// org once.
-func TestRebalanceDuringOutageIsNotBlocked(t *testing.T) {
+// An instance paused by a Salesforce outage or by the pacer does not hold
+// up a rebalance: a second instance that joins gets its share of the
+// partitions within the rebalance timeout, while the first is still
+// paused, and once the pause ends every event has one result and every row
+// is in the org once.
+func TestRebalanceWhilePausedIsNotBlocked(t *testing.T) {
+	t.Run("Salesforce outage", func(t *testing.T) {
+		rebalanceWhilePaused(t, nil, func(w *world) { w.sfDown.Store(true) }, func(w *world) { w.sfDown.Store(false) })
+	})
+	t.Run("pacer", func(t *testing.T) {
+		paced := func(w *world, opts *Options) {
+			pc := pacer.New(pacer.Options{RequestReserve: 20})
+			sf, err := bulk.New(w.sfURL, staticToken(w),
+				bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
+				bulk.WithRetry(bulk.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond, Cap: 10 * time.Millisecond, LimitBackoff: 50 * time.Millisecond}),
+				bulk.WithLimitObserver(func(l bulk.LimitInfo) { pc.ObserveUsage(l.Used, l.Max) }))
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts.Salesforce, opts.Pacer, opts.LimitsInterval = sf, pc, 100*time.Millisecond
+		}
+		rebalanceWhilePaused(t, paced, func(w *world) { w.emu.SetDailyAPIRequests(1) }, func(w *world) { w.emu.SetDailyAPIRequests(1_000_000) })
+	})
+}
+
+func rebalanceWhilePaused(t *testing.T, configure func(*world, *Options), pause, resume func(*world)) {
 	const n, partitions = 800, 4
-	const group = "outage-rebalance"
+	const group = "paused-rebalance"
 	w := newWorld(t, partitions, bulkemu.Options{}, "crm.accounts")
 	records := insertRecords("B", n)
 	for i, r := range records {
@@ -244,19 +265,22 @@ func TestRebalanceDuringOutageIsNotBlocked(t *testing.T) {
 		opts := w.options(group, insertRoute)
 		opts.Journal = testJournal
 		opts.Kafka = append(opts.Kafka, kgo.RebalanceTimeout(4*time.Second), kgo.SessionTimeout(6*time.Second))
+		if configure != nil {
+			configure(w, &opts)
+		}
 		return opts
 	}
 	first := w.start(options())
 	produce(records[:n/2])
 	rr.waitFor(t, n/2, 30*time.Second)
 
-	w.sfDown.Store(true)
+	pause(w)
 	produce(records[n/2 : 3*n/4])
-	time.Sleep(time.Second)  // the first instance's jobs are stuck, it pauses
+	time.Sleep(time.Second)  // the first instance pauses
 	produce(records[3*n/4:]) // fetched while paused, or not
 	time.Sleep(300 * time.Millisecond)
 	if results, _ := rr.snapshot(); len(results) == n {
-		t.Fatal("every event had a result during the outage; the test needs the first instance stuck")
+		t.Fatal("every event had a result during the pause; the test needs the first instance paused")
 	}
 	second := w.start(options())
 	adm := kadm.NewClient(w.client())
@@ -277,17 +301,13 @@ func TestRebalanceDuringOutageIsNotBlocked(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 
-	w.sfDown.Store(false)
+	resume(w)
 	rr.waitFor(t, n, 60*time.Second)
 	time.Sleep(300 * time.Millisecond)
 	first.shutdown(t)
 	second.shutdown(t)
 	results, _ := rr.snapshot()
-	for src, rs := range results {
-		if len(rs) != 1 || !rs[0].Success {
-			t.Fatalf("%v: %+v", src, rs)
-		}
-	}
+	oneResultEach(t, results, n, "")
 	names := map[string]int{}
 	for _, r := range w.emu.Records("Account") {
 		names[r.Fields["Name"]]++
