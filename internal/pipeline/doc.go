@@ -11,20 +11,28 @@
 //		   └─ journal: result already out (passed over) ──────┼────┼─────────┼──────────────────► committed
 //		                                                      └─ retry (lock, unprocessed, transient)
 //
-//	  - consumed: the poller hands a poll to the main loop; the tracker
-//	    notes the offset, which now holds back the partition's commits.
+//	  - consumed: the poller takes a poll the main loop made room for (jobs
+//	    waiting, the memory budget, no pause); the tracker notes each
+//	    offset, which now holds back the partition's commits, and what the
+//	    event costs against the memory budget.
 //	  - decoded: the route's decoder turns the record into an event.Change;
-//	    a record that cannot be decoded gets a BULKSTREAM_DECODE failure.
+//	    a record that cannot be decoded gets a BULKSTREAM_DECODE failure
+//	    (the poll's failures are published together, by one task).
 //	  - buffered: the batcher folds the change into the open buffer of its
 //	    (object, operation, external id field), one row per record.
-//	  - sealed: the buffer rolls over (bytes, records, age, a dependency on
-//	    another buffer, shutdown) and waits in the ready queue until no job
-//	    in flight holds one of its records and a job slot is free.
-//	  - in a job: a goroutine runs the buffer as a Bulk API job: create,
-//	    upload, journal entry, close, wait, read the three result files.
+//	  - sealed: the buffer rolls over (bytes, records — at once when it
+//	    fills —, age, a dependency on another buffer, shutdown) and waits in
+//	    the ready queue until no job in flight holds one of its records and
+//	    a job slot is free.
+//	  - in a job: a job runner runs the buffer as a Bulk API job: create,
+//	    upload, journal entry, close, wait, read the result files. Once the
+//	    close is sent, the job is seen through however long Salesforce
+//	    takes (see submitter); a job failed by some of its rows
+//	    (InvalidBatch) is narrowed down to them.
 //	  - settled: each event gets its row's outcome; rows that failed for a
 //	    retryable reason go to a follow-up job, folded rows that failed for
-//	    good run again change by change.
+//	    good run again change by change. Events of partitions that moved
+//	    to another instance meanwhile are left to their new owner.
 //	  - published: results and dead-letter copies are produced (with the
 //	    journal's closing entry, in one transaction per source partition with
 //	    exactly-once delivery).
@@ -35,8 +43,18 @@
 //
 // The main loop (Run's goroutine) owns the batcher, the tracker, the ready
 // queue, the busy records, the identities and what the journal said about
-// assigned partitions. Job goroutines own their buffers and talk to the
-// main loop through the done channel; the consumer group's callbacks talk
-// to it through the requests channel and wait for its answer, so the main
-// loop never sees records of a partition it was told it lost.
+// assigned partitions; it decides when the poller may poll. Job runners own
+// their buffers and talk to the main loop through the done channel. The
+// consumer group's callbacks do no network I/O: a revoke waits for the main
+// loop to drop the partition's events, and an assignment pauses the new
+// partitions and leaves the journal to a planner task, whose plan the main
+// loop applies before it resumes them. ownership (the partitions and the
+// generation of their assignment) is shared under a lock: job runners check
+// it before they journal a job, so a partition that moved is never loaded
+// twice. stalls says which job runners are stuck on Salesforce, for the
+// pause.
+//
+// Every goroutine of the pipeline (poller, job runners, publishers,
+// planners, watchers) is a task started by spawn and joined by Run before
+// it returns.
 package pipeline
