@@ -3,6 +3,8 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -17,12 +19,64 @@ import (
 // budget may make a poll smaller (see pollSize).
 const pollRecords = 5000
 
-// poll is one poll's records, handed from the poller to the main loop,
-// which closes handled when it no longer needs the poller to hold back
-// rebalances.
+// poll is one poll's records, made ready by the poller (see ahead) and
+// handed to the main loop, which closes handled when it no longer needs
+// the poller to hold back rebalances.
 type poll struct {
-	fetches kgo.Fetches
+	records []ahead
 	handled chan struct{}
+}
+
+// ahead is a record made ready off the main loop: its source and, outside
+// replays, the change its route decodes it to (decoded), or the error.
+type ahead struct {
+	src     event.Source
+	size    int // key, value and headers, for the memory budget
+	decoded bool
+	c       *event.Change
+	err     error
+}
+
+// decodeMin is the poll size from which records are decoded by several
+// goroutines; below it, one is quicker.
+const decodeMin = 256
+
+// prepare turns a poll's records into sources and decodes them, on up to
+// GOMAXPROCS goroutines that each take a contiguous run of records, so the
+// records keep their order. In a replay the decoder depends on each
+// record's headers and the replay's filter, so the main loop decodes.
+func (p *Pipeline) prepare(records []*kgo.Record) []ahead {
+	out := make([]ahead, len(records))
+	work := func(from, to int) {
+		for i := from; i < to; i++ {
+			r := records[i]
+			a := &out[i]
+			a.src = event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
+			if len(r.Headers) > 0 {
+				a.src.Headers = make([]event.Header, len(r.Headers))
+				for k, h := range r.Headers {
+					a.src.Headers[k] = event.Header{Key: h.Key, Value: h.Value}
+				}
+			}
+			a.size = recordSize(r)
+			if route := p.route(r.Topic); route != nil && p.opts.Replay == nil {
+				a.c, a.err = route.Decoder.Decode(a.src)
+				a.decoded = true
+			}
+		}
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(records)/decodeMin)
+	if workers <= 1 {
+		work(0, len(records))
+		return out
+	}
+	var wg sync.WaitGroup
+	per := (len(records) + workers - 1) / workers
+	for from := 0; from < len(records); from += per {
+		wg.Go(func() { work(from, min(from+per, len(records))) })
+	}
+	wg.Wait()
+	return out
 }
 
 // poller polls Kafka and hands each poll to the main loop. It polls only
@@ -54,7 +108,7 @@ func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll)
 		})
 		handled := make(chan struct{})
 		select {
-		case out <- poll{fetches, handled}:
+		case out <- poll{p.prepare(fetches.Records()), handled}:
 			<-handled
 		case <-ctx.Done():
 		}
@@ -114,7 +168,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 				polls = nil
 				continue
 			}
-			p.handle(pl.fetches)
+			p.handle(pl.records)
 			close(pl.handled)
 		case c := <-p.done:
 			p.completed(c)
@@ -246,59 +300,66 @@ func (p *Pipeline) resetAgeTimer(t *time.Timer) {
 	}
 }
 
-// handle decodes and buffers the records of one poll. The poll's records
-// that fail before a job are published together, by one task.
-func (p *Pipeline) handle(fetches kgo.Fetches) {
+// handle buffers the records of one poll. The poll's records that fail
+// before a job are published together, by one task.
+func (p *Pipeline) handle(records []ahead) {
 	defer func() {
 		p.publishAsync(p.failed)
 		p.failed = nil
 	}()
-	fetches.EachRecord(func(r *kgo.Record) {
-		src := event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp,
-			Key: r.Key, Value: r.Value}
-		for _, h := range r.Headers {
-			src.Headers = append(src.Headers, event.Header{Key: h.Key, Value: h.Value})
+	consumed := map[string]int{}
+	defer func() {
+		n := 0
+		for topic, k := range consumed {
+			p.opts.Metrics.EventsConsumed.WithLabelValues(topic).Add(float64(k))
+			n += k
 		}
-		if p.replay != nil && !p.replay.takes(r.Partition, r.Offset) {
-			return // written after the replay started: for the next one
+		p.count(func(s *Stats) { s.Consumed += int64(n) })
+	}()
+	for i := range records {
+		a := &records[i]
+		src := a.src
+		if p.replay != nil && !p.replay.takes(src.Partition, src.Offset) {
+			continue // written after the replay started: for the next one
 		}
-		p.tracker.consumed(topicPartition{r.Topic, r.Partition}, r.Offset, recordSize(r))
-		p.opts.Metrics.EventsConsumed.WithLabelValues(r.Topic).Inc()
-		p.count(func(s *Stats) { s.Consumed++ })
-		topic := r.Topic
+		p.tracker.consumed(topicPartition{src.Topic, src.Partition}, src.Offset, a.size)
+		consumed[src.Topic]++
+		topic := src.Topic
 		var replayed *ReplayRecord
 		if p.replay != nil {
 			orig, code, ok := DeadLetterOrigin(&src)
 			if !ok {
-				p.log.Warn("replay: a record without the __connect.errors headers of its origin is passed over", "partition", r.Partition, "offset", r.Offset)
+				p.log.Warn("replay: a record without the __connect.errors headers of its origin is passed over", "partition", src.Partition, "offset", src.Offset)
 				p.completed(completion{sources: []Source{sourceOf(&src)}})
-				return
+				continue
 			}
 			topic = orig.Topic
-			replayed = &ReplayRecord{DeadLetter: sourceOf(&src), Original: sourceOf(&orig), Timestamp: r.Timestamp, ErrorCode: code}
+			replayed = &ReplayRecord{DeadLetter: sourceOf(&src), Original: sourceOf(&orig), Timestamp: src.Timestamp, ErrorCode: code}
 		}
 		route := p.route(topic)
 		if replayed != nil && !p.keep(replayed, route, src) {
 			p.completed(completion{sources: []Source{sourceOf(&src)}}) // filtered out: the offset advances without a result
-			return
+			continue
 		}
 		if route == nil { // the pattern matched but no route does: cannot happen, except in a replay
 			p.failed = append(p.failed, decodeFailure(src, CodeDecode, "no route for topic "+topic))
-			return
+			continue
 		}
-		if p.intercept(src, route) {
-			return
+		if !a.decoded {
+			a.c, a.err = route.Decoder.Decode(src)
 		}
-		c, err := route.Decoder.Decode(src)
-		if err != nil {
-			p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(err), err.Error()))
-			return
+		if p.intercept(src, a.c, a.err) {
+			continue
 		}
-		identity := p.ids.of(c)
+		if a.err != nil {
+			p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(a.err), a.err.Error()))
+			continue
+		}
+		identity := p.ids.of(a.c)
 		if p.opts.naive {
 			identity = ""
 		}
-		sealed, err := p.batcher.Add(c, identity, time.Now())
+		sealed, err := p.batcher.Add(a.c, identity, time.Now())
 		p.enqueue(sealed)
 		switch {
 		case errors.Is(err, batch.ErrTooLarge):
@@ -306,7 +367,7 @@ func (p *Pipeline) handle(fetches kgo.Fetches) {
 		case err != nil: // a spill file could not be written: fail the event rather than lose it
 			p.failed = append(p.failed, decodeFailure(src, CodeBuffer, err.Error()))
 		}
-	})
+	}
 }
 
 // keep applies the replay's filter to a dead-letter record, decoded by its

@@ -177,7 +177,7 @@ func (p *Pipeline) applyPlan(pl *plan) {
 // event whose result is out is passed over (its offset advances), an event
 // of a running job joins its attachment. It reports whether it took the
 // record.
-func (p *Pipeline) intercept(src event.Source, route *Route) bool {
+func (p *Pipeline) intercept(src event.Source, c *event.Change, err error) bool {
 	tp := topicPartition{src.Topic, src.Partition}
 	if p.skip[tp][src.Offset] {
 		delete(p.skip[tp], src.Offset)
@@ -190,7 +190,6 @@ func (p *Pipeline) intercept(src event.Source, route *Route) bool {
 	}
 	delete(p.attached[tp], src.Offset)
 	delete(a.missing, src.Offset)
-	c, err := route.Decoder.Decode(src)
 	if err == nil {
 		err = a.buffer.Add(c, p.ids.of(c))
 	}
