@@ -3,6 +3,7 @@ package batch
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"testing"
@@ -320,5 +321,76 @@ func TestDisableCoalescingWritesEveryChange(t *testing.T) {
 	defer b.Close()
 	if got := csvOf(t, b); got != "External_Id__c,Name\nA,one\nA,two\n" {
 		t.Fatalf("naive batch:\n%s", got)
+	}
+}
+
+// benchBuffer returns a sealed buffer of n 8-field changes, spilled to a
+// file or in memory; insert makes them plain inserts, matched by content.
+func benchBuffer(b *testing.B, n int, spill, insert bool) *Buffer {
+	p := policy()
+	p.MaxRecords, p.MaxBytes, p.SpillDir = n, 100<<20, b.TempDir()
+	if spill {
+		p.SpillThreshold = 0
+	} else {
+		p.SpillThreshold = 1 << 30
+	}
+	buf := NewBuffer(Key{Object: "Account", Operation: event.Upsert, ExternalIDField: "External_Id__c"}, p, t0)
+	if insert {
+		buf.Key = Key{Object: "Account", Operation: event.Insert}
+	}
+	for i := range n {
+		c := upsert(int64(i), fmt.Sprintf("EXT-%09d", i), "Name", fmt.Sprintf("Account %d", i), "Industry", "Energy",
+			"AnnualRevenue", "123456.5", "NumberOfEmployees", "42", "Phone", "+1 555 0100", "Website", "https://example.com")
+		if insert {
+			c.Operation, c.ExternalIDField = event.Insert, ""
+		}
+		if err := buf.Add(c, ""); err != nil {
+			b.Fatal(err)
+		}
+	}
+	buf.Seal(ReasonShutdown)
+	if buf.Spilled() != spill {
+		b.Fatalf("spilled %v, want %v", buf.Spilled(), spill)
+	}
+	b.Cleanup(func() { buf.Close() })
+	return buf
+}
+
+// BenchmarkChange measures reading events back from a buffer in order, as
+// a job's outcomes and a rebuilt buffer do: per event.
+func BenchmarkChange(b *testing.B) {
+	for _, spill := range []bool{false, true} {
+		b.Run(fmt.Sprintf("spilled=%v", spill), func(b *testing.B) {
+			buf := benchBuffer(b, 10000, spill, false)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := buf.Change(i); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i == len(buf.Events) {
+					i = 0
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkWriteCSV measures writing a 10,000-row upload (and preparing
+// its matcher), from memory or from a spill file, of upserts and of plain
+// inserts: per upload.
+func BenchmarkWriteCSV(b *testing.B) {
+	for _, insert := range []bool{false, true} {
+		for _, spill := range []bool{false, true} {
+			b.Run(fmt.Sprintf("insert=%v/spilled=%v", insert, spill), func(b *testing.B) {
+				buf := benchBuffer(b, 10000, spill, insert)
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := buf.WriteCSV(io.Discard); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
 	}
 }
