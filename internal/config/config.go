@@ -369,7 +369,7 @@ type Batch struct {
 	// IDCacheSize bounds the Salesforce Ids whose external id the connector
 	// remembers (from upsert and insert results), so that a change by Id
 	// waits for an earlier change by external id of the same record.
-	// Default 1000000.
+	// Default 100000; about 200 bytes each.
 	IDCacheSize int `yaml:"id_cache_size"`
 }
 
@@ -531,7 +531,7 @@ func Default() *Config {
 			SpillThreshold:  8 * MiB,
 			SpillDir:        os.TempDir(),
 			ParentOrder:     true,
-			IDCacheSize:     1_000_000,
+			IDCacheSize:     100_000,
 		},
 		Results: Results{
 			SuccessTopic:      "bulkstream.success",

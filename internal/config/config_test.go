@@ -188,7 +188,7 @@ check: warn
 			{Topics: []string{"sf.accounts"}, Format: FormatSalesforceCDC, ExternalIDField: "Source_Id__c", Mapping: Mapping{Include: []string{"Name", "Industry"}}},
 			{Topics: []string{"legacy.orders"}, Format: FormatJSON, Encoding: EncodingAvro, SchemaFile: "schemas/order.avsc", Object: "Order__c", Operation: bulk.OpInsert},
 		},
-		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp", ParentOrder: true, IDCacheSize: 1_000_000},
+		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp", ParentOrder: true, IDCacheSize: 100_000},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
 		Delivery:      AtLeastOnce,
 		Journal:       Journal{Topic: "bulkstream.journal"},

@@ -61,11 +61,14 @@ func (ids *identities) id(identity string) (string, bool) {
 }
 
 // learn records that the record with Salesforce Id id (of object) has the
-// given identity. Only identities by external id are worth keeping.
+// given identity. Only identities by external id are worth keeping. The
+// cache keeps copies, so it never pins the line or buffer an Id was read
+// from.
 func (ids *identities) learn(object, id, identity string) {
 	if len(id) < 15 || identity == "" || strings.HasPrefix(identity, object+"/id=") {
 		return
 	}
+	id, identity = strings.Clone(id), strings.Clone(identity)
 	key := object + "/id=" + id[:15]
 	if e, ok := ids.byIdentity[identity]; ok && e.Value.(*idEntry).id != key {
 		ids.remove(e) // the external id now belongs to another record (a re-create)

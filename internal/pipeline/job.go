@@ -490,9 +490,7 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 				out.ErrorCode, out.Error = CodeUnprocessed, "Salesforce did not process the row: "+info.ErrorMessage
 			}
 			if res.ID != "" {
-				// A copy: the Id is a slice of the result line, which
-				// the id cache would otherwise keep whole.
-				id := strings.Clone(res.ID)
+				id := res.ID
 				out.ID = &id
 			}
 			rowResults[row] = &out

@@ -101,8 +101,9 @@ type Options struct {
 	// IDCacheSize bounds the Salesforce Ids whose record identity (external
 	// id) the pipeline remembers, learned from upsert and insert results, to
 	// order changes by Id after changes by external id and to resolve
-	// deletes by external id without a query. Default 1,000,000 (about
-	// 150 MB at most).
+	// deletes by external id without a query. Default 100,000; an entry
+	// takes about 200 bytes (external ids of 20-odd characters), so the
+	// default holds about 20 MB at most.
 	IDCacheSize int
 	Logger      *slog.Logger
 	Metrics     *metrics.Pipeline // required
@@ -257,7 +258,7 @@ func New(opts Options) (*Pipeline, error) {
 		opts.MaxAttempts = 5
 	}
 	if opts.IDCacheSize <= 0 {
-		opts.IDCacheSize = 1_000_000
+		opts.IDCacheSize = 100_000
 	}
 	if opts.RetryBase <= 0 {
 		opts.RetryBase = time.Second
