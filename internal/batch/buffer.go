@@ -254,7 +254,8 @@ func (b *Buffer) Seal(reason Reason) { b.sealed, b.Reason = true, reason }
 // for dead-letter copies and for rebuilding a buffer.
 func (b *Buffer) Change(i int) (*event.Change, error) {
 	ev := b.Events[i]
-	data, err := b.store.read(ev.off, ev.n, nil)
+	var scratch []byte
+	data, err := b.store.read(ev.off, ev.n, &scratch)
 	if err != nil {
 		return nil, err
 	}

@@ -108,11 +108,10 @@ func (m *merger) merge(ri int) ([]string, error) {
 	clear(m.present)
 	for _, ei := range m.b.Rows[ri].Events {
 		ev := m.b.Events[ei]
-		data, err := m.b.store.read(ev.off, ev.n, m.scratch)
+		data, err := m.b.store.read(ev.off, ev.n, &m.scratch)
 		if err != nil {
 			return nil, err
 		}
-		m.scratch = data[:0]
 		d := decoder{b: data}
 		n := d.uvarint()
 		for k := uint64(0); k < n && d.err == nil; k++ {

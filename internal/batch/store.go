@@ -17,7 +17,9 @@ import (
 // a temporary file, so a buffer's memory is bounded by configuration, not by
 // the size of its events. A store has one owner goroutine.
 type store struct {
-	mem       []byte
+	// blocks hold the log in memory, storeBlock bytes each but the last,
+	// so that it grows without copying what it holds.
+	blocks    [][]byte
 	threshold int64
 	dir       string
 
@@ -25,6 +27,11 @@ type store struct {
 	w    *bufio.Writer
 	size int64
 }
+
+// storeBlock is the size of the blocks of an in-memory log. The first
+// block grows by doubling up to this size, so that a buffer of a few
+// events does not take a whole block.
+const storeBlock = 64 << 10
 
 func newStore(threshold int64, dir string) *store {
 	return &store{threshold: threshold, dir: dir}
@@ -43,10 +50,38 @@ func (s *store) append(b []byte) (int64, error) {
 			return 0, fmt.Errorf("write spill file: %w", err)
 		}
 	} else {
-		s.mem = append(s.mem, b...)
+		s.appendMem(b)
 	}
 	s.size += int64(len(b))
 	return off, nil
+}
+
+// appendMem adds b to the blocks, across a block's end if need be.
+func (s *store) appendMem(b []byte) {
+	for len(b) > 0 {
+		last := len(s.blocks) - 1
+		if last < 0 || len(s.blocks[last]) == storeBlock {
+			s.blocks = append(s.blocks, make([]byte, 0, s.newBlockCap(len(b))))
+			last++
+		}
+		blk := s.blocks[last]
+		n := min(len(b), storeBlock-len(blk))
+		if len(blk)+n > cap(blk) { // only the first block grows
+			grown := make([]byte, len(blk), min(max(2*cap(blk), len(blk)+n), storeBlock))
+			copy(grown, blk)
+			blk = grown
+		}
+		s.blocks[last] = append(blk, b[:n]...)
+		b = b[n:]
+	}
+}
+
+// newBlockCap is the capacity of a new block for an entry of n bytes.
+func (s *store) newBlockCap(n int) int {
+	if len(s.blocks) > 0 {
+		return storeBlock
+	}
+	return min(max(n, 1<<10), storeBlock)
 }
 
 // spill moves the log to a temporary file.
@@ -56,37 +91,53 @@ func (s *store) spill() error {
 		return fmt.Errorf("create spill file: %w", err)
 	}
 	s.file, s.w = f, bufio.NewWriterSize(f, 256<<10)
-	if _, err := s.w.Write(s.mem); err != nil {
-		return fmt.Errorf("write spill file: %w", err)
+	for _, blk := range s.blocks {
+		if _, err := s.w.Write(blk); err != nil {
+			return fmt.Errorf("write spill file: %w", err)
+		}
 	}
-	s.mem = nil
+	s.blocks = nil
 	return nil
 }
 
 // spilled reports whether the log is on disk.
 func (s *store) spilled() bool { return s.file != nil }
 
-// read returns n bytes at off. The slice is valid until the next read.
-func (s *store) read(off int64, n int, scratch []byte) ([]byte, error) {
+// read returns n bytes at off. The slice is valid until the next read. An
+// entry that must be copied (it lies across blocks, or in the file) is
+// copied into *scratch, the caller's own buffer, grown if need be.
+func (s *store) read(off int64, n int, scratch *[]byte) ([]byte, error) {
 	if s.file == nil {
-		return s.mem[off : off+int64(n)], nil
+		blk, at := off/storeBlock, int(off%storeBlock)
+		if at+n <= storeBlock {
+			return s.blocks[blk][at : at+n], nil
+		}
+		buf := (*scratch)[:0]
+		for n > 0 {
+			part := s.blocks[blk][at:min(at+n, storeBlock)]
+			buf = append(buf, part...)
+			n -= len(part)
+			blk, at = blk+1, 0
+		}
+		*scratch = buf
+		return buf, nil
 	}
 	if err := s.w.Flush(); err != nil {
 		return nil, fmt.Errorf("flush spill file: %w", err)
 	}
-	if cap(scratch) < n {
-		scratch = make([]byte, n)
+	if cap(*scratch) < n {
+		*scratch = make([]byte, n)
 	}
-	scratch = scratch[:n]
-	if _, err := s.file.ReadAt(scratch, off); err != nil {
+	buf := (*scratch)[:n]
+	if _, err := s.file.ReadAt(buf, off); err != nil {
 		return nil, fmt.Errorf("read spill file: %w", err)
 	}
-	return scratch, nil
+	return buf, nil
 }
 
 // close removes the spill file, if any.
 func (s *store) close() error {
-	s.mem = nil
+	s.blocks = nil
 	if s.file == nil {
 		return nil
 	}

@@ -1,0 +1,58 @@
+package batch
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+)
+
+// Every entry reads back as it was appended, whether it lies inside a
+// block, across blocks (larger than one, too) or in the spill file, read
+// in order, backwards or at random.
+func TestStoreReadsBackEveryEntry(t *testing.T) {
+	for _, threshold := range []int64{1 << 30, 3 * storeBlock, 0} {
+		t.Run(fmt.Sprintf("threshold=%d", threshold), func(t *testing.T) {
+			r := rand.New(rand.NewPCG(3, 4))
+			s := newStore(threshold, t.TempDir())
+			defer s.close()
+			var entries [][]byte
+			var offs []int64
+			for i := range 600 {
+				n := 1 + r.IntN(400)
+				switch i % 100 {
+				case 7:
+					n = storeBlock + r.IntN(2*storeBlock)
+				case 8:
+					n = 0
+				}
+				e := make([]byte, n)
+				for k := range e {
+					e[k] = byte(r.Uint32())
+				}
+				off, err := s.append(e)
+				if err != nil {
+					t.Fatal(err)
+				}
+				entries, offs = append(entries, e), append(offs, off)
+			}
+			if want := threshold < 1<<30; s.spilled() != want {
+				t.Fatalf("spilled %v, want %v", s.spilled(), want)
+			}
+			order := r.Perm(len(entries))
+			for i := range entries {
+				order = append(order, i, len(entries)-1-i)
+			}
+			var scratch []byte
+			for _, i := range order {
+				got, err := s.read(offs[i], len(entries[i]), &scratch)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !bytes.Equal(got, entries[i]) {
+					t.Fatalf("entry %d of %d bytes at %d reads back wrong", i, len(entries[i]), offs[i])
+				}
+			}
+		})
+	}
+}
