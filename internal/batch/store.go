@@ -26,7 +26,22 @@ type store struct {
 	file *os.File
 	w    *bufio.Writer
 	size int64
+	// win holds the file's bytes from winOff, read ahead of the entry that
+	// was asked for: a job's outcomes, its upload and Retry read entries in
+	// order, a read call per window rather than per entry. ahead is the
+	// size of the next window; it grows while reads go forward and drops
+	// back when they jump, so that reading at random reads little more
+	// than it needs.
+	win    []byte
+	winOff int64
+	ahead  int
 }
+
+// The sizes of a spill file's read window.
+const (
+	minReadAhead = 4 << 10
+	maxReadAhead = 256 << 10
+)
 
 // storeBlock is the size of the blocks of an in-memory log. The first
 // block grows by doubling up to this size, so that a buffer of a few
@@ -104,8 +119,8 @@ func (s *store) spill() error {
 func (s *store) spilled() bool { return s.file != nil }
 
 // read returns n bytes at off. The slice is valid until the next read. An
-// entry that must be copied (it lies across blocks, or in the file) is
-// copied into *scratch, the caller's own buffer, grown if need be.
+// in-memory entry that lies across blocks is copied into *scratch, the
+// caller's own buffer, grown if need be.
 func (s *store) read(off int64, n int, scratch *[]byte) ([]byte, error) {
 	if s.file == nil {
 		blk, at := off/storeBlock, int(off%storeBlock)
@@ -122,22 +137,38 @@ func (s *store) read(off int64, n int, scratch *[]byte) ([]byte, error) {
 		*scratch = buf
 		return buf, nil
 	}
-	if err := s.w.Flush(); err != nil {
-		return nil, fmt.Errorf("flush spill file: %w", err)
+	if off >= s.winOff && off+int64(n) <= s.winOff+int64(len(s.win)) {
+		return s.win[off-s.winOff:][:n], nil
 	}
-	if cap(*scratch) < n {
-		*scratch = make([]byte, n)
+	if s.w.Buffered() > 0 {
+		if err := s.w.Flush(); err != nil {
+			return nil, fmt.Errorf("flush spill file: %w", err)
+		}
 	}
-	buf := (*scratch)[:n]
-	if _, err := s.file.ReadAt(buf, off); err != nil {
+	if end := s.winOff + int64(len(s.win)); len(s.win) > 0 && off >= s.winOff && off <= end {
+		s.ahead = min(2*s.ahead, maxReadAhead) // going forward
+	} else {
+		s.ahead = minReadAhead
+	}
+	size := int(min(max(int64(n), int64(s.ahead)), s.size-off))
+	if cap(s.win) < size {
+		s.win = make([]byte, size, max(size, maxReadAhead)) // once: windows grow fast
+	}
+	s.win = s.win[:size]
+	got, err := s.file.ReadAt(s.win, off)
+	s.win, s.winOff = s.win[:got], off
+	if got < n {
+		if err == nil || err == io.EOF {
+			err = io.ErrUnexpectedEOF
+		}
 		return nil, fmt.Errorf("read spill file: %w", err)
 	}
-	return buf, nil
+	return s.win[:n], nil
 }
 
 // close removes the spill file, if any.
 func (s *store) close() error {
-	s.blocks = nil
+	s.blocks, s.win = nil, nil
 	if s.file == nil {
 		return nil
 	}
