@@ -105,6 +105,8 @@ type Buffer struct {
 
 	policy   Policy
 	columns  []string       // header, in first-seen spelling
+	header   int64          // CSV bytes of the header, with its delimiters and line break
+	fieldCol []int          // add's scratch: the column of each field, -1 for a new one
 	colIndex map[string]int // lower-case column name → index
 	colExact map[string]int // column name as events spell it → index (saves folding case per field)
 	byRecord map[string]int // RecordKey → row
@@ -126,21 +128,13 @@ func newBuffer(k Key, p Policy, now time.Time) *Buffer {
 
 // Size returns an upper bound of the CSV upload's bytes.
 func (b *Buffer) Size() int64 {
-	return csvSize(b.headerBytes(), b.valueBytes, len(b.Rows), len(b.columns))
+	return csvSize(b.header, b.valueBytes, len(b.Rows), len(b.columns))
 }
 
 // csvSize is the size of a CSV file: its header, its values and line
 // breaks, and a delimiter between every two columns of every row.
 func csvSize(header, values int64, rows, cols int) int64 {
 	return header + values + int64(rows)*int64(max(cols-1, 0))
-}
-
-func (b *Buffer) headerBytes() int64 {
-	n := int64(0)
-	for _, c := range b.columns {
-		n += int64(csvLen(c)) + 1
-	}
-	return n
 }
 
 // Columns returns the CSV header: the union of the fields of the rows.
@@ -161,19 +155,23 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 	coalesce = coalesce && rk != "" && !b.policy.DisableCoalescing
 	var headerGrowth, valueGrowth int64
 	cols := len(b.columns)
+	b.fieldCol = b.fieldCol[:0]
 	for _, f := range c.Fields {
 		valueGrowth += int64(csvLen(f.Value.CSV()))
-		if _, ok := b.lookupColumn(f.Name); !ok {
+		col, ok := b.lookupColumn(f.Name)
+		if !ok {
+			col = -1
 			cols++
 			headerGrowth += int64(csvLen(f.Name)) + 1
 		}
+		b.fieldCol = append(b.fieldCol, col)
 	}
 	rows := len(b.Rows)
 	if !coalesce {
 		rows++
 		valueGrowth++ // line break
 	}
-	if csvSize(b.headerBytes()+headerGrowth, b.valueBytes+valueGrowth, rows, cols) > b.policy.MaxBytes {
+	if csvSize(b.header+headerGrowth, b.valueBytes+valueGrowth, rows, cols) > b.policy.MaxBytes {
 		if len(b.Events) == 0 {
 			return ErrTooLarge
 		}
@@ -184,8 +182,12 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 	}
 
 	b.enc.uvarint(uint64(len(c.Fields)))
-	for _, f := range c.Fields {
-		b.enc.uvarint(uint64(b.column(f.Name)))
+	for k, f := range c.Fields {
+		col := b.fieldCol[k]
+		if col < 0 {
+			col = b.column(f.Name)
+		}
+		b.enc.uvarint(uint64(col))
 		b.enc.bool(f.Value.Null)
 		b.enc.string(f.Value.Text)
 	}
@@ -201,11 +203,8 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 		if rk != "" && !b.policy.DisableCoalescing {
 			b.byRecord[rk] = row
 		}
-		b.valueBytes++
 	}
-	for _, f := range c.Fields {
-		b.valueBytes += int64(csvLen(f.Value.CSV()))
-	}
+	b.valueBytes += valueGrowth
 	b.Rows[row].Events = append(b.Rows[row].Events, len(b.Events))
 	b.Events = append(b.Events, Event{Topic: c.Source.Topic, Partition: c.Source.Partition, Offset: c.Source.Offset, Row: row, off: off, n: len(part)})
 	return nil
@@ -218,6 +217,7 @@ func (b *Buffer) column(name string) int {
 		return i
 	}
 	b.columns = append(b.columns, name)
+	b.header += int64(csvLen(name)) + 1
 	i := len(b.columns) - 1
 	b.colIndex[strings.ToLower(name)], b.colExact[name] = i, i
 	return i
