@@ -56,6 +56,10 @@ const (
 	// ReasonResume: the buffer gathers the events of a job that ran before
 	// a crash or a rebalance, to match its results to them.
 	ReasonResume Reason = "resume"
+	// ReasonMemory: the events in flight reached the pipeline's memory
+	// budget, so fetching stopped; the open buffers go to jobs rather than
+	// wait for MaxAge while nothing new can join them.
+	ReasonMemory Reason = "memory"
 )
 
 var (
@@ -330,4 +334,16 @@ func csvLen(v string) int {
 	return len(v) + 2 + strings.Count(v, `"`)
 }
 
-func needsQuotes(v string) bool { return strings.ContainsAny(v, ",\"\r\n") }
+// needsQuotes reports whether v holds a delimiter, a quote or a line break.
+// (A loop over a table: strings.ContainsAny costs more on short cells.)
+func needsQuotes(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if quoted[v[i]] {
+			return true
+		}
+	}
+	return false
+}
+
+// quoted marks the bytes that make a CSV cell need quotes.
+var quoted = [256]bool{',': true, '"': true, '\r': true, '\n': true}
