@@ -11,9 +11,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"regexp"
+	"runtime/debug"
 	"syscall"
 	"time"
 
@@ -74,6 +76,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	opts.Pacer, opts.LimitsInterval = pc, cfg.Limits.PollInterval
+	setMemoryLimit(cfg.MemoryBudget, log)
 	p, err := pipeline.New(opts)
 	if err != nil {
 		return err
@@ -225,6 +228,12 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready http.Handler, log *s
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", healthz)
 	mux.Handle("/readyz", ready)
+	// Go's profiles, for finding where CPU and memory go in a running
+	// connector (go tool pprof http://<http.listen>/debug/pprof/heap).
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
@@ -235,7 +244,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready http.Handler, log *s
 			log.Error("http server", "error", err)
 		}
 	}()
-	log.Info("serving /metrics, /healthz and /readyz", "address", ln.Addr().String())
+	log.Info("serving /metrics, /healthz, /readyz and /debug/pprof/", "address", ln.Addr().String())
 	return func() { srv.Close() }, nil
 }
 
@@ -265,4 +274,17 @@ func progress(ctx context.Context, p *pipeline.Pipeline, w io.Writer) {
 				s.Consumed, s.Succeeded+s.Failed, s.Failed, s.Jobs, s.InFlight)
 		}
 	}
+}
+
+// setMemoryLimit gives the Go runtime a soft memory limit that follows the
+// memory budget, 2 × memory_budget + 128 MiB (256 MiB by default), so the
+// garbage collector works harder before the heap doubles past what the
+// pipeline holds. A GOMEMLIMIT in the environment wins.
+func setMemoryLimit(budget config.Size, log *slog.Logger) {
+	if os.Getenv("GOMEMLIMIT") != "" {
+		return
+	}
+	limit := 2*int64(budget) + 128<<20
+	debug.SetMemoryLimit(limit)
+	log.Debug("soft memory limit", "bytes", limit)
 }

@@ -336,7 +336,7 @@ func csvLen(v string) int {
 
 // needsQuotes reports whether v holds a delimiter, a quote or a line break.
 // (A loop over a table: strings.ContainsAny costs more on short cells.)
-func needsQuotes(v string) bool {
+func needsQuotes[S string | []byte](v S) bool {
 	for i := 0; i < len(v); i++ {
 		if quoted[v[i]] {
 			return true

@@ -1,7 +1,9 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -41,7 +43,14 @@ func (p *Pipeline) closed(jobID string, outcomes []outcome) {
 	defer p.spent.mu.Unlock()
 	for tp, os := range offsets {
 		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, Offsets: journal.Ranges(os)}
-		p.spent.m[tp] = append(p.spent.m[tp], spentSlice{key: e.Key(), last: e.Offsets[len(e.Offsets)-1][1]})
+		s := spentSlice{key: e.Key(), last: e.Offsets[len(e.Offsets)-1][1]}
+		// A job published in chunks closes the same slice again with more
+		// offsets: the slice is spent once the group has passed the last.
+		if i := slices.IndexFunc(p.spent.m[tp], func(x spentSlice) bool { return bytes.Equal(x.key, s.key) }); i >= 0 {
+			p.spent.m[tp][i].last = max(p.spent.m[tp][i].last, s.last)
+			continue
+		}
+		p.spent.m[tp] = append(p.spent.m[tp], s)
 	}
 }
 

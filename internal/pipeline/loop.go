@@ -155,6 +155,11 @@ func (p *Pipeline) loop(ctx context.Context) {
 		}
 		var grant chan<- int
 		take := p.pollSize()
+		if take == 0 && paused == "" {
+			// Nothing new can join the open buffers until results free
+			// room: waiting for their age would idle the pipeline.
+			p.enqueue(p.batcher.SealAll(batch.ReasonMemory))
+		}
 		if !granted && !stopping && paused == "" && len(p.ready) < p.opts.MaxJobsInFlight && take > 0 {
 			grant = room
 		}

@@ -33,17 +33,24 @@ func (p *Pipeline) report(c completion) {
 // waits until Kafka has them. It retries until ctx ends: a result is never
 // dropped.
 func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool) completion {
+	return p.publishClosing(ctx, outcomes, outcomes, jobDone)
+}
+
+// publishClosing is publish for one chunk of a job's outcomes: the job's
+// journal entries close the slices of closing, outcomes and the chunks
+// published before them, since each closing entry replaces the one before.
+func (p *Pipeline) publishClosing(ctx context.Context, outcomes, closing []outcome, jobDone bool) completion {
 	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
 	failpoint("before-publish")
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
-		err := p.produce(ctx, outcomes, published)
+		err := p.produce(ctx, outcomes, closing, published)
 		if err == nil {
 			if len(outcomes) > 0 {
-				p.closed(outcomes[0].result.JobID, outcomes)
+				p.closed(outcomes[0].result.JobID, closing)
 			}
 			break
 		}
-		if ctx.Err() != nil || errors.Is(err, errNotOurs) {
+		if ctx.Err() != nil {
 			return completion{jobDone: jobDone, err: err}
 		}
 		p.log.Warn("publishing results failed; retrying", "results", len(outcomes), "error", err)
@@ -88,12 +95,12 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool
 // of the partition's producer; partitions in published are done already.
 // A record refused as too large is published in a smaller form (see
 // produceRecords and publishPartition) rather than retried as it is.
-func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published map[topicPartition]bool) error {
+func (p *Pipeline) produce(ctx context.Context, outcomes, closed []outcome, published map[topicPartition]bool) error {
 	jobID := ""
 	if len(outcomes) > 0 {
 		jobID = outcomes[0].result.JobID
 	}
-	closing := p.closingEntries(jobID, outcomes)
+	closing := p.closingEntries(jobID, closed)
 	if !p.opts.ExactlyOnce {
 		var records []*kgo.Record
 		for i := range outcomes {
@@ -127,9 +134,12 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, published ma
 		if published[tp] {
 			continue
 		}
-		if err := p.publishPartition(ctx, tp, byPartition[tp]); err != nil {
+		err := p.publishPartition(ctx, tp, byPartition[tp])
+		if err != nil && !errors.Is(err, errNotOurs) {
 			return fmt.Errorf("publish results of %s/%d: %w", tp.topic, tp.partition, err)
 		}
+		// Published, or the partition moved: its new owner reports
+		// these events, and the other partitions' results go on.
 		published[tp] = true
 	}
 	return nil

@@ -93,32 +93,30 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			} else {
 				outcomes, err = p.submit.run(ctx, cur, attempt, cl)
 			}
-			settled := cur // the buffer outcomes are about
+			over := cur // the buffer outcomes are about
 			if se, ok := errors.AsType[*splitError](err); ok {
 				var rest []*batch.Buffer
-				settled, rest, err = p.narrow(cur, se.job)
+				over, rest, err = p.narrow(cur, se.job)
 				round = append(round, rest...)
-				if err == nil && settled != nil {
-					outcomes, err = failAll(settled, se.job.JobID, attempt, se.job)
+				if err == nil && over != nil {
+					outcomes, err = failAll(over, se.job.JobID, attempt, se.job)
 				}
 			}
-			var retry []int
-			var unfold [][]int
-			if err == nil && settled != nil {
-				retry, unfold, err = p.settle(ctx, settled, outcomes, attempt, cl)
+			var left settled
+			if err == nil && over != nil {
+				left, err = p.settle(ctx, over, outcomes, attempt, cl)
 			}
-			if err == nil && len(unfold) > 0 {
-				err = p.unfold(ctx, settled, unfold, attempt+1, cl)
+			if err == nil && len(left.unfold) > 0 {
+				err = p.unfold(ctx, over, left.unfold, attempt+1, cl)
 			}
-			if err == nil && len(retry) > 0 {
-				rows, locks := p.countRetries(settled, retry, outcomes)
-				retryRows, lockRows = retryRows+rows, lockRows+locks
+			if err == nil && len(left.retry) > 0 {
+				retryRows, lockRows = retryRows+left.retryRows, lockRows+left.lockRows
 				var more []*batch.Buffer
-				more, err = settled.Retry(retry, 0)
+				more, err = over.Retry(left.retry, 0)
 				next = append(next, more...)
 			}
-			if settled != nil && settled != cur {
-				settled.Close()
+			if over != nil && over != cur {
+				over.Close()
 			}
 			if err != nil {
 				closeAll(next)
@@ -233,16 +231,31 @@ func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, at
 	}
 }
 
-// settle publishes the final outcomes of a job's events. It returns the
-// events whose rows are to be tried again (retry) and, for rows that
-// folded several changes and failed for good, their events in order
-// (unfold); those get their results later. Events of partitions lost to cl
-// are passed over: their new owner reports them.
-func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int, cl claim) (retry []int, unfold [][]int, err error) {
-	final := make([]outcome, 0, len(outcomes))
+// settleChunk bounds the results published at once, so a job of 150,000
+// rows never has all its result records in memory together.
+const settleChunk = 5000
+
+// settled is what settle leaves to do: events whose rows are to be tried
+// again (retry; rows of them, and those that failed on a lock) and, for
+// rows that folded several changes and failed for good, their events in
+// order (unfold).
+type settled struct {
+	retry               []int
+	unfold              [][]int
+	retryRows, lockRows int
+}
+
+// settle publishes the final outcomes of a job's events, settleChunk at a
+// time, and returns what is left (see settled); those events get their
+// results later. Events of partitions lost to cl are passed over: their new
+// owner reports them. It reuses outcomes' memory.
+func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int, cl claim) (settled, error) {
+	var out settled
 	learned := map[string]string{} // Id → identity, from successful rows
 	var deleted []string           // Ids of records deleted
 	unfolded := map[int]bool{}
+	retried := map[int]bool{}
+	n := 0 // final outcomes, moved to outcomes[:n]
 	for i, o := range outcomes {
 		if p.owned.lost(cl, topicPartition{b.Events[i].Topic, b.Events[i].Partition}) {
 			continue
@@ -258,26 +271,42 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outco
 				learned[*o.result.ID] = b.Rows[row].Identity
 			}
 		case attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode):
-			retry = append(retry, i)
+			out.retry = append(out.retry, i)
+			if !retried[row] {
+				retried[row] = true
+				out.retryRows++
+				p.opts.Metrics.RowRetries.WithLabelValues(o.result.ErrorCode).Inc()
+				if o.result.ErrorCode == "UNABLE_TO_LOCK_ROW" {
+					out.lockRows++
+				}
+			}
 			continue
 		case attempt < p.opts.MaxAttempts && len(b.Rows[row].Events) > 1 && o.result.JobID != "":
 			if !unfolded[row] {
 				unfolded[row] = true
-				unfold = append(unfold, b.Rows[row].Events)
+				out.unfold = append(out.unfold, b.Rows[row].Events)
 			}
 			continue
 		}
-		final = append(final, o)
+		outcomes[n] = o
+		n++
 	}
-	if len(final) > 0 {
-		c := p.publish(ctx, final, false)
+	final := outcomes[:n]
+	for start := 0; start < n; start += settleChunk {
+		end := min(start+settleChunk, n)
+		// The journal's closing entries of each chunk name every event
+		// published so far: an entry replaces the one before it.
+		c := p.publishClosing(ctx, final[start:end], final[:end], false)
 		if c.err != nil {
-			return nil, nil, c.err
+			return settled{}, c.err
 		}
-		c.object, c.learned, c.deleted = b.Key.Object, learned, deleted
+		if end == n {
+			c.object, c.learned, c.deleted = b.Key.Object, learned, deleted
+		}
 		p.report(c)
 	}
-	return retry, unfold, nil
+	clear(outcomes[n:])
+	return out, nil
 }
 
 // retryableRow is the error taxonomy of rows: lock contention, rows
@@ -289,25 +318,6 @@ func retryableRow(code string) bool {
 		return true
 	}
 	return false
-}
-
-// countRetries counts the rows of events, and those of them that failed on
-// a lock, and records each row's retry in the metrics.
-func (p *Pipeline) countRetries(b *batch.Buffer, events []int, outcomes []outcome) (rows, locks int) {
-	seen := map[int]bool{}
-	for _, i := range events {
-		row := b.Events[i].Row
-		if seen[row] {
-			continue
-		}
-		seen[row] = true
-		rows++
-		p.opts.Metrics.RowRetries.WithLabelValues(outcomes[i].result.ErrorCode).Inc()
-		if outcomes[i].result.ErrorCode == "UNABLE_TO_LOCK_ROW" {
-			locks++
-		}
-	}
-	return rows, locks
 }
 
 // split cuts retry buffers into jobs of at most max(200, rows/2^lockRounds)

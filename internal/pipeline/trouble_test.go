@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -346,4 +347,54 @@ func TestMemoryBudgetBoundsTheBacklogInFlight(t *testing.T) {
 	run.shutdown(t)
 	results, _ := rr.snapshot()
 	everyEventHasAResult(t, results, n, 1)
+}
+
+// A job larger than settleChunk publishes its results in chunks, and the
+// journal's closing entry of each chunk names every event published so
+// far, so the last word on the job's slice covers all of them (a chunk's
+// own offsets alone would leave the earlier ones to be loaded again after
+// a crash).
+func TestLargeJobClosesItsWholeSlice(t *testing.T) {
+	const n = 2*settleChunk + 1000
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	w.produce(insertRecords("L", n)...)
+	rr := w.readResults()
+	opts := w.options("large-job", insertRoute)
+	opts.Journal, opts.ExactlyOnce = testJournal, true
+	opts.Batch.MaxRecords, opts.Batch.MaxAge = n, 2*time.Second // one job
+	run := w.start(opts)
+	rr.waitFor(t, n, 60*time.Second)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, n, "")
+	jobs := map[string]bool{}
+	for _, rs := range results {
+		jobs[rs[0].JobID] = true
+	}
+	if len(jobs) != 1 {
+		t.Fatalf("%d jobs, want the %d events in one", len(jobs), n)
+	}
+	// The log as written (a tombstone may already follow the entry, once
+	// the group has committed past it).
+	cl := w.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{testJournal: {0: kgo.NewOffset().AtStart()}}),
+		kgo.FetchIsolationLevel(kgo.ReadCommitted()), kgo.KeepControlRecords())
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(context.Background(), testJournal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup(testJournal, 0)
+	var last *journal.Entry
+	for next := int64(0); next < end.Offset; {
+		fetches := cl.PollFetches(context.Background())
+		fetches.EachRecord(func(r *kgo.Record) {
+			next = r.Offset + 1
+			var e journal.Entry
+			if !r.Attrs.IsControl() && r.Value != nil && json.Unmarshal(r.Value, &e) == nil && jobs[e.JobID] {
+				last = &e
+			}
+		})
+	}
+	if last == nil || last.State != journal.Closed || len(last.Offsets) != 1 || last.Offsets[0] != [2]int64{0, n - 1} {
+		t.Fatalf("the job's last journal entry: %+v, want closed [[0 %d]]", last, n-1)
+	}
 }
