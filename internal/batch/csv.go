@@ -2,8 +2,8 @@ package batch
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"sort"
 	"strings"
@@ -27,7 +27,11 @@ func (b *Buffer) WriteCSV(w io.Writer) error {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	writeLine(bw, b.columns)
+	header := make([][]byte, len(b.columns))
+	for i, c := range b.columns {
+		header[i] = []byte(c)
+	}
+	writeLine(bw, header)
 	b.matcher = newMatcher(b)
 	m := newMerger(b)
 	for _, ri := range order {
@@ -70,7 +74,7 @@ func (b *Buffer) rowOrder() ([]int, error) {
 		}
 		sb.Reset()
 		for _, c := range parents {
-			sb.WriteString(strings.ToLower(cells[c]))
+			sb.WriteString(strings.ToLower(string(cells[c])))
 			sb.WriteByte(0)
 		}
 		keys[ri] = sb.String()
@@ -90,63 +94,99 @@ func isParentColumn(name string) bool {
 }
 
 // merger folds a row's events into its cells, reusing its buffers: the
-// cells returned are valid until the next merge.
+// cells returned are valid until the next merge. A cell is the CSV text of
+// its value (#N/A for a null), or empty when no event of the row has the
+// field. The cells of a row of one event are slices of its entry in the
+// store; a row of several events has its entries copied first, since a
+// read may reuse the memory of the one before.
 type merger struct {
 	b       *Buffer
-	values  []event.Value
-	present []bool
-	cells   []string
+	cells   [][]byte
+	row     []byte // the entries of a row of several events
+	ends    []int  // where each entry ends in row
 	scratch []byte
 }
 
 func newMerger(b *Buffer) *merger {
-	n := len(b.columns)
-	return &merger{b: b, values: make([]event.Value, n), present: make([]bool, n), cells: make([]string, n)}
+	return &merger{b: b, cells: make([][]byte, len(b.columns))}
 }
 
-func (m *merger) merge(ri int) ([]string, error) {
-	clear(m.present)
-	for _, ei := range m.b.Rows[ri].Events {
+// na is the cell of a null.
+var na = []byte("#N/A")
+
+func (m *merger) merge(ri int) ([][]byte, error) {
+	clear(m.cells)
+	events := m.b.Rows[ri].Events
+	if len(events) == 1 {
+		ev := m.b.Events[events[0]]
+		data, err := m.b.store.read(ev.off, ev.n, &m.scratch)
+		if err != nil {
+			return nil, err
+		}
+		return m.cells, m.fold(events[0], data)
+	}
+	m.row, m.ends = m.row[:0], m.ends[:0]
+	for _, ei := range events {
 		ev := m.b.Events[ei]
 		data, err := m.b.store.read(ev.off, ev.n, &m.scratch)
 		if err != nil {
 			return nil, err
 		}
-		d := decoder{b: data}
-		n := d.uvarint()
-		for k := uint64(0); k < n && d.err == nil; k++ {
-			col := d.uvarint()
-			null := d.bool()
-			text := d.bytes()
-			if d.err == nil && col < uint64(len(m.values)) {
-				m.values[col] = event.Value{Text: string(text), Null: null}
-				m.present[col] = true
-			}
-		}
-		if d.err != nil {
-			return nil, fmt.Errorf("corrupt buffer entry %d: %w", ei, d.err)
-		}
+		m.row = append(m.row, data...)
+		m.ends = append(m.ends, len(m.row))
 	}
-	for i := range m.cells {
-		m.cells[i] = ""
-		if m.present[i] {
-			m.cells[i] = m.values[i].CSV()
+	start := 0
+	for k, ei := range events {
+		if err := m.fold(ei, m.row[start:m.ends[k]]); err != nil {
+			return nil, err
 		}
+		start = m.ends[k]
 	}
 	return m.cells, nil
 }
 
-func writeLine(w *bufio.Writer, cells []string) {
+// fold sets the cells of the fields of event ei, whose entry is data.
+func (m *merger) fold(ei int, data []byte) error {
+	d := decoder{b: data}
+	n := d.uvarint()
+	for k := uint64(0); k < n && d.err == nil; k++ {
+		col := d.uvarint()
+		null := d.bool()
+		text := d.bytes()
+		if d.err == nil && col < uint64(len(m.cells)) {
+			if null {
+				text = na
+			}
+			m.cells[col] = text
+		}
+	}
+	if d.err != nil {
+		return fmt.Errorf("corrupt buffer entry %d: %w", ei, d.err)
+	}
+	return nil
+}
+
+// writeLine writes one CSV line of cells.
+func writeLine(w *bufio.Writer, cells [][]byte) {
 	for i, c := range cells {
 		if i > 0 {
 			w.WriteByte(',')
 		}
 		if !needsQuotes(c) {
-			w.WriteString(c)
+			w.Write(c)
 			continue
 		}
 		w.WriteByte('"')
-		w.WriteString(strings.ReplaceAll(c, `"`, `""`))
+		for {
+			q := bytes.IndexByte(c, '"')
+			if q < 0 {
+				break
+			}
+			w.Write(c[:q+1])
+			w.WriteByte('"') // doubled
+			c = c[q+1:]
+		}
+		w.Write(c)
 		w.WriteByte('"')
 	}
 	w.WriteByte('\n')
@@ -166,20 +206,24 @@ func newMatcher(b *Buffer) *matcher {
 	return &matcher{b: b, byContent: map[uint64][]int{}}
 }
 
-func (m *matcher) addRow(row int, cells []string) {
+func (m *matcher) addRow(row int, cells [][]byte) {
 	if m.b.Rows[row].RecordKey == "" || m.b.policy.DisableCoalescing {
 		h := contentHash(cells)
 		m.byContent[h] = append(m.byContent[h], row)
 	}
 }
 
-func contentHash(cells []string) uint64 {
-	h := fnv.New64a()
+// contentHash is the FNV-1a hash of the cells, each followed by a zero
+// byte.
+func contentHash[S string | []byte](cells []S) uint64 {
+	h := uint64(14695981039346656037)
 	for _, c := range cells {
-		h.Write([]byte(c))
-		h.Write([]byte{0})
+		for i := 0; i < len(c); i++ {
+			h = (h ^ uint64(c[i])) * 1099511628211
+		}
+		h *= 1099511628211 // the zero byte
 	}
-	return h.Sum64()
+	return h
 }
 
 // Match returns the row of a result line, given the original header and
