@@ -274,17 +274,7 @@ http:
 	go func() {
 		done <- run(ctx, []string{"run", "--config", path, "--skip-check-errors"}, io.Discard, &stderr)
 	}()
-	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready with --skip-check-errors:\n%s", stderr.String())
-		}
-	}
+	waitReady(t, httpAddr, 20*time.Second, "with --skip-check-errors", &stderr)
 	cancel()
 	if code := <-done; code != 0 || !strings.Contains(stderr.String(), `level=WARN msg="start-up check" problem="error: routes[0].object`) {
 		t.Fatalf("exit %d:\n%s", code, stderr.String())
@@ -391,19 +381,26 @@ http:
 	default:
 	}
 	emu.SetFaults(bulkemu.Faults{})
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("not ready after Salesforce came back:\n%s", stderr.String())
-		}
-	}
+	waitReady(t, httpAddr, 30*time.Second, "after Salesforce came back", &stderr)
 	cancel()
 	if code := <-done; code != 0 {
 		t.Fatalf("exit %d:\n%s", code, stderr.String())
+	}
+}
+
+// waitReady waits until /readyz at addr answers 200, or fails the test
+// after timeout, saying when (what) and what the connector logged.
+func waitReady(t *testing.T, addr string, timeout time.Duration, what string, log *lockedBuffer) {
+	t.Helper()
+	for deadline := time.Now().Add(timeout); ; time.Sleep(50 * time.Millisecond) {
+		if resp, err := http.Get("http://" + addr + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready %s:\n%s", what, log.String())
+		}
 	}
 }

@@ -21,15 +21,7 @@ func TestPausesAtTheDailyLimitAndResumes(t *testing.T) {
 	w := newWorld(t, 2, bulkemu.Options{DailyAPIRequests: 60}, "crm.accounts")
 	rr := w.readResults()
 	opts := w.options("limits", accountRoute)
-	pc := pacer.New(pacer.Options{RequestReserve: 20})
-	sf, err := bulk.New(w.sfURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: w.emu.Token()}),
-		bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
-		bulk.WithRetry(bulk.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond, Cap: 10 * time.Millisecond, LimitBackoff: 50 * time.Millisecond}),
-		bulk.WithLimitObserver(func(l bulk.LimitInfo) { pc.ObserveUsage(l.Used, l.Max) }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.Salesforce, opts.Pacer, opts.LimitsInterval = sf, pc, 100*time.Millisecond
+	pc := paced(t, w, &opts)
 	opts.Batch.MaxRecords = 100 // many jobs: the allocation runs out mid-stream
 	run := w.start(opts)
 	w.produce(accountRecords(0, n)...)
@@ -73,4 +65,20 @@ func gaugeValue(t testing.TB, g prometheus.Gauge) float64 {
 		t.Fatal(err)
 	}
 	return m.GetGauge().GetValue()
+}
+
+// paced gives opts a pacer that keeps 20 daily API requests in reserve, fed
+// by a Salesforce client of w's org, and returns it.
+func paced(t testing.TB, w *world, opts *Options) *pacer.Pacer {
+	t.Helper()
+	pc := pacer.New(pacer.Options{RequestReserve: 20})
+	sf, err := bulk.New(w.sfURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: w.emu.Token()}),
+		bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
+		bulk.WithRetry(bulk.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond, Cap: 10 * time.Millisecond, LimitBackoff: 50 * time.Millisecond}),
+		bulk.WithLimitObserver(func(l bulk.LimitInfo) { pc.ObserveUsage(l.Used, l.Max) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Salesforce, opts.Pacer, opts.LimitsInterval = sf, pc, 100*time.Millisecond
+	return pc
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bulkstream/bulkstream/internal/journal"
-	"github.com/bulkstream/bulkstream/internal/pacer"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 )
@@ -232,18 +231,7 @@ func TestRebalanceWhilePausedIsNotBlocked(t *testing.T) {
 		rebalanceWhilePaused(t, nil, func(w *world) { w.sfDown.Store(true) }, func(w *world) { w.sfDown.Store(false) })
 	})
 	t.Run("pacer", func(t *testing.T) {
-		paced := func(w *world, opts *Options) {
-			pc := pacer.New(pacer.Options{RequestReserve: 20})
-			sf, err := bulk.New(w.sfURL, staticToken(w),
-				bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
-				bulk.WithRetry(bulk.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond, Cap: 10 * time.Millisecond, LimitBackoff: 50 * time.Millisecond}),
-				bulk.WithLimitObserver(func(l bulk.LimitInfo) { pc.ObserveUsage(l.Used, l.Max) }))
-			if err != nil {
-				t.Fatal(err)
-			}
-			opts.Salesforce, opts.Pacer, opts.LimitsInterval = sf, pc, 100*time.Millisecond
-		}
-		rebalanceWhilePaused(t, paced, func(w *world) { w.emu.SetDailyAPIRequests(1) }, func(w *world) { w.emu.SetDailyAPIRequests(1_000_000) })
+		rebalanceWhilePaused(t, func(w *world, opts *Options) { paced(t, w, opts) }, func(w *world) { w.emu.SetDailyAPIRequests(1) }, func(w *world) { w.emu.SetDailyAPIRequests(1_000_000) })
 	})
 }
 
