@@ -1,0 +1,115 @@
+package pipeline
+
+import (
+	"bytes"
+	"encoding/json"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// resultTexts are strings a result's fields may hold, with every byte
+// that encoding/json escapes: quotes, backslashes, control characters,
+// HTML characters, U+2028 and U+2029, and invalid UTF-8.
+var resultTexts = []string{"", "Account", "upsert", "hardDelete", "INVALID_FIELD", "BULKSTREAM_DECODE", "750xx000000001AAA",
+	`say "hi"`, `back\slash`, "line\nbreak", "cr\rtab\tff\fbs\b", "nul\x00 us\x1f del\x7f", "<script>&amp;</script>",
+	"ünïcödé 日本語 🙂", "sep\u2028par\u2029", "bad \xff utf8 \xc3", "\xed\xa0\x80 surrogate", "trunc\xe6\x97",
+	"decode: field \"Name\": value is an object; a field takes a string, number, boolean or null"}
+
+func encodeJSONCases() []*Result {
+	id := "001xx000003DGb2AAG"
+	empty := ""
+	odd := "id \"<\u2028>\" \xff"
+	cases := []*Result{
+		{},
+		{Success: true, Created: true, ID: &id, Object: "Account", Operation: "upsert", JobID: "750xx", Attempts: 1,
+			Source: Source{Topic: "crm.accounts", Partition: 3, Offset: 1234567}},
+		{ID: &empty, ErrorCode: "DUPLICATE_VALUE", Error: "duplicate value found: <unknown> duplicates value on record with id: <unknown>",
+			Attempts: -1, Source: Source{Partition: -1, Offset: -1}},
+		{ID: &odd, Source: Source{Partition: math.MaxInt32, Offset: math.MaxInt64}, Attempts: math.MaxInt},
+		{Source: Source{Partition: math.MinInt32, Offset: math.MinInt64}, Attempts: math.MinInt,
+			ReplayOf: &Source{Topic: "crm.dead-letter", Partition: 0, Offset: 0}},
+		{Success: true, ReplayOf: &Source{Topic: "dlq \"x\" <y>", Partition: 7, Offset: 99}},
+	}
+	r := rand.New(rand.NewPCG(5, 6))
+	text := func() string {
+		if r.IntN(4) == 0 { // random bytes, often invalid UTF-8
+			b := make([]byte, r.IntN(12))
+			for i := range b {
+				b[i] = byte(r.Uint32())
+			}
+			return string(b)
+		}
+		return resultTexts[r.IntN(len(resultTexts))]
+	}
+	for range 500 {
+		res := &Result{Success: r.IntN(2) == 0, Created: r.IntN(2) == 0, Object: text(), Operation: text(), ErrorCode: text(), Error: text(),
+			JobID: text(), Attempts: r.IntN(5), Source: Source{Topic: text(), Partition: r.Int32N(100), Offset: r.Int64()}}
+		if r.IntN(2) == 0 {
+			s := text()
+			res.ID = &s
+		}
+		if r.IntN(3) == 0 {
+			res.ReplayOf = &Source{Topic: text(), Partition: r.Int32N(100), Offset: r.Int64N(1e6)}
+		}
+		cases = append(cases, res)
+	}
+	return cases
+}
+
+// EncodeJSON writes what encoding/json writes, byte for byte: the results
+// contract is JSON that other programs parse.
+func TestEncodeJSONIsEncodingJSON(t *testing.T) {
+	for _, r := range encodeJSONCases() {
+		checkEncodeJSON(t, r)
+	}
+}
+
+func checkEncodeJSON(t *testing.T, r *Result) {
+	t.Helper()
+	want, err := json.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := EncodeJSON(r)
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("EncodeJSON(%+v) =\n%s, %v\nencoding/json:\n%s", r, got, err, want)
+	}
+}
+
+func FuzzEncodeJSON(f *testing.F) {
+	for i, s := range resultTexts {
+		f.Add(s, resultTexts[(i+1)%len(resultTexts)], int64(i), i%2 == 0)
+	}
+	f.Fuzz(func(t *testing.T, a, b string, n int64, flag bool) {
+		r := &Result{Success: flag, Created: !flag, Object: a, Operation: b, ErrorCode: a + b, Error: b + a, JobID: a,
+			Attempts: int(n), Source: Source{Topic: b, Partition: int32(n), Offset: n}}
+		if flag {
+			r.ID, r.ReplayOf = &a, &Source{Topic: a, Partition: int32(n >> 32), Offset: -n}
+		}
+		checkEncodeJSON(t, r)
+	})
+}
+
+func BenchmarkEncodeJSON(b *testing.B) {
+	id := "001xx000003DGb2AAG"
+	for _, bc := range []struct {
+		name string
+		r    *Result
+	}{
+		{"success", &Result{Success: true, Created: true, ID: &id, Object: "Account", Operation: "upsert", JobID: "750xx0000000001AAA",
+			Attempts: 1, Source: Source{Topic: "crm.accounts", Partition: 3, Offset: 1234567}}},
+		{"failure", &Result{Object: "Account", Operation: "upsert", ErrorCode: "INVALID_FIELD",
+			Error: "No such column 'Industri' on entity 'Account'. If you are attempting to use a custom field, be sure to append the '__c'",
+			JobID: "750xx0000000001AAA", Attempts: 2, Source: Source{Topic: "crm.accounts", Partition: 3, Offset: 1234567}}},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := EncodeJSON(bc.r); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
