@@ -52,6 +52,12 @@ type submitter struct {
 	owned *ownership
 }
 
+// verdict gives the outcome of event i of a job's buffer, built when
+// asked (from the job's results and the buffer), so that a job's outcomes
+// are never all in memory at once. It reads the buffer: call it before the
+// buffer is closed.
+type verdict func(i int) (outcome, error)
+
 // errStopped is returned when the context ended before the job's results
 // were read; the buffer's events then have no result and stay uncommitted.
 var errStopped = errors.New("stopped before the job finished")
@@ -72,7 +78,7 @@ func (e *splitError) Unwrap() error { return e.job }
 // with a new job for as long as it is transient. Events whose partitions
 // are lost to cl before their job is journaled are left out of it, with
 // an empty outcome (see settle).
-func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int, cl claim) ([]outcome, error) {
+func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int, cl claim) (verdict, error) {
 	var stall stall
 	defer func() { stall.end() }()
 	for tries := 0; ; tries++ {
@@ -184,7 +190,7 @@ func (e *closedJobError) Unwrap() error { return e.err }
 // journal, close, wait, read the results. Before the close, a failure
 // aborts the job (it was never processed) and returns; after it, the job is
 // seen through (see submitter).
-func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, cl claim) ([]outcome, string, error) {
+func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, cl claim) (verdict, string, error) {
 	start := time.Now()
 	spec := bulk.IngestJobSpec{Object: b.Key.Object, Operation: bulk.Operation(b.Key.Operation), ExternalIDFieldName: b.Key.ExternalIDField}
 	job, err := s.client.CreateIngestJob(ctx, spec)
@@ -224,7 +230,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, c
 // its results, for as long as it takes. It returns the job's *bulk.JobError
 // when the job ended without processing a row (its rows may run again), a
 // *closedJobError when Salesforce no longer knows the job, or errStopped.
-func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, attempt int) ([]outcome, error) {
+func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, attempt int) (verdict, error) {
 	var info *bulk.JobInfo
 	err := s.persist(ctx, "wait for job", jobID, func() (err error) {
 		info, err = s.client.WaitIngestJob(ctx, jobID)
@@ -238,7 +244,7 @@ func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, a
 	if (info.State == bulk.StateAborted || info.State == bulk.StateFailed) && info.NumberRecordsProcessed == 0 {
 		return nil, info.Err()
 	}
-	var outcomes []outcome
+	var outcomes verdict
 	rewrite := false
 	err = s.persist(ctx, "read results", jobID, func() (err error) {
 		if rewrite { // a partial read used up matches: start afresh
@@ -333,9 +339,9 @@ func (s *submitter) persist(ctx context.Context, what, jobID string, f func() er
 // one that ended without processing a row, or that Salesforce no longer
 // knows, runs again as a new job; any other is waited for and its results
 // read.
-func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int, cl claim) ([]outcome, error) {
+func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int, cl claim) (verdict, error) {
 	if len(s.owned.lostEvents(cl, b)) > 0 { // a slice is one partition: the new owner re-attaches
-		return make([]outcome, len(b.Events)), nil
+		return func(int) (outcome, error) { return outcome{}, nil }, nil
 	}
 	// The rows are not uploaded again, but results are matched to them as
 	// they would have been written.
@@ -395,11 +401,13 @@ func (s *submitter) journalOwned(ctx context.Context, jobID string, b *batch.Buf
 }
 
 // runOwned runs the events of b that are not lost (lost are the others)
-// and returns b's outcomes, empty ones for the lost events.
-func (s *submitter) runOwned(ctx context.Context, b *batch.Buffer, lost []int, attempt int, cl claim) ([]outcome, error) {
+// and returns b's outcomes, empty ones for the lost events. It is rare (a
+// partition moved while the job waited), so its outcomes are built at once.
+func (s *submitter) runOwned(ctx context.Context, b *batch.Buffer, lost []int, attempt int, cl claim) (verdict, error) {
 	outcomes := make([]outcome, len(b.Events))
+	all := func(i int) (outcome, error) { return outcomes[i], nil }
 	if len(lost) == len(b.Events) {
-		return outcomes, nil
+		return all, nil
 	}
 	var keep []int
 	for i := range b.Events {
@@ -417,9 +425,11 @@ func (s *submitter) runOwned(ctx context.Context, b *batch.Buffer, lost []int, a
 		return nil, err
 	}
 	for j, i := range keep { // Retry keeps the events' order
-		outcomes[i] = sub[j]
+		if outcomes[i], err = sub(j); err != nil {
+			return nil, err
+		}
 	}
-	return outcomes, nil
+	return all, nil
 }
 
 // isNotFound says whether err is Salesforce's answer about a job it does
@@ -459,7 +469,7 @@ func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) e
 // collect reads the result files of a finished job (those its counts say
 // are not empty) and gives every event the outcome of its row. A row Salesforce reports nothing about
 // fails with BULKSTREAM_NO_RESULT, so no event is ever left without one.
-func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int) ([]outcome, error) {
+func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int) (verdict, error) {
 	rowResults := make([]*Result, len(b.Rows))
 	base := Result{Object: b.Key.Object, Operation: string(b.Key.Operation), JobID: info.ID, Attempts: attempt}
 	readers := []struct {
@@ -500,11 +510,10 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 			return nil, fmt.Errorf("read %s results: %w", r.name, err)
 		}
 	}
-	outcomes := make([]outcome, len(b.Events))
-	for i := range b.Events {
+	return func(i int) (outcome, error) {
 		c, err := b.Change(i)
 		if err != nil {
-			return nil, err
+			return outcome{}, err
 		}
 		res := rowResults[b.Events[i].Row]
 		if res == nil {
@@ -514,10 +523,10 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		if res.Success {
 			c.Source.Value = nil // only a dead-letter copy needs it
 		}
-		outcomes[i] = outcome{result: *res, src: c.Source}
-		outcomes[i].result.Source = sourceOf(&c.Source)
-	}
-	return outcomes, nil
+		o := outcome{result: *res, src: c.Source}
+		o.result.Source = sourceOf(&c.Source)
+		return o, nil
+	}, nil
 }
 
 func readResults(rr *bulk.ResultReader, b *batch.Buffer, f func(row int, res bulk.Result)) error {
@@ -536,21 +545,19 @@ func readResults(rr *bulk.ResultReader, b *batch.Buffer, f func(row int, res bul
 }
 
 // failAll gives every event of b the job's error.
-func failAll(b *batch.Buffer, jobID string, attempt int, err error) ([]outcome, error) {
+func failAll(b *batch.Buffer, jobID string, attempt int, err error) (verdict, error) {
 	code, message := errorCode(err), err.Error()
 	if b.Key.Operation == event.HardDelete && strings.EqualFold(code, "FEATURENOTENABLED") {
 		message = `hardDelete needs the "Bulk API Hard Delete" permission (a system permission, given by a profile or permission set) for the connector's user, which does not have it: ` + message
 	}
-	outcomes := make([]outcome, len(b.Events))
-	for i := range b.Events {
-		c, rerr := b.Change(i)
-		if rerr != nil {
-			return nil, rerr
+	return func(i int) (outcome, error) {
+		c, err := b.Change(i)
+		if err != nil {
+			return outcome{}, err
 		}
-		outcomes[i] = outcome{src: c.Source, result: Result{Object: b.Key.Object, Operation: string(b.Key.Operation),
-			ErrorCode: code, Error: message, JobID: jobID, Attempts: attempt, Source: sourceOf(&c.Source)}}
-	}
-	return outcomes, nil
+		return outcome{src: c.Source, result: Result{Object: b.Key.Object, Operation: string(b.Key.Operation),
+			ErrorCode: code, Error: message, JobID: jobID, Attempts: attempt, Source: sourceOf(&c.Source)}}, nil
+	}, nil
 }
 
 // errorCode returns Salesforce's code of an error: the errorCode of an API

@@ -30,15 +30,11 @@ type spentSlice struct {
 
 // closed records the slices that the journal entries written for outcomes
 // close.
-func (p *Pipeline) closed(jobID string, outcomes []outcome) {
+func (p *Pipeline) closed(jobID string, sources []Source) {
 	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
 		return
 	}
-	offsets := map[topicPartition][]int64{}
-	for _, o := range outcomes {
-		tp := topicPartition{o.result.Source.Topic, o.result.Source.Partition}
-		offsets[tp] = append(offsets[tp], o.result.Source.Offset)
-	}
+	offsets := offsetsByPartition(sources)
 	p.spent.mu.Lock()
 	defer p.spent.mu.Unlock()
 	for tp, os := range offsets {
@@ -99,4 +95,14 @@ func (p *Pipeline) onCommit(cl *kgo.Client, req *kmsg.OffsetCommitRequest, resp 
 			}
 		})
 	}
+}
+
+// offsetsByPartition groups the offsets of sources by partition.
+func offsetsByPartition(sources []Source) map[topicPartition][]int64 {
+	offsets := map[topicPartition][]int64{}
+	for _, s := range sources {
+		tp := topicPartition{s.Topic, s.Partition}
+		offsets[tp] = append(offsets[tp], s.Offset)
+	}
+	return offsets
 }

@@ -241,17 +241,13 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 }
 
 // closingEntries returns the journal records that close, for each source
-// partition of outcomes, the slice of job jobID ("" for results of no job)
+// partition of sources, the slice of job jobID ("" for results of no job)
 // with the offsets whose results these are.
-func (p *Pipeline) closingEntries(jobID string, outcomes []outcome) map[topicPartition]*kgo.Record {
+func (p *Pipeline) closingEntries(jobID string, sources []Source) map[topicPartition]*kgo.Record {
 	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
 		return nil
 	}
-	offsets := map[topicPartition][]int64{}
-	for _, o := range outcomes {
-		tp := topicPartition{o.result.Source.Topic, o.result.Source.Partition}
-		offsets[tp] = append(offsets[tp], o.result.Source.Offset)
-	}
+	offsets := offsetsByPartition(sources)
 	out := map[topicPartition]*kgo.Record{}
 	for tp, os := range offsets {
 		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, State: journal.Closed, Offsets: journal.Ranges(os)}

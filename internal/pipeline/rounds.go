@@ -85,7 +85,7 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 		retryRows, lockRows := 0, 0
 		for i := 0; i < len(round); i++ { // narrowing appends to round
 			cur := round[i]
-			var outcomes []outcome
+			var outcomes verdict
 			var err error
 			if resume != nil {
 				outcomes, err = p.submit.resume(ctx, cur, resume.JobID, attempt, cl)
@@ -245,20 +245,44 @@ type settled struct {
 	retryRows, lockRows int
 }
 
-// settle publishes the final outcomes of a job's events, settleChunk at a
-// time, and returns what is left (see settled); those events get their
-// results later. Events of partitions lost to cl are passed over: their new
-// owner reports them. It reuses outcomes' memory.
-func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outcome, attempt int, cl claim) (settled, error) {
+// settle publishes the final outcomes of a job's events (as outcomes
+// gives them), settleChunk at a time, and returns what is left (see
+// settled); those events get their results later. Events of partitions lost
+// to cl are passed over: their new owner reports them.
+func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict, attempt int, cl claim) (settled, error) {
 	var out settled
 	learned := map[string]string{} // Id → identity, from successful rows
 	var deleted []string           // Ids of records deleted
 	unfolded := map[int]bool{}
 	retried := map[int]bool{}
-	n := 0 // final outcomes, moved to outcomes[:n]
-	for i, o := range outcomes {
+	chunk := make([]outcome, 0, min(settleChunk, len(b.Events)))
+	// The journal's closing entries of each chunk name every event
+	// published so far: an entry replaces the one before it.
+	var closing []Source
+	flush := func(last bool) error {
+		if len(chunk) == 0 && !last {
+			return nil
+		}
+		var c completion
+		if len(chunk) > 0 {
+			if c = p.publishClosing(ctx, chunk, closing, false); c.err != nil {
+				return c.err
+			}
+		}
+		if last {
+			c.object, c.learned, c.deleted = b.Key.Object, learned, deleted
+		}
+		p.report(c)
+		chunk = chunk[:0]
+		return nil
+	}
+	for i := range b.Events {
 		if p.owned.lost(cl, topicPartition{b.Events[i].Topic, b.Events[i].Partition}) {
 			continue
+		}
+		o, err := outcomes(i)
+		if err != nil {
+			return settled{}, err
 		}
 		row := b.Events[i].Row
 		switch {
@@ -288,25 +312,15 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes []outco
 			}
 			continue
 		}
-		outcomes[n] = o
-		n++
-	}
-	final := outcomes[:n]
-	for start := 0; start < n; start += settleChunk {
-		end := min(start+settleChunk, n)
-		// The journal's closing entries of each chunk name every event
-		// published so far: an entry replaces the one before it.
-		c := p.publishClosing(ctx, final[start:end], final[:end], false)
-		if c.err != nil {
-			return settled{}, c.err
+		chunk = append(chunk, o)
+		closing = append(closing, o.result.Source)
+		if len(chunk) == settleChunk {
+			if err := flush(false); err != nil {
+				return settled{}, err
+			}
 		}
-		if end == n {
-			c.object, c.learned, c.deleted = b.Key.Object, learned, deleted
-		}
-		p.report(c)
 	}
-	clear(outcomes[n:])
-	return out, nil
+	return out, flush(true)
 }
 
 // retryableRow is the error taxonomy of rows: lock contention, rows
