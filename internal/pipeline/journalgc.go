@@ -30,16 +30,15 @@ type spentSlice struct {
 
 // closed records the slices that the journal entries written for outcomes
 // close.
-func (p *Pipeline) closed(jobID string, sources []Source) {
+func (p *Pipeline) closed(jobID string, closing closedRanges) {
 	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
 		return
 	}
-	offsets := offsetsByPartition(sources)
 	p.spent.mu.Lock()
 	defer p.spent.mu.Unlock()
-	for tp, os := range offsets {
-		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, Offsets: journal.Ranges(os)}
-		s := spentSlice{key: e.Key(), last: e.Offsets[len(e.Offsets)-1][1]}
+	for tp, ranges := range closing {
+		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, Offsets: ranges}
+		s := spentSlice{key: e.Key(), last: ranges[len(ranges)-1][1]}
 		// A job published in chunks closes the same slice again with more
 		// offsets: the slice is spent once the group has passed the last.
 		if i := slices.IndexFunc(p.spent.m[tp], func(x spentSlice) bool { return bytes.Equal(x.key, s.key) }); i >= 0 {
@@ -97,12 +96,29 @@ func (p *Pipeline) onCommit(cl *kgo.Client, req *kmsg.OffsetCommitRequest, resp 
 	}
 }
 
-// offsetsByPartition groups the offsets of sources by partition.
-func offsetsByPartition(sources []Source) map[topicPartition][]int64 {
-	offsets := map[topicPartition][]int64{}
-	for _, s := range sources {
-		tp := topicPartition{s.Topic, s.Partition}
-		offsets[tp] = append(offsets[tp], s.Offset)
+// closedRanges gathers, per source partition, the offsets of a job's
+// events whose results are published, as the sorted, disjoint ranges of a
+// journal entry. Offsets come mostly in ascending order (a job's events are
+// in consumption order), which extends the last range in place.
+type closedRanges map[topicPartition][][2]int64
+
+func (r closedRanges) add(s Source) {
+	tp := topicPartition{s.Topic, s.Partition}
+	rs := r[tp]
+	n := len(rs)
+	switch {
+	case n > 0 && s.Offset >= rs[n-1][0] && s.Offset <= rs[n-1][1]:
+	case n > 0 && s.Offset == rs[n-1][1]+1:
+		rs[n-1][1] = s.Offset
+	case n == 0 || s.Offset > rs[n-1][1]:
+		r[tp] = append(rs, [2]int64{s.Offset, s.Offset})
+	default: // out of order: rare, so rebuilt
+		var offsets []int64
+		for _, x := range rs {
+			for o := x[0]; o <= x[1]; o++ {
+				offsets = append(offsets, o)
+			}
+		}
+		r[tp] = journal.Ranges(append(offsets, s.Offset))
 	}
-	return offsets
 }

@@ -33,9 +33,9 @@ func (p *Pipeline) report(c completion) {
 // waits until Kafka has them. It retries until ctx ends: a result is never
 // dropped.
 func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool) completion {
-	closing := make([]Source, len(outcomes))
+	closing := closedRanges{}
 	for i := range outcomes {
-		closing[i] = outcomes[i].result.Source
+		closing.add(outcomes[i].result.Source)
 	}
 	return p.publishClosing(ctx, outcomes, closing, jobDone)
 }
@@ -44,7 +44,7 @@ func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool
 // journal entries close the slices of closing, the events of outcomes and
 // of the chunks published before them, since each closing entry replaces
 // the one before.
-func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closing []Source, jobDone bool) completion {
+func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closing closedRanges, jobDone bool) completion {
 	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
 	failpoint("before-publish")
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
@@ -100,7 +100,7 @@ func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closi
 // of the partition's producer; partitions in published are done already.
 // A record refused as too large is published in a smaller form (see
 // produceRecords and publishPartition) rather than retried as it is.
-func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed []Source, published map[topicPartition]bool) error {
+func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed closedRanges, published map[topicPartition]bool) error {
 	jobID := ""
 	if len(outcomes) > 0 {
 		jobID = outcomes[0].result.JobID

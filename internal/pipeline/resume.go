@@ -241,16 +241,15 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 }
 
 // closingEntries returns the journal records that close, for each source
-// partition of sources, the slice of job jobID ("" for results of no job)
-// with the offsets whose results these are.
-func (p *Pipeline) closingEntries(jobID string, sources []Source) map[topicPartition]*kgo.Record {
+// partition of closing, the slice of job jobID ("" for results of no job)
+// with the offsets whose results are out.
+func (p *Pipeline) closingEntries(jobID string, closing closedRanges) map[topicPartition]*kgo.Record {
 	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
 		return nil
 	}
-	offsets := offsetsByPartition(sources)
 	out := map[topicPartition]*kgo.Record{}
-	for tp, os := range offsets {
-		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, State: journal.Closed, Offsets: journal.Ranges(os)}
+	for tp, ranges := range closing {
+		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, State: journal.Closed, Offsets: ranges}
 		out[tp] = e.Record(p.opts.Journal)
 	}
 	return out

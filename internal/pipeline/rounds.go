@@ -258,7 +258,7 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict
 	chunk := make([]outcome, 0, min(settleChunk, len(b.Events)))
 	// The journal's closing entries of each chunk name every event
 	// published so far: an entry replaces the one before it.
-	var closing []Source
+	closing := closedRanges{}
 	flush := func(last bool) error {
 		if len(chunk) == 0 && !last {
 			return nil
@@ -313,7 +313,7 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict
 			continue
 		}
 		chunk = append(chunk, o)
-		closing = append(closing, o.result.Source)
+		closing.add(o.result.Source)
 		if len(chunk) == settleChunk {
 			if err := flush(false); err != nil {
 				return settled{}, err

@@ -1,6 +1,9 @@
 package pipeline
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
 // Offsets advance only up to the lowest record without a published result,
 // whatever order results come in.
@@ -41,5 +44,20 @@ func TestTrackerCommitsOnlyUpToTheFirstGap(t *testing.T) {
 	tr.forget(tp)
 	if _, advanced := tr.published(tp, 20); advanced {
 		t.Fatal("a result of a forgotten partition moved its offset")
+	}
+}
+
+// A job's closing ranges grow in place as offsets come in order, and stay
+// sorted and disjoint when one comes out of order or twice.
+func TestClosedRanges(t *testing.T) {
+	r := closedRanges{}
+	for _, o := range []int64{3, 4, 5, 9, 10, 7, 4, 8, 1} {
+		r.add(Source{Topic: "t", Partition: 1, Offset: o})
+	}
+	r.add(Source{Topic: "t", Partition: 2, Offset: 0})
+	got := r[topicPartition{"t", 1}]
+	want := [][2]int64{{1, 1}, {3, 5}, {7, 10}}
+	if !slices.Equal(got, want) || len(r[topicPartition{"t", 2}]) != 1 {
+		t.Fatalf("ranges %v (partition 2: %v), want %v", got, r[topicPartition{"t", 2}], want)
 	}
 }
