@@ -394,3 +394,33 @@ func BenchmarkWriteCSV(b *testing.B) {
 		}
 	}
 }
+
+// A new buffer starts at the size its key's last buffer was sealed at, so
+// that it does not grow (and copy) its way there; after a lull it is small
+// again.
+func TestBufferStartsAtTheLastSize(t *testing.T) {
+	p := policy()
+	p.MaxRecords = 50
+	bt, _ := NewBatcher(p)
+	var full *Buffer
+	for i := 0; full == nil; i++ {
+		full = mustAdd(t, bt, upsert(int64(i), fmt.Sprintf("K-%d", i), "Name", "x"))
+	}
+	full.Close()
+	mustAdd(t, bt, upsert(100, "K-100", "Name", "x"))
+	b := bt.open[KeyOf(upsert(0, "", "Name", "x"))]
+	if cap(b.Rows) != 50 || cap(b.Events) != 50 {
+		t.Fatalf("after a full buffer, the next has room for %d rows and %d events, want 50", cap(b.Rows), cap(b.Events))
+	}
+	for _, s := range bt.Due(t0.Add(time.Hour)) {
+		s.Close()
+	}
+	mustAdd(t, bt, upsert(101, "K-101", "Name", "x"))
+	b = bt.open[KeyOf(upsert(0, "", "Name", "x"))]
+	if cap(b.Rows) != 1 {
+		t.Fatalf("after a buffer of one row, the next has room for %d rows, want 1", cap(b.Rows))
+	}
+	for _, s := range bt.SealAll(ReasonShutdown) {
+		s.Close()
+	}
+}

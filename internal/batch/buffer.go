@@ -125,10 +125,18 @@ type Buffer struct {
 	matcher    *matcher // built by WriteCSV
 }
 
-func newBuffer(k Key, p Policy, now time.Time) *Buffer {
-	return &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, colExact: map[string]int{}, byRecord: map[string]int{},
+// newBuffer returns an open buffer with room for size.
+func newBuffer(k Key, p Policy, now time.Time, size bufferSize) *Buffer {
+	return &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, colExact: map[string]int{},
+		Rows: make([]Row, 0, size.rows), Events: make([]Event, 0, size.events), byRecord: make(map[string]int, size.records),
 		store: newStore(p.SpillThreshold, p.SpillDir)}
 }
+
+// bufferSize is the size of a buffer: its rows, its events and the records
+// it coalesces changes by.
+type bufferSize struct{ rows, events, records int }
+
+func (b *Buffer) size() bufferSize { return bufferSize{len(b.Rows), len(b.Events), len(b.byRecord)} }
 
 // Size returns an upper bound of the CSV upload's bytes.
 func (b *Buffer) Size() int64 {
@@ -244,7 +252,7 @@ func (b *Buffer) lookupColumn(name string) (int, bool) {
 // events of a job to resume. Add changes with Add, then Seal it.
 func NewBuffer(k Key, p Policy, now time.Time) *Buffer {
 	p.MaxBytes, p.MaxRecords = math.MaxInt64, math.MaxInt
-	return newBuffer(k, p, now)
+	return newBuffer(k, p, now, bufferSize{})
 }
 
 // Add folds c into a buffer made by NewBuffer.
@@ -299,7 +307,7 @@ func (b *Buffer) Retry(events []int, maxRows int) ([]*Buffer, error) {
 	for _, i := range events {
 		row := b.Events[i].Row
 		if cur == nil || (row != lastRow && maxRows > 0 && len(cur.Rows) >= maxRows) {
-			cur = newBuffer(b.Key, b.policy, b.Opened)
+			cur = newBuffer(b.Key, b.policy, b.Opened, bufferSize{})
 			cur.sealed, cur.Reason = true, ReasonRetry
 			cur.policy.MaxBytes, cur.policy.MaxRecords = math.MaxInt64, math.MaxInt
 			out = append(out, cur)
