@@ -378,7 +378,7 @@ func BenchmarkChange(b *testing.B) {
 
 // BenchmarkWriteCSV measures writing a 10,000-row upload (and preparing
 // its matcher), from memory or from a spill file, of upserts and of plain
-// inserts: per upload.
+// inserts, and of contacts in parent order: per upload.
 func BenchmarkWriteCSV(b *testing.B) {
 	for _, insert := range []bool{false, true} {
 		for _, spill := range []bool{false, true} {
@@ -392,6 +392,32 @@ func BenchmarkWriteCSV(b *testing.B) {
 				}
 			})
 		}
+	}
+	for _, spill := range []bool{false, true} {
+		b.Run(fmt.Sprintf("parent_order/spilled=%v", spill), func(b *testing.B) {
+			p := policy()
+			p.MaxRecords, p.MaxBytes, p.SpillDir, p.ParentOrder = 10000, 100<<20, b.TempDir(), true
+			p.SpillThreshold = 1 << 30
+			if spill {
+				p.SpillThreshold = 0
+			}
+			buf := NewBuffer(Key{Object: "Contact", Operation: event.Upsert, ExternalIDField: "External_Id__c"}, p, t0)
+			for i := range 10000 {
+				c := upsert(int64(i), fmt.Sprintf("C-%09d", i), "LastName", fmt.Sprintf("Contact %d", i), "Email", "someone@example.com",
+					"Account.External_Id__c", fmt.Sprintf("A-%06d", (i*7919)%500), "Phone", "+1 555 0100")
+				if err := buf.Add(c, ""); err != nil {
+					b.Fatal(err)
+				}
+			}
+			buf.Seal(ReasonShutdown)
+			defer buf.Close()
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := buf.WriteCSV(io.Discard); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 

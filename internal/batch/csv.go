@@ -3,10 +3,12 @@ package batch
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"fmt"
 	"io"
-	"sort"
+	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
@@ -64,23 +66,55 @@ func (b *Buffer) rowOrder() ([]int, error) {
 	if !b.policy.ParentOrder || len(parents) == 0 {
 		return order, nil
 	}
-	keys := make([]string, len(b.Rows))
+	// A row's key is its parent cells folded, each followed by a zero byte;
+	// the keys are cut from one string.
+	var keys []byte
+	ends := make([]int, len(b.Rows))
 	m := newMerger(b)
-	var sb strings.Builder
 	for ri := range b.Rows {
 		cells, err := m.merge(ri)
 		if err != nil {
 			return nil, err
 		}
-		sb.Reset()
 		for _, c := range parents {
-			sb.WriteString(strings.ToLower(string(cells[c])))
-			sb.WriteByte(0)
+			keys = append(appendLower(keys, cells[c]), 0)
 		}
-		keys[ri] = sb.String()
+		if ri == 0 { // keys are often all of one length
+			keys = slices.Grow(keys, len(keys)*(len(b.Rows)-1))
+		}
+		ends[ri] = len(keys)
 	}
-	sort.SliceStable(order, func(i, j int) bool { return keys[order[i]] < keys[order[j]] })
+	all := string(keys)
+	rowKeys := make([]string, len(b.Rows))
+	start := 0
+	for ri, end := range ends {
+		rowKeys[ri], start = all[start:end], end
+	}
+	// By key, then by arrival: the order of a stable sort, in the time of
+	// an unstable one.
+	slices.SortFunc(order, func(i, j int) int {
+		if c := strings.Compare(rowKeys[i], rowKeys[j]); c != 0 {
+			return c
+		}
+		return cmp.Compare(i, j)
+	})
 	return order, nil
+}
+
+// appendLower appends cell folded to lower case, as strings.ToLower folds.
+func appendLower(b, cell []byte) []byte {
+	for _, c := range cell {
+		if c >= utf8.RuneSelf {
+			return append(b, strings.ToLower(string(cell))...)
+		}
+	}
+	for _, c := range cell {
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 // isParentColumn says whether a column refers to a parent record: a
