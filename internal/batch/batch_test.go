@@ -112,6 +112,51 @@ func TestInsertsMatchByContent(t *testing.T) {
 	}
 }
 
+// Result files echo the upload's columns in their own order and case,
+// after columns of their own, and a job's files differ in those: a line
+// is matched by what its header says, whichever file it comes from.
+func TestMatchFollowsTheResultHeader(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	for i, name := range []string{"Same", "Other", "Same"} {
+		mustAdd(t, bt, &event.Change{Object: "Account", Operation: event.Insert, Fields: []event.Field{{Name: "Name", Value: event.Text(name)},
+			{Name: "Phone", Value: event.Text(fmt.Sprint(i % 2))}}, Source: event.Source{Topic: "t", Offset: int64(i)}})
+	}
+	mustAdd(t, bt, upsert(10, "A-1", "Name", "Acme"))
+	mustAdd(t, bt, upsert(11, "B-2", "Name", "Bcme"))
+	var inserts, upserts *Buffer
+	for _, b := range bt.SealAll(ReasonShutdown) {
+		defer b.Close()
+		csvOf(t, b)
+		if b.Key.Operation == event.Insert {
+			inserts = b
+		} else {
+			upserts = b
+		}
+	}
+	success := []string{"sf__Id", "sf__Created", "PHONE", "name"}
+	failed := []string{"sf__Id", "sf__Error", "name", "Phone"}
+	for _, m := range []struct {
+		b      *Buffer
+		header []string
+		values []string
+		row    int
+		ok     bool
+	}{
+		{inserts, success, []string{"001", "true", "0", "Same"}, 0, true},
+		{inserts, failed, []string{"", "DUPLICATE_VALUE", "Other", "1"}, 1, true},
+		{inserts, success, []string{"002", "true", "0", "Same"}, 2, true},
+		{inserts, failed, []string{"", "X", "Same", "0"}, 0, false},
+		{inserts, []string{"Name"}, []string{"Other"}, 0, false}, // no Phone: another content
+		{upserts, []string{"sf__Id", "sf__Created", "NAME", "external_id__c"}, []string{"001", "false", "Bcme", "b-2"}, 1, true},
+		{upserts, []string{"sf__Id", "sf__Error", "External_Id__c", "Name"}, []string{"", "X", "A-1", "Acme"}, 0, true},
+		{upserts, []string{"Name"}, []string{"Acme"}, 0, false},
+	} {
+		if row, ok := m.b.Match(m.header, m.values); row != m.row || ok != m.ok {
+			t.Errorf("Match(%q, %q) = %d, %v; want %d, %v", m.header, m.values, row, ok, m.row, m.ok)
+		}
+	}
+}
+
 func TestRollOverByEachLimit(t *testing.T) {
 	t.Run("records", func(t *testing.T) {
 		p := policy()
@@ -448,5 +493,33 @@ func TestBufferStartsAtTheLastSize(t *testing.T) {
 	}
 	for _, s := range bt.SealAll(ReasonShutdown) {
 		s.Close()
+	}
+}
+
+// BenchmarkMatch measures finding the row of a result line, of upserts (by
+// external id) and of plain inserts (by content): per line.
+func BenchmarkMatch(b *testing.B) {
+	for _, insert := range []bool{false, true} {
+		b.Run(fmt.Sprintf("insert=%v", insert), func(b *testing.B) {
+			buf := benchBuffer(b, 10000, false, insert)
+			lines := make([][]string, len(buf.Rows))
+			for i := range lines {
+				lines[i] = rowCells(b, buf, i)
+			}
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				k := i % len(lines)
+				if k == 0 {
+					b.StopTimer()
+					if err := buf.WriteCSV(io.Discard); err != nil { // matches anew
+						b.Fatal(err)
+					}
+					b.StartTimer()
+				}
+				if row, ok := buf.Match(buf.Columns(), lines[k]); !ok || row != k {
+					b.Fatalf("line %d matched row %d, %v", k, row, ok)
+				}
+			}
+		})
 	}
 }

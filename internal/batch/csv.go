@@ -232,19 +232,82 @@ func writeLine(w *bufio.Writer, cells [][]byte) {
 // plain insert, by a hash of its values; identical insert rows are handed
 // out in turn.
 type matcher struct {
-	b         *Buffer
-	byContent map[uint64][]int
+	b *Buffer
+	// byContent holds, by hash, the first and last rows of plain inserts
+	// not matched yet; next[row] is the row after row of the same hash, or
+	// -1.
+	byContent map[uint64]contentRows
+	next      []int
+
+	// The result header the indexes are of (each file of results has one,
+	// the same for all its lines): at[i] is the index of column i in it,
+	// key that of the field that names the record, -1 when absent.
+	header []string
+	at     []int
+	key    int
+	cells  []string // Match's scratch
 }
 
+type contentRows struct{ first, last int }
+
 func newMatcher(b *Buffer) *matcher {
-	return &matcher{b: b, byContent: map[uint64][]int{}}
+	n := 0
+	for _, r := range b.Rows {
+		if r.RecordKey == "" || b.policy.DisableCoalescing {
+			n++
+		}
+	}
+	return &matcher{b: b, byContent: make(map[uint64]contentRows, n), next: make([]int, len(b.Rows))}
 }
 
 func (m *matcher) addRow(row int, cells [][]byte) {
 	if m.b.Rows[row].RecordKey == "" || m.b.policy.DisableCoalescing {
 		h := contentHash(cells)
-		m.byContent[h] = append(m.byContent[h], row)
+		m.next[row] = -1
+		if rows, ok := m.byContent[h]; ok {
+			m.next[rows.last] = row
+			m.byContent[h] = contentRows{rows.first, row}
+		} else {
+			m.byContent[h] = contentRows{row, row}
+		}
 	}
+}
+
+// takeContent returns the first row of content hash h not matched yet.
+func (m *matcher) takeContent(h uint64) (int, bool) {
+	rows, ok := m.byContent[h]
+	if !ok {
+		return 0, false
+	}
+	if m.next[rows.first] < 0 {
+		delete(m.byContent, h)
+	} else {
+		m.byContent[h] = contentRows{m.next[rows.first], rows.last}
+	}
+	return rows.first, true
+}
+
+// index finds the buffer's columns and the field that names the record
+// in header (regardless of case, the first of a name), unless header is
+// the one it last did.
+func (m *matcher) index(header []string, keyField string) {
+	if m.at != nil && slices.Equal(header, m.header) {
+		return
+	}
+	find := func(name string) int {
+		for i, h := range header {
+			if strings.EqualFold(h, name) {
+				return i
+			}
+		}
+		return -1
+	}
+	m.header = slices.Clone(header)
+	m.at = make([]int, len(m.b.columns))
+	for i, c := range m.b.columns {
+		m.at[i] = find(c)
+	}
+	m.key = find(keyField)
 }
 
 // contentHash is the FNV-1a hash of the cells, each followed by a zero
@@ -268,21 +331,15 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 	if b.matcher == nil || len(header) != len(values) {
 		return 0, false
 	}
-	get := func(name string) (string, bool) {
-		for i, h := range header {
-			if strings.EqualFold(h, name) {
-				return values[i], true
-			}
-		}
-		return "", false
-	}
-	probe := event.Change{Operation: b.Key.Operation, ExternalIDField: b.Key.ExternalIDField}
+	m := b.matcher
+	keyField := "Id"
 	if b.Key.Operation == event.Upsert && !strings.EqualFold(b.Key.ExternalIDField, "Id") {
-		if v, ok := get(b.Key.ExternalIDField); ok {
-			probe.Fields = []event.Field{{Name: b.Key.ExternalIDField, Value: event.Text(v)}}
-		}
-	} else if v, ok := get("Id"); ok {
-		probe.Fields = []event.Field{{Name: "Id", Value: event.Text(v)}}
+		keyField = b.Key.ExternalIDField
+	}
+	m.index(header, keyField)
+	probe := event.Change{Operation: b.Key.Operation, ExternalIDField: b.Key.ExternalIDField}
+	if m.key >= 0 {
+		probe.Fields = []event.Field{{Name: keyField, Value: event.Text(values[m.key])}}
 	}
 	if rk := probe.RecordKey(); rk != "" && !b.policy.DisableCoalescing {
 		row, ok = b.byRecord[rk]
@@ -290,15 +347,13 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 	}
 	// A plain insert, or rows that were not coalesced: match by content, in
 	// the buffer's column order.
-	cells := make([]string, len(b.columns))
-	for i, c := range b.columns {
-		cells[i], _ = get(c)
+	m.cells = m.cells[:0]
+	for _, i := range m.at {
+		v := ""
+		if i >= 0 {
+			v = values[i]
+		}
+		m.cells = append(m.cells, v)
 	}
-	h := contentHash(cells)
-	rows := b.matcher.byContent[h]
-	if len(rows) == 0 {
-		return 0, false
-	}
-	b.matcher.byContent[h] = rows[1:]
-	return rows[0], true
+	return m.takeContent(contentHash(m.cells))
 }

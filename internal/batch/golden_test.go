@@ -276,7 +276,7 @@ func describeBuffer(t *testing.T, out *strings.Builder, b *Buffer, events bool) 
 
 // rowCells merges row i the slow way: every event's fields, later over
 // earlier, in the buffer's columns.
-func rowCells(t *testing.T, b *Buffer, i int) []string {
+func rowCells(t testing.TB, b *Buffer, i int) []string {
 	t.Helper()
 	cells := make([]string, len(b.Columns()))
 	for _, ei := range b.Rows[i].Events {
