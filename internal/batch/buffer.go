@@ -166,9 +166,10 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 	row, coalesce := b.byRecord[rk]
 	coalesce = coalesce && rk != "" && !b.policy.DisableCoalescing
 	var headerGrowth, valueGrowth int64
-	cols := len(b.columns)
+	cols, texts := len(b.columns), 0
 	b.fieldCol = b.fieldCol[:0]
 	for _, f := range c.Fields {
+		texts += len(f.Value.Text)
 		valueGrowth += int64(csvLen(f.Value.CSV()))
 		col, ok := b.lookupColumn(f.Name)
 		if !ok {
@@ -194,6 +195,7 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 	}
 
 	b.enc.uvarint(uint64(len(c.Fields)))
+	b.enc.uvarint(uint64(texts)) // for Change to make one string of them
 	for k, f := range c.Fields {
 		col := b.fieldCol[k]
 		if col < 0 {
@@ -272,16 +274,23 @@ func (b *Buffer) Change(i int) (*event.Change, error) {
 		return nil, err
 	}
 	d := decoder{b: data}
-	n := d.uvarint()
-	if n > uint64(len(data)) {
+	n, size := d.uvarint(), d.uvarint()
+	if n > uint64(len(data)) || size > uint64(len(data)) {
 		return nil, fmt.Errorf("corrupt buffer entry %d", i)
 	}
 	c := &event.Change{Object: b.Key.Object, Operation: b.Key.Operation, ExternalIDField: b.Key.ExternalIDField,
 		Fields: make([]event.Field, 0, n)}
+	// The texts of the fields are cut from one string: written into a
+	// builder of their size, which never moves what it holds.
+	var texts strings.Builder
+	texts.Grow(int(size))
 	for k := uint64(0); k < n; k++ {
 		col := d.uvarint()
 		null := d.bool()
-		text := string(d.bytes())
+		p := d.bytes()
+		texts.Write(p)
+		all := texts.String()
+		text := all[len(all)-len(p):]
 		if d.err == nil && col >= uint64(len(b.columns)) {
 			return nil, fmt.Errorf("corrupt buffer entry %d", i)
 		}

@@ -183,6 +183,7 @@ func (m *merger) merge(ri int) ([][]byte, error) {
 func (m *merger) fold(ei int, data []byte) error {
 	d := decoder{b: data}
 	n := d.uvarint()
+	d.uvarint() // the size of the texts
 	for k := uint64(0); k < n && d.err == nil; k++ {
 		col := d.uvarint()
 		null := d.bool()
