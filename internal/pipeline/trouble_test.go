@@ -6,12 +6,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"golang.org/x/oauth2"
 
 	"github.com/bulkstream/bulkstream/internal/journal"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
@@ -384,5 +386,56 @@ func TestLargeJobClosesItsWholeSlice(t *testing.T) {
 	}
 	if last == nil || last.State != journal.Closed || len(last.Offsets) != 1 || last.Offsets[0] != [2]int64{0, n - 1} {
 		t.Fatalf("the job's last journal entry: %+v, want closed [[0 %d]]", last, n-1)
+	}
+}
+
+// Credentials that the token endpoint refuses (a rotated secret) pause the
+// pipeline with a reason that says so; no event fails for it, and when the
+// credentials are good again every event gets its result.
+func TestRefusedCredentialsPauseWithoutFailing(t *testing.T) {
+	const n = 300
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	_, _, refusal := bulk.ClientCredentials(context.Background(), w.sfURL, "bulkstream", "rotated")
+	if !bulk.IsCredentialsRefused(refusal) {
+		t.Fatalf("the token endpoint's answer to a wrong secret: %v", refusal)
+	}
+	var refused atomic.Bool
+	tokens := bulk.NewTokenCache(func(context.Context) (*oauth2.Token, error) {
+		if refused.Load() {
+			return nil, refusal
+		}
+		return &oauth2.Token{AccessToken: w.emu.Token()}, nil
+	})
+	opts := w.options("credentials", insertRoute)
+	var err error
+	if opts.Salesforce, err = bulk.New(w.sfURL, tokens,
+		bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: 5 * time.Millisecond, Max: 50 * time.Millisecond}),
+		bulk.WithRetry(bulk.RetryPolicy{MaxAttempts: 2, Base: time.Millisecond, Cap: 10 * time.Millisecond})); err != nil {
+		t.Fatal(err)
+	}
+	refused.Store(true)
+	w.emu.SetFaults(bulkemu.Faults{Seed: 1, ExpireSessionRate: 1}) // every session is refused, and so is every new token
+	w.produce(insertRecords("C", n)...)
+	rr := w.readResults()
+	run := w.start(opts)
+	paused := opts.Metrics.Paused.WithLabelValues(PausedCredentials)
+	for deadline := time.Now().Add(20 * time.Second); gaugeValue(t, paused) != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pipeline did not pause for refused credentials")
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if results, _ := rr.snapshot(); len(results) != 0 {
+		t.Fatalf("%d results while the credentials were refused, want none (events must not fail for it): %v", len(results), results)
+	}
+	refused.Store(false)
+	w.emu.SetFaults(bulkemu.Faults{})
+	rr.waitFor(t, n, 120*time.Second)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, n, "")
+	insertsOnce(t, w, "C", n)
+	if v := gaugeValue(t, paused); v != 0 {
+		t.Errorf("bulkstream_paused{reason=%q} still %v after resuming", PausedCredentials, v)
 	}
 }
