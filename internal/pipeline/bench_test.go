@@ -39,7 +39,11 @@ func BenchmarkDecodeBatchEncode(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		c.Fields[0].Value.Text = fmt.Sprintf("EXT-%09d", i) // distinct records: no coalescing
+		for k := range c.Fields { // distinct records: no coalescing
+			if c.Fields[k].Name == "External_Id__c" {
+				c.Fields[k].Value.Text = fmt.Sprintf("EXT-%09d", i)
+			}
+		}
 		sealed, err := bt.Add(c, "", now)
 		if err != nil {
 			b.Fatal(err)
