@@ -70,7 +70,7 @@ func (e *splitError) Error() string { return e.job.Error() }
 func (e *splitError) Unwrap() error { return e.job }
 
 // run submits b as attempt number attempt until its results are read, and
-// returns one outcome per event of b, in event order. A job that Salesforce
+// returns the verdict on b's events. A job that Salesforce
 // fails as a whole is tried again, up to maxAttempts, unless its error is
 // one that no retry mends; then every event gets the job's error, or, when
 // the failure is caused by some of b's rows, a *splitError. A failure
