@@ -52,7 +52,7 @@ func New(reg prometheus.Registerer) *Pipeline {
 		JobsInFlight: prometheus.NewGauge(prometheus.GaugeOpts{Name: "bulkstream_jobs_in_flight",
 			Help: "Bulk API 2.0 jobs submitted whose results are not yet published."}),
 		JobAttempts: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_job_attempts_total",
-			Help: "Attempts to run a buffer as a job: ok, retry (transient failure, tried again) or failed (its events failed)."}, []string{"outcome"}),
+			Help: "Attempts to run a buffer as a job: ok, retry (transient failure, tried again), split (InvalidBatch: narrowed down to the rows that cause it) or failed (its events failed)."}, []string{"outcome"}),
 		RowRetries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_row_retries_total",
 			Help: "Rows sent to Salesforce again after a retryable error, by the error's code."}, []string{"error_code"}),
 		JobDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "bulkstream_job_duration_seconds",
