@@ -32,14 +32,27 @@ func (e *Emulator) Server() *http.Server {
 // handler left unread. Once the body has been read to its end, the read
 // deadline is lifted, since net/http then reads the connection in the
 // background to notice a client that goes away.
+//
+// A read of a body with a Content-Length returns what has arrived, so the
+// deadline bounds pauses. A read of a chunked body waits until its buffer
+// is full or its chunk ends, so reads of one are at most chunkedRead bytes:
+// a chunked upload is cut off only when less than that arrives within the
+// stall timeout, whatever size its chunks have.
 type stallGuard struct {
 	io.ReadCloser
 	rc      *http.ResponseController
 	timeout time.Duration
+	maxRead int // 0: no limit
 }
 
-func newStallGuard(body io.ReadCloser, rc *http.ResponseController, timeout time.Duration) *stallGuard {
+// chunkedRead is the most a stallGuard reads of a chunked body at once.
+const chunkedRead = 4 << 10
+
+func newStallGuard(body io.ReadCloser, rc *http.ResponseController, timeout time.Duration, chunked bool) *stallGuard {
 	g := &stallGuard{ReadCloser: body, rc: rc, timeout: timeout}
+	if chunked {
+		g.maxRead = chunkedRead
+	}
 	g.extend()
 	return g
 }
@@ -49,6 +62,9 @@ func newStallGuard(body io.ReadCloser, rc *http.ResponseController, timeout time
 func (g *stallGuard) extend() { g.rc.SetReadDeadline(time.Now().Add(g.timeout)) }
 
 func (g *stallGuard) Read(p []byte) (int, error) {
+	if g.maxRead > 0 && len(p) > g.maxRead {
+		p = p[:g.maxRead]
+	}
 	g.extend()
 	n, err := g.ReadCloser.Read(p)
 	if err == io.EOF {

@@ -197,3 +197,42 @@ func TestDeclaredOversizeUploadIsRefusedAtOnce(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	response{status: resp.StatusCode, body: string(body)}.wantError(t, http.StatusRequestEntityTooLarge, "EXCEEDED_MAX_SIZE_REQUEST", "100 MB")
 }
+
+// TestStallTimeoutBoundsPausesOfChunkedUploads: a chunked upload whose one
+// large chunk arrives slowly but steadily is taken, although no read of
+// the whole chunk could finish within the stall timeout.
+func TestStallTimeoutBoundsPausesOfChunkedUploads(t *testing.T) {
+	const (
+		stall = 200 * time.Millisecond
+		piece = 1 << 10
+		size  = 64 * piece
+	)
+	o := newServedOrg(t, Options{StallTimeout: stall})
+	id := o.createJob(`{"object":"Account","operation":"insert"}`)
+	c, err := net.Dial("tcp", strings.TrimPrefix(o.url, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "PUT /services/data/v62.0/jobs/ingest/%s/batches HTTP/1.1\r\nHost: emulator\r\nAuthorization: Bearer %s\r\n"+
+		"Content-Type: text/csv\r\nTransfer-Encoding: chunked\r\n\r\n%x\r\n", id, o.token, size)
+	line := strings.Repeat("x", 63) + "\n"
+	body := "Name\n" + strings.Repeat(line, (size-5)/len(line))
+	body += strings.Repeat("y", size-len(body)-1) + "\n"
+	for i := 0; i < size; i += piece {
+		if _, err := io.WriteString(c, body[i:i+piece]); err != nil {
+			t.Fatalf("upload cut off after %d of %d bytes: %v", i, size, err)
+		}
+		time.Sleep(stall / 8)
+	}
+	io.WriteString(c, "\r\n0\r\n\r\n")
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		t.Fatalf("no answer to a slow chunked upload: %v", err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("slow chunked upload answered %d, want 201", resp.StatusCode)
+	}
+}

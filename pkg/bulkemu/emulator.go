@@ -223,7 +223,7 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// a handler leaves a large body unread, closes the connection
 		// instead of reading the rest.
 		r = r.WithContext(r.Context())
-		r.Body = newStallGuard(r.Body, rc, e.opts.StallTimeout)
+		r.Body = newStallGuard(r.Body, rc, e.opts.StallTimeout, r.ContentLength < 0)
 	}
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK, rc: rc, stall: e.opts.StallTimeout}
 	defer func() {
