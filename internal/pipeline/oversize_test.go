@@ -230,32 +230,33 @@ func TestReplayRefusesTruncatedCopies(t *testing.T) {
 
 // The dead-letter copy of a record is cut to the limit in the order that
 // keeps the most: whole, its value cut, or a reference when the key and
-// headers alone do not fit; the error message is cut at 8 KiB.
+// headers alone do not fit; the error message is cut at 8 KiB, or an eighth
+// of a smaller limit.
 func TestDeadLetterCopyFitsTheLimit(t *testing.T) {
 	source := func(key string) *event.Source {
-		return &event.Source{Topic: "crm.accounts", Partition: 1, Offset: 7, Key: []byte(key), Value: []byte(letters(5000)),
+		return &event.Source{Topic: "crm.accounts", Partition: 1, Offset: 7, Key: []byte(key), Value: []byte(letters(20_000)),
 			Headers: []event.Header{{Key: "origin", Value: []byte("crm")}}}
 	}
 	long := &Result{ErrorCode: "X", Error: letters(20_000)}
 	whole := deadLetter("dlq", source("key"), &Result{ErrorCode: "X", Error: "short"}, 100_000)
-	if header(whole, HeaderTruncated) != "" || string(whole.Value) != letters(5000) || header(whole, "origin") != "crm" {
+	if header(whole, HeaderTruncated) != "" || string(whole.Value) != letters(20_000) || header(whole, "origin") != "crm" {
 		t.Errorf("a copy within the limit was changed: key %q, headers %.200v", whole.Key, whole.Headers)
 	}
 	for _, tc := range []struct {
 		key  string
 		what string
 	}{{"key", TruncatedValue}, {letters(20_000), TruncatedReference}} {
-		const limit = 12_000
+		const limit = 16_000
 		d := deadLetter("dlq", source(tc.key), long, limit)
-		if n := recordSize(d); n > limit || (tc.what == TruncatedValue && n < limit-100) || header(d, HeaderTruncated) != tc.what || header(d, HeaderOriginalSize) != "5000" {
+		if n := recordSize(d); n > limit || (tc.what == TruncatedValue && n < limit-100) || header(d, HeaderTruncated) != tc.what || header(d, HeaderOriginalSize) != "20000" {
 			t.Errorf("%s: %d bytes, %s %q", tc.what, n, HeaderTruncated, header(d, HeaderTruncated))
 		}
-		if m := header(d, "__connect.errors.exception.message"); len(m) > maxMessageBytes {
+		if m := header(d, "__connect.errors.exception.message"); len(m) > limit/8 {
 			t.Errorf("%s: a message of %d bytes", tc.what, len(m))
 		}
 		switch tc.what {
 		case TruncatedValue:
-			if string(d.Key) != "key" || !strings.HasPrefix(letters(5000), string(d.Value)) || header(d, "origin") != "crm" {
+			if string(d.Key) != "key" || !strings.HasPrefix(letters(20_000), string(d.Value)) || header(d, "origin") != "crm" {
 				t.Errorf("value cut: key %q, value %.20q, origin %q", d.Key, d.Value, header(d, "origin"))
 			}
 		case TruncatedReference:
@@ -264,7 +265,23 @@ func TestDeadLetterCopyFitsTheLimit(t *testing.T) {
 			}
 		}
 	}
-	if m := cutMessage(strings.Repeat("é", maxMessageBytes)); len(m) > maxMessageBytes || !strings.HasSuffix(m, "é…") {
+	if m := cutMessage(strings.Repeat("é", maxMessageBytes), DefaultMaxRecordBytes); len(m) > maxMessageBytes || !strings.HasSuffix(m, "é…") {
 		t.Errorf("a message is cut inside a character: %q", m[len(m)-8:])
+	}
+}
+
+// A message of control characters, which JSON writes six bytes each, still
+// leaves the result within the smallest limit a configuration allows.
+func TestEscapedMessageFitsTheLimit(t *testing.T) {
+	const limit = 16 << 10
+	o := outcome{src: event.Source{Topic: "crm.accounts", Key: []byte("k")}, result: Result{ErrorCode: "X", Error: strings.Repeat("\x01", 20_000)}}
+	rs, err := o.records(testTopics, EncodeJSON, false, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range rs {
+		if n := recordSize(r); n > limit {
+			t.Errorf("%s: %d bytes, over the limit %d", r.Topic, n, limit)
+		}
 	}
 }

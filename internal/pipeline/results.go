@@ -78,7 +78,7 @@ func sourceOf(src *event.Source) Source {
 // records returns the Kafka records that publish an outcome: the result on
 // the success or failure topic and, for a failure, a dead-letter copy of the
 // original record with Kafka Connect's error headers and Salesforce's. The
-// error message is cut to maxMessageBytes; a dead-letter copy larger than
+// error message is cut (cutMessage); a dead-letter copy larger than
 // limit (recordSize) is cut to fit (see deadLetter).
 //
 // In a replay (replay), o.src is a dead-letter copy: the result names the
@@ -97,7 +97,7 @@ func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), r
 			res.ErrorCode = CodeTruncated
 		}
 	}
-	res.Error = cutMessage(res.Error)
+	res.Error = cutMessage(res.Error, limit)
 	value, err := encode(&res)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
@@ -155,7 +155,8 @@ const (
 	DefaultMaxRecordBytes = 1048588 - RecordOverhead
 
 	// maxMessageBytes bounds an error message in a result and in the
-	// __connect.errors.exception.message header. Salesforce's messages
+	// __connect.errors.exception.message header, or an eighth of the
+	// record limit if that is less (see cutMessage). Salesforce's messages
 	// are short; a message that quotes a value (a decode error, or
 	// STRING_TOO_LONG in some orgs) may not be.
 	maxMessageBytes = 8 << 10
@@ -172,14 +173,18 @@ func recordSize(r *kgo.Record) int {
 	return n
 }
 
-// cutMessage returns message cut to at most maxMessageBytes bytes, at a
-// character boundary, ending in "…" when cut.
-func cutMessage(message string) string {
-	if len(message) <= maxMessageBytes {
+// cutMessage returns message cut, at a character boundary and ending in "…"
+// when cut, to at most maxMessageBytes bytes or an eighth of limit, the
+// record limit, if that is less: JSON writes a byte of the message as up to
+// six (a control character or invalid UTF-8 as \u0001 or \ufffd), so the
+// encoded result still fits the limit (at least 16 KiB in a configuration).
+func cutMessage(message string, limit int) string {
+	most := min(maxMessageBytes, limit/8)
+	if len(message) <= most {
 		return message
 	}
 	const ellipsis = "…"
-	n := maxMessageBytes - len(ellipsis)
+	n := max(most-len(ellipsis), 0)
 	for n > 0 && !utf8.RuneStart(message[n]) {
 		n--
 	}
@@ -204,7 +209,7 @@ func deadLetter(topic string, src *event.Source, res *Result, limit int) *kgo.Re
 		kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(src.Topic)},
 		kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(src.Partition)))},
 		kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(src.Offset, 10))},
-		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(cutMessage(message))},
+		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(cutMessage(message, limit))},
 		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(res.ErrorCode)},
 		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(res.JobID)},
 	)
