@@ -65,7 +65,7 @@ func (w *world) maxMessageBytes(topic string) string {
 }
 
 // waitForDeadLetters waits until n dead-letter copies are out.
-func (rr *resultsReader) waitForDeadLetters(t *testing.T, n int, timeout time.Duration) []*kgo.Record {
+func (rr *resultsReader) waitForDeadLetters(t testing.TB, n int, timeout time.Duration) []*kgo.Record {
 	t.Helper()
 	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
 		if _, dlq := rr.snapshot(); len(dlq) >= n {
@@ -96,10 +96,19 @@ func (w *world) goodAndBad(size int, invalid bool) []byte {
 	return []byte(bad)
 }
 
-// checkGoodAndBad checks that the four good events of goodAndBad succeeded
-// and the bad one (offset 2) failed with code, each with one result.
-func checkGoodAndBad(t *testing.T, results map[Source][]Result, code string) Result {
+// runGoodAndBad runs opts until the five events of goodAndBad have results
+// and the bad one a dead-letter copy, and checks that the four good events
+// succeeded and the bad one (offset 2) failed with code, each with one
+// result. It returns the bad event's result and its dead-letter copy.
+func (w *world) runGoodAndBad(rr *resultsReader, opts Options, code string) (Result, *kgo.Record) {
+	t := w.t
 	t.Helper()
+	run := w.start(opts)
+	rr.waitFor(t, 5, 30*time.Second)
+	dlq := rr.waitForDeadLetters(t, 1, 10*time.Second)
+	run.shutdown(t)
+
+	results, _ := rr.snapshot()
 	if len(results) != 5 {
 		t.Fatalf("%d events with results, want 5", len(results))
 	}
@@ -109,7 +118,10 @@ func checkGoodAndBad(t *testing.T, results map[Source][]Result, code string) Res
 			t.Fatalf("%v: %+v", src, rs)
 		}
 	}
-	return results[Source{Topic: "crm.accounts", Offset: 2}][0]
+	if len(dlq) != 1 {
+		t.Fatalf("%d dead-letter copies, want 1", len(dlq))
+	}
+	return results[Source{Topic: "crm.accounts", Offset: 2}][0], dlq[0]
 }
 
 // A 10 MB event on a topic that allows it, batched with good events, fails
@@ -125,20 +137,10 @@ func TestOversizedFailureIsCut(t *testing.T) {
 	opts := w.options("oversize", accountRoute)
 	opts.Batch.MaxBytes = 32 << 20 // the big event goes into the job with the others
 	opts.Kafka = append(opts.Kafka, kgo.ProducerBatchMaxBytes(DefaultMaxRecordBytes+RecordOverhead))
-	run := w.start(opts)
-	rr.waitFor(t, 5, 30*time.Second)
-	dlq := rr.waitForDeadLetters(t, 1, 10*time.Second)
-	run.shutdown(t)
-
-	results, _ := rr.snapshot()
-	res := checkGoodAndBad(t, results, "STRING_TOO_LONG")
+	res, d := w.runGoodAndBad(rr, opts, "STRING_TOO_LONG")
 	if len(res.Error) > maxMessageBytes || !strings.HasSuffix(res.Error, "…") {
 		t.Errorf("the failure's message has %d bytes, want it cut to %d: %.100s", len(res.Error), maxMessageBytes, res.Error)
 	}
-	if len(dlq) != 1 {
-		t.Fatalf("%d dead-letter copies, want 1", len(dlq))
-	}
-	d := dlq[0]
 	if header(d, HeaderTruncated) != TruncatedValue || header(d, HeaderOriginalSize) != strconv.Itoa(len(big)) ||
 		string(d.Key) != "big" || len(d.Value) == 0 || !bytes.HasPrefix(big, d.Value) ||
 		header(d, "__connect.errors.offset") != "2" || header(d, "sf.error.code") != "STRING_TOO_LONG" {
@@ -170,17 +172,7 @@ func TestDeadLetterRefusedAsTooLarge(t *testing.T) {
 			if exactlyOnce {
 				opts.Journal, opts.ExactlyOnce = testJournal, true
 			}
-			run := w.start(opts)
-			rr.waitFor(t, 5, 30*time.Second)
-			dlq := rr.waitForDeadLetters(t, 1, 10*time.Second)
-			run.shutdown(t)
-
-			results, _ := rr.snapshot()
-			res := checkGoodAndBad(t, results, "INVALID_TYPE_ON_FIELD_IN_RECORD")
-			if len(dlq) != 1 {
-				t.Fatalf("%d dead-letter copies, want 1", len(dlq))
-			}
-			d := dlq[0]
+			res, d := w.runGoodAndBad(rr, opts, "INVALID_TYPE_ON_FIELD_IN_RECORD")
 			if header(d, HeaderTruncated) != TruncatedReference || header(d, HeaderOriginalSize) != strconv.Itoa(len(big)) ||
 				d.Key != nil || d.Value != nil || header(d, "__connect.errors.topic") != "crm.accounts" ||
 				header(d, "__connect.errors.offset") != "2" || header(d, "sf.error.code") != res.ErrorCode {
