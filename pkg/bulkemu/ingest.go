@@ -248,7 +248,7 @@ func (e *Emulator) upload(q *request, j *job) error {
 	uploaded, state := j.ingest != nil, j.state
 	j.mu.Unlock()
 	if uploaded {
-		return badRequest("BULK_API_ERROR", "Found multipe contents for job: <"+id15(j.id)+">, please 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only do 'PUT' once on a given Job.")
+		return errSecondUpload(j)
 	}
 	if state != stateOpen {
 		return badRequest("INVALIDJOBSTATE", "Data can only be uploaded to an Open job; this job is "+state)
@@ -265,11 +265,16 @@ func (e *Emulator) upload(q *request, j *job) error {
 	defer j.mu.Unlock()
 	if j.ingest != nil || j.state != stateOpen { // lost a race with another upload or an abort
 		e.dropUpload(data)
-		return badRequest("BULK_API_ERROR", "Found multipe contents for job: <"+id15(j.id)+">, please 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only do 'PUT' once on a given Job.")
+		return errSecondUpload(j)
 	}
 	j.ingest = data
 	q.w.WriteHeader(http.StatusCreated)
 	return nil
+}
+
+// errSecondUpload answers an upload to a job that already has one.
+func errSecondUpload(j *job) error {
+	return badRequest("BULK_API_ERROR", "Found multipe contents for job: <"+id15(j.id)+">, please 'Close' / 'Abort' / 'Delete' the current Job then create a new Job and make sure you only do 'PUT' once on a given Job.")
 }
 
 // errUploadTooLarge answers an upload beyond Salesforce's limit for one job.
