@@ -581,6 +581,9 @@ func decodeErrorCode(err error) string {
 	if errors.As(err, &re) {
 		return CodeSchemaRegistry
 	}
+	if _, ok := errors.AsType[*truncatedError](err); ok {
+		return CodeTruncated
+	}
 	return CodeDecode
 }
 

@@ -70,7 +70,8 @@ type Options struct {
 	// headers. Default DefaultMaxRecordBytes (1047564). A dead-letter copy
 	// that would be larger has its value cut to fit, or keeps only the
 	// reference to its source record (HeaderTruncated says which); error
-	// messages are cut at 8 KiB. Missing result topics are created with
+	// messages are cut at 8 KiB, or an eighth of MaxRecordBytes if that is
+	// less. Missing result topics are created with
 	// max.message.bytes = MaxRecordBytes+RecordOverhead, and the pipeline's
 	// producers batch as much (kgo.ProducerBatchMaxBytes, unless Kafka sets
 	// it). A record refused as too large all

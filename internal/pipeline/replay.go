@@ -114,9 +114,15 @@ func (d refuseTruncated) Decode(src event.Source) (*event.Change, error) {
 		return d.Decoder.Decode(src)
 	}
 	orig, _, _ := DeadLetterOrigin(&src)
-	return nil, fmt.Errorf("the dead-letter copy does not hold the whole original record (%s: %s, %s: %s), so it is not replayed; "+
-		"the original is at %s/%d/%d", HeaderTruncated, what, HeaderOriginalSize, headerValue(&src, HeaderOriginalSize), orig.Topic, orig.Partition, orig.Offset)
+	return nil, &truncatedError{fmt.Sprintf("the dead-letter copy does not hold the whole original record (%s: %s, %s: %s), so it is not replayed; "+
+		"the original is at %s/%d/%d", HeaderTruncated, what, HeaderOriginalSize, headerValue(&src, HeaderOriginalSize), orig.Topic, orig.Partition, orig.Offset)}
 }
+
+// truncatedError is refuseTruncated's refusal; its events fail with
+// CodeTruncated (see decodeErrorCode).
+type truncatedError struct{ message string }
+
+func (e *truncatedError) Error() string { return e.message }
 
 // replayProgress follows a replay to the end offsets taken at its start.
 // The main loop writes it (consumed, completed); the watcher goroutine

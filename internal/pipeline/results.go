@@ -85,16 +85,13 @@ func sourceOf(src *event.Source) Source {
 // original position as its source and the copy's as replayOf, and a new
 // dead-letter copy is made of the original record. A replayed copy that was
 // truncated fails with CodeTruncated: the routes' decoders refuse it (see
-// refuseTruncated), so no other outcome can come of it.
+// refuseTruncated and decodeErrorCode), so no other outcome can come of it.
 func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), replay bool, limit int) ([]*kgo.Record, error) {
 	res, src := o.result, o.src
 	if replay {
 		if orig, _, ok := DeadLetterOrigin(&o.src); ok {
 			dl := sourceOf(&o.src)
 			res.ReplayOf, res.Source, src = &dl, sourceOf(&orig), orig
-		}
-		if Truncated(&o.src) != "" {
-			res.ErrorCode = CodeTruncated
 		}
 	}
 	res.Error = cutMessage(res.Error, limit)
