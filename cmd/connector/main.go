@@ -4,7 +4,7 @@
 //	connector replay     replay a dead-letter topic through the pipeline (--config FILE --from TOPIC)
 //	connector check      check a configuration against Kafka and Salesforce (--config FILE)
 //	connector emulator   serve a local Salesforce Bulk API 2.0 emulator
-//	connector version    print the version
+//	connector version    print the version, commit and build date (also --version)
 //
 // Run "connector <command> -h" for a command's flags.
 package main
@@ -53,6 +53,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return 0
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = append([]string{"version"}, args[1:]...)
 	}
 	for _, c := range commands {
 		if c.name != args[0] {

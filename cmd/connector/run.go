@@ -57,6 +57,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m := metrics.New(reg)
+	metrics.RegisterBuild(reg, buildMetric())
 	pc := pacer.New(pacer.Options{RequestReserve: cfg.Limits.APIRequestReserve.Count, RequestReserveRatio: cfg.Limits.APIRequestReserve.Ratio,
 		RecordLimit: cfg.Limits.RecordLimit, RecordReserve: cfg.Limits.RecordReserve.Of(cfg.Limits.RecordLimit)})
 	sfStatus := &salesforceStatus{metrics: m, pacer: pc}

@@ -18,8 +18,8 @@ import (
 	"github.com/bulkstream/bulkstream/internal/metrics"
 )
 
-// catalogue is every metric internal/metrics registers: name → labels, and
-// whether it is a histogram.
+// catalogue is every metric internal/metrics registers (metrics.New and
+// metrics.RegisterBuild): name → labels, and whether it is a histogram.
 type catalogue map[string]metricInfo
 
 type metricInfo struct {
@@ -42,6 +42,7 @@ func metricCatalogue(t *testing.T) catalogue {
 	t.Helper()
 	reg := &collecting{}
 	metrics.New(reg)
+	metrics.RegisterBuild(reg, metrics.Build{})
 	cat := catalogue{}
 	for _, c := range reg.cs {
 		ch := make(chan *prometheus.Desc, 4)
