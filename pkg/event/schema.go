@@ -75,6 +75,8 @@ const (
 	semTimestampMicros          // long: microseconds since 1970, UTC
 	semTimestampNanos           // long: nanoseconds since 1970, UTC
 	semZonedTimestamp           // string: ISO 8601 with an offset
+	semZonedTime                // string: ISO 8601 time of day with an offset
+	semIsoDate                  // string: ISO 8601 date, with or without a zone
 	semTimeMillis               // int: milliseconds since midnight
 	semTimeMicros               // long: microseconds since midnight
 	semTimeNanos                // long: nanoseconds since midnight
@@ -111,8 +113,12 @@ func semanticOf(logicalType, name string) semantic {
 		return semTimestampMicros
 	case "io.debezium.time.NanoTimestamp":
 		return semTimestampNanos
-	case "io.debezium.time.ZonedTimestamp":
+	case "io.debezium.time.ZonedTimestamp", "io.debezium.time.IsoTimestamp":
 		return semZonedTimestamp
+	case "io.debezium.time.ZonedTime", "io.debezium.time.IsoTime":
+		return semZonedTime
+	case "io.debezium.time.IsoDate":
+		return semIsoDate
 	case "io.debezium.time.Time", "org.apache.kafka.connect.data.Time":
 		return semTimeMillis
 	case "io.debezium.time.MicroTime":
@@ -220,16 +226,39 @@ func scaled(digits string, neg bool, scale int) string {
 	return digits
 }
 
-// stringNode is a string read with the semantic of s.
+// stringNode is a string read with the semantic of s: Debezium's zoned
+// and ISO timestamps (2024-03-01T13:34:56.5+01:00, 2019-07-09T02:28:57.123456Z),
+// times of day (04:05:11.789Z, 10:15:30+02:00) and dates (2017-09-15Z)
+// become the timestamp, time or date they name, in UTC.
 func stringNode(str string, s *schema) (node, error) {
-	if s == nil || s.semantic != semZonedTimestamp || str == "" {
+	if s == nil || str == "" {
 		return node{kind: kindText, text: str}, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, str)
-	if err != nil {
-		return node{}, decodeErrorf("%q is not an ISO 8601 timestamp with an offset", str)
+	switch s.semantic {
+	case semZonedTimestamp:
+		t, err := time.Parse(time.RFC3339Nano, str)
+		if err != nil {
+			return node{}, decodeErrorf("%q is not an ISO 8601 timestamp with an offset", str)
+		}
+		return timeNode(t)
+	case semZonedTime:
+		for _, layout := range []string{"15:04:05.999999999Z07:00", "15:04:05.999999999"} {
+			if t, err := time.Parse(layout, str); err == nil {
+				us := t.UTC().Sub(t.UTC().Truncate(24 * time.Hour)).Microseconds()
+				return node{kind: kindTime, i: us}, nil
+			}
+		}
+		return node{}, decodeErrorf("%q is not an ISO 8601 time of day, such as 04:05:11.789Z", str)
+	case semIsoDate:
+		for _, layout := range []string{"2006-01-02Z07:00", dateLayout} {
+			if t, err := time.Parse(layout, str); err == nil {
+				// The date as written: its zone says where it is that day.
+				return node{kind: kindDate, i: floorDiv(time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC).Unix(), 24*3600)}, nil
+			}
+		}
+		return node{}, decodeErrorf("%q is not an ISO 8601 date, such as 2017-09-15Z", str)
 	}
-	return timeNode(t)
+	return node{kind: kindText, text: str}, nil
 }
 
 // timeNode is the timestamp t, if it is within years 0001 to 9999.
@@ -265,11 +294,18 @@ type connectSchema struct {
 	Values     *connectSchema    `json:"values"`
 }
 
-// connectTypes are the Avro equivalents of Kafka Connect's types.
+// connectTypes are the Avro equivalents of Kafka Connect's types, by the
+// names JsonConverter writes in a schema (its JsonSchema constants: int8,
+// int16, int32, int64, float, double, boolean, string, bytes, array, map,
+// struct). float32 and float64, the names of Connect's Schema.Type, are
+// accepted too, as some hand-made and third-party schemas use them.
+// Logical and semantic types (Date, Decimal, io.debezium.time.*) are these
+// types with a name; see semanticOf.
 var connectTypes = map[string]string{
 	"int8": "int", "int16": "int", "int32": "int", "int64": "long",
-	"float32": "float", "float64": "double", "boolean": "boolean",
-	"string": "string", "bytes": "bytes", "struct": "record", "array": "array", "map": "map",
+	"float": "float", "double": "double", "float32": "float", "float64": "double",
+	"boolean": "boolean", "string": "string", "bytes": "bytes",
+	"struct": "record", "array": "array", "map": "map",
 }
 
 // fromConnect converts a Kafka Connect schema.
@@ -396,7 +432,27 @@ func typed(n *node, s *schema, key string, depth int) error {
 			return decodeErrorf("%q: %s is not an %d-bit integer, as its schema says", key, n.text, bits)
 		}
 		*n, err = intNode(i, bits, s)
+	case "float", "double":
+		f, ferr := connectFloat(n, key, s.base)
+		if ferr != nil {
+			return ferr
+		}
+		*n = f
+	case "boolean":
+		if n.kind != kindBool {
+			return decodeErrorf("%q is %s; its schema says boolean", key, n.describe())
+		}
 	case "bytes":
+		if s.semantic == semDecimal && n.kind == kindNumber {
+			// JsonConverter's decimal.format=NUMERIC writes a decimal as
+			// a JSON number, with its scale (12.50).
+			d, ok := plainDecimal(n.text)
+			if !ok {
+				return decodeErrorf("%q: %s is not a decimal number", key, n.text)
+			}
+			*n = node{kind: kindDecimal, text: d}
+			return nil
+		}
 		if n.kind != kindText {
 			return decodeErrorf("%q is %s; its schema says bytes (base64)", key, n.describe())
 		}
@@ -414,4 +470,30 @@ func typed(n *node, s *schema, key string, depth int) error {
 		return decodeErrorf("%q: %s", key, err.(*DecodeError).Reason)
 	}
 	return nil
+}
+
+// connectFloat reads a float or double of a Kafka Connect schema as Avro's
+// float or double, which is written without an exponent (Jackson writes
+// 1.0E-4 for 0.0001). NaN and the infinities, which JsonConverter writes as
+// the strings "NaN", "Infinity" and "-Infinity", are no number Salesforce
+// takes.
+func connectFloat(n *node, key, base string) (node, error) {
+	bits := 64
+	if base == "float" {
+		bits = 32
+	}
+	switch n.kind {
+	case kindNumber:
+		f, err := strconv.ParseFloat(n.text, bits)
+		if err != nil {
+			return node{}, decodeErrorf("%q: %s is not a %d-bit floating-point number, as its schema says", key, n.text, bits)
+		}
+		return node{kind: kindFloat, bits: uint8(bits), i: int64(math.Float64bits(f))}, nil
+	case kindText:
+		switch n.text {
+		case "NaN", "Infinity", "-Infinity":
+			return node{}, decodeErrorf("%q is %s, which is not a number Salesforce takes", key, n.text)
+		}
+	}
+	return node{}, decodeErrorf("%q is %s; its schema says %s", key, n.describe(), base)
 }
