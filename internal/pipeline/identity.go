@@ -1,7 +1,6 @@
 package pipeline
 
 import (
-	"container/list"
 	"strings"
 
 	"github.com/bulkstream/bulkstream/pkg/event"
@@ -15,21 +14,48 @@ import (
 // size pairs (least recently used go first). The same pairs, read the other
 // way, resolve deletes by external id to the record's Id without a query.
 // The main loop owns it.
+//
+// It is sized for hundreds of thousands of pairs: each is a fixed slot in
+// one slice (the Id as 18 bytes, the object as a small number, links of the
+// recency list as slot numbers) plus the identity string and two map
+// entries, about 150 bytes in all; nothing in it points into a result
+// file's line or a buffer.
 type identities struct {
 	size       int
-	byID       map[string]*list.Element // object/15-char Id → entry
-	byIdentity map[string]*list.Element // identity → entry
-	order      *list.List               // of *idEntry, most recent first
+	objects    map[string]uint16 // object name → its number in names
+	names      []string
+	byID       map[idKey]int32  // (object, 15-char Id) → slot
+	byIdentity map[string]int32 // identity → slot
+	slots      []idSlot         // at most size; a slot is reused, never freed
+	// head is the most recently used slot, tail the least; -1 when empty.
+	head, tail int32
+	free       int32 // the first slot that remove emptied, linked by next; -1 for none
 }
 
-type idEntry struct {
-	id       string // object/15-char Id
-	fullID   string // the Id as Salesforce gave it (18 characters)
-	identity string // object/external id field=value, folded
+// idKey is a record's Id without its case-safe suffix, and its object.
+type idKey struct {
+	object uint16
+	id     [15]byte
+}
+
+type idSlot struct {
+	key        idKey
+	suffix     [3]byte // the last 3 characters of the 18-character Id, if given
+	full       bool    // the Id came with its suffix
+	identity   string  // object/external id field=value, folded
+	prev, next int32   // towards head, towards tail; -1 at the ends
 }
 
 func newIdentities(size int) *identities {
-	return &identities{size: size, byID: map[string]*list.Element{}, byIdentity: map[string]*list.Element{}, order: list.New()}
+	return &identities{
+		size:       max(size, 1),
+		objects:    map[string]uint16{},
+		byID:       map[idKey]int32{},
+		byIdentity: map[string]int32{},
+		head:       -1,
+		tail:       -1,
+		free:       -1,
+	}
 }
 
 // of returns the identity of c, "" for a change that names no record (a
@@ -39,25 +65,30 @@ func (ids *identities) of(c *event.Change) string {
 	if rk == "" {
 		return ""
 	}
-	key := c.Object + "/" + rk
-	if strings.HasPrefix(rk, "id=") {
-		if e, ok := ids.byID[key]; ok {
-			ids.order.MoveToFront(e)
-			return e.Value.(*idEntry).identity
+	if id, ok := strings.CutPrefix(rk, "id="); ok {
+		if k, ok := ids.key(c.Object, id, false); ok {
+			if s, ok := ids.byID[k]; ok {
+				ids.touch(s)
+				return ids.slots[s].identity
+			}
 		}
 	}
-	return key
+	return c.Object + "/" + rk
 }
 
 // id returns the Salesforce Id of the record with the given identity (by
-// external id), if it is known.
+// external id), if it is known: 18 characters when Salesforce gave them.
 func (ids *identities) id(identity string) (string, bool) {
-	e, ok := ids.byIdentity[identity]
+	s, ok := ids.byIdentity[identity]
 	if !ok {
 		return "", false
 	}
-	ids.order.MoveToFront(e)
-	return e.Value.(*idEntry).fullID, true
+	ids.touch(s)
+	sl := &ids.slots[s]
+	if !sl.full {
+		return string(sl.key.id[:]), true
+	}
+	return string(sl.key.id[:]) + string(sl.suffix[:]), true
 }
 
 // learn records that the record with Salesforce Id id (of object) has the
@@ -68,44 +99,125 @@ func (ids *identities) learn(object, id, identity string) {
 	if len(id) < 15 || identity == "" || strings.HasPrefix(identity, object+"/id=") {
 		return
 	}
-	id, identity = strings.Clone(id), strings.Clone(identity)
-	key := object + "/id=" + id[:15]
-	if e, ok := ids.byIdentity[identity]; ok && e.Value.(*idEntry).id != key {
-		ids.remove(e) // the external id now belongs to another record (a re-create)
-	}
-	if e, ok := ids.byID[key]; ok {
-		en := e.Value.(*idEntry)
-		if en.identity != identity {
-			delete(ids.byIdentity, en.identity)
-		}
-		en.identity, en.fullID = identity, id
-		ids.byIdentity[identity] = e
-		ids.order.MoveToFront(e)
+	k, ok := ids.key(object, id, true)
+	if !ok {
 		return
 	}
-	e := ids.order.PushFront(&idEntry{id: key, fullID: id, identity: identity})
-	ids.byID[key], ids.byIdentity[identity] = e, e
-	for ids.order.Len() > ids.size {
-		ids.remove(ids.order.Back())
+	if s, ok := ids.byIdentity[identity]; ok && ids.slots[s].key != k {
+		ids.remove(s) // the external id now belongs to another record (a re-create)
 	}
+	s, ok := ids.byID[k]
+	switch {
+	case ok:
+		if sl := &ids.slots[s]; sl.identity != identity {
+			delete(ids.byIdentity, sl.identity)
+			sl.identity = strings.Clone(identity)
+		}
+		ids.touch(s)
+	case ids.free >= 0:
+		s, ids.free = ids.free, ids.slots[ids.free].next
+		ids.fill(s, k, identity)
+	case len(ids.slots) < ids.size:
+		ids.slots = append(ids.slots, idSlot{})
+		s = int32(len(ids.slots) - 1)
+		ids.fill(s, k, identity)
+	default:
+		ids.remove(ids.tail)
+		s, ids.free = ids.free, ids.slots[ids.free].next
+		ids.fill(s, k, identity)
+	}
+	sl := &ids.slots[s]
+	if sl.full = len(id) >= 18; sl.full {
+		copy(sl.suffix[:], id[15:18])
+	}
+	ids.byIdentity[sl.identity] = s
 }
 
 // forget drops what is known about the record with Id id (of object): it
 // was deleted, so its external id no longer resolves to it.
 func (ids *identities) forget(object, id string) {
-	if len(id) < 15 {
+	k, ok := ids.key(object, id, false)
+	if !ok {
 		return
 	}
-	if e, ok := ids.byID[object+"/id="+id[:15]]; ok {
-		ids.remove(e)
+	if s, ok := ids.byID[k]; ok {
+		ids.remove(s)
 	}
 }
 
-func (ids *identities) remove(e *list.Element) {
-	en := e.Value.(*idEntry)
-	delete(ids.byID, en.id)
-	if ids.byIdentity[en.identity] == e {
-		delete(ids.byIdentity, en.identity)
+// key makes the map key of an Id of object; an object seen for the first
+// time gets a number when add is set. It is false for an Id shorter than
+// 15 characters and for an object without a number.
+func (ids *identities) key(object, id string, add bool) (idKey, bool) {
+	var k idKey
+	if len(id) < 15 {
+		return k, false
 	}
-	ids.order.Remove(e)
+	n, ok := ids.objects[object]
+	if !ok {
+		if !add || len(ids.names) > 0xffff {
+			return k, false
+		}
+		n = uint16(len(ids.names))
+		ids.names = append(ids.names, object)
+		ids.objects[object] = n
+	}
+	k.object = n
+	copy(k.id[:], id)
+	return k, true
+}
+
+// fill puts a pair in the unused slot s, at the head of the list.
+func (ids *identities) fill(s int32, k idKey, identity string) {
+	ids.slots[s] = idSlot{key: k, identity: strings.Clone(identity), prev: -1, next: -1}
+	ids.byID[k] = s
+	ids.pushFront(s)
+}
+
+// remove unlinks slot s and drops its map entries; the slot goes to the
+// free list. learn calls it on a slot it fills again at once.
+func (ids *identities) remove(s int32) {
+	sl := &ids.slots[s]
+	delete(ids.byID, sl.key)
+	if cur, ok := ids.byIdentity[sl.identity]; ok && cur == s {
+		delete(ids.byIdentity, sl.identity)
+	}
+	ids.unlink(s)
+	sl.identity = ""
+	sl.next, ids.free = ids.free, s
+}
+
+func (ids *identities) touch(s int32) {
+	if ids.head == s {
+		return
+	}
+	ids.unlink(s)
+	ids.pushFront(s)
+}
+
+func (ids *identities) pushFront(s int32) {
+	sl := &ids.slots[s]
+	sl.prev, sl.next = -1, ids.head
+	if ids.head >= 0 {
+		ids.slots[ids.head].prev = s
+	}
+	ids.head = s
+	if ids.tail < 0 {
+		ids.tail = s
+	}
+}
+
+func (ids *identities) unlink(s int32) {
+	sl := &ids.slots[s]
+	if sl.prev >= 0 {
+		ids.slots[sl.prev].next = sl.next
+	} else {
+		ids.head = sl.next
+	}
+	if sl.next >= 0 {
+		ids.slots[sl.next].prev = sl.prev
+	} else {
+		ids.tail = sl.prev
+	}
+	sl.prev, sl.next = -1, -1
 }

@@ -200,13 +200,16 @@ type completion struct {
 	sources []Source
 	jobDone bool     // the last of a job: frees its slot and its records
 	records []string // the job's record identities, now free
-	// learned maps Salesforce Ids of object to record identities, from
+	// learned pairs Salesforce Ids of object with record identities, from
 	// successful rows.
 	object  string
-	learned map[string]string
+	learned []learnedID
 	deleted []string // Ids of object deleted by successful rows, to forget
 	err     error
 }
+
+// learnedID is a Salesforce Id and the identity of its record.
+type learnedID struct{ id, identity string }
 
 // request is a group callback's errand to the main loop: forget revoked
 // partitions, or install the journal's plan for assigned ones. The main

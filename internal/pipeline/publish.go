@@ -242,8 +242,8 @@ func (p *Pipeline) completed(c completion) {
 		p.busy.remove(c.records)
 		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 	}
-	for id, identity := range c.learned {
-		p.ids.learn(c.object, id, identity)
+	for _, l := range c.learned {
+		p.ids.learn(c.object, l.id, l.identity)
 	}
 	for _, id := range c.deleted {
 		p.ids.forget(c.object, id)

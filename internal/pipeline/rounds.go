@@ -251,7 +251,7 @@ type settled struct {
 // to cl are passed over: their new owner reports them.
 func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict, attempt int, cl claim) (settled, error) {
 	var out settled
-	learned := map[string]string{} // Id → identity, from successful rows
+	var learned []learnedID // from successful rows, one per row
 	var deleted []string           // Ids of records deleted
 	unfolded := map[int]bool{}
 	retried := map[int]bool{}
@@ -291,8 +291,8 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict
 			case o.result.ID == nil:
 			case b.Key.Operation.IsDelete():
 				deleted = append(deleted, *o.result.ID)
-			default:
-				learned[*o.result.ID] = b.Rows[row].Identity
+			case b.Rows[row].Events[0] == i:
+				learned = append(learned, learnedID{*o.result.ID, b.Rows[row].Identity})
 			}
 		case attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode):
 			out.retry = append(out.retry, i)

@@ -12,6 +12,9 @@
 //
 // BULKSTREAM_BENCH_EVENTS is a comma-separated list of event counts (default
 // 200000), BULKSTREAM_BENCH_RUNS the runs of each (default 3).
+// BULKSTREAM_BENCH_PROFILE=N also takes an N-second CPU profile of the
+// connector from its /debug/pprof/ as soon as it serves, into the run's
+// directory as cpu.pprof (which is then kept: it says where).
 //
 // Each run starts a fresh broker and emulator and produces the events (4
 // partitions, about 220 bytes each, each upserting an Account of its own, so
@@ -209,6 +212,11 @@ func measure(bin, dir string, n int) (sample, error) {
 	exited := make(chan struct{})
 	go func() { connector.Wait(); close(exited) }()
 	defer func() { connector.Process.Kill(); <-exited }()
+	if secs := os.Getenv("BULKSTREAM_BENCH_PROFILE"); secs != "" {
+		profiled := make(chan struct{})
+		go profile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%s", metricsAddr, secs), filepath.Join(dir, "cpu.pprof"), profiled)
+		defer func() { <-profiled }()
+	}
 
 	deadline := time.Now().Add(2*time.Minute + time.Duration(n/1000)*time.Second)
 	for {
@@ -395,6 +403,31 @@ func start(bin, logPath, pattern string, args ...string) (*exec.Cmd, string, err
 	}
 	kill(cmd)
 	return nil, "", fmt.Errorf("connector %s did not say where it serves; see %s", args[0], logPath)
+}
+
+// profile saves the CPU profile at url into path, and closes done. The
+// profile is cut short (and still saved) when the connector stops first.
+func profile(url, path string, done chan<- struct{}) {
+	defer close(done)
+	resp, err := http.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: profile:", err)
+		return
+	}
+	defer resp.Body.Close()
+	f, err := os.Create(path)
+	if err == nil {
+		_, err = io.Copy(f, resp.Body)
+		err = errors.Join(err, f.Close())
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench: profile:", err)
+		return
+	}
+	persistent, _ := filepath.Abs(filepath.Join(os.TempDir(), "bulkstream-bench-"+filepath.Base(filepath.Dir(path))+"-"+filepath.Base(path)))
+	if os.Rename(path, persistent) == nil {
+		fmt.Fprintf(os.Stderr, "bench: CPU profile of the connector in %s\n", persistent)
+	}
 }
 
 // kill ends a process at once and reaps it; one already reaped is left be.
