@@ -117,8 +117,17 @@ func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 			if err != nil {
 				return nil, err
 			}
-			if err := typed(p, sch, "payload", 0); err != nil {
-				return nil, err
+			// Only the rows are read by their schema: the source block
+			// differs between connectors and versions (the documentation's
+			// SQL Server events have a string event_serial_no that their
+			// schema calls int64), and a mismatch there is no reason to
+			// refuse a row.
+			for _, key := range [...]string{"before", "after"} {
+				if row := p.member(key); row != nil {
+					if err := typed(row, sch.field(key), key, 1); err != nil {
+						return nil, err
+					}
+				}
 			}
 		}
 		root = p

@@ -3,7 +3,9 @@ package event
 import (
 	"errors"
 	"os"
+	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -189,6 +191,13 @@ var debeziumFixtures = []string{"create.json", "read.json", "update.json", "dele
 func FuzzDebezium(f *testing.F) {
 	for _, name := range debeziumFixtures {
 		f.Add(fixture(f, "debezium/"+name))
+	}
+	documented, err := filepath.Glob("testdata/debezium/*/*.json")
+	if err != nil || len(documented) == 0 {
+		f.Fatalf("no documented fixtures: %v", err)
+	}
+	for _, path := range documented {
+		f.Add(fixture(f, strings.TrimPrefix(path, "testdata/")))
 	}
 	f.Add([]byte(`{"op": "d", "before": {"id": 7, "sf_id": "003000000000002AAA"}}`))
 	f.Add([]byte(`{"op": "c", "after": {"id": 7, "address": {"city": "Paris"}, "birth_date": "2024-01-01T00:00:00Z"}}`))
