@@ -339,7 +339,7 @@ func NewAvroDecoder(s Shape, schemas AvroSchemas) Decoder { return avroDecoder{s
 func (d avroDecoder) Decode(src Source) (*Change, error) {
 	switch {
 	case src.Value == nil:
-		return nil, d.shape.tombstone()
+		return d.shape.tombstone(src, d.readKey)
 	case len(src.Value) == 0:
 		return nil, decodeErrorf("record value is empty; the %s format in Avro needs a record", d.shape.format())
 	}
@@ -355,6 +355,49 @@ func (d avroDecoder) Decode(src Source) (*Change, error) {
 		return nil, decodeErrorf("the Avro value is %s; the %s format needs a record", root.describe(), d.shape.format())
 	}
 	return d.shape.change(&root, src)
+}
+
+// readKey reads the value of column out of a record key. A key in the
+// Confluent wire format (magic byte 0, a schema id, Avro binary), as
+// Confluent's AvroConverter writes Debezium's keys, is read with its schema
+// from the registry: a record's column (by its name, regardless of case),
+// or a key that is a single value. Any other key, and every key of a
+// decoder whose schemas are not a registry's, is read as keyValue does. A
+// registry that cannot give the key's schema is a *RegistryError.
+func (d avroDecoder) readKey(key []byte, column string) (string, error) {
+	reg, ok := d.schemas.(*Registry)
+	if !ok || len(key) < wireHeaderSize || key[0] != 0 {
+		return keyValue(key, column)
+	}
+	s, bin, err := reg.writerSchema(key)
+	if err != nil {
+		return "", err
+	}
+	root, err := s.decode(bin)
+	if err != nil {
+		return "", err
+	}
+	n := &root
+	if root.kind == kindRecord {
+		n = nil
+		for i := range root.members {
+			if strings.EqualFold(root.members[i].name, column) {
+				n = &root.members[i].value
+				break
+			}
+		}
+		if n == nil {
+			return "", fmt.Errorf("the record key (Avro, schema id %d) has no field %q", s.id, column)
+		}
+	}
+	v, err := n.value("")
+	switch {
+	case err != nil:
+		return "", fmt.Errorf("the record key's %q: %v", column, err)
+	case v.Null:
+		return "", fmt.Errorf("the record key's %q is null", column)
+	}
+	return v.Text, nil
 }
 
 // decode reads one Avro binary value, all of bin.

@@ -152,12 +152,10 @@ func TestAvroDebezium(t *testing.T) {
 			want: &Change{Object: "Contact", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "1001")}},
 		{name: "truncate", value: wire(id, avroBinary(t, envelope, customerEvent("t", nil, nil))),
 			wantErr: `op "t" (truncate) is not supported: Bulk API 2.0 deletes records by Id, one row each, and cannot empty an object`},
-		{name: "tombstone", value: nil, wantErr: (&debeziumShape{}).tombstone().(*DecodeError).Reason},
 		{name: "JSON in an Avro route", value: []byte(`{"op": "c"}`),
 			wantErr: "record value is not in the Confluent wire format (magic byte 0, schema id, Avro): its first byte is 0x7b, not 0"},
 		{name: "shorter than the header", value: []byte{0, 0, 1},
 			wantErr: "record value is not in the Confluent wire format (magic byte 0, schema id, Avro): it is 3 bytes, shorter than the 5-byte header"},
-		{name: "unknown schema id", value: wire(999, []byte{2}), wantErr: "schema id 999 is not in the schema registry"},
 		{name: "bytes after the value", value: append(wire(id, avroBinary(t, envelope, customerEvent("c", nil, customerRow()))), 0, 0),
 			wantErr: "invalid Avro for schema id 1: 2 bytes follow the value"},
 	} {
@@ -292,25 +290,61 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("err = %v (%T), want a permanent *RegistryError 403", err, err)
 		}
 	})
-	t.Run("transient failures are retried", func(t *testing.T) {
+	t.Run("an outage is reported at once, and the next decode asks again", func(t *testing.T) {
 		fake := newFakeRegistry(t)
 		id := fake.register(t, "customers-value", envelope)
 		fake.fail.Store(2)
-		if _, err := NewAvroDecoder(shape, fake.client(t, RegistryOptions{})).Decode(Source{Value: wire(id, event)}); err != nil {
-			t.Fatal(err)
+		d := NewAvroDecoder(shape, fake.client(t, RegistryOptions{}))
+		for i := range 2 {
+			start := time.Now()
+			_, err := d.Decode(Source{Value: wire(id, event)})
+			var re *RegistryError
+			if !errors.As(err, &re) || !re.Retriable || re.Status != http.StatusServiceUnavailable || re.Message != "busy" || !IsRegistryUnavailable(err) {
+				t.Fatalf("decode %d: err = %v, want a retriable *RegistryError 503 busy", i, err)
+			}
+			if errors.As(err, new(*DecodeError)) {
+				t.Fatalf("decode %d: an outage is a *DecodeError: %v", i, err)
+			}
+			if took := time.Since(start); took > time.Second {
+				t.Fatalf("decode %d took %v: the decoder waits for the registry", i, took)
+			}
+		}
+		if _, err := d.Decode(Source{Value: wire(id, event)}); err != nil {
+			t.Fatalf("after the outage: %v", err)
 		}
 		if n := fake.requests.Load(); n != 3 {
 			t.Errorf("%d requests, want 3 (two 503s, then the schema)", n)
 		}
 	})
-	t.Run("an outage outlasting RetryFor", func(t *testing.T) {
+	t.Run("a registry that does not answer", func(t *testing.T) {
 		fake := newFakeRegistry(t)
 		id := fake.register(t, "customers-value", envelope)
-		fake.fail.Store(1 << 30)
-		_, err := NewAvroDecoder(shape, fake.client(t, RegistryOptions{RetryFor: 300 * time.Millisecond})).Decode(Source{Value: wire(id, event)})
-		var re *RegistryError
-		if !errors.As(err, &re) || !re.Retriable || re.Status != http.StatusServiceUnavailable || re.Message != "busy" {
-			t.Errorf("err = %v, want a retriable *RegistryError 503 busy", err)
+		reg, err := NewRegistry(RegistryOptions{URL: "http://127.0.0.1:1"}) // nothing listens on port 1
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = NewAvroDecoder(shape, reg).Decode(Source{Value: wire(id, event)})
+		if re, ok := errors.AsType[*RegistryError](err); !ok || re.Status != 0 || !IsRegistryUnavailable(err) {
+			t.Errorf("err = %v, want a retriable *RegistryError without a status", err)
+		}
+	})
+	t.Run("an unknown schema id is a failure, not an outage", func(t *testing.T) {
+		fake := newFakeRegistry(t)
+		_, err := NewAvroDecoder(shape, fake.client(t, RegistryOptions{})).Decode(Source{Value: wire(999, []byte{2})})
+		re, ok := errors.AsType[*RegistryError](err)
+		if !ok || re.Status != http.StatusNotFound || re.Code != RegistrySchemaNotFound || IsRegistryUnavailable(err) ||
+			!strings.Contains(err.Error(), "schema id 999 is not in the schema registry") {
+			t.Errorf("err = %v, want a permanent *RegistryError 404 40403 naming the id", err)
+		}
+	})
+	t.Run("Register retries transient failures", func(t *testing.T) {
+		fake := newFakeRegistry(t)
+		fake.fail.Store(2)
+		if _, err := fake.client(t, RegistryOptions{}).Register("bulkstream.success-value", schemas.Result); err != nil {
+			t.Fatal(err)
+		}
+		if n := fake.requests.Load(); n != 3 {
+			t.Errorf("%d requests, want 3 (two 503s, then the id)", n)
 		}
 	})
 	t.Run("a schema that is not Avro", func(t *testing.T) {

@@ -44,6 +44,12 @@ func DebeziumShape(o DebeziumOptions) (Shape, error) {
 	default:
 		errs = append(errs, fmt.Errorf("operation %q: change events become upsert, insert or update", o.Operation))
 	}
+	switch t, ok := ParseTombstones(string(o.Tombstones)); {
+	case !ok:
+		errs = append(errs, fmt.Errorf("tombstones %q: want skip, delete or fail", o.Tombstones))
+	case t == TombstonesDelete && (o.KeyField == "" || o.ExternalIDField == ""):
+		errs = append(errs, errors.New("tombstones delete needs a key field and an external id field: the key's column names the record"))
+	}
 	if o.KeyField != "" && o.Mapping != nil && (o.Mapping.exclude[o.KeyField] || o.Mapping.rename[o.KeyField] != "") {
 		errs = append(errs, fmt.Errorf("the mapping renames or excludes the key field %s, which is always sent as %s", o.KeyField, o.ExternalIDField))
 	}
@@ -70,14 +76,18 @@ type debeziumDecoder struct{ s *debeziumShape }
 //     KeyField), which the pipeline resolves to the record's Id;
 //   - t (truncate), m (message) and any other op are a *DecodeError;
 //   - a tombstone (a null value, which Debezium writes after each delete so
-//     that log compaction can drop the key) is a delete by external id too,
-//     named by the Kafka key: Debezium's key is a JSON object of the
-//     primary key columns (in the schema/payload wrapper or not), whose
-//     column KeyField is the external id value. Since the d event before it
-//     deletes the record already, the tombstone's delete then finds no
-//     record (BULKSTREAM_NOT_FOUND); setting tombstones.on.delete=false on
-//     the Debezium connector leaves tombstones out. In Avro a tombstone is
-//     a *DecodeError: the Avro decoder does not read keys.
+//     that log compaction can drop the key) is a *SkipError by default:
+//     the d event before it has deleted the record. With o.Tombstones
+//     TombstonesDelete it is a delete by external id, named by the Kafka
+//     key: Debezium's key is a JSON object of the primary key columns (in
+//     the schema/payload wrapper or not; in Avro, a record in the Confluent
+//     wire format), whose column KeyField is the external id value; with
+//     TombstonesFail, a *DecodeError;
+//   - a record without op that Debezium writes beside change events is a
+//     *SkipError: a heartbeat (a value of ts_ms alone,
+//     io.debezium.connector.common.Heartbeat), a schema change event (with
+//     ddl or tableChanges) and a transaction metadata event (status BEGIN
+//     or END). Any other value without op is a *DecodeError.
 //
 // A row's columns become fields as the Avro decoder describes (nested
 // records flattened by path, dates and timestamps in Salesforce's form);
@@ -98,10 +108,7 @@ func NewDebeziumDecoder(o DebeziumOptions) (Decoder, error) {
 
 func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 	if src.Value == nil {
-		if d.s.o.KeyField == "" {
-			return nil, d.s.tombstone()
-		}
-		return tombstoneDelete(debeziumFormat, d.s.o.Object, Delete, d.s.o.ExternalIDField, d.s.o.KeyField, src)
+		return d.s.tombstone(src, keyValue)
 	}
 	var r reader
 	if err := r.read(src.Value, debeziumFormat); err != nil {
@@ -111,6 +118,9 @@ func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 	if p := root.member("payload"); p != nil && root.member("op") == nil {
 		if p.kind != kindRecord {
 			return nil, decodeErrorf("\"payload\" is %s, want a Debezium change event", p.describe())
+		}
+		if p.member("op") == nil {
+			return d.s.change(p, src) // no row to read by its schema: a heartbeat or another record without op
 		}
 		if s := root.member("schema"); s != nil && s.kind == kindRaw {
 			sch, err := d.s.connect.get(s.text)
@@ -137,15 +147,26 @@ func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 
 func (*debeziumShape) format() format { return debeziumFormat }
 
-func (*debeziumShape) tombstone() error {
-	return decodeErrorf("record value is null: a tombstone, which Debezium writes after a delete so that log compaction can drop the key; " +
-		"it names its record only by the Kafka key, which this route cannot read (Avro keys are not decoded, or the route has no key field); " +
-		"set tombstones.on.delete=false on the Debezium connector to leave tombstones out")
+func (d *debeziumShape) tombstone(src Source, key keyReader) (*Change, error) {
+	return tombstone(d.o.Tombstones.orDefault(TombstonesSkip), d.o.Object, Delete, d.o.ExternalIDField, d.o.KeyField, src, key,
+		"a tombstone (a null value), which Debezium writes after each delete event so that log compaction can drop the key; the delete event deleted the record",
+		decodeErrorf("record value is null: a tombstone, which Debezium writes after a delete so that log compaction can drop the key; "+
+			"the route's tombstones setting is fail (skip leaves them out; delete deletes by the key's %s column)", orKeyField(d.o.KeyField)))
+}
+
+func orKeyField(k string) string {
+	if k == "" {
+		return "key field"
+	}
+	return k
 }
 
 func (d *debeziumShape) change(root *node, src Source) (*Change, error) {
 	opNode := root.member("op")
 	if opNode == nil {
+		if reason := notAChange(root); reason != "" {
+			return nil, skipf(reason)
+		}
 		return nil, decodeErrorf("the value has no \"op\"; a Debezium change event has op, before, after and source")
 	}
 	op, err := opNode.optionalText("op")
@@ -210,4 +231,23 @@ func hasColumn(cols []column, name string) bool {
 		}
 	}
 	return false
+}
+
+// notAChange says what a Debezium record without op is, if it is one that
+// Debezium writes beside change events and that needs no write, or "".
+func notAChange(root *node) string {
+	switch {
+	case len(root.members) == 1 && root.members[0].name == "ts_ms":
+		return "a Debezium heartbeat (io.debezium.connector.common.Heartbeat), which carries no row"
+	case root.member("ddl") != nil || root.member("tableChanges") != nil:
+		what := "a Debezium schema change event"
+		if db := root.member("databaseName"); db != nil && db.kind == kindText && db.text != "" {
+			what += " of database " + db.text
+		}
+		return what + ", which carries no row"
+	case root.member("status") != nil && root.member("id") != nil && root.member("event_count") != nil:
+		status, _ := root.member("status").optionalText("status")
+		return fmt.Sprintf("a Debezium transaction metadata event (%s), which carries no row", status)
+	}
+	return ""
 }

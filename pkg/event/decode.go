@@ -39,6 +39,10 @@ type Defaults struct {
 	Operation       Operation // spelled as Salesforce spells it, e.g. hardDelete
 	ExternalIDField string    // the field an upsert matches records by; "Id" is allowed
 	Mapping         *Mapping
+	// Tombstones is what a tombstone (a null record value) becomes: a
+	// delete by the record key, a *SkipError or a *DecodeError. Empty is
+	// the format's default; see Tombstones.
+	Tombstones Tombstones
 }
 
 // Decoder turns the value of a Kafka record into a change. A record that
@@ -143,7 +147,7 @@ var errPrefixEnd = &DecodeError{Reason: "invalid JSON: the value ends early"}
 func (r *reader) read(v []byte, f format) error {
 	switch {
 	case v == nil:
-		return decodeErrorf("record value is null (a tombstone); the %s format needs a JSON object", f)
+		return nullJSONError(f)
 	case len(v) == 0:
 		return decodeErrorf("record value is empty; the %s format needs a JSON object", f)
 	}
@@ -180,6 +184,11 @@ func (r *reader) read(v []byte, f format) error {
 		return decodeErrorf("%sinvalid JSON: the value ends early", r.where(v))
 	}
 	return decodeErrorf("%sinvalid JSON at byte %d: %s", r.where(v), fault, reason)
+}
+
+// nullJSONError is the failure of a tombstone that a JSON route fails.
+func nullJSONError(f format) *DecodeError {
+	return decodeErrorf("record value is null (a tombstone); the %s format needs a JSON object", f)
 }
 
 // jsonFault returns the offset of the first byte of v that cannot continue

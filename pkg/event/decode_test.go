@@ -609,11 +609,17 @@ func checkDecoded(t *testing.T, value []byte, c *Change, err error, envelope boo
 	}
 }
 
-// checkOutcome checks the outcome of a decode: a *DecodeError with a
-// readable reason, or a change that Bulkstream can write as CSV. It reports
-// whether there is a change.
+// checkOutcome checks the outcome of a decode: a *DecodeError or a skip
+// with a readable reason, or a change that Bulkstream can write as CSV. It
+// reports whether there is a change.
 func checkOutcome(t *testing.T, c *Change, err error) bool {
 	t.Helper()
+	if reason, ok := IsSkip(err); ok {
+		if reason == "" || !utf8.ValidString(reason) {
+			t.Fatalf("skip reason %q is empty or not valid UTF-8", reason)
+		}
+		return false
+	}
 	if err != nil {
 		var de *DecodeError
 		if !errors.As(err, &de) {

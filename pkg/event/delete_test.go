@@ -11,7 +11,9 @@ func TestDeleteByExternalID(t *testing.T) {
 	}
 	jsonRoute := NewJSONDecoder(Defaults{Object: "Account", Operation: Upsert, ExternalIDField: "External_Id__c"})
 	hardRoute := NewJSONDecoder(Defaults{Object: "Account", Operation: HardDelete, ExternalIDField: "External_Id__c"})
-	debezium, err := NewDebeziumDecoder(contactRoute(nil))
+	o := contactRoute(nil)
+	o.Tombstones = TombstonesDelete
+	debezium, err := NewDebeziumDecoder(o)
 	if err != nil {
 		t.Fatal(err)
 	}

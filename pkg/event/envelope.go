@@ -16,11 +16,15 @@ type envelopeDecoder struct{ d Defaults }
 // force. delete and hardDelete name their record by "Id" in fields or,
 // without one, by the value of externalIdField (a delete by external id,
 // which the pipeline resolves to the Id); their other fields are checked
-// like any field, then dropped. The rules of
-// Decoder apply. The decoder has no state and is safe for concurrent use.
+// like any field, then dropped. A tombstone (a null value) fails, unless
+// d.Tombstones says to skip it or to delete by the record key, whose value
+// is the external id. The rules of Decoder apply. The decoder has no state and is safe for concurrent use.
 func NewEnvelopeDecoder(d Defaults) Decoder { return envelopeDecoder{d} }
 
 func (e envelopeDecoder) Decode(src Source) (*Change, error) {
+	if src.Value == nil {
+		return e.d.tombstone(envelopeFormat, TombstonesFail, src, keyValue, nullJSONError(envelopeFormat))
+	}
 	r := reader{object: e.d.Object, operation: string(e.d.Operation), externalID: e.d.ExternalIDField}
 	if err := r.read(src.Value, envelopeFormat); err != nil {
 		return nil, err

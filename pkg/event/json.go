@@ -10,17 +10,17 @@ type jsonDecoder struct{ d Defaults }
 // and the route gives the object, the operation and the external id field
 // in d. Object and Operation are required; without them every event fails
 // with a DecodeError, which configuration validation should prevent. A
-// tombstone (a null value) on a route with an external id field is a
-// delete by external id whose value is the record key: the key as text, a
-// JSON string, or a JSON object with a member named like the external id
-// field; it is a hardDelete on a hardDelete route. The rules of Decoder
-// apply. The decoder has no state and is safe for
+// tombstone (a null value) is what d.Tombstones says; by default, on a
+// route with an external id field, a delete by external id whose value is
+// the record key: the key as text, a JSON string, or a JSON object with a
+// member named like the external id field; it is a hardDelete on a
+// hardDelete route. The rules of Decoder apply. The decoder has no state and is safe for
 // concurrent use.
 func NewJSONDecoder(d Defaults) Decoder { return jsonDecoder{d} }
 
 func (j jsonDecoder) Decode(src Source) (*Change, error) {
-	if src.Value == nil && j.d.ExternalIDField != "" {
-		return tombstoneDelete(jsonFormat, j.d.Object, j.d.Operation, j.d.ExternalIDField, j.d.ExternalIDField, src)
+	if src.Value == nil {
+		return j.d.tombstone(jsonFormat, j.d.jsonTombstones(), src, keyValue, nullJSONError(jsonFormat))
 	}
 	r := reader{object: j.d.Object, operation: string(j.d.Operation), externalID: j.d.ExternalIDField}
 	if err := r.read(src.Value, jsonFormat); err != nil {

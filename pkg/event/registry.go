@@ -24,7 +24,12 @@ import (
 // for concurrent use.
 //
 // As an AvroSchemas, it reads values in the Confluent wire format: a zero
-// magic byte, the schema id as four big-endian bytes, then Avro binary.
+// magic byte, the schema id as four big-endian bytes, then Avro binary. A
+// schema is fetched with one request, never retried or waited for inside
+// a Decode: a registry that cannot answer is a *RegistryError for which
+// IsRegistryUnavailable is true, and the caller decides when to try again
+// (the pipeline pauses the partition); a schema id the registry does not
+// have is a *RegistryError that is not (HTTP 404, error_code 40403).
 type Registry struct {
 	base     string
 	client   *http.Client
@@ -47,9 +52,10 @@ type RegistryOptions struct {
 	// HTTPClient makes the requests; set its Transport for TLS. Default a
 	// client with a 10s timeout.
 	HTTPClient *http.Client
-	// RetryFor is how long a request that fails for a transient reason
-	// (no response, 5xx, 429) is repeated, with back-off from 100ms to 5s,
-	// before its error is returned. Default 30s.
+	// RetryFor is how long Register repeats a request that fails for a
+	// transient reason (no response, 5xx, 429), with back-off from 100ms to
+	// 5s, before its error is returned. Default 30s. Fetching a schema to
+	// decode a record is never repeated (see Registry).
 	RetryFor time.Duration
 }
 
@@ -78,8 +84,27 @@ type RegistryError struct {
 	// Message is the registry's message, or the transport's error.
 	Message string
 	// Retriable is true for failures that may pass: no response, a 5xx or
-	// a 429. They have been retried for RegistryOptions.RetryFor already.
+	// a 429. Register has retried them for RegistryOptions.RetryFor
+	// already; a schema fetched to decode a record has been asked for once.
 	Retriable bool
+}
+
+// Registry error codes that Bulkstream tells apart.
+const (
+	// RegistrySchemaNotFound is the registry's error_code for a schema id
+	// it does not have.
+	RegistrySchemaNotFound = 40403
+)
+
+// IsRegistryUnavailable reports whether err (or an error it wraps) is a
+// schema registry failure that may pass if the request is made again
+// later: no response (connection refused, a timeout), a 5xx or a 429. The
+// record that needed the schema is not at fault and should wait, not
+// fail. A schema id the registry does not have, refused credentials and
+// any other 4xx are not unavailability: retrying cannot help.
+func IsRegistryUnavailable(err error) bool {
+	re, ok := errors.AsType[*RegistryError](err)
+	return ok && re.Retriable
 }
 
 func (e *RegistryError) Error() string {
@@ -127,11 +152,18 @@ func (r *Registry) avro(id int) (*avroSchema, error) {
 		SchemaType string `json:"schemaType"`
 		References []any  `json:"references"`
 	}
-	err := r.do(http.MethodGet, "/schemas/ids/"+strconv.Itoa(id), nil, &resp, fmt.Sprintf("get schema id %d", id))
+	// One request: an outage is the caller's to wait out (see Registry).
+	err := r.once(http.MethodGet, "/schemas/ids/"+strconv.Itoa(id), nil, &resp, fmt.Sprintf("get schema id %d", id))
 	var re *RegistryError
 	switch {
 	case errors.As(err, &re) && re.Status == http.StatusNotFound:
-		return nil, decodeErrorf("schema id %d is not in the schema registry", id)
+		// The id is unknown (40403), or the path is: either way not
+		// something time mends. Kept a *RegistryError, so that the
+		// failure names the registry (BULKSTREAM_SCHEMA_REGISTRY), not
+		// the record.
+		re.Message = fmt.Sprintf("schema id %d is not in the schema registry: %s", id, re.Message)
+		re.Retriable = false
+		return nil, err
 	case err != nil:
 		return nil, err
 	case resp.SchemaType != "" && resp.SchemaType != "AVRO":

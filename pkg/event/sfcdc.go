@@ -54,6 +54,9 @@ const recordIDColumn = "ChangeEventHeader.recordIds"
 
 func (s salesforceCDCDecoder) Decode(src Source) (*Change, error) {
 	if src.Value == nil {
+		if s.d.Tombstones == TombstonesSkip {
+			return nil, skipf("a tombstone (a null value), which the route's tombstones setting skips")
+		}
 		return nil, tombstoneError(salesforceCDCFormat)
 	}
 	var r reader

@@ -17,8 +17,10 @@ import (
 type Shape interface {
 	// change reads the record value root into a change.
 	change(root *node, src Source) (*Change, error)
-	// tombstone is the error for a null record value.
-	tombstone() error
+	// tombstone is what a null record value (a tombstone) becomes on the
+	// route: a change, a *SkipError or a *DecodeError (see Tombstones).
+	// key reads the record key.
+	tombstone(src Source, key keyReader) (*Change, error)
 	format() format
 }
 
@@ -38,7 +40,17 @@ type envelopeShape struct{ d Defaults }
 
 func (envelopeShape) format() format { return envelopeFormat }
 
-func (envelopeShape) tombstone() error { return tombstoneError(envelopeFormat) }
+func (e envelopeShape) tombstone(src Source, key keyReader) (*Change, error) {
+	return e.d.tombstone(envelopeFormat, TombstonesFail, src, key, tombstoneError(envelopeFormat))
+}
+
+// tombstone is the tombstone of a route whose external id field names the
+// record in the key (the envelope and json formats), with the setting's
+// default def and the failure fail.
+func (d *Defaults) tombstone(f format, def Tombstones, src Source, key keyReader, fail error) (*Change, error) {
+	return tombstone(d.Tombstones.orDefault(def), d.Object, d.Operation, d.ExternalIDField, d.ExternalIDField, src, key,
+		"a tombstone (a null value), which the route's tombstones setting skips", fail)
+}
 
 func tombstoneError(f format) error {
 	return decodeErrorf("record value is null (a tombstone); the %s format needs a value", f)
@@ -90,7 +102,18 @@ type jsonShape struct{ d Defaults }
 
 func (jsonShape) format() format { return jsonFormat }
 
-func (jsonShape) tombstone() error { return tombstoneError(jsonFormat) }
+func (j jsonShape) tombstone(src Source, key keyReader) (*Change, error) {
+	return j.d.tombstone(jsonFormat, j.d.jsonTombstones(), src, key, tombstoneError(jsonFormat))
+}
+
+// jsonTombstones is the json format's default: a delete by the key when
+// the route has an external id field, else a failure.
+func (d *Defaults) jsonTombstones() Tombstones {
+	if d.ExternalIDField != "" {
+		return TombstonesDelete
+	}
+	return TombstonesFail
+}
 
 func (j jsonShape) change(root *node, src Source) (*Change, error) {
 	cols, err := flatten(make([]column, 0, len(root.members)), "", root, 0)
@@ -145,22 +168,32 @@ func deleteByExternalID(op Operation, object string, f Field, src Source) (*Chan
 
 // tombstoneDelete is the delete that a tombstone (a record with a null
 // value) of a route stands for: its record key names the record by the
-// external id field ext. The key is the value itself (a plain string key),
-// a JSON string, or a JSON object (optionally in Kafka Connect's
-// {"schema", "payload"} wrapper) whose member column holds the value.
-func tombstoneDelete(f format, object string, op Operation, ext, column string, src Source) (*Change, error) {
-	if ext == "" || strings.EqualFold(ext, "Id") {
-		return nil, tombstoneError(f)
+// external id field ext. key reads the value of the key's column: the key
+// itself (a plain string key), a JSON string, or a JSON object (optionally
+// in Kafka Connect's {"schema", "payload"} wrapper) whose member column
+// holds the value (see keyValue), or an Avro key.
+func tombstoneDelete(object string, op Operation, ext, column string, src Source, key keyReader) (*Change, error) {
+	if ext == "" || column == "" {
+		return nil, decodeErrorf("record value is null (a tombstone), to be a delete by the record key, but the route names no external id field or key field")
+	}
+	if strings.EqualFold(ext, "Id") {
+		return nil, decodeErrorf("record value is null (a tombstone), to be a delete by the record key, but the route's external id field is Id; a tombstone deletes by an external id")
 	}
 	if !op.IsDelete() {
 		op = Delete
 	}
-	v, err := keyValue(src.Key, column)
+	v, err := key(src.Key, column)
+	if _, ok := errors.AsType[*RegistryError](err); ok {
+		return nil, err // the key's schema could not be had: not the record's fault
+	}
+	if de, ok := errors.AsType[*DecodeError](err); ok {
+		err = errors.New(de.Reason)
+	}
 	if err != nil {
 		return nil, decodeErrorf("record value is null (a tombstone), a delete by %s named by the record key, but %s", ext, err)
 	}
 	if !isAPIName(object) {
-		return finish(f, object, string(op), "", nil, src) // for its message about the object
+		return finish(jsonFormat, object, string(op), "", nil, src) // for its message about the object
 	}
 	return deleteByExternalID(op, object, Field{Name: ext, Value: Text(v)}, src)
 }

@@ -1,0 +1,187 @@
+package event
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/linkedin/goavro/v2"
+)
+
+// customersKey is the Avro schema of Debezium's key of the customers table,
+// as Confluent's AvroConverter registers it.
+const customersKey = `{"type": "record", "name": "Key", "namespace": "dbserver1.inventory.customers",
+  "fields": [{"name": "id", "type": "int"}], "connect.name": "dbserver1.inventory.customers.Key"}`
+
+// checkSkip decodes src and wants a *SkipError whose reason is reason.
+func checkSkip(t *testing.T, d Decoder, src Source, reason string) {
+	t.Helper()
+	c, err := d.Decode(src)
+	got, ok := IsSkip(err)
+	if !ok || got != reason {
+		t.Fatalf("Decode = %+v, %v; want a skip %q", c, err, reason)
+	}
+	var de *DecodeError
+	if errors.As(err, &de) {
+		t.Errorf("a skip is also a *DecodeError: %v", err)
+	}
+}
+
+const debeziumTombstoneSkip = "a tombstone (a null value), which Debezium writes after each delete event so that log compaction can drop the key; the delete event deleted the record"
+
+// Each format's tombstone setting and its default.
+func TestTombstones(t *testing.T) {
+	deleted := &Change{Object: "Contact", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "1004")}
+	withTombstones := func(o DebeziumOptions, ts Tombstones) DebeziumOptions { o.Tombstones = ts; return o }
+	debezium := func(o DebeziumOptions) Decoder {
+		d, err := NewDebeziumDecoder(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	account := Defaults{Object: "Account", Operation: Upsert, ExternalIDField: "External_Id__c"}
+	skipping := account
+	skipping.Tombstones = TombstonesSkip
+	failing := account
+	failing.Tombstones = TombstonesFail
+	envelopeDelete := account
+	envelopeDelete.Tombstones = TombstonesDelete
+	const skipped = "a tombstone (a null value), which the route's tombstones setting skips"
+	mysqlKey := fixture(t, "debezium/mysql/customers_key.json")
+
+	for _, tc := range []struct {
+		name    string
+		d       Decoder
+		key     []byte
+		want    *Change
+		skip    string
+		wantErr string
+	}{
+		{name: "debezium: skipped by default", d: debezium(contactRoute(nil)), key: mysqlKey, skip: debeziumTombstoneSkip},
+		{name: "debezium: skipped without a key field", d: debezium(DebeziumOptions{Defaults: Defaults{Object: "Contact", Operation: Insert}}), skip: debeziumTombstoneSkip},
+		{name: "debezium: delete by the documented key", d: debezium(withTombstones(contactRoute(nil), TombstonesDelete)), key: mysqlKey, want: deleted},
+		{name: "debezium: delete by the key without schema", d: debezium(withTombstones(contactRoute(nil), TombstonesDelete)),
+			key: fixture(t, "debezium/mysql/customers_key_noschema.json"), want: deleted},
+		{name: "debezium: fail", d: debezium(withTombstones(contactRoute(nil), TombstonesFail)), key: mysqlKey,
+			wantErr: "record value is null: a tombstone, which Debezium writes after a delete so that log compaction can drop the key; the route's tombstones setting is fail (skip leaves them out; delete deletes by the key's id column)"},
+		{name: "json: delete by default with an external id field", d: NewJSONDecoder(account), key: []byte("A-1"),
+			want: &Change{Object: "Account", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "A-1")}},
+		{name: "json: skip", d: NewJSONDecoder(skipping), key: []byte("A-1"), skip: skipped},
+		{name: "json: fail", d: NewJSONDecoder(failing), key: []byte("A-1"), wantErr: "record value is null (a tombstone); the json format needs a JSON object"},
+		{name: "json: delete without an external id field", d: NewJSONDecoder(Defaults{Object: "Account", Operation: Insert, Tombstones: TombstonesDelete}), key: []byte("A-1"),
+			wantErr: "record value is null (a tombstone), to be a delete by the record key, but the route names no external id field or key field"},
+		{name: "envelope: fail by default", d: NewEnvelopeDecoder(account), key: []byte("A-1"), wantErr: "record value is null (a tombstone); the envelope format needs a JSON object"},
+		{name: "envelope: skip", d: NewEnvelopeDecoder(skipping), key: []byte("A-1"), skip: skipped},
+		{name: "envelope: delete", d: NewEnvelopeDecoder(envelopeDelete), key: []byte(`{"External_Id__c": "A-1"}`),
+			want: &Change{Object: "Account", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "A-1")}},
+		{name: "salesforce_cdc: fail by default", d: NewSalesforceCDCDecoder(Defaults{Object: "Account", ExternalIDField: "Source_Id__c"}),
+			wantErr: "record value is null (a tombstone); the salesforce_cdc format needs a value"},
+		{name: "salesforce_cdc: skip", d: NewSalesforceCDCDecoder(Defaults{Object: "Account", ExternalIDField: "Source_Id__c", Tombstones: TombstonesSkip}), skip: skipped},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := Source{Topic: "t", Key: tc.key}
+			if tc.skip != "" {
+				checkSkip(t, tc.d, src, tc.skip)
+				return
+			}
+			checkChange(t, tc.d, src, tc.want, tc.wantErr)
+		})
+	}
+
+	if _, err := NewDebeziumDecoder(withTombstones(DebeziumOptions{Defaults: Defaults{Object: "Contact", Operation: Insert}}, TombstonesDelete)); err == nil {
+		t.Error("tombstones delete without a key field was accepted")
+	}
+	if _, err := NewDebeziumDecoder(withTombstones(contactRoute(nil), "drop")); err == nil {
+		t.Error(`tombstones "drop" was accepted`)
+	}
+}
+
+// Debezium's records that are not change events are skips with a reason,
+// whatever their form.
+func TestDebeziumNotChanges(t *testing.T) {
+	d, err := NewDebeziumDecoder(contactRoute(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const heartbeat = "a Debezium heartbeat (io.debezium.connector.common.Heartbeat), which carries no row"
+	for _, tc := range []struct{ name, file, value, reason string }{
+		{name: "heartbeat", file: "debezium/heartbeat.json", reason: heartbeat},
+		{name: "heartbeat without schema", file: "debezium/heartbeat_noschema.json", reason: heartbeat},
+		{name: "MySQL schema change", file: "debezium/mysql/schema_change.json", reason: "a Debezium schema change event of database inventory, which carries no row"},
+		{name: "transaction metadata", value: `{"status": "BEGIN", "id": "571:53195829", "ts_ms": 1486500577125, "event_count": null, "data_collections": null}`,
+			reason: "a Debezium transaction metadata event (BEGIN), which carries no row"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			value := []byte(tc.value)
+			if tc.file != "" {
+				value = fixture(t, tc.file)
+			}
+			checkSkip(t, d, Source{Value: value}, tc.reason)
+		})
+	}
+	checkChange(t, d, Source{Value: []byte(`{"ts_ms": 1, "other": 2}`)}, nil, `the value has no "op"; a Debezium change event has op, before, after and source`)
+}
+
+// Avro keys in the Confluent wire format are read through the registry, so
+// an Avro Debezium route can delete by a tombstone's key.
+func TestAvroKeys(t *testing.T) {
+	envelope := string(fixture(t, "debezium/customers_envelope.avsc"))
+	fake := newFakeRegistry(t)
+	fake.register(t, "dbserver1.inventory.customers-value", envelope)
+	keyID := fake.register(t, "dbserver1.inventory.customers-key", customersKey)
+	stringKeyID := fake.register(t, "accounts-key", `"string"`)
+	o := contactRoute(nil)
+	o.Tombstones = TombstonesDelete
+	shape, err := DebeziumShape(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewAvroDecoder(shape, fake.client(t, RegistryOptions{}))
+	key := wire(keyID, avroBinary(t, customersKey, map[string]any{"id": int32(1004)}))
+	deleted := &Change{Object: "Contact", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "1004")}
+	checkChange(t, d, Source{Key: key}, deleted, "")
+
+	codec, err := goavro.NewCodec(`"string"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, err := codec.BinaryFromNative(nil, "1004")
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkChange(t, d, Source{Key: wire(stringKeyID, plain)}, deleted, "") // a key that is one value
+	checkChange(t, d, Source{Key: []byte(`{"id": 1004}`)}, deleted, "")   // JSON keys as before
+	if _, err := d.Decode(Source{Key: wire(999, []byte{2})}); !strings.Contains(fmt.Sprint(err), "schema id 999 is not in the schema registry") || IsRegistryUnavailable(err) {
+		t.Errorf("a key of an unknown schema id: %v", err)
+	}
+	otherKey := fake.register(t, "other-key", `{"type": "record", "name": "K", "fields": [{"name": "code", "type": "string"}]}`)
+	checkChange(t, d, Source{Key: wire(otherKey, []byte{2, 'x'})}, nil,
+		`record value is null (a tombstone), a delete by External_Id__c named by the record key, but the record key (Avro, schema id 4) has no field "id"`)
+	checkChange(t, d, Source{Key: wire(keyID, []byte{})}, nil,
+		"record value is null (a tombstone), a delete by External_Id__c named by the record key, but invalid Avro for schema id 2: cannot decode binary record \"dbserver1.inventory.customers.Key\" field \"id\": short buffer")
+
+	// By default an Avro Debezium tombstone is a skip, and its key is not read.
+	shape, err = DebeziumShape(contactRoute(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSkip(t, NewAvroDecoder(shape, fake.client(t, RegistryOptions{})), Source{Key: key}, debeziumTombstoneSkip)
+
+	// A registry that cannot give the key's schema is not the record's fault.
+	fake.fail.Store(1 << 30)
+	_, err = NewAvroDecoder(mustShape(t, o), fake.client(t, RegistryOptions{})).Decode(Source{Key: key})
+	if !IsRegistryUnavailable(err) {
+		t.Errorf("key schema during an outage: %v, want the registry unavailable", err)
+	}
+}
+
+func mustShape(t *testing.T, o DebeziumOptions) Shape {
+	t.Helper()
+	s, err := DebeziumShape(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
