@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"strconv"
 )
 
 // DebeziumOptions configure the debezium format.
@@ -23,6 +24,9 @@ type DebeziumOptions struct {
 type debeziumShape struct {
 	o       DebeziumOptions
 	connect *connectSchemas
+	// unwrapped: the value is a row that ExtractNewRecordState flattened
+	// (see NewUnwrappedDebeziumDecoder), not a change event.
+	unwrapped bool
 }
 
 // DebeziumShape is the debezium format (see NewDebeziumDecoder) for an Avro
@@ -111,10 +115,13 @@ func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 		return d.s.tombstone(src, keyValue)
 	}
 	var r reader
-	if err := r.read(src.Value, debeziumFormat); err != nil {
+	if err := r.read(src.Value, d.s.format()); err != nil {
 		return nil, err
 	}
 	root := &r.tree
+	if d.s.unwrapped {
+		return d.s.unwrappedJSON(root, src)
+	}
 	if p := root.member("payload"); p != nil && root.member("op") == nil {
 		if p.kind != kindRecord {
 			return nil, decodeErrorf("\"payload\" is %s, want a Debezium change event", p.describe())
@@ -145,9 +152,17 @@ func (d debeziumDecoder) Decode(src Source) (*Change, error) {
 	return d.s.change(root, src)
 }
 
-func (*debeziumShape) format() format { return debeziumFormat }
+func (d *debeziumShape) format() format {
+	if d.unwrapped {
+		return debeziumUnwrappedFormat
+	}
+	return debeziumFormat
+}
 
 func (d *debeziumShape) tombstone(src Source, key keyReader) (*Change, error) {
+	if d.unwrapped {
+		return d.unwrappedTombstone(src, key)
+	}
 	return tombstone(d.o.Tombstones.orDefault(TombstonesSkip), d.o.Object, Delete, d.o.ExternalIDField, d.o.KeyField, src, key,
 		"a tombstone (a null value), which Debezium writes after each delete event so that log compaction can drop the key; the delete event deleted the record",
 		decodeErrorf("record value is null: a tombstone, which Debezium writes after a delete so that log compaction can drop the key; "+
@@ -162,6 +177,9 @@ func orKeyField(k string) string {
 }
 
 func (d *debeziumShape) change(root *node, src Source) (*Change, error) {
+	if d.unwrapped {
+		return d.unwrappedChange(root, src)
+	}
 	opNode := root.member("op")
 	if opNode == nil {
 		if reason := notAChange(root); reason != "" {
@@ -214,12 +232,17 @@ func (d *debeziumShape) row(root *node, key, op string) ([]Field, error) {
 		}
 		return nil, decodeErrorf("op %q has %s %q row", op, what, key)
 	}
+	return d.fields(n, strconv.Quote(key)+" row")
+}
+
+// fields are the mapped fields of the row n, which what names in messages.
+func (d *debeziumShape) fields(n *node, what string) ([]Field, error) {
 	cols, err := flatten(make([]column, 0, len(n.members)), "", n, 0)
 	if err != nil {
 		return nil, err
 	}
 	if d.o.KeyField != "" && !hasColumn(cols, d.o.KeyField) {
-		return nil, decodeErrorf("the %q row has no column %q (the route's key field)", key, d.o.KeyField)
+		return nil, decodeErrorf("the %s has no column %q (the route's key field)", what, d.o.KeyField)
 	}
 	return d.o.Mapping.apply(cols, keyColumn{source: d.o.KeyField, field: d.o.ExternalIDField}, nil)
 }

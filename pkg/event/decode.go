@@ -85,6 +85,7 @@ const (
 	jsonFormat                        // see NewJSONDecoder
 	debeziumFormat                    // see NewDebeziumDecoder
 	salesforceCDCFormat               // see NewSalesforceCDCDecoder
+	debeziumUnwrappedFormat           // see NewUnwrappedDebeziumDecoder
 )
 
 func (f format) String() string {
@@ -95,6 +96,8 @@ func (f format) String() string {
 		return "json"
 	case debeziumFormat:
 		return "debezium"
+	case debeziumUnwrappedFormat:
+		return "debezium_unwrapped"
 	}
 	return "salesforce_cdc"
 }

@@ -185,3 +185,94 @@ func mustShape(t *testing.T, o DebeziumOptions) Shape {
 	}
 	return s
 }
+
+// Rows of Debezium's ExtractNewRecordState in its delete modes, as its
+// documentation shows them.
+func TestUnwrappedDebezium(t *testing.T) {
+	o := DebeziumOptions{Defaults: Defaults{Object: "Account", ExternalIDField: "External_Id__c",
+		Mapping: mustMapping(t, MappingRules{Rename: map[string]string{"cola": "Name"}})}, KeyField: "pk"}
+	d, err := NewUnwrappedDebeziumDecoder(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upsert := func(name any) *Change {
+		return &Change{Object: "Account", Operation: Upsert, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "2", "Name", name)}
+	}
+	deleted := &Change{Object: "Account", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "2")}
+	key := fixture(t, "debezium/unwrapped/key.json")
+	for _, tc := range []struct {
+		name, file string
+		value      string
+		tombstone  bool
+		want       *Change
+		wantErr    string
+	}{
+		{name: "rewrite: __deleted true deletes", file: "rewrite_delete.json", want: deleted},
+		{name: "rewrite, with schema: delete", file: "rewrite_delete_schema.json", want: deleted},
+		{name: "rewrite, with schema: __deleted false upserts", file: "rewrite_update_schema.json", want: upsert("newvalue1")},
+		{name: "add.fields: __op c upserts, added fields left out", file: "add_fields.json", want: upsert("newvalue1")},
+		{name: "add.fields: __op d deletes", file: "add_fields_delete.json", want: deleted},
+		{name: "tombstone mode: a row upserts", file: "tombstone_update.json", want: upsert("newvalue1")},
+		{name: "tombstone mode: the tombstone deletes by the key", tombstone: true, want: deleted},
+		{name: "__op t", value: `{"pk": 2, "__op": "t"}`, wantErr: `__op "t" (truncate) is not supported: Bulk API 2.0 deletes records by Id, one row each, and cannot empty an object`},
+		{name: "__deleted not a string", value: `{"pk": 2, "__deleted": 1}`, wantErr: `"__deleted" is a number, want "true" or "false"`},
+		{name: "no key column", value: `{"cola": "x"}`, wantErr: `the row has no column "pk" (the route's key field)`},
+		{name: "a column named payload is a column", value: `{"pk": 2, "payload": "p"}`,
+			want: &Change{Object: "Account", Operation: Upsert, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "2", "payload", "p")}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := Source{Key: key, Value: []byte(tc.value)}
+			switch {
+			case tc.file != "":
+				src.Value = fixture(t, "debezium/unwrapped/"+tc.file)
+			case tc.tombstone:
+				src.Value = nil
+			}
+			checkChange(t, d, src, tc.want, tc.wantErr)
+		})
+	}
+
+	// rewrite-with-tombstone: the tombstone after a row marked deleted is
+	// skipped by the setting.
+	o.Tombstones = TombstonesSkip
+	skipping, err := NewUnwrappedDebeziumDecoder(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkSkip(t, skipping, Source{Key: key}, "a tombstone (a null value), which the route's tombstones setting skips")
+	// A heartbeat that the transformation passed through.
+	checkSkip(t, d, Source{Value: fixture(t, "debezium/heartbeat.json")}, "a Debezium heartbeat (io.debezium.connector.common.Heartbeat), which carries no row")
+}
+
+// The unwrapped format in Avro: the value is the row record.
+func TestAvroUnwrappedDebezium(t *testing.T) {
+	const row = `{"type": "record", "name": "Value", "namespace": "dbserver1.public.t", "fields": [
+  {"name": "pk", "type": "int"}, {"name": "cola", "type": ["null", "string"], "default": null},
+  {"name": "__deleted", "type": ["null", "string"], "default": null}]}`
+	fixed, err := FixedAvroSchema(row)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape, err := UnwrappedDebeziumShape(DebeziumOptions{Defaults: Defaults{Object: "Account", ExternalIDField: "External_Id__c"}, KeyField: "pk"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewAvroDecoder(shape, fixed)
+	value := avroBinary(t, row, map[string]any{"pk": int32(2), "cola": nil, "__deleted": goavro.Union("string", "true")})
+	checkChange(t, d, Source{Value: value}, &Change{Object: "Account", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "2")}, "")
+}
+
+func FuzzUnwrappedDebezium(f *testing.F) {
+	for _, name := range []string{"rewrite_delete.json", "rewrite_delete_schema.json", "rewrite_update_schema.json", "add_fields.json", "add_fields_delete.json", "tombstone_update.json"} {
+		f.Add(fixture(f, "debezium/unwrapped/"+name))
+	}
+	f.Add(fixture(f, "debezium/heartbeat.json"))
+	d, err := NewUnwrappedDebeziumDecoder(DebeziumOptions{Defaults: Defaults{Object: "Account", ExternalIDField: "External_Id__c"}, KeyField: "pk"})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, value []byte) {
+		c, err := d.Decode(Source{Value: value})
+		checkOutcome(t, c, err)
+	})
+}
