@@ -59,14 +59,19 @@ func routeDecoder(key string, r config.Route, reg *event.Registry) (event.Decode
 			return nil, fmt.Errorf("%s.mapping: %w", key, err)
 		}
 	}
-	d := event.Defaults{Object: r.Object, Operation: event.Operation(r.Operation), ExternalIDField: r.ExternalIDField, Mapping: mapping}
+	d := event.Defaults{Object: r.Object, Operation: event.Operation(r.Operation), ExternalIDField: r.ExternalIDField, Mapping: mapping,
+		Tombstones: event.Tombstones(r.Tombstones)}
 	debezium := event.DebeziumOptions{Defaults: d, KeyField: r.KeyField}
 	if r.Encoding != config.EncodingAvro {
 		switch r.Format {
 		case config.FormatJSON:
 			return event.NewJSONDecoder(d), nil
-		case config.FormatDebezium:
-			dec, err := event.NewDebeziumDecoder(debezium)
+		case config.FormatDebezium, config.FormatDebeziumUnwrapped:
+			newDecoder := event.NewDebeziumDecoder
+			if r.Format == config.FormatDebeziumUnwrapped {
+				newDecoder = event.NewUnwrappedDebeziumDecoder
+			}
+			dec, err := newDecoder(debezium)
 			if err != nil {
 				return nil, fmt.Errorf("%s: %w", key, err)
 			}
@@ -81,9 +86,13 @@ func routeDecoder(key string, r config.Route, reg *event.Registry) (event.Decode
 	switch r.Format {
 	case config.FormatJSON:
 		shape = event.JSONShape(d)
-	case config.FormatDebezium:
+	case config.FormatDebezium, config.FormatDebeziumUnwrapped:
+		newShape := event.DebeziumShape
+		if r.Format == config.FormatDebeziumUnwrapped {
+			newShape = event.UnwrappedDebeziumShape
+		}
 		var err error
-		if shape, err = event.DebeziumShape(debezium); err != nil {
+		if shape, err = newShape(debezium); err != nil {
 			return nil, fmt.Errorf("%s: %w", key, err)
 		}
 	case config.FormatEnvelope:

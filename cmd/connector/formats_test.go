@@ -212,3 +212,43 @@ func TestRouteDecoderErrors(t *testing.T) {
 		})
 	}
 }
+
+// A route's tombstones setting and the debezium_unwrapped format reach the
+// decoder.
+func TestRouteDecoderTombstones(t *testing.T) {
+	key := []byte(`{"id": 7}`)
+	for _, tc := range []struct {
+		name  string
+		route config.Route
+		skip  bool // else a delete by External_Id__c 7
+	}{
+		{"debezium skips by default", config.Route{Format: config.FormatDebezium, Object: "Contact", ExternalIDField: "External_Id__c", KeyField: "id"}, true},
+		{"debezium deletes when told", config.Route{Format: config.FormatDebezium, Object: "Contact", ExternalIDField: "External_Id__c", KeyField: "id",
+			Tombstones: config.TombstonesDelete}, false},
+		{"debezium_unwrapped deletes by default", config.Route{Format: config.FormatDebeziumUnwrapped, Object: "Contact", ExternalIDField: "External_Id__c", KeyField: "id"}, false},
+		{"json skips when told", config.Route{Format: config.FormatJSON, Object: "Contact", Operation: "upsert", ExternalIDField: "External_Id__c",
+			Tombstones: config.TombstonesSkip}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := routeDecoder("routes[0]", tc.route, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := d.Decode(event.Source{Key: key})
+			if _, skipped := event.IsSkip(err); skipped != tc.skip {
+				t.Fatalf("Decode = %+v, %v; want skipped %v", c, err, tc.skip)
+			}
+			if !tc.skip && (err != nil || c.Operation != event.Delete || c.ExternalIDField != "External_Id__c") {
+				t.Errorf("Decode = %+v, %v; want a delete by External_Id__c", c, err)
+			}
+		})
+	}
+	d, err := routeDecoder("routes[0]", config.Route{Format: config.FormatDebeziumUnwrapped, Object: "Contact", ExternalIDField: "External_Id__c", KeyField: "id"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := d.Decode(event.Source{Value: []byte(`{"id": 7, "name": "x", "__deleted": "true"}`)})
+	if err != nil || c.Operation != event.Delete {
+		t.Errorf("an unwrapped row marked deleted: %+v, %v", c, err)
+	}
+}

@@ -241,7 +241,7 @@ type Route struct {
 	// Format is how record values are read. Default FormatEnvelope.
 	Format Format `yaml:"format"`
 	// Object is the target sObject, such as Account. Required for
-	// FormatJSON and FormatDebezium; the default for envelopes that do not
+	// FormatJSON and the Debezium formats; the default for envelopes that do not
 	// name one; for FormatSalesforceCDC, instead of the event's entityName.
 	Object string `yaml:"object"`
 	// Operation is insert, update, upsert, delete or hardDelete. Required
@@ -270,10 +270,22 @@ type Route struct {
 	// route is written with, as plain Avro binary without the wire-format
 	// header. Only with EncodingAvro.
 	SchemaFile string `yaml:"schema_file"`
-	// KeyField is, for FormatDebezium, the source column whose value is
-	// the external id: it is sent as ExternalIDField. Required with
-	// upsert, which is FormatDebezium's operation when none is given.
+	// KeyField is, for FormatDebezium and FormatDebeziumUnwrapped, the
+	// source column whose value is the external id: it is sent as
+	// ExternalIDField, and names the record of a tombstone in the record
+	// key. Required with upsert, which is their operation when none is
+	// given.
 	KeyField string `yaml:"key_field"`
+	// Tombstones is what a tombstone (a record whose value is null)
+	// becomes: TombstonesSkip (a skipped result, no write),
+	// TombstonesDelete (a delete by ExternalIDField, whose value is the
+	// record key: the key's KeyField column for the Debezium formats, the
+	// key itself or its ExternalIDField member for json and envelope) or
+	// TombstonesFail (a failure result). Default skip for FormatDebezium
+	// (its delete event did the delete); delete for FormatDebeziumUnwrapped
+	// with a KeyField and for FormatJSON with an ExternalIDField; fail
+	// otherwise.
+	Tombstones Tombstones `yaml:"tombstones"`
 	// Mapping renames, includes, excludes and adds fields, and says how to
 	// read ambiguous ones, for every format.
 	Mapping Mapping `yaml:"mapping"`
@@ -305,6 +317,11 @@ const (
 	// the after row with the route's Operation (upsert, insert or update),
 	// d deletes. Object is required.
 	FormatDebezium Format = "debezium"
+	// FormatDebeziumUnwrapped values are rows of Debezium change events
+	// unwrapped by its ExtractNewRecordState transformation: a row is sent
+	// with the route's Operation, a row with __deleted "true" or __op d is
+	// deleted, and tombstones delete by key. Object is required.
+	FormatDebeziumUnwrapped Format = "debezium_unwrapped"
 	// FormatSalesforceCDC values are Salesforce Change Data Capture
 	// events, upserted on ExternalIDField (required), which holds the
 	// source org's record Id.

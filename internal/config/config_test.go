@@ -302,7 +302,7 @@ func TestErrors(t *testing.T) {
 			"t.yaml:12: batch.max_bytse: unknown key; batch has max_bytes, max_records, max_age, max_jobs_in_flight, spill_threshold, spill_dir, parent_order, id_cache_size",
 		}},
 		{"unknown key in a route", minimal + "  - topics: [b]\n    objct: X\n", []string{
-			"t.yaml:12: routes[1].objct: unknown key; routes[1] has name, topics, topic_regex, format, object, operation, external_id_field, fields, encoding, schema_file, key_field, mapping",
+			"t.yaml:12: routes[1].objct: unknown key; routes[1] has name, topics, topic_regex, format, object, operation, external_id_field, fields, encoding, schema_file, key_field, tombstones, mapping",
 		}},
 		{"unknown keys, all of them", minimal + "http:\n  listen: x:1\n  port: 1\nlog:\n  lvl: debug\n", []string{
 			"t.yaml:13: http.port: unknown key; http has listen",
@@ -401,7 +401,7 @@ func TestErrors(t *testing.T) {
 			`t.yaml:12: routes[1].operation: "upsrt" is not one of insert, update, upsert, delete, hardDelete`,
 		}},
 		{"bad format", minimal + "  - topics: [b]\n    format: avro\n", []string{
-			`t.yaml:12: routes[1].format: "avro" is not one of envelope, json, debezium, salesforce_cdc`,
+			`t.yaml:12: routes[1].format: "avro" is not one of envelope, json, debezium, debezium_unwrapped, salesforce_cdc`,
 		}},
 		{"unknown flow", edit("  auth:\n", "  auth:\n    flow: password\n"), []string{
 			`t.yaml:7: salesforce.auth.flow: "password" is not one of client_credentials, jwt_bearer, refresh_token, access_token`,

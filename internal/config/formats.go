@@ -24,6 +24,16 @@ const (
 	EncodingAvro Encoding = "avro"
 )
 
+// Tombstones is what a route makes of a tombstone: see Route.Tombstones.
+type Tombstones string
+
+// Tombstone settings.
+const (
+	TombstonesSkip   Tombstones = "skip"
+	TombstonesDelete Tombstones = "delete"
+	TombstonesFail   Tombstones = "fail"
+)
+
 // ResultsFormat is how result records are written.
 type ResultsFormat string
 
@@ -137,19 +147,43 @@ func (v *validator) routeEncoding(key string, r *Route) {
 	default:
 		v.errorf(key+".encoding", "%q is not one of json, avro", r.Encoding)
 	}
-	if r.KeyField != "" && r.Format != FormatDebezium {
-		v.errorf(key+".key_field", "is only used by format: debezium")
+	if r.KeyField != "" && !r.Format.debezium() {
+		v.errorf(key+".key_field", "is only used by format: debezium and debezium_unwrapped")
 	}
 }
 
-// routeDebezium checks what format debezium needs: an operation that a
-// change event can become, and a key field to upsert by.
+// debezium reports whether f reads Debezium's events, whole or unwrapped.
+func (f Format) debezium() bool { return f == FormatDebezium || f == FormatDebeziumUnwrapped }
+
+// routeTombstones checks the tombstones setting: a delete needs what names
+// the record in the key.
+func (v *validator) routeTombstones(key string, r *Route) {
+	key += ".tombstones"
+	if r.Tombstones == "" || !v.oneOf(key, string(r.Tombstones), string(TombstonesSkip), string(TombstonesDelete), string(TombstonesFail)) ||
+		r.Tombstones != TombstonesDelete {
+		return
+	}
+	switch {
+	case r.Format == FormatSalesforceCDC:
+		v.errorf(key, "delete: Salesforce change events name their record in the value; tombstones can be skip or fail")
+	case r.Format.debezium() && r.KeyField == "":
+		v.errorf(key, "delete needs key_field: the column of the record key that holds the external id")
+	case r.ExternalIDField == "" || strings.EqualFold(r.ExternalIDField, "Id"):
+		v.errorf(key, "delete needs an external_id_field other than Id: a tombstone's key holds an external id value")
+	case r.Object == "":
+		v.errorf(key, "delete needs the route's object: a tombstone names none")
+	}
+}
+
+// routeDebezium checks what the formats debezium and debezium_unwrapped
+// need: an operation that a change event can become, and a key field to
+// upsert by.
 func (v *validator) routeDebezium(key string, r *Route) {
 	op := r.Operation
 	switch op {
 	case "", bulk.OpUpsert:
 		if r.ExternalIDField == "" {
-			v.errorf(key+".external_id_field", "required key is missing: a debezium route upserts on an external id field")
+			v.errorf(key+".external_id_field", "required key is missing: a %s route upserts on an external id field", r.Format)
 		}
 		if r.KeyField == "" {
 			v.errorf(key+".key_field", "required key is missing: the source column whose value is sent as %s", orNone(r.ExternalIDField, "external_id_field"))

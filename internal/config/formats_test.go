@@ -36,7 +36,27 @@ func TestFormatErrors(t *testing.T) {
 			"t.yaml:13: routes[1].encoding: salesforce_cdc reads JSON change events; the Pub/Sub API's Avro (with bitmap changedFields) is not supported",
 		}},
 		{"key field outside debezium", minimal + "  - topics: [b]\n    key_field: id\n", []string{
-			"t.yaml:12: routes[1].key_field: is only used by format: debezium",
+			"t.yaml:12: routes[1].key_field: is only used by format: debezium and debezium_unwrapped",
+		}},
+		{"unknown tombstones", minimal + strings.Replace(debeziumRoute, "    key_field", "    tombstones: drop\n    key_field", 1), []string{
+			`t.yaml:15: routes[1].tombstones: "drop" is not one of skip, delete, fail`,
+		}},
+		{"tombstones delete without a key field", minimal + "  - topics: [b]\n    format: debezium\n    object: Contact\n    operation: insert\n    tombstones: delete\n", []string{
+			"t.yaml:15: routes[1].tombstones: delete needs key_field: the column of the record key that holds the external id",
+		}},
+		{"tombstones delete without an external id field", minimal + "  - topics: [b]\n    format: json\n    object: Account\n    operation: insert\n    tombstones: delete\n", []string{
+			"t.yaml:15: routes[1].tombstones: delete needs an external_id_field other than Id: a tombstone's key holds an external id value",
+		}},
+		{"tombstones delete without an object", minimal + "  - topics: [b]\n    external_id_field: Ext__c\n    tombstones: delete\n", []string{
+			"t.yaml:13: routes[1].tombstones: delete needs the route's object: a tombstone names none",
+		}},
+		{"tombstones delete of salesforce_cdc", minimal + "  - topics: [b]\n    format: salesforce_cdc\n    external_id_field: Src__c\n    tombstones: delete\n", []string{
+			"t.yaml:14: routes[1].tombstones: delete: Salesforce change events name their record in the value; tombstones can be skip or fail",
+		}},
+		{"debezium_unwrapped without target", minimal + "  - topics: [b]\n    format: debezium_unwrapped\n", []string{
+			"t.yaml:11: routes[1].object: required key is missing: a debezium_unwrapped route needs its target object",
+			"t.yaml:11: routes[1].external_id_field: required key is missing: a debezium_unwrapped route upserts on an external id field",
+			"t.yaml:11: routes[1].key_field: required key is missing: the source column whose value is sent as the external_id_field",
 		}},
 		{"debezium without target", minimal + "  - topics: [b]\n    format: debezium\n", []string{
 			"t.yaml:11: routes[1].object: required key is missing: a debezium route needs its target object",
@@ -97,6 +117,12 @@ func TestFormatsValid(t *testing.T) {
     encoding: avro
     object: Account
     operation: insert
+  - topics: [c]
+    format: debezium_unwrapped
+    object: Account
+    external_id_field: External_Id__c
+    key_field: pk
+    tombstones: skip
 schema_registry:
   url: http://127.0.0.1:8081
 results:
@@ -111,5 +137,8 @@ results:
 	}
 	if c.Routes[2].Encoding != EncodingAvro || c.Results.Format != ResultsAvro || c.SchemaRegistry.URL != "http://127.0.0.1:8081" {
 		t.Errorf("avro: %+v, %+v, %+v", c.Routes[2], c.Results, c.SchemaRegistry)
+	}
+	if r := c.Routes[3]; r.Format != FormatDebeziumUnwrapped || r.KeyField != "pk" || r.Tombstones != TombstonesSkip {
+		t.Errorf("debezium_unwrapped route: %+v", r)
 	}
 }

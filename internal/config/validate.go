@@ -413,21 +413,22 @@ func validTopic(t string) bool {
 // routeTarget checks the object and operation: required for json, optional
 // defaults for envelopes, and what debezium and salesforce_cdc need.
 func (v *validator) routeTarget(key string, r *Route) {
-	if !v.oneOf(key+".format", string(r.Format), string(FormatEnvelope), string(FormatJSON), string(FormatDebezium), string(FormatSalesforceCDC)) {
+	if !v.oneOf(key+".format", string(r.Format), string(FormatEnvelope), string(FormatJSON), string(FormatDebezium), string(FormatDebeziumUnwrapped), string(FormatSalesforceCDC)) {
 		return
 	}
 	json := r.Format == FormatJSON
-	if r.Object == "" && (json || r.Format == FormatDebezium) {
+	if r.Object == "" && (json || r.Format.debezium()) {
 		v.errorf(key+".object", "required key is missing: a %s route needs its target object", r.Format)
 	} else if r.Object != "" && !apiNamePattern.MatchString(r.Object) {
 		v.errorf(key+".object", "%q is not an sObject API name such as Account or Invoice__c", r.Object)
 	}
 	switch r.Format {
-	case FormatDebezium:
+	case FormatDebezium, FormatDebeziumUnwrapped:
 		v.routeDebezium(key, r)
 	case FormatSalesforceCDC:
 		v.routeSalesforceCDC(key, r)
 	}
+	v.routeTombstones(key, r)
 	if r.Operation == "" && json {
 		v.errorf(key+".operation", "required key is missing: a json route needs one of %s", strings.Join(routeOperations, ", "))
 	} else if r.Operation != "" && (json || r.Format == FormatEnvelope) {
