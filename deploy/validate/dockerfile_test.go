@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -74,6 +75,17 @@ func TestDockerfile(t *testing.T) {
 	}
 	if !static {
 		t.Error("the build stage does not build ./cmd/connector with CGO_ENABLED=0 (a static binary)")
+	}
+	// The stamps cmd/connector/version.go reads, as deploy/ci.sh sets them.
+	buildLines := strings.Join(build.lines, "\n")
+	for _, stamp := range []string{"-X main.version=", "-X main.commit=", "-X main.date="} {
+		if !strings.Contains(buildLines, stamp) {
+			t.Errorf("the build stage does not stamp %s (connector version would print devel or unknown)", stamp)
+		}
+	}
+	// The files come from deploy/image, as in the image deploy/ci.sh builds.
+	if !strings.Contains(buildLines, "go -C deploy/image run . rootfs") || !slices.Contains(final.lines, "COPY --from=build /out/rootfs /") {
+		t.Error("the image's files are not deploy/image's rootfs: the Dockerfile and deploy/ci.sh would build different images")
 	}
 	if !strings.HasPrefix(final.from, "gcr.io/distroless/static") && final.from != "scratch" {
 		t.Errorf("final stage FROM %s: want distroless/static or scratch", final.from)
