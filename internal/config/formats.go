@@ -86,8 +86,12 @@ type SchemaRegistry struct {
 	Username string            `yaml:"username"`
 	Password Secret            `yaml:"password"`
 	TLS      SchemaRegistryTLS `yaml:"tls"`
-	// Timeout bounds each request. Default 10s. Requests that fail for a
-	// transient reason are repeated for 30s before an event fails.
+	// Timeout bounds each request. Default 10s. A schema fetched to
+	// decode a record is asked for once: a failure that may pass (no
+	// answer, 5xx, 429) is reported at once as the registry being
+	// unavailable (event.IsRegistryUnavailable), for the pipeline to wait
+	// out, and an unknown schema id fails the record. Registering the
+	// result schema repeats transient failures for 30s.
 	Timeout time.Duration `yaml:"timeout"`
 }
 
