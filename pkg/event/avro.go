@@ -20,8 +20,8 @@ import (
 // wire format; FixedAvroSchema reads plain Avro binary.
 type AvroSchemas interface {
 	// writerSchema returns the schema of value and the Avro binary in it.
-	// An error that is not a *DecodeError means the schema could not be
-	// fetched (the registry cannot be reached), not that value is bad.
+	// A *RegistryError means the registry did not give the schema: see
+	// IsRegistryUnavailable for whether that may pass.
 	writerSchema(value []byte) (*avroSchema, []byte, error)
 }
 
@@ -330,10 +330,13 @@ type avroDecoder struct {
 //     VariableScaleDecimal, ...) are read as what they stand for;
 //   - arrays are an error, unless the mapping leaves them out.
 //
-// A value that is not valid for its schema, that has bytes after its end,
-// or whose schema cannot be found in the registry, is a *DecodeError; a
-// registry that cannot be reached is another error. The decoder is safe for
-// concurrent use.
+// A value that is not valid for its schema, or that has bytes after its
+// end, is a *DecodeError. A schema that the registry does not give is a
+// *RegistryError: for one it cannot give now (IsRegistryUnavailable) the
+// record should wait, for an id it does not have the record fails. A
+// tombstone is what the shape's Tombstones setting says; a delete reads the
+// record key, in Avro through the registry (see readKey). The decoder is
+// safe for concurrent use.
 func NewAvroDecoder(s Shape, schemas AvroSchemas) Decoder { return avroDecoder{s, schemas} }
 
 func (d avroDecoder) Decode(src Source) (*Change, error) {

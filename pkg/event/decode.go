@@ -47,9 +47,11 @@ type Defaults struct {
 
 // Decoder turns the value of a Kafka record into a change. A record that
 // cannot be decoded yields a *DecodeError and never a panic; the change
-// carries src as its Source. Another error says that a service the decoder
-// needs failed (a schema registry that cannot be reached, a
-// *RegistryError), not that the record is bad.
+// carries src as its Source. A record that needs no write (a skipped
+// tombstone, a Debezium heartbeat) yields a *SkipError (see IsSkip).
+// Another error says that a service the decoder needs failed (a schema
+// registry, a *RegistryError; IsRegistryUnavailable says whether it may
+// pass), not that the record is bad.
 //
 // Both JSON formats share these rules. Field values are strings, numbers,
 // booleans or null. A number keeps its JSON text exactly (1.5e3 stays
@@ -71,7 +73,7 @@ type Defaults struct {
 // it was given, so that Change.RecordKey can coalesce two inserts of one
 // record. The record value must be valid UTF-8 (a lone UTF-16 surrogate
 // escape such as \ud800 counts as invalid), and a null value (a tombstone)
-// is an error. A record with several faults is reported by the first one
+// is what Defaults.Tombstones says. A record with several faults is reported by the first one
 // that reading it in document order meets, before what its operation needs.
 type Decoder interface {
 	Decode(src Source) (*Change, error)
@@ -81,11 +83,11 @@ type Decoder interface {
 type format uint8
 
 const (
-	envelopeFormat      format = iota // see NewEnvelopeDecoder
-	jsonFormat                        // see NewJSONDecoder
-	debeziumFormat                    // see NewDebeziumDecoder
-	salesforceCDCFormat               // see NewSalesforceCDCDecoder
-	debeziumUnwrappedFormat           // see NewUnwrappedDebeziumDecoder
+	envelopeFormat          format = iota // see NewEnvelopeDecoder
+	jsonFormat                            // see NewJSONDecoder
+	debeziumFormat                        // see NewDebeziumDecoder
+	salesforceCDCFormat                   // see NewSalesforceCDCDecoder
+	debeziumUnwrappedFormat               // see NewUnwrappedDebeziumDecoder
 )
 
 func (f format) String() string {
