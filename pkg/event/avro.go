@@ -284,8 +284,8 @@ func avroRecord(m map[string]any, s *schema, depth int) (node, error) {
 			}
 			n.members = append(n.members, member{name: f.name, value: v})
 		}
-		if s.semantic == semVariableDecimal {
-			return variableDecimal(&n)
+		if s.semantic.recordValue() {
+			return recordValue(&n, s.semantic)
 		}
 		return n, nil
 	}

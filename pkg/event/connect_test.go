@@ -81,6 +81,15 @@ func TestConnectSchemaTypes(t *testing.T) {
 		{`"type": "int64", "name": "io.debezium.time.MicroDuration"`, `3600000000`, "3600000000"},
 		{`"type": "string", "name": "io.debezium.time.Interval"`, `"P1Y2M3DT4H5M6.78S"`, "P1Y2M3DT4H5M6.78S"},
 		{`"type": "struct", "name": "io.debezium.data.VariableScaleDecimal", "fields": [{"type": "int32", "field": "scale"}, {"type": "bytes", "field": "value"}]`, `{"scale": 3, "value": "/fM="}`, "-0.525"},
+		// time.precision.mode=structured.
+		{structured("StructuredDate", "year", "month", "day"), `{"year": 2024, "month": 2, "day": 29}`, "2024-02-29"},
+		{structured("StructuredTime", "hour", "minute", "second", "nanos"), `{"hour": 4, "minute": 5, "second": 11, "nanos": 789000000}`, "04:05:11.789Z"},
+		{structured("StructuredTimestamp", "year", "month", "day", "hour", "minute", "second", "nanos"),
+			`{"year": 2018, "month": 6, "day": 20, "hour": 15, "minute": 13, "second": 16, "nanos": 945104000}`, "2018-06-20T15:13:16.945Z"},
+		{structured("StructuredZonedTimestamp", "year", "month", "day", "hour", "minute", "second", "nanos", "offsetSeconds"),
+			`{"year": 2024, "month": 1, "day": 1, "hour": 1, "minute": 0, "second": 0, "nanos": 0, "offsetSeconds": 7200}`, "2023-12-31T23:00:00.000Z"},
+		{structured("StructuredZonedTime", "hour", "minute", "second", "nanos", "offsetSeconds"),
+			`{"hour": 14, "minute": 15, "second": 16, "nanos": 500000000, "offsetSeconds": 7200}`, "12:15:16.500Z"},
 		{`"type": "string", "name": "io.debezium.data.Json"`, `"{\"a\": 1}"`, `{"a": 1}`},
 		{`"type": "string", "name": "io.debezium.data.Xml"`, `"<a/>"`, "<a/>"},
 		{`"type": "string", "name": "io.debezium.data.Uuid"`, `"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"`, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11"},
@@ -103,6 +112,21 @@ func TestConnectSchemaTypes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// structured is the schema of Debezium's structured temporal type name
+// with int fields (int8 and int32, as Debezium declares them) and the
+// optional specialValue and precision.
+func structured(name string, fields ...string) string {
+	s := `"type": "struct", "name": "io.debezium.time.` + name + `", "version": 1, "fields": [`
+	for _, f := range fields {
+		typ := "int8"
+		if f == "year" || f == "nanos" || f == "offsetSeconds" {
+			typ = "int32"
+		}
+		s += `{"type": "` + typ + `", "optional": true, "field": "` + f + `"}, `
+	}
+	return s + `{"type": "string", "optional": true, "field": "specialValue"}, {"type": "int32", "optional": true, "field": "precision"}]`
 }
 
 // connectColumnOrNested is connectColumn, except that a map or struct
@@ -138,6 +162,9 @@ func TestConnectSchemaTypeErrors(t *testing.T) {
 		{`"type": "string", "name": "io.debezium.time.ZonedTime"`, `"noon"`, `"c": "noon" is not an ISO 8601 time of day, such as 04:05:11.789Z`},
 		{`"type": "string", "name": "io.debezium.time.IsoDate"`, `"15/09/2017"`, `"c": "15/09/2017" is not an ISO 8601 date, such as 2017-09-15Z`},
 		{`"type": "uint8"`, `1`, `the Kafka Connect schema has an unknown type "uint8"`},
+		{structured("StructuredTimestamp", "year", "month", "day"), `{"specialValue": "POSITIVE_INFINITY"}`, `"c": POSITIVE_INFINITY has no Salesforce date or time`},
+		{structured("StructuredDate", "year", "month", "day"), `{"year": 2024, "month": 13, "day": 1}`, `"c": month 13 is out of range (1 to 12)`},
+		{structured("StructuredDate", "year", "month", "day"), `{"year": 2024}`, `"c": a structured date needs year, month and day`},
 	} {
 		t.Run(tc.typ+" "+tc.value, func(t *testing.T) {
 			_, err := connectColumn(t, tc.typ, tc.value)

@@ -82,7 +82,18 @@ const (
 	semTimeNanos                // long: nanoseconds since midnight
 	semDecimal                  // bytes: two's-complement unscaled value, with a scale
 	semVariableDecimal          // record {scale: int, value: bytes}
+	// Debezium's structured temporal types (time.precision.mode=structured):
+	// records of year, month, day, hour, minute, second, nanos and, zoned,
+	// offsetSeconds; specialValue for PostgreSQL's infinities.
+	semStructuredDate
+	semStructuredTime
+	semStructuredTimestamp
+	semStructuredZonedTime
+	semStructuredZonedTimestamp
 )
+
+// recordValue reports whether a record of this semantic is one value.
+func (s semantic) recordValue() bool { return s >= semVariableDecimal }
 
 // semanticOf returns the semantic of an Avro logical type, or of a Kafka
 // Connect or Debezium schema name (which Confluent's Avro converter keeps
@@ -129,6 +140,16 @@ func semanticOf(logicalType, name string) semantic {
 		return semDecimal
 	case "io.debezium.data.VariableScaleDecimal":
 		return semVariableDecimal
+	case "io.debezium.time.StructuredDate":
+		return semStructuredDate
+	case "io.debezium.time.StructuredTime":
+		return semStructuredTime
+	case "io.debezium.time.StructuredTimestamp":
+		return semStructuredTimestamp
+	case "io.debezium.time.StructuredZonedTime":
+		return semStructuredZonedTime
+	case "io.debezium.time.StructuredZonedTimestamp":
+		return semStructuredZonedTimestamp
 	}
 	return semNone
 }
@@ -269,6 +290,71 @@ func timeNode(t time.Time) (node, error) {
 	return node{kind: kindTimestamp, i: t.UnixMicro()}, nil
 }
 
+// recordValue reads a record that stands for one value (sem.recordValue).
+func recordValue(n *node, sem semantic) (node, error) {
+	if sem == semVariableDecimal {
+		return variableDecimal(n)
+	}
+	return structuredTemporal(n, sem)
+}
+
+// structuredTemporal reads Debezium's structured date, time or timestamp:
+// a local date and time as written (a timestamp without a zone is read as
+// UTC, as Debezium's Timestamp is), or with offsetSeconds east of UTC.
+func structuredTemporal(n *node, sem semantic) (node, error) {
+	if sv := n.member("specialValue"); sv != nil && sv.kind == kindText && sv.text != "" {
+		return node{}, decodeErrorf("%s has no Salesforce date or time", sv.text)
+	}
+	part := func(name string, min, max int64) (int64, error) {
+		p := n.member(name)
+		if p == nil || p.kind == kindNull {
+			return 0, nil
+		}
+		var i int64
+		switch p.kind {
+		case kindInt:
+			i = p.i
+		case kindNumber:
+			v, err := strconv.ParseInt(p.text, 10, 64)
+			if err != nil {
+				return 0, decodeErrorf("%s %s is not a whole number", name, p.text)
+			}
+			i = v
+		default:
+			return 0, decodeErrorf("%s is %s, want a whole number", name, p.describe())
+		}
+		if i < min || i > max {
+			return 0, decodeErrorf("%s %d is out of range (%d to %d)", name, i, min, max)
+		}
+		return i, nil
+	}
+	var v [8]int64
+	for i, p := range []struct {
+		name     string
+		min, max int64
+	}{{"year", 1, 9999}, {"month", 1, 12}, {"day", 1, 31}, {"hour", 0, 24}, {"minute", 0, 59}, {"second", 0, 60},
+		{"nanos", 0, 999_999_999}, {"offsetSeconds", -18 * 3600, 18 * 3600}} {
+		var err error
+		if v[i], err = part(p.name, p.min, p.max); err != nil {
+			return node{}, err
+		}
+	}
+	year, month, day, offset := v[0], v[1], v[2], v[7]
+	if sem == semStructuredTime || sem == semStructuredZonedTime {
+		year, month, day = 1970, 1, 1
+	} else if month == 0 || day == 0 {
+		return node{}, decodeErrorf("a structured date needs year, month and day")
+	}
+	t := time.Date(int(year), time.Month(month), int(day), int(v[3]), int(v[4]), int(v[5]), int(v[6]), time.UTC).Add(-time.Duration(offset) * time.Second)
+	switch sem {
+	case semStructuredDate:
+		return node{kind: kindDate, i: floorDiv(t.Unix(), 24*3600)}, nil
+	case semStructuredTime, semStructuredZonedTime:
+		return node{kind: kindTime, i: t.Sub(t.Truncate(24 * time.Hour)).Microseconds()}, nil
+	}
+	return timeNode(t)
+}
+
 // variableDecimal reads Debezium's VariableScaleDecimal, a record of scale
 // and value, into a decimal.
 func variableDecimal(n *node) (node, error) {
@@ -389,13 +475,13 @@ func typed(n *node, s *schema, key string, depth int) error {
 	case n.kind == kindNull:
 		n.rec = s.record()
 		return nil
-	case s.semantic == semVariableDecimal && n.kind == kindRecord:
+	case s.semantic.recordValue() && n.kind == kindRecord:
 		for i := range n.members {
 			if err := typed(&n.members[i].value, s.field(n.members[i].name), n.members[i].name, depth+1); err != nil {
 				return err
 			}
 		}
-		d, err := variableDecimal(n)
+		d, err := recordValue(n, s.semantic)
 		if err != nil {
 			return decodeErrorf("%q: %s", key, err.(*DecodeError).Reason)
 		}

@@ -276,3 +276,35 @@ func FuzzUnwrappedDebezium(f *testing.F) {
 		checkOutcome(t, c, err)
 	})
 }
+
+// In Avro too, a heartbeat is a skip, and a structured timestamp (a record
+// named by connect.name) is one value.
+func TestAvroDebeziumNotChangesAndStructured(t *testing.T) {
+	heartbeat, err := FixedAvroSchema(`{"type": "record", "name": "Heartbeat", "namespace": "io.debezium.connector.common",
+  "fields": [{"name": "ts_ms", "type": "long"}], "connect.name": "io.debezium.connector.common.Heartbeat"}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	shape := mustShape(t, contactRoute(nil))
+	checkSkip(t, NewAvroDecoder(shape, heartbeat), Source{Value: []byte{2}}, "a Debezium heartbeat (io.debezium.connector.common.Heartbeat), which carries no row")
+
+	const envelope = `{"type": "record", "name": "Envelope", "namespace": "s.t", "fields": [
+  {"name": "after", "type": ["null", {"type": "record", "name": "Value", "fields": [
+    {"name": "id", "type": "int"},
+    {"name": "at", "type": ["null", {"type": "record", "name": "StructuredTimestamp", "namespace": "io.debezium.time",
+      "connect.name": "io.debezium.time.StructuredTimestamp", "fields": [
+      {"name": "year", "type": ["null", "int"]}, {"name": "month", "type": ["null", "int"]}, {"name": "day", "type": ["null", "int"]},
+      {"name": "hour", "type": ["null", "int"]}, {"name": "minute", "type": ["null", "int"]}, {"name": "second", "type": ["null", "int"]},
+      {"name": "nanos", "type": ["null", "int"]}, {"name": "specialValue", "type": ["null", "string"]}]}]}]}]},
+  {"name": "op", "type": "string"}]}`
+	fixed, err := FixedAvroSchema(envelope)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := func(v int32) any { return goavro.Union("int", v) }
+	value := avroBinary(t, envelope, map[string]any{"op": "c", "after": goavro.Union("s.t.Value", map[string]any{"id": int32(1),
+		"at": goavro.Union("io.debezium.time.StructuredTimestamp", map[string]any{"year": i(2024), "month": i(3), "day": i(1), "hour": i(12),
+			"minute": i(34), "second": i(56), "nanos": i(789000000), "specialValue": nil})})})
+	checkChange(t, NewAvroDecoder(shape, fixed), Source{Value: value}, &Change{Object: "Contact", Operation: Upsert, ExternalIDField: "External_Id__c",
+		Fields: fieldList("External_Id__c", "1", "at", "2024-03-01T12:34:56.789Z")}, "")
+}
