@@ -43,6 +43,8 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.StringVar(&opts.JWTUsername, "jwt-username", "", "the user a JWT assertion's sub must name (default: any)")
 	fs.StringVar(&opts.JWTAudience, "jwt-audience", "", "the aud a JWT assertion must carry (default: the emulator's URL, https://login.salesforce.com or https://test.salesforce.com)")
 	fs.StringVar(&opts.RefreshToken, "refresh-token", "", "the refresh token the token endpoint accepts (turns the refresh_token flow on)")
+	fs.StringVar(&opts.Username, "username", "emulator@bulkstream.example", "the org's one user: the username the password flow takes and userinfo reports")
+	fs.StringVar(&opts.Password, "password", "", "the password (with the security token appended, as one string) the username-password flow takes (turns the password flow on)")
 	fs.BoolVar(&opts.HardDeleteAllowed, "hard-delete-allowed", false, "enable the Bulk API Hard Delete permission (otherwise hardDelete jobs fail with FEATURENOTENABLED)")
 	fs.Int64Var(&opts.DailyAPIRequests, "daily-api-requests", 1_000_000, "daily API request allocation; beyond it requests get 403 REQUEST_LIMIT_EXCEEDED")
 	fs.Int64Var(&opts.DailyRecordLimit, "daily-record-limit", 150_000_000, "Bulk API records per rolling 24 hours; beyond it rows stay unprocessed and the job fails")

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"sync/atomic"
 	"time"
 )
@@ -41,6 +42,16 @@ type Options struct {
 	// (and ClientSecret, if the client sends one). Default "": the flow is
 	// refused with unsupported_grant_type.
 	RefreshToken string
+	// Username is the login name of the org's one user: the username the
+	// password flow takes, and the one that userinfo, the identity URL and
+	// the User record report. Default "emulator@bulkstream.example".
+	Username string
+	// Password turns on the username-password flow: the token endpoint
+	// takes grant_type=password with Username and this password (a real
+	// org's password followed by the user's security token, as one string)
+	// and the client id and secret. Default "": the flow is refused with
+	// unsupported_grant_type.
+	Password string
 	// Schema is the org's objects and fields. Default DefaultSchema().
 	Schema *Schema
 	// HardDeleteAllowed is the org setting behind hardDelete ("Bulk API
@@ -140,7 +151,9 @@ type Emulator struct {
 	locks   rowLocks
 	auth    sessions
 	mux     *http.ServeMux
-	now     func() time.Time
+
+	directory *directory // the Organization and the User
+	now       func() time.Time
 
 	faultSet   atomic.Pointer[Faults] // the faults in force; SetFaults swaps them
 	allocation atomic.Int64           // daily API requests; SetDailyAPIRequests changes it
@@ -161,6 +174,9 @@ func New(opts Options) *Emulator {
 	}
 	if opts.TokenTTL <= 0 {
 		opts.TokenTTL = 2 * time.Hour
+	}
+	if opts.Username == "" {
+		opts.Username = "emulator@bulkstream.example"
 	}
 	if opts.Schema == nil {
 		opts.Schema = DefaultSchema()
@@ -193,6 +209,7 @@ func New(opts Options) *Emulator {
 		opts.Now = time.Now
 	}
 	e := &Emulator{opts: opts, schema: opts.Schema, store: newStore(opts.Schema), now: opts.Now}
+	e.directory = newDirectory(opts.Username, opts.Now())
 	e.uploads.limit = opts.MaxUploadMemory
 	e.SetFaults(opts.Faults)
 	e.allocation.Store(opts.DailyAPIRequests)
@@ -236,6 +253,15 @@ func (e *Emulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			writeError(rec, &apiError{Status: http.StatusInternalServerError, Code: "UNKNOWN_EXCEPTION", Message: fmt.Sprint("internal error: ", p)})
 		}
 	}()
+	if strings.Contains(r.URL.Path, "//") {
+		// Salesforce reads //services/data as /services/data; clients that
+		// join an instance URL ending in a slash with an absolute path (the
+		// Salesforce CLI) send such paths. http.ServeMux would redirect.
+		r = r.WithContext(r.Context())
+		u := *r.URL
+		u.Path, u.RawPath = collapseSlashes(u.Path), ""
+		r.URL = &u
+	}
 	e.mux.ServeHTTP(rec, r)
 	if e.opts.Logger != nil {
 		e.opts.Logger.Info("request", "method", r.Method, "path", r.URL.RequestURI(), "status", rec.status,
@@ -270,4 +296,16 @@ func (r *statusRecorder) Flush() {
 	if f, ok := r.ResponseWriter.(http.Flusher); ok {
 		f.Flush()
 	}
+}
+
+// collapseSlashes replaces each run of slashes in path with one.
+func collapseSlashes(path string) string {
+	var b strings.Builder
+	for i := 0; i < len(path); i++ {
+		if path[i] == '/' && i > 0 && path[i-1] == '/' {
+			continue
+		}
+		b.WriteByte(path[i])
+	}
+	return b.String()
 }

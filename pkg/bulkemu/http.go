@@ -28,6 +28,8 @@ func (e *Emulator) routes() {
 	e.mux.HandleFunc("/services/oauth2/token", e.token)
 	e.mux.HandleFunc("/services/data", e.versions)
 	e.mux.HandleFunc("/services/data/", e.api)
+	e.mux.HandleFunc("/services/oauth2/userinfo", e.userinfo)
+	e.mux.HandleFunc("/id/", e.identity)
 	e.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) { writeError(w, errNotFound) })
 }
 
@@ -106,12 +108,20 @@ func (e *Emulator) api(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) dispatch(q *request, version float64) error {
 	seg := q.seg
 	switch {
+	case len(seg) == 0:
+		return q.only("GET", e.versionRoot)
+	case len(seg) == 1 && seg[0] == "query":
+		return q.only("GET", func(q *request) error { return e.restQuery(q, false) })
+	case len(seg) == 1 && seg[0] == "queryAll":
+		return q.only("GET", func(q *request) error { return e.restQuery(q, true) })
 	case len(seg) == 1 && seg[0] == "limits":
 		return q.only("GET", e.limits)
 	case len(seg) == 1 && seg[0] == "sobjects":
 		return q.only("GET", e.globalDescribe)
 	case len(seg) == 3 && seg[0] == "sobjects" && seg[2] == "describe":
 		return q.only("GET", e.describe)
+	case len(seg) == 3 && seg[0] == "sobjects":
+		return q.only("GET", e.record)
 	case len(seg) >= 2 && seg[0] == "jobs" && seg[1] == "ingest":
 		if version < minIngestVersion {
 			return errNotFound

@@ -3,6 +3,7 @@ package bulkemu
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"io"
 	"mime"
 	"mime/multipart"
@@ -144,7 +145,7 @@ func (e *Emulator) newIngestJob(version string, body ingestRequest) (*job, error
 		j.externalID = f
 	}
 	if op == "hardDelete" && !e.opts.HardDeleteAllowed {
-		return nil, badRequest("FEATURENOTENABLED", "FeatureNotEnabled : hardDelete requires the Bulk API Hard Delete permission, which is not enabled for this user")
+		return nil, badRequest("FEATURENOTENABLED", "hardDelete operation requires special user profile permission, please contact your system administrator")
 	}
 	return j, nil
 }
@@ -283,11 +284,42 @@ func errSecondUpload(j *job) error {
 var errUploadTooLarge = &apiError{Status: http.StatusRequestEntityTooLarge, Code: "EXCEEDED_MAX_SIZE_REQUEST",
 	Message: "Upload exceeds the limit of 150 MB of base64-encoded data (100 MB of CSV); split the data into several jobs"}
 
+// stateChange is the body of a close or abort. Besides state it takes
+// every property of the job's own JSON and ignores them, as Salesforce
+// does: clients send the job back with its state changed (go-salesforce
+// sends its id), and a property the job does not have is still refused.
+type stateChange struct {
+	State *string `json:"state"`
+
+	ID                      json.RawMessage `json:"id"`
+	Operation               json.RawMessage `json:"operation"`
+	Object                  json.RawMessage `json:"object"`
+	CreatedByID             json.RawMessage `json:"createdById"`
+	CreatedDate             json.RawMessage `json:"createdDate"`
+	SystemModstamp          json.RawMessage `json:"systemModstamp"`
+	ExternalIDFieldName     json.RawMessage `json:"externalIdFieldName"`
+	AssignmentRuleID        json.RawMessage `json:"assignmentRuleId"`
+	ConcurrencyMode         json.RawMessage `json:"concurrencyMode"`
+	ContentType             json.RawMessage `json:"contentType"`
+	APIVersion              json.RawMessage `json:"apiVersion"`
+	JobType                 json.RawMessage `json:"jobType"`
+	ContentURL              json.RawMessage `json:"contentUrl"`
+	LineEnding              json.RawMessage `json:"lineEnding"`
+	ColumnDelimiter         json.RawMessage `json:"columnDelimiter"`
+	NumberRecordsProcessed  json.RawMessage `json:"numberRecordsProcessed"`
+	NumberRecordsFailed     json.RawMessage `json:"numberRecordsFailed"`
+	Retries                 json.RawMessage `json:"retries"`
+	TotalProcessingTime     json.RawMessage `json:"totalProcessingTime"`
+	APIActiveProcessingTime json.RawMessage `json:"apiActiveProcessingTime"`
+	ApexProcessingTime      json.RawMessage `json:"apexProcessingTime"`
+	ErrorMessage            json.RawMessage `json:"errorMessage"`
+	IsPkChunkingSupported   json.RawMessage `json:"isPkChunkingSupported"`
+	Query                   json.RawMessage `json:"query"`
+}
+
 // changeState serves PATCH /jobs/{ingest|query}/{id}: close or abort.
 func (e *Emulator) changeState(q *request, j *job) error {
-	var body struct {
-		State *string `json:"state"`
-	}
+	var body stateChange
 	if err := decodeJSON(q.r, &body); err != nil {
 		return err
 	}

@@ -154,9 +154,11 @@ func (j *job) processingMillis() int64 {
 	return j.finished.Sub(j.started).Milliseconds()
 }
 
-// formatTime renders a job timestamp as Salesforce does:
-// 2024-01-02T03:04:05.000+0000.
-func formatTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000-0700") }
+// formatTime renders a job timestamp as Salesforce does, to the second:
+// 2024-01-02T03:04:05.000+0000 (the milliseconds are always 000).
+func formatTime(t time.Time) string {
+	return t.UTC().Truncate(time.Second).Format("2006-01-02T15:04:05.000-0700")
+}
 
 // orderedJSON builds a JSON object whose keys keep the order they were
 // added in; Salesforce's property order is part of what the emulator copies.

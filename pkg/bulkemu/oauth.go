@@ -98,6 +98,8 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 		err = e.jwtBearer(w, r)
 	case grant == "refresh_token" && e.opts.RefreshToken != "":
 		err = e.refreshToken(w, r)
+	case grant == "password" && e.opts.Password != "":
+		err = e.password(w, r)
 	default:
 		err = &oauthErr{"unsupported_grant_type", "grant type not supported"}
 	}
@@ -133,6 +135,21 @@ func (e *Emulator) refreshToken(w http.ResponseWriter, r *http.Request) *oauthEr
 	return nil
 }
 
+// password serves the username-password grant: the client id and secret,
+// then the user's name (any case, as Salesforce compares usernames) and
+// password. Its answer is the doc's sample's: signed, without a scope.
+func (e *Emulator) password(w http.ResponseWriter, r *http.Request) *oauthErr {
+	if err := e.checkClient(r, true); err != nil {
+		return err
+	}
+	if !strings.EqualFold(r.PostForm.Get("username"), e.opts.Username) ||
+		!hmac.Equal([]byte(r.PostForm.Get("password")), []byte(e.opts.Password)) {
+		return &oauthErr{"invalid_grant", "authentication failure"}
+	}
+	e.writeToken(w, r, "", true)
+	return nil
+}
+
 // checkClient checks the client id and the secret, from the form or HTTP
 // Basic credentials. A missing secret is accepted unless needSecret.
 func (e *Emulator) checkClient(r *http.Request, needSecret bool) *oauthErr {
@@ -164,7 +181,9 @@ func (e *Emulator) writeToken(w http.ResponseWriter, r *http.Request, scope stri
 		mac.Write([]byte(identity + issuedAt))
 		o.add("signature", base64.StdEncoding.EncodeToString(mac.Sum(nil)))
 	}
-	o.add("scope", scope)
+	if scope != "" {
+		o.add("scope", scope)
+	}
 	o.add("instance_url", instance)
 	o.add("id", identity)
 	o.add("token_type", "Bearer")

@@ -141,24 +141,7 @@ func (e *Emulator) selectRows(j *job, parsed *query) (res *queryResult, err erro
 
 	e.store.mu.RLock()
 	defer e.store.mu.RUnlock()
-	t := e.store.tables[parsed.Object]
-	var matches []recordView
-	for i := range t.rows {
-		st := t.rows[i].state
-		if st == rowHardDeleted || (st == rowDeleted && j.operation != "queryAll") {
-			continue
-		}
-		v := e.store.view(t, int32(i))
-		if parsed.Match(v) {
-			matches = append(matches, v)
-		}
-	}
-	if parsed.HasOrder() {
-		sort.SliceStable(matches, func(a, b int) bool { return parsed.Less(matches[a], matches[b]) })
-	}
-	if parsed.Limit >= 0 && len(matches) > parsed.Limit {
-		matches = matches[:parsed.Limit]
-	}
+	matches := e.store.selectViews(parsed, j.operation == "queryAll")
 	values := make([]string, len(parsed.Columns))
 	for _, v := range matches {
 		for i, c := range parsed.Columns {
@@ -228,4 +211,29 @@ func (e *Emulator) queryPage(q *request, j *job) error {
 	q.w.Write(res.csv[:res.headerEnd])
 	q.w.Write(res.csv[start:end])
 	return nil
+}
+
+// selectViews returns the records that a parsed query selects, sorted and
+// cut to its LIMIT; with all set, deleted records too (queryAll). The
+// caller holds the store's read lock.
+func (s *store) selectViews(parsed *query, all bool) []recordView {
+	t := s.tables[parsed.Object]
+	var matches []recordView
+	for i := range t.rows {
+		st := t.rows[i].state
+		if st == rowHardDeleted || (st == rowDeleted && !all) {
+			continue
+		}
+		v := s.view(t, int32(i))
+		if parsed.Match(v) {
+			matches = append(matches, v)
+		}
+	}
+	if parsed.HasOrder() {
+		sort.SliceStable(matches, func(a, b int) bool { return parsed.Less(matches[a], matches[b]) })
+	}
+	if parsed.Limit >= 0 && len(matches) > parsed.Limit {
+		matches = matches[:parsed.Limit]
+	}
+	return matches
 }

@@ -143,16 +143,26 @@ func (v recordView) Value(p fieldPath) (string, bool) {
 	if p.Rel == nil {
 		return v.own(p.Field)
 	}
-	parentID, ok := v.own(p.Rel)
+	pv, ok := v.parent(p.Rel)
 	if !ok {
 		return "", false
 	}
-	pt := v.store.tables[v.store.schema.Object(p.Rel.ReferenceTo)]
+	return pv.own(p.Field)
+}
+
+// parent returns the record that the reference field rel points to, if it
+// exists and is not hard-deleted.
+func (v recordView) parent(rel *Field) (recordView, bool) {
+	parentID, ok := v.own(rel)
+	if !ok {
+		return recordView{}, false
+	}
+	pt := v.store.tables[v.store.schema.Object(rel.ReferenceTo)]
 	i, ok, err := pt.index(parentID)
 	if err != nil || !ok || pt.rows[i].state == rowHardDeleted {
-		return "", false
+		return recordView{}, false
 	}
-	return recordView{store: v.store, table: pt, idx: i}.own(p.Field)
+	return recordView{store: v.store, table: pt, idx: i}, true
 }
 
 func (v recordView) own(f *Field) (string, bool) {

@@ -173,7 +173,7 @@ func TestCreateJobErrors(t *testing.T) {
 		{"application/json", `{"object":"Account","operation":"insert","contentType":"JSON"}`, 400, "API_ERROR", "supplied for property: 'contentType'"},
 		{"application/json", `{"object":"Account","operation":"insert","columnDelimiter":"COLON"}`, 400, "API_ERROR", "supplied for property: 'columnDelimiter'"},
 		{"application/json", `{"object":"Account","operation":"insert","lineEnding":"CR"}`, 400, "API_ERROR", "supplied for property: 'lineEnding'"},
-		{"application/json", `{"object":"Account","operation":"hardDelete"}`, 400, "FEATURENOTENABLED", "Hard Delete"},
+		{"application/json", `{"object":"Account","operation":"hardDelete"}`, 400, "FEATURENOTENABLED", "hardDelete operation requires special user profile permission"},
 		{"application/json", `{"object":"Account",`, 400, "JSON_PARSER_ERROR", "not valid JSON"},
 		{"application/json", `{"object":42,"operation":"insert"}`, 400, "API_ERROR", "Value does not match expected type"},
 		{"application/json", `{"object":"Account","operation":"insert","colour":"red"}`, 400, "JSON_PARSER_ERROR", `Unrecognized field "colour"`},
