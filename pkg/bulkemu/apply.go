@@ -104,7 +104,7 @@ func (s *store) parseRow(j *job, cols []csvColumn, values []string) (change, *ro
 		case c.field.Type == TypeReference:
 			value, err = s.checkReference(c.field, v)
 		default:
-			value, err = canonical(c.field, v)
+			value, err = canonical(c.field, i+1, v)
 		}
 		if err != nil {
 			return ch, err

@@ -20,6 +20,16 @@ type describeField struct {
 	DefaultedOnCreate bool     `json:"defaultedOnCreate"`
 	ReferenceTo       []string `json:"referenceTo"`
 	RelationshipName  *string  `json:"relationshipName"`
+	// Picklists: their values and whether only those are taken.
+	PicklistValues     []picklistValue `json:"picklistValues"`
+	RestrictedPicklist bool            `json:"restrictedPicklist"`
+}
+
+type picklistValue struct {
+	Active       bool   `json:"active"`
+	DefaultValue bool   `json:"defaultValue"`
+	Label        string `json:"label"`
+	Value        string `json:"value"`
 }
 
 type describeObject struct {
@@ -44,7 +54,11 @@ func describeOf(o *Object, withFields bool) describeObject {
 		df := describeField{Name: f.Name, Label: f.Label, Type: string(f.Type), Length: f.Length,
 			Nillable: !f.Required && f.Name != "Id" && f.Type != TypeBoolean, Createable: !f.ReadOnly, Updateable: !f.ReadOnly,
 			ExternalID: f.ExternalID, IDLookup: f.ExternalID || f.Name == "Id", Unique: f.Unique,
-			DefaultedOnCreate: f.ReadOnly || f.Type == TypeBoolean, ReferenceTo: []string{}}
+			DefaultedOnCreate: f.ReadOnly || f.Type == TypeBoolean, ReferenceTo: []string{},
+			PicklistValues: []picklistValue{}, RestrictedPicklist: f.Restricted}
+		for _, v := range f.Values {
+			df.PicklistValues = append(df.PicklistValues, picklistValue{Active: true, Label: v, Value: v})
+		}
 		if f.Type == TypeReference {
 			df.ReferenceTo = []string{f.ReferenceTo}
 			name := f.RelationshipName

@@ -1,6 +1,7 @@
 package bulkemu
 
 import (
+	"os"
 	"strings"
 	"testing"
 )
@@ -186,9 +187,9 @@ func TestFieldTypes(t *testing.T) {
 			"no stage,,2024-01-01,1,1,false,\n")
 	f := failedRows(t, o, id, "Name")
 	for name, prefix := range map[string]string{
-		"bad date":   "INVALID_TYPE_ON_FIELD_IN_RECORD:Close Date: value not of required type: 2024-02-30:CloseDate --",
-		"bad amount": "INVALID_TYPE_ON_FIELD_IN_RECORD:Amount: value not of required type: lots:Amount --",
-		"bad bool":   "INVALID_TYPE_ON_FIELD_IN_RECORD:Private: value not of required type: maybe:IsPrivate --",
+		"bad date":   "INVALID_FIELD:Failed to deserialize field at col 3. Due to, '2024-02-30' is not a valid value for the type xsd:date:CloseDate --",
+		"bad amount": "INVALID_FIELD:Failed to deserialize field at col 4. Due to, 'lots' is not a valid value for the type xsd:double:Amount --",
+		"bad bool":   "INVALID_FIELD:Failed to deserialize field at col 6. Due to, 'maybe' is not a valid value for the type xsd:boolean:IsPrivate --",
 		"too long":   "STRING_TOO_LONG:Description: data value too large: xxx",
 		"no stage":   "REQUIRED_FIELD_MISSING:Required fields are missing: [StageName]:StageName --",
 	} {
@@ -230,5 +231,48 @@ func TestRowsWithTheWrongNumberOfColumnsFail(t *testing.T) {
 	}
 	if got := o.results(id, "failedResults"); strings.Count(got, "INVALID_FIELD:Row has a different number of columns than the header:--") != 2 {
 		t.Fatalf("failed results:\n%s", got)
+	}
+}
+
+// A value that does not parse as its field's type fails as a real org fails
+// it, naming the column (from 1) and the SOAP type; a restricted picklist
+// takes only its values, an unrestricted one anything.
+func TestTypeErrorsAsSalesforce(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/org.yaml"
+	if err := os.WriteFile(path, []byte("objects:\n  - name: Opportunity\n    fields:\n"+
+		"      - {name: Region__c, type: picklist, restricted: true, values: [EMEA, APAC]}\n"+
+		"      - {name: Due__c, type: datetime}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := LoadSchemaFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOrg(t, Options{Schema: schema})
+	id, _ := o.load(`{"object":"Opportunity","operation":"insert"}`,
+		"Name,StageName,CloseDate,Amount,Region__c,Due__c,Type\n"+
+			"ok,New,2026-12-31,1200,EMEA,2026-12-31T10:00:00Z,Anything Goes\n"+
+			"uk date,New,31/12/2026,1,APAC,,\n"+
+			"thousands,New,2026-12-31,\"1,200\",,,\n"+
+			"region,New,2026-12-31,1,emea,,\n"+
+			"due,New,2026-12-31,1,,tomorrow,\n")
+	f := failedRows(t, o, id, "Name")
+	for name, want := range map[string]string{
+		"uk date":   "INVALID_FIELD:Failed to deserialize field at col 3. Due to, '31/12/2026' is not a valid value for the type xsd:date:CloseDate --",
+		"thousands": "INVALID_FIELD:Failed to deserialize field at col 4. Due to, '1,200' is not a valid value for the type xsd:double:Amount --",
+		"region":    "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST:Region__c: bad value for restricted picklist field: emea:Region__c --",
+		"due":       "INVALID_FIELD:Failed to deserialize field at col 6. Due to, 'tomorrow' is not a valid value for the type xsd:dateTime:Due__c --",
+	} {
+		if f[name] != want {
+			t.Errorf("%s: %q, want %q", name, f[name], want)
+		}
+	}
+	if _, ok := f["ok"]; ok || len(f) != 4 {
+		t.Errorf("failed rows %v, want the four bad ones", f)
+	}
+	d := o.do("GET", "/sobjects/Opportunity/describe", "", "").body
+	if !strings.Contains(d, `"name":"Region__c","label":"Region__c","type":"picklist"`) || !strings.Contains(d, `"picklistValues":[{"active":true,"defaultValue":false,"label":"EMEA","value":"EMEA"},{"active":true,"defaultValue":false,"label":"APAC","value":"APAC"}],"restrictedPicklist":true`) {
+		t.Errorf("describe does not show the restricted picklist: %s", d)
 	}
 }

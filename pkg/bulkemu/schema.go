@@ -52,6 +52,12 @@ type Field struct {
 	ReferenceTo      string `yaml:"reference_to"`
 	RelationshipName string `yaml:"relationship_name"`
 	ReadOnly         bool   `yaml:"read_only"` // neither createable nor updateable (Id, CreatedDate)
+	// Values are a picklist's values, and Restricted makes them the only
+	// ones it takes: another fails with
+	// INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST. Values match case-sensitively.
+	// Both are empty for other types and for unrestricted picklists.
+	Values     []string `yaml:"values"`
+	Restricted bool     `yaml:"restricted"`
 
 	index int // position in Object.Fields; the record's value slot
 }
@@ -283,6 +289,12 @@ func checkField(o *Object, f *Field) error {
 		return fmt.Errorf("object %s: field %s has no type", o.Name, f.Name)
 	default:
 		return fmt.Errorf("object %s: field %s has unknown type %q", o.Name, f.Name, f.Type)
+	}
+	if (f.Restricted || len(f.Values) > 0) && f.Type != TypePicklist {
+		return fmt.Errorf("object %s: field %s of type %s cannot have picklist values", o.Name, f.Name, f.Type)
+	}
+	if f.Restricted && len(f.Values) == 0 {
+		return fmt.Errorf("object %s: restricted picklist %s needs values", o.Name, f.Name)
 	}
 	if f.ExternalID {
 		switch f.Type {

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/mail"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -33,13 +34,22 @@ func fieldError(code string, f *Field, format string, args ...any) *rowError {
 	return &rowError{Code: code, Message: fmt.Sprintf(format, args...), Fields: []string{f.Name}}
 }
 
-// canonical checks a CSV value against the field's type and returns the
-// form the emulator stores and queries return: integers and decimals without
-// padding, booleans as true/false, dates as 2006-01-02 and datetimes in UTC
-// as 2006-01-02T15:04:05.000Z. References are checked by the caller.
-func canonical(f *Field, v string) (string, *rowError) {
+// canonical checks a CSV value, the value of column col (counted from 1),
+// against the field's type and returns the form the emulator stores and
+// queries return: integers and decimals without padding, booleans as
+// true/false, dates as 2006-01-02 and datetimes in UTC as
+// 2006-01-02T15:04:05.000Z. References are checked by the caller.
+func canonical(f *Field, col int, v string) (string, *rowError) {
 	switch f.Type {
-	case TypeString, TypeTextArea, TypePicklist, TypePhone, TypeURL:
+	case TypePicklist:
+		if err := checkLength(f, v); err != nil {
+			return "", err
+		}
+		if f.Restricted && !slices.Contains(f.Values, v) {
+			return "", fieldError("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST", f, "%s: bad value for restricted picklist field: %s", f.Label, v)
+		}
+		return v, nil
+	case TypeString, TypeTextArea, TypePhone, TypeURL:
 		return v, checkLength(f, v)
 	case TypeEmail:
 		if err := checkLength(f, v); err != nil {
@@ -74,7 +84,17 @@ func canonical(f *Field, v string) (string, *rowError) {
 			return t.UTC().Format("2006-01-02T15:04:05.000Z"), nil
 		}
 	}
-	return "", fieldError("INVALID_TYPE_ON_FIELD_IN_RECORD", f, "%s: value not of required type: %s", f.Label, v)
+	// What a real org writes when a value does not parse as its field's
+	// SOAP type (public captures: dates; the other types follow the same
+	// pattern with their WSDL type names).
+	return "", &rowError{Code: "INVALID_FIELD", Fields: []string{f.Name},
+		Message: fmt.Sprintf("Failed to deserialize field at col %d. Due to, '%s' is not a valid value for the type %s", col, v, xsdType[f.Type])}
+}
+
+// xsdType is the SOAP type of each field type whose values are parsed.
+var xsdType = map[FieldType]string{
+	TypeBoolean: "xsd:boolean", TypeInt: "xsd:int", TypeDouble: "xsd:double", TypeCurrency: "xsd:double",
+	TypePercent: "xsd:double", TypeDate: "xsd:date", TypeDateTime: "xsd:dateTime",
 }
 
 // dateTimeLayouts are the dateTime forms Bulk API accepts: with or without

@@ -81,7 +81,7 @@ func TestResultFilesMatchSalesforce(t *testing.T) {
 	}
 	wantFailed := `"sf__Id","sf__Error",Name,NumberOfEmployees,Description` + "\n" +
 		`"","REQUIRED_FIELD_MISSING:Required fields are missing: [Name]:Name --","","5","no name"` + "\n" +
-		`"","INVALID_TYPE_ON_FIELD_IN_RECORD:Employees: value not of required type: many:NumberOfEmployees --","Globex","many","bad number"` + "\n"
+		`"","INVALID_FIELD:Failed to deserialize field at col 2. Due to, 'many' is not a valid value for the type xsd:int:NumberOfEmployees --","Globex","many","bad number"` + "\n"
 	if got := o.results(id, "failedResults/"); got != wantFailed {
 		t.Errorf("failedResults:\n got %q\nwant %q", got, wantFailed)
 	}
