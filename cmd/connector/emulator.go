@@ -54,6 +54,12 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers; then its connection is closed")
 	fs.DurationVar(&opts.StallTimeout, "stall-timeout", 30*time.Second, "longest pause in sending a request body or reading a response; then the connection is closed and a partial upload dropped")
 	fs.DurationVar(&opts.IdleTimeout, "idle-timeout", 2*time.Minute, "time a kept-alive connection may wait for its next request")
+	orgSpeed := fs.Bool("org-speed", false, "process ingest jobs at the speed of a model org (queue, org-wide batch workers, time per chunk and row) instead of at full speed")
+	model := bulkemu.OrgSpeed()
+	fs.DurationVar(&model.QueueDelay, "queue-delay", model.QueueDelay, "with --org-speed: how long a closed job waits (UploadComplete) before its first batch starts")
+	fs.IntVar(&model.Workers, "org-workers", model.Workers, "with --org-speed: internal batches of 10,000 rows the org processes at once, over all jobs")
+	fs.DurationVar(&model.ChunkTime, "chunk-time", model.ChunkTime, "with --org-speed: time a chunk of 200 rows takes, besides --row-time per row")
+	fs.DurationVar(&model.RowTime, "row-time", model.RowTime, "with --org-speed: time each row takes")
 	fs.Int64Var(&opts.Faults.Seed, "seed", 1, "seed of the injected faults; the same seed hits the same requests, jobs and rows")
 	fs.Float64Var(&opts.Faults.HTTPErrorRate, "http-error-rate", 0, "share of API requests answered 500 or 503 (0 to 1)")
 	fs.Float64Var(&opts.Faults.ExpireSessionRate, "expire-session-rate", 0, "share of API requests whose session expires (401 INVALID_SESSION_ID)")
@@ -74,6 +80,12 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		if d <= 0 {
 			return usageError{fmt.Sprintf("--%s must be positive, got %v", name, d)}
 		}
+	}
+	if *orgSpeed {
+		if model.Workers <= 0 || model.QueueDelay < 0 || model.ChunkTime < 0 || model.RowTime < 0 {
+			return usageError{fmt.Sprintf("--org-workers must be positive and --queue-delay, --chunk-time and --row-time not negative, got %d, %v, %v, %v", model.Workers, model.QueueDelay, model.ChunkTime, model.RowTime)}
+		}
+		opts.Speed = model
 	}
 	if opts.MaxUploadMemory <= 0 {
 		return usageError{fmt.Sprintf("--max-upload-memory must be positive, got %d", opts.MaxUploadMemory)}
@@ -113,6 +125,10 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 		logger.Info("self-signed certificate written", "path", pemPath)
 	}
 	fmt.Fprintf(stdout, "Bulk API 2.0 emulator on %s://%s (client id %q; token endpoint /services/oauth2/token)\n", scheme, ln.Addr(), opts.ClientID)
+	if opts.Speed.Workers > 0 {
+		fmt.Fprintf(stdout, "org speed model: %d workers, %v queue, %v per chunk of 200 rows + %v per row: at most %.0f rows/s\n",
+			opts.Speed.Workers, opts.Speed.QueueDelay, opts.Speed.ChunkTime, opts.Speed.RowTime, opts.Speed.Capacity())
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 	select {

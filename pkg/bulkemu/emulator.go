@@ -104,6 +104,9 @@ type Options struct {
 	// Server returns may wait for its next request before it is closed.
 	// Default 2 minutes.
 	IdleTimeout time.Duration
+	// Speed is the model of how fast the org processes ingest jobs; see
+	// Speed. Default: full speed.
+	Speed Speed
 	// Faults injects failures on demand; see Faults.
 	Faults Faults
 	// Logger receives one line per request. Default: no logging.
@@ -152,7 +155,8 @@ type Emulator struct {
 	auth    sessions
 	mux     *http.ServeMux
 
-	directory *directory // the Organization and the User
+	directory *directory    // the Organization and the User
+	workers   chan struct{} // the org's batch workers under a Speed model; nil at full speed
 	now       func() time.Time
 
 	faultSet   atomic.Pointer[Faults] // the faults in force; SetFaults swaps them
@@ -210,6 +214,9 @@ func New(opts Options) *Emulator {
 	}
 	e := &Emulator{opts: opts, schema: opts.Schema, store: newStore(opts.Schema), now: opts.Now}
 	e.directory = newDirectory(opts.Username, opts.Now())
+	if opts.Speed.on() {
+		e.workers = make(chan struct{}, opts.Speed.Workers)
+	}
 	e.uploads.limit = opts.MaxUploadMemory
 	e.SetFaults(opts.Faults)
 	e.allocation.Store(opts.DailyAPIRequests)

@@ -102,10 +102,11 @@ func TestWholeJobFailure(t *testing.T) {
 	}
 }
 
-// Slow processing keeps a job InProgress with a growing count, and an
-// abort stops it: the rows not reached are unprocessed.
+// Slow processing keeps a job InProgress with a count growing batch by
+// batch (of 200 rows here), and an abort stops it: the rows not reached
+// are unprocessed.
 func TestSlowProcessingAndAbort(t *testing.T) {
-	o := newOrg(t, Options{Faults: Faults{RowsPerSecond: 2000}})
+	o := newOrg(t, Options{BatchSize: 200, Faults: Faults{RowsPerSecond: 2000}})
 	id := o.createJob(`{"object":"Account","operation":"insert"}`)
 	o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", accountsCSV(2000, "S"))
 	o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)

@@ -475,7 +475,8 @@ func (e *Emulator) results(q *request, j *job, kind string) error {
 	}
 	bw.WriteString(resultHeader(kind, data, delim) + eol)
 	var fields []string
-	for _, rr := range data.rows {
+	for i := range data.resultOrder() {
+		rr := data.rows[i]
 		want := false
 		switch kind {
 		case "successful":

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"iter"
+	"math/rand/v2"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -23,6 +25,42 @@ type ingestData struct {
 	held      int64 // bytes of the upload memory csv holds (its capacity)
 	headerEnd int   // end of the header line, without its line ending
 	rows      []rowResult
+	// batchSize and order say in which order result files list the rows:
+	// internal batch by internal batch (batchSize rows each), the batches in
+	// the order they were started (order holds their indexes), as an org
+	// lists them in the order they finish. Set once the upload is scanned.
+	batchSize int
+	order     []int
+}
+
+// resultOrder yields the indexes of the rows in the order result files
+// list them.
+func (d *ingestData) resultOrder() iter.Seq[int] {
+	return func(yield func(int) bool) {
+		if d.batchSize == 0 {
+			for i := range d.rows {
+				if !yield(i) {
+					return
+				}
+			}
+			return
+		}
+		for _, b := range d.order {
+			for i := b * d.batchSize; i < min((b+1)*d.batchSize, len(d.rows)); i++ {
+				if !yield(i) {
+					return
+				}
+			}
+		}
+	}
+}
+
+// batchOrder is the order in which a job's n internal batches start: a
+// permutation drawn from the fault seed and the job, so that result files
+// are not in upload order (Salesforce does not keep it) but the same seed
+// gives the same order.
+func (e *Emulator) batchOrder(j *job, n int) []int {
+	return rand.New(rand.NewPCG(uint64(e.faults().Seed), uint64(j.seq))).Perm(n)
 }
 
 type rowStatus uint8
@@ -57,9 +95,18 @@ func (e *Emulator) process(j *job) {
 		j.mu.Unlock()
 		return
 	}
-	j.setState(stateInProgress, e.now())
 	abort := make(chan struct{})
 	j.abort = abort
+	j.mu.Unlock()
+	if !e.queue(abort) {
+		return
+	}
+	j.mu.Lock()
+	if j.state != stateUploadComplete { // aborted or deleted while queued
+		j.mu.Unlock()
+		return
+	}
+	j.setState(stateInProgress, e.now())
 	data := j.ingest
 	j.mu.Unlock()
 
@@ -76,6 +123,20 @@ func (e *Emulator) process(j *job) {
 		return
 	}
 	j.setState(stateJobComplete, e.now())
+}
+
+// queue waits out the Speed model's queue delay; it returns false when
+// the job was aborted meanwhile.
+func (e *Emulator) queue(abort <-chan struct{}) bool {
+	if e.opts.Speed.QueueDelay <= 0 || !e.opts.Speed.on() {
+		return true
+	}
+	select {
+	case <-time.After(e.opts.Speed.QueueDelay):
+		return true
+	case <-abort:
+		return false
+	}
 }
 
 // runSafely runs the job and turns a panic into a failed job, so that no
@@ -110,20 +171,32 @@ func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 		done      atomic.Int64 // rows processed so far, for pacing
 		exhausted atomic.Bool  // the daily record limit was reached
 		panicked  atomic.Pointer[any]
-		workers   = make(chan struct{}, 4)
+		// At full speed a job runs four batches at a time; under a Speed
+		// model its batches queue for the org's workers with other jobs'.
+		workers = e.workers
 	)
-	for start := 0; start < len(data.rows); start += e.opts.BatchSize {
-		end := min(start+e.opts.BatchSize, len(data.rows))
+	if workers == nil {
+		workers = make(chan struct{}, 4)
+	}
+	size := e.opts.BatchSize
+	data.batchSize = size
+	data.order = e.batchOrder(j, (len(data.rows)+size-1)/size)
+	for _, b := range data.order {
+		start, end := b*size, min((b+1)*size, len(data.rows))
 		e.batches.Add(1)
 		wg.Add(1)
-		workers <- struct{}{}
 		go func() {
+			defer wg.Done()
+			select {
+			case workers <- struct{}{}:
+			case <-abort:
+				return
+			}
 			defer func() {
 				if p := recover(); p != nil {
 					panicked.CompareAndSwap(nil, &p)
 				}
 				<-workers
-				wg.Done()
 			}()
 			b := batch{e: e, j: j, data: data, cols: cols, delim: delim, crlf: crlf, dups: duplicates, done: &done, exhausted: &exhausted, abort: abort}
 			b.run(start, end)
@@ -254,6 +327,9 @@ type batch struct {
 const chunkSize = 200
 
 func (b *batch) run(start, end int) {
+	// An org updates a job's counters when an internal batch ends, so a
+	// running job's numberRecordsProcessed grows batch by batch.
+	defer b.count(start, end)
 	owner := b.e.locks.newOwner()
 	var fields []string
 	for c := start; c < end; c += chunkSize {
@@ -282,10 +358,12 @@ func (b *batch) run(start, end int) {
 }
 
 // chunk processes the rows starting at first while holding their record
-// locks, and paces the job.
+// locks, takes the Speed model's time for them (still holding the locks),
+// and paces the job.
 func (b *batch) chunk(owner int64, first int, rows, keys [][]string, all []string) {
 	locked := b.e.locks.acquire(owner, all, b.e.opts.LockWait)
 	defer b.e.locks.release(owner, all)
+	due := time.Now().Add(b.e.opts.Speed.chunkDuration(len(rows)))
 	func() {
 		b.e.store.mu.Lock()
 		defer b.e.store.mu.Unlock()
@@ -294,8 +372,20 @@ func (b *batch) chunk(owner int64, first int, rows, keys [][]string, all []strin
 			b.row(first+i, rows[i], keys[i], locked, now)
 		}
 	}()
-	b.count(first, first+len(rows))
+	if b.e.opts.Speed.on() {
+		b.sleepUntil(due)
+	}
 	b.pace(int64(len(rows)))
+}
+
+// sleepUntil waits until t or until the job is aborted.
+func (b *batch) sleepUntil(t time.Time) {
+	if wait := time.Until(t); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-b.abort:
+		}
+	}
 }
 
 // count adds the outcomes of rows [from, to) to the job's counters, so that
@@ -400,13 +490,7 @@ func (b *batch) pace(n int64) {
 	b.j.mu.Lock()
 	started := b.j.started
 	b.j.mu.Unlock()
-	due := started.Add(time.Duration(total) * time.Second / time.Duration(rps))
-	if wait := time.Until(due); wait > 0 {
-		select {
-		case <-time.After(wait):
-		case <-b.abort:
-		}
-	}
+	b.sleepUntil(started.Add(time.Duration(total) * time.Second / time.Duration(rps)))
 }
 
 // hit decides whether the fault of the given kind strikes the item (job

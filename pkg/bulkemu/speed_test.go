@@ -1,0 +1,113 @@
+package bulkemu
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// resultKeys returns the External_Id__c column of a result file, in file
+// order.
+func resultKeys(t *testing.T, o *org, id, kind string) []string {
+	t.Helper()
+	lines := strings.Split(strings.TrimSuffix(o.results(id, kind), "\n"), "\n")
+	col := slices.Index(strings.Split(lines[0], ","), "External_Id__c")
+	var out []string
+	for _, l := range lines[1:] {
+		f, _, _, err := newCSVReader([]byte(l), ',', false).next(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, f[col])
+	}
+	return out
+}
+
+// Result files list rows internal batch by internal batch, the batches in
+// a seeded order that is not the upload's; the same seed gives the same
+// order, and every row is there once.
+func TestResultsInBatchOrder(t *testing.T) {
+	load := func(seed int64) []string {
+		o := newOrg(t, Options{BatchSize: 10, Faults: Faults{Seed: seed}})
+		id, info := o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"External_Id__c"}`, accountsCSV(100, "R"))
+		if info["numberRecordsProcessed"] != 100.0 {
+			t.Fatalf("job: %v", info)
+		}
+		return resultKeys(t, o, id, "successfulResults")
+	}
+	got := load(7)
+	upload := make([]string, 100)
+	for i := range upload {
+		upload[i] = fmt.Sprintf("R-%d", i)
+	}
+	if slices.Equal(got, upload) {
+		t.Fatal("successfulResults in upload order")
+	}
+	if sorted := slices.Sorted(slices.Values(got)); !slices.Equal(sorted, slices.Sorted(slices.Values(upload))) {
+		t.Fatalf("successfulResults hold %v, want each uploaded row once", got)
+	}
+	for b := 0; b < 10; b++ { // a batch's rows stay together and in order
+		first := slices.Index(got, got[b*10])
+		for i := 1; i < 10; i++ {
+			if got[first+i] != upload[slices.Index(upload, got[first])+i] {
+				t.Fatalf("batch starting at %s is split: %v", got[first], got)
+			}
+		}
+	}
+	if again := load(7); !slices.Equal(again, got) {
+		t.Fatalf("seed 7 gave two orders:\n%v\n%v", got, again)
+	}
+	if other := load(8); slices.Equal(other, got) {
+		t.Fatalf("seeds 7 and 8 gave the same order %v", got)
+	}
+}
+
+// Under a speed model a closed job waits in the queue (UploadComplete),
+// its counters grow batch by batch while it runs, and one worker processes
+// two jobs' batches one after the other.
+func TestSpeedModel(t *testing.T) {
+	speed := Speed{QueueDelay: 100 * time.Millisecond, Workers: 1, ChunkTime: 40 * time.Millisecond, RowTime: 300 * time.Microsecond}
+	if c := speed.Capacity(); c < 1999.99 || c > 2000.01 {
+		t.Fatalf("capacity %v rows/s, want 2,000 (a chunk of 200 rows in 100 ms)", c)
+	}
+	o := newOrg(t, Options{BatchSize: 200, Speed: speed})
+	start := time.Now()
+	var ids []string
+	for _, prefix := range []string{"P", "Q"} {
+		id := o.createJob(`{"object":"Account","operation":"insert"}`)
+		o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", accountsCSV(1000, prefix))
+		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)
+		ids = append(ids, id)
+	}
+	if info := o.do("GET", "/jobs/ingest/"+ids[0], "", "").json(t); info["state"] != stateUploadComplete {
+		t.Fatalf("during the queue delay: %v", info["state"])
+	}
+	seen := map[float64]bool{}
+	for {
+		info := o.do("GET", "/jobs/ingest/"+ids[1], "", "").json(t)
+		n := info["numberRecordsProcessed"].(float64)
+		if int(n)%200 != 0 {
+			t.Fatalf("numberRecordsProcessed %v is not a whole number of batches", n)
+		}
+		seen[n] = true
+		if info["state"] == stateJobComplete {
+			break
+		}
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("second job not done in 10s")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	// 10 batches of one chunk of 100 ms on one worker, after the queue.
+	if took := time.Since(start); took < 1100*time.Millisecond {
+		t.Fatalf("two jobs of 1,000 rows on one worker took %v, want at least 1.1s", took)
+	}
+	if len(seen) < 3 {
+		t.Fatalf("progress seen %v, want counts between 0 and 1,000", seen)
+	}
+	if n := len(o.emu.Records("Account")); n != 2000 {
+		t.Fatalf("%d records, want 2000", n)
+	}
+}
