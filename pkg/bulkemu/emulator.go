@@ -66,10 +66,10 @@ type Options struct {
 	// Default 150,000,000.
 	DailyRecordLimit int64
 	// QueryPageSize is the number of records per page of query results when
-	// the client gives no maxRecords. Default 0: the whole result in one
-	// page. Salesforce cuts such pages by size (about a gigabyte), and
-	// jsforce 3 cannot read a result of several pages unless it asks for
-	// them, so one page is the faithful default.
+	// the client gives no maxRecords. Default 0: the server chooses, as an
+	// org does: pages end at the first row past 1 MiB of CSV
+	// (defaultPageBytes), so large results come in several pages. Salesforce
+	// publishes no page size; it cuts pages by size too.
 	QueryPageSize int
 	// BatchSize is the number of rows of an internal batch; batches of one
 	// job run concurrently, as in Salesforce. Default 10,000.

@@ -19,6 +19,23 @@ type queryResult struct {
 	rowEnds   []uint32 // end of each row in csv
 }
 
+// defaultPageBytes is where the server ends a page of query results when
+// neither the client (maxRecords) nor Options.QueryPageSize says: at the
+// first row boundary past it.
+const defaultPageBytes = 1 << 20
+
+// rowsWithin returns how many rows from first make a page that ends at the
+// first row boundary past limit bytes (at least one row, and the rows left
+// when they fit).
+func (r *queryResult) rowsWithin(first, limit int) int {
+	start := r.headerEnd
+	if first > 0 {
+		start = int(r.rowEnds[first-1])
+	}
+	n := sort.Search(len(r.rowEnds)-first, func(i int) bool { return int(r.rowEnds[first+i])-start >= limit })
+	return min(n+1, len(r.rowEnds)-first)
+}
+
 // queryRoutes dispatches /jobs/query[/{id}[/results]].
 func (e *Emulator) queryRoutes(q *request) error {
 	seg := q.seg[2:]
@@ -181,7 +198,7 @@ func (e *Emulator) queryPage(q *request, j *job) error {
 	}
 	size := e.opts.QueryPageSize
 	if size <= 0 {
-		size = len(res.rowEnds)
+		size = res.rowsWithin(first, defaultPageBytes)
 	}
 	if m := params.Get("maxRecords"); m != "" {
 		n, err := strconv.Atoi(m)

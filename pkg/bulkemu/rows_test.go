@@ -1,7 +1,10 @@
 package bulkemu
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -274,5 +277,49 @@ func TestTypeErrorsAsSalesforce(t *testing.T) {
 	d := o.do("GET", "/sobjects/Opportunity/describe", "", "").body
 	if !strings.Contains(d, `"name":"Region__c","label":"Region__c","type":"picklist"`) || !strings.Contains(d, `"picklistValues":[{"active":true,"defaultValue":false,"label":"EMEA","value":"EMEA"},{"active":true,"defaultValue":false,"label":"APAC","value":"APAC"}],"restrictedPicklist":true`) {
 		t.Errorf("describe does not show the restricted picklist: %s", d)
+	}
+}
+
+// Without maxRecords the server pages a large result as an org does: each
+// page ends at the first row past 1 MiB of CSV, with the header row on
+// every page; maxRecords still sets the page size.
+func TestQueryPagedByDefault(t *testing.T) {
+	o := newOrg(t, Options{})
+	var b strings.Builder
+	b.WriteString("Name,External_Id__c,Description\n")
+	pad := strings.Repeat("x", 200)
+	for i := 0; i < 12_000; i++ {
+		fmt.Fprintf(&b, "Account %05d,P-%d,%s\n", i, i, pad)
+	}
+	o.load(`{"object":"Account","operation":"insert"}`, b.String())
+	body, _ := json.Marshal(map[string]string{"operation": "query", "query": "SELECT Name, Description FROM Account ORDER BY Name"})
+	id := o.do("POST", "/jobs/query", "application/json", string(body)).json(t)["id"].(string)
+	o.wait("/jobs/query/" + id)
+	var pages []int
+	locator, rows := "", 0
+	for {
+		path := "/jobs/query/" + id + "/results"
+		if locator != "" {
+			path += "?locator=" + locator
+		}
+		page := o.do("GET", path, "", "")
+		n, _ := strconv.Atoi(page.header.Get("Sforce-NumberOfRecords"))
+		if !strings.HasPrefix(page.body, "\"Name\",\"Description\"\n") || strings.Count(page.body, "\n") != n+1 {
+			t.Fatalf("page %d: %d records announced, body of %d lines", len(pages), n, strings.Count(page.body, "\n"))
+		}
+		if len(page.body)-len("\"Name\",\"Description\"\n") < 1<<20 && page.header.Get("Sforce-Locator") != "null" {
+			t.Fatalf("page %d of %d bytes is not the last, yet below 1 MiB", len(pages), len(page.body))
+		}
+		pages = append(pages, n)
+		rows += n
+		if locator = page.header.Get("Sforce-Locator"); locator == "null" {
+			break
+		}
+	}
+	if len(pages) != 3 || rows != 12_000 {
+		t.Fatalf("pages %v, want 3 pages of 12,000 rows in all", pages)
+	}
+	if n := o.do("GET", "/jobs/query/"+id+"/results?maxRecords=5000", "", "").header.Get("Sforce-NumberOfRecords"); n != "5000" {
+		t.Fatalf("maxRecords=5000: a page of %s rows", n)
 	}
 }
