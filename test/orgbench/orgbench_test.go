@@ -1,0 +1,99 @@
+//go:build orgbench
+
+// Package orgbench measures how well `connector run` keeps an org busy:
+// the real binary with the product's default configuration (only the
+// brokers, the org's URL and credentials, one json route of Account
+// inserts, no HTTP listener) against `connector emulator --org-speed` (the
+// speed model of bulkemu.OrgSpeed: a one-second queue, five org-wide
+// workers, 200 ms per chunk of 200 rows, so at most 5,000 rows/s) and
+// `connector kafka`, each its own process. A backlog of events is produced
+// first; the figure is the connector's throughput, from its start to the
+// last result on the result topics, as a ratio of the model's capacity.
+// 1.0 would keep every worker busy from the first second to the last.
+//
+//	bash test/orgbench/run.sh             (BULKSTREAM_ORGBENCH_EVENTS=n, default 300000)
+//
+// BULKSTREAM_ORGBENCH_BATCH, a YAML flow mapping such as
+// "{max_records: 10000, max_age: 1s}", replaces the default batch section,
+// to compare a tuned configuration with the default one.
+package orgbench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
+	"github.com/bulkstream/bulkstream/test/harness"
+)
+
+const topic = "orgbench.accounts"
+
+func BenchmarkOrgCapacity(b *testing.B) {
+	events := 300_000
+	if s := os.Getenv("BULKSTREAM_ORGBENCH_EVENTS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			b.Fatalf("BULKSTREAM_ORGBENCH_EVENTS=%q: want a positive number", s)
+		}
+		events = n
+	}
+	dir := b.TempDir()
+	bin, err := harness.Build(dir)
+	if err != nil {
+		b.Fatal(err)
+	}
+	capacity := bulkemu.OrgSpeed().Capacity()
+	var ratios []float64
+	for run := 0; b.Loop(); run++ {
+		broker := harness.StartKafka(b, bin, "--topics", topic, "--partitions", "4")
+		sfURL := harness.StartEmulator(b, bin, "--org-speed")
+		harness.Produce(b, broker, harness.Accounts(topic, fmt.Sprintf("run%d", run), events))
+		config := filepath.Join(dir, fmt.Sprintf("run%d.yaml", run))
+		yaml := fmt.Sprintf(`kafka:
+  brokers: [%s]
+  group: orgbench%d
+salesforce:
+  login_url: %s
+  auth: {flow: client_credentials, client_id: bulkstream, client_secret: bulkstream}
+routes:
+  - topics: [%s]
+    format: json
+    object: Account
+    operation: insert
+http: {listen: ""}
+log: {level: warn}
+`, broker, run, sfURL, topic)
+		if batch := os.Getenv("BULKSTREAM_ORGBENCH_BATCH"); batch != "" {
+			yaml += "batch: " + batch + "\n"
+		}
+		if err := os.WriteFile(config, []byte(yaml), 0o644); err != nil {
+			b.Fatal(err)
+		}
+		results := harness.Read(b, broker, "bulkstream.success", "bulkstream.failure")
+		start := time.Now()
+		c := harness.StartConnector(b, bin, config)
+		if err := results.WaitResults(events, 20*time.Minute, 0, c); err != nil {
+			b.Fatalf("%v\n%s", err, c.Tail(40))
+		}
+		elapsed := time.Since(start)
+		for _, r := range results.Results() {
+			if !r.Success {
+				b.Fatalf("an event failed: %v", r)
+			}
+		}
+		c.Stop(30 * time.Second)
+		rate := float64(events) / elapsed.Seconds()
+		ratios = append(ratios, rate/capacity)
+		b.Logf("run %d: %d events in %v: %.0f events/s, %.2f of the model's %.0f rows/s", run, events, elapsed.Round(100*time.Millisecond), rate, rate/capacity, capacity)
+	}
+	var sum float64
+	for _, r := range ratios {
+		sum += r
+	}
+	b.ReportMetric(sum/float64(len(ratios)), "capacity-ratio")
+	b.ReportMetric(sum/float64(len(ratios))*capacity, "events/s")
+}
