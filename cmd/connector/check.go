@@ -84,7 +84,9 @@ func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, lo
 // configuration says check: warn or warnOnly is set. A check that could not
 // be made (Salesforce down, 5xx, sessions refused again and again) is made
 // again with back-off until it can, or ctx ends.
-func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warnOnly bool, log *slog.Logger) error {
+//
+// It returns the objects the check described, for the pipeline.
+func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warnOnly bool, log *slog.Logger) (map[string]*bulk.ObjectDescription, error) {
 	var report *preflight.Report
 	err := untilAnswered(ctx, log, "start-up check", func() error {
 		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
@@ -98,7 +100,7 @@ func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warn
 		return nil
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	warnOnly = warnOnly || cfg.Check == config.CheckWarn
 	for _, p := range report.Problems {
@@ -109,9 +111,9 @@ func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warn
 		log.Log(ctx, level, "start-up check", "problem", p.String())
 	}
 	if n := report.Errors(); n > 0 && !warnOnly {
-		return fmt.Errorf("the start-up check found %s (logged above; `connector check` lists them); fix them, or start anyway with --skip-check-errors or check: warn", plural(n, "error"))
+		return nil, fmt.Errorf("the start-up check found %s (logged above; `connector check` lists them); fix them, or start anyway with --skip-check-errors or check: warn", plural(n, "error"))
 	}
-	return nil
+	return report.Objects, nil
 }
 
 // transientError marks an error that untilAnswered tries again after.

@@ -248,6 +248,9 @@ func (env *demoEnv) startPipeline(ctx context.Context, log *slog.Logger) (*pipel
 		Salesforce:      sf,
 		Batch:           batch.Policy{MaxBytes: 10 << 20, MaxRecords: 2000, MaxAge: 200 * time.Millisecond, SpillThreshold: 8 << 20, SpillDir: spill},
 		MaxJobsInFlight: 8,
+		// The demo's Contacts of ACC-GONE-… name Accounts that never
+		// come: a short wait shows their failure in seconds.
+		ParentWait:      3 * time.Second,
 		Results:         demoResults,
 		TopicPartitions: demoPartitions,
 		ShutdownGrace:   10 * time.Second,

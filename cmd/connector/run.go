@@ -69,13 +69,15 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
-	if err := startupCheck(ctx, cfg, sf, *skipCheckErrors, log); err != nil {
+	described, err := startupCheck(ctx, cfg, sf, *skipCheckErrors, log)
+	if err != nil {
 		return err
 	}
 	opts, err := pipelineOptions(cfg, sf, m, log)
 	if err != nil {
 		return err
 	}
+	opts.Described = described
 	opts.Pacer, opts.LimitsInterval = pc, cfg.Limits.PollInterval
 	setMemoryLimit(cfg.MemoryBudget, log)
 	p, err := pipeline.New(opts)
@@ -112,6 +114,15 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// parentWait is retry.parent_wait as the pipeline takes it: 0 turns the
+// wait off, which the pipeline spells as a negative duration.
+func parentWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
 
 // pipelineOptions turns the configuration into the pipeline's options.
@@ -161,6 +172,7 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 		MaxAttempts:       cfg.Retry.MaxAttempts,
 		RetryBase:         cfg.Retry.Backoff,
 		RetryMax:          cfg.Retry.MaxBackoff,
+		ParentWait:        parentWait(cfg.Retry.ParentWait),
 		MaxJobsInFlight:   cfg.Batch.MaxJobsInFlight,
 		MemoryBudget:      int64(cfg.MemoryBudget),
 		Results:           topics,

@@ -123,6 +123,10 @@ type Buffer struct {
 	valueBytes int64
 	sealed     bool
 	matcher    *matcher // built by WriteCSV
+	// parents are the identities of the records that rows of the buffer
+	// refer to as their parents (an Account that a Contact names); nil
+	// when none does.
+	parents map[string]struct{}
 }
 
 // newBuffer returns an open buffer with room for size.
@@ -260,6 +264,41 @@ func NewBuffer(k Key, p Policy, now time.Time) *Buffer {
 // Add folds c into a buffer made by NewBuffer.
 func (b *Buffer) Add(c *event.Change, identity string) error { return b.add(c, identity) }
 
+// Parents returns the identities of the parent records that the buffer's
+// rows refer to (see Batcher.AddReferring), in no particular order.
+func (b *Buffer) Parents() []string {
+	if len(b.parents) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(b.parents))
+	for id := range b.parents {
+		out = append(out, id)
+	}
+	return out
+}
+
+// referTo notes that rows of b refer to the parent records ids.
+func (b *Buffer) referTo(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	if b.parents == nil {
+		b.parents = make(map[string]struct{}, len(ids))
+	}
+	for _, id := range ids {
+		b.parents[id] = struct{}{}
+	}
+}
+
+// referToAll notes that rows of b refer to every parent that rows of from
+// do: a buffer rebuilt from some of from's rows may keep a parent it no
+// longer needs, which only makes it wait longer, never run too early.
+func (b *Buffer) referToAll(from *Buffer) {
+	for id := range from.parents {
+		b.referTo([]string{id})
+	}
+}
+
 // Seal closes a buffer made by NewBuffer to changes.
 func (b *Buffer) Seal(reason Reason) { b.sealed, b.Reason = true, reason }
 
@@ -317,6 +356,7 @@ func (b *Buffer) Retry(events []int, maxRows int) ([]*Buffer, error) {
 		row := b.Events[i].Row
 		if cur == nil || (row != lastRow && maxRows > 0 && len(cur.Rows) >= maxRows) {
 			cur = newBuffer(b.Key, b.policy, b.Opened, bufferSize{})
+			cur.referToAll(b)
 			cur.sealed, cur.Reason = true, ReasonRetry
 			cur.policy.MaxBytes, cur.policy.MaxRecords = math.MaxInt64, math.MaxInt
 			out = append(out, cur)

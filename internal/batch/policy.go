@@ -95,10 +95,27 @@ func NewBatcher(p Policy) (*Batcher, error) {
 // A change larger than MaxBytes on its own is refused with ErrTooLarge; the
 // buffers sealed before are still returned.
 func (bt *Batcher) Add(c *event.Change, identity string, now time.Time) (sealed []*Buffer, err error) {
+	return bt.AddReferring(c, identity, nil, now)
+}
+
+// AddReferring is Add for a change whose row refers to parent records
+// (their identities): the buffer it goes into notes them (Buffer.Parents),
+// for the caller to run it only after the parents' jobs. A parent in an
+// open buffer of c's own key is sealed first (ReasonDependency), so that a
+// child never shares a job with its parent, whose rows Salesforce may
+// process in any order; a parent in another open buffer stays there (the
+// caller waits for it, see Holds).
+func (bt *Batcher) AddReferring(c *event.Change, identity string, parents []string, now time.Time) (sealed []*Buffer, err error) {
 	k := KeyOf(c)
 	if identity != "" {
 		if other, ok := bt.holder[identity]; ok && other != k {
 			sealed = append(sealed, bt.seal(other, ReasonDependency))
+		}
+	}
+	for _, parent := range parents {
+		if holder, ok := bt.holder[parent]; ok && holder == k && parent != identity {
+			sealed = append(sealed, bt.seal(k, ReasonDependency))
+			break
 		}
 	}
 	b := bt.open[k]
@@ -127,6 +144,7 @@ func (bt *Batcher) Add(c *event.Change, identity string, now time.Time) (sealed 
 	if identity != "" {
 		bt.holder[identity] = k
 	}
+	b.referTo(parents)
 	if len(b.Rows) >= bt.policy.MaxRecords {
 		sealed = append(sealed, bt.seal(k, ReasonRecords))
 	}
@@ -144,6 +162,13 @@ func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
 	}
 	b.sealed, b.Reason = true, reason
 	return b
+}
+
+// Holds reports whether an open buffer holds a change to the record with
+// the given identity.
+func (bt *Batcher) Holds(identity string) bool {
+	_, ok := bt.holder[identity]
+	return ok
 }
 
 // Due seals and returns the buffers older than MaxAge at now, oldest first.
@@ -212,6 +237,7 @@ func (bt *Batcher) Drop(topic string, partition int32) error {
 			continue
 		}
 		rebuilt := newBuffer(k, bt.policy, b.Opened, bufferSize{})
+		rebuilt.referToAll(b)
 		for _, i := range keep {
 			c, err := b.Change(i)
 			if err == nil {

@@ -421,6 +421,13 @@ type Retry struct {
 	// MaxBackoff, with jitter. Defaults 1s and 1m.
 	Backoff    time.Duration `yaml:"backoff"`
 	MaxBackoff time.Duration `yaml:"max_backoff"`
+	// ParentWait is how long, from its job's start, a row that failed
+	// because its parent is not in Salesforce (INVALID_CROSS_REFERENCE_KEY,
+	// INVALID_FIELD "Foreign key external ID: … not found") is tried again
+	// before that failure is its result: the parent may still be on its way
+	// on another topic. Its offset stays uncommitted meanwhile. Default 2m;
+	// 0 turns it off.
+	ParentWait time.Duration `yaml:"parent_wait"`
 }
 
 // Limits of Bulk API 2.0 that bound Batch.
@@ -559,7 +566,7 @@ func Default() *Config {
 			MaxRecordBytes:    DefaultMaxRecordBytes,
 			Format:            ResultsJSON,
 		},
-		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
+		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute, ParentWait: 2 * time.Minute},
 		Delivery:      AtLeastOnce,
 		Journal:       Journal{Topic: "bulkstream.journal"},
 		Limits:        Limits{APIRequestReserve: Reserve{Ratio: 0.1}, RecordLimit: 150_000_000, PollInterval: time.Minute},

@@ -189,7 +189,7 @@ check: warn
 			{Topics: []string{"legacy.orders"}, Format: FormatJSON, Encoding: EncodingAvro, SchemaFile: "schemas/order.avsc", Object: "Order__c", Operation: bulk.OpInsert},
 		},
 		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp", ParentOrder: true, IDCacheSize: 100_000},
-		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute},
+		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute, ParentWait: 2 * time.Minute},
 		Delivery:      AtLeastOnce,
 		Journal:       Journal{Topic: "bulkstream.journal"},
 		Limits:        Limits{APIRequestReserve: Reserve{Ratio: 0.1}, RecordLimit: 150_000_000, PollInterval: time.Minute},
@@ -434,6 +434,9 @@ func TestErrors(t *testing.T) {
 		}},
 		{"bad sasl mechanism", edit("  group: g\n", "  group: g\n  sasl: {mechanism: PLAIN, username: u, password: p}\n"), []string{
 			`t.yaml:4: kafka.sasl.mechanism: "PLAIN" is not one of plain, scram-sha-256, scram-sha-512`,
+		}},
+		{"negative parent wait", minimal + "retry:\n  parent_wait: -1s\n", []string{
+			"t.yaml:12: retry.parent_wait: must not be negative (0 turns it off), got -1s",
 		}},
 		{"results topic consumed by a route", minimal + "results:\n  failure_topic: crm.accounts\n", []string{
 			`t.yaml:12: results.failure_topic: "crm.accounts" would be consumed by routes[0], feeding results back in`,

@@ -85,6 +85,9 @@ func (c *Config) Validate() error {
 	if c.Retry.MaxBackoff < c.Retry.Backoff {
 		v.errorf("retry.max_backoff", "%s is below retry.backoff (%s)", c.Retry.MaxBackoff, c.Retry.Backoff)
 	}
+	if c.Retry.ParentWait < 0 {
+		v.errorf("retry.parent_wait", "must not be negative (0 turns it off), got %s", c.Retry.ParentWait)
+	}
 	return errors.Join(v.errs...)
 }
 

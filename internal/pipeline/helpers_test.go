@@ -106,6 +106,7 @@ func (w *world) options(group string, routes ...Route) Options {
 		ShutdownGrace:   10 * time.Second,
 		RetryBase:       20 * time.Millisecond,
 		RetryMax:        200 * time.Millisecond,
+		ParentWait:      -1, // a missing parent fails at once, as the model expects; parents_test turns it on
 		Logger:          log,
 		Metrics:         metrics.New(prometheus.NewRegistry()),
 	}

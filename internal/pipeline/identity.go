@@ -66,14 +66,22 @@ func (ids *identities) of(c *event.Change) string {
 		return ""
 	}
 	if id, ok := strings.CutPrefix(rk, "id="); ok {
-		if k, ok := ids.key(c.Object, id, false); ok {
-			if s, ok := ids.byID[k]; ok {
-				ids.touch(s)
-				return ids.slots[s].identity
-			}
-		}
+		return ids.ofID(c.Object, id)
 	}
 	return c.Object + "/" + rk
+}
+
+// ofID returns the identity of the record of object with Salesforce Id id
+// (15 or 18 characters): its identity by external id when the cache knows
+// it, else its identity by Id.
+func (ids *identities) ofID(object, id string) string {
+	if k, ok := ids.key(object, id, false); ok {
+		if s, ok := ids.byID[k]; ok {
+			ids.touch(s)
+			return ids.slots[s].identity
+		}
+	}
+	return object + "/id=" + id[:min(len(id), 15)]
 }
 
 // id returns the Salesforce Id of the record with the given identity (by

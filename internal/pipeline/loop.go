@@ -150,7 +150,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 		}
 		p.opts.Metrics.PendingEvents.Set(float64(p.tracker.outstanding()))
 		p.opts.Metrics.BufferedBytes.Set(float64(p.bufferedBytes()))
-		if stopping && p.inFlight == 0 && len(p.ready) == 0 {
+		if stopping && p.inFlight == 0 && p.napping == 0 && len(p.ready) == 0 {
 			return
 		}
 		var grant chan<- int
@@ -177,6 +177,10 @@ func (p *Pipeline) loop(ctx context.Context) {
 			close(pl.handled)
 		case c := <-p.done:
 			p.completed(c)
+		case w := <-p.wake:
+			p.waking = append(p.waking, w)
+		case d := <-p.described:
+			p.refs.learn(d)
 		case r := <-p.requests:
 			if r.plan != nil {
 				p.applyPlan(r.plan)
@@ -361,10 +365,13 @@ func (p *Pipeline) handle(records []ahead) {
 			continue
 		}
 		identity := p.ids.of(a.c)
+		var parents []string
 		if p.opts.naive {
 			identity = ""
+		} else {
+			parents = p.parents(a.c)
 		}
-		sealed, err := p.batcher.Add(a.c, identity, time.Now())
+		sealed, err := p.batcher.AddReferring(a.c, identity, parents, time.Now())
 		p.enqueue(sealed)
 		switch {
 		case errors.Is(err, batch.ErrTooLarge):
@@ -412,6 +419,7 @@ func (p *Pipeline) enqueue(bs []*batch.Buffer) {
 // so changes to a record reach Salesforce in source order; buffers without
 // such a record go ahead.
 func (p *Pipeline) launch(ctx context.Context) {
+	p.grantWaking()
 	held := map[string]bool{} // records of the ready buffers passed over
 	waiting := p.ready[:0]
 	for _, b := range p.ready {
@@ -428,9 +436,8 @@ func (p *Pipeline) launch(ctx context.Context) {
 		cached := p.cachedIDs(b)
 		cl := p.owned.claim(b)
 		p.busy.add(ids)
-		p.inFlight++
-		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
-		p.count(func(s *Stats) { s.Jobs++; s.InFlight++ })
+		p.addInFlight(1)
+		p.count(func(s *Stats) { s.Jobs++ })
 		p.spawn(func() { p.runJob(ctx, b, ids, resume, cached, cl) })
 	}
 	clear(p.ready[len(waiting):])
@@ -438,10 +445,17 @@ func (p *Pipeline) launch(ctx context.Context) {
 }
 
 // conflicts reports whether b holds a record that a running job or an
-// earlier waiting buffer (held) holds.
+// earlier waiting buffer (held) holds, or refers to a parent record that
+// one of them or an open buffer holds: a child waits for its parent's
+// result, on whichever route the parent came.
 func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
 	for _, id := range recordIdentities(b) {
 		if held[id] || p.busy[id] > 0 {
+			return true
+		}
+	}
+	for _, id := range b.Parents() {
+		if held[id] || p.busy[id] > 0 || p.batcher.Holds(id) {
 			return true
 		}
 	}

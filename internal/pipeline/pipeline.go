@@ -99,6 +99,19 @@ type Options struct {
 	// RetryBase and RetryMax bound the pause between attempts: it starts
 	// at RetryBase and doubles up to RetryMax. Defaults 1s and 1m.
 	RetryBase, RetryMax time.Duration
+	// ParentWait is how long after its job started a row that failed for
+	// a missing parent (INVALID_CROSS_REFERENCE_KEY, or INVALID_FIELD
+	// "Foreign key external ID: … not found") is tried again, with the
+	// back-off above and whatever its attempts, before that failure is its
+	// result: the parent may still be on its way on a topic that lags.
+	// Its event's offset stays uncommitted meanwhile. Default 2m;
+	// negative: none, such a row fails at once.
+	ParentWait time.Duration
+	// Described are descriptions of objects already read (by the start-up
+	// check), by object name in lower case: the pipeline learns their
+	// parent columns from them instead of describing them again. Objects
+	// not here are described when first seen.
+	Described map[string]*bulk.ObjectDescription
 	// IDCacheSize bounds the Salesforce Ids whose record identity (external
 	// id) the pipeline remembers, learned from upsert and insert results, to
 	// order changes by Id after changes by external id and to resolve
@@ -150,8 +163,11 @@ type Pipeline struct {
 	batcher  *batch.Batcher
 	tracker  *tracker
 	ready    []*batch.Buffer // sealed, waiting for a job slot, oldest first
-	inFlight int
+	inFlight int             // jobs running (see slots.go)
+	napping  int             // job runners between rounds, without a slot
+	waking   []chan struct{} // of napping runners that asked for a slot back, first first
 	busy     busyRecords
+	refs     *references
 	failed   []outcome // of the poll being handled: records that fail before a job
 	ids      *identities
 	replay   *replayProgress // when replaying; nil otherwise
@@ -173,11 +189,13 @@ type Pipeline struct {
 	background context.Context
 	spawnMu    sync.Mutex
 	closing    bool
-	producers  *producers      // exactly-once result producers
-	spent      spentSlices     // closed journal slices, until committed
-	done       chan completion // job and publish goroutines → main loop
-	requests   chan request    // group callbacks → main loop
-	loopEnded  chan struct{}   // closed when the main loop returns
+	producers  *producers           // exactly-once result producers
+	spent      spentSlices          // closed journal slices, until committed
+	done       chan completion      // job and publish goroutines → main loop
+	requests   chan request         // group callbacks → main loop
+	wake       chan chan struct{}   // napping job runners → main loop: a slot back, please
+	described  chan describedObject // describe tasks → main loop
+	loopEnded  chan struct{}        // closed when the main loop returns
 
 	consuming atomic.Bool // the client is up and the result topics exist
 	tooLarge  sync.Map    // topics that refused a record as too large: warned once
@@ -200,6 +218,11 @@ type completion struct {
 	sources []Source
 	jobDone bool     // the last of a job: frees its slot and its records
 	records []string // the job's record identities, now free
+	// napping and waker: the job ended between rounds, without a slot
+	// (see jobSlot).
+	napping bool
+	waker   chan struct{}
+	nap     bool // a job runner gives its slot up between rounds
 	// learned pairs Salesforce Ids of object with record identities, from
 	// successful rows.
 	object  string
@@ -270,6 +293,9 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.RetryMax <= 0 {
 		opts.RetryMax = time.Minute
 	}
+	if opts.ParentWait == 0 {
+		opts.ParentWait = 2 * time.Minute
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -297,7 +323,10 @@ func New(opts Options) (*Pipeline, error) {
 		resumeJobs: map[*batch.Buffer]*journal.Entry{},
 		done:       make(chan completion),
 		requests:   make(chan request),
+		wake:       make(chan chan struct{}),
+		described:  make(chan describedObject),
 		loopEnded:  make(chan struct{}),
+		refs:       newReferences(),
 	}
 	p.producers = &producers{p: p, m: map[topicPartition]*txnProducer{}}
 	p.spent.m = map[topicPartition][]spentSlice{}

@@ -236,11 +236,16 @@ func (p *Pipeline) refusedAsTooLarge(r *kgo.Record, err error) {
 
 // completed marks the offsets of published results for commit.
 func (p *Pipeline) completed(c completion) {
+	if c.nap {
+		p.napStarted()
+	}
 	if c.jobDone {
-		p.inFlight--
-		p.count(func(s *Stats) { s.InFlight-- })
+		if c.napping {
+			p.napEnded(c.waker)
+		} else {
+			p.addInFlight(-1)
+		}
 		p.busy.remove(c.records)
-		p.opts.Metrics.JobsInFlight.Set(float64(p.inFlight))
 	}
 	for _, l := range c.learned {
 		p.ids.learn(c.object, l.id, l.identity)

@@ -47,7 +47,7 @@ func TestReplayDeadLetters(t *testing.T) {
 	for i := range 5 {
 		records = append(records, contact(fmt.Sprintf("C-%d", i), map[string]any{"Account.External_Id__c": "ACC-LATE"}))
 	}
-	records = append(records, contact("C-BAD", map[string]any{"Birthdate": "not a date"}))
+	records = append(records, contact("C-BAD", map[string]any{"Email": "not an address"}))
 	w.produce(records...)
 	run := w.start(w.options("main", routes...))
 	rr.waitFor(t, len(records), 30*time.Second)

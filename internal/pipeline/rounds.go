@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/journal"
@@ -24,10 +25,20 @@ func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, re
 	if resume != nil {
 		attempt = max(resume.Attempt, 1)
 	}
-	err := p.resolved(ctx, b, cached, resume != nil, func(run *batch.Buffer) error {
-		return p.rounds(ctx, run, attempt, resume, cl)
+	run := &jobRun{cl: cl, started: time.Now()}
+	err := p.resolved(ctx, b, cached, resume != nil, func(buf *batch.Buffer) error {
+		return p.rounds(ctx, buf, attempt, resume, run)
 	})
-	p.report(completion{jobDone: true, records: ids, err: err})
+	p.report(completion{jobDone: true, records: ids, err: err, napping: run.slot.napping, waker: run.slot.waker})
+}
+
+// jobRun is what the rounds of one job runner share: the claim on the
+// partitions of its events, when it started (for ParentWait), and its
+// side of its job slot.
+type jobRun struct {
+	cl      claim
+	started time.Time
+	slot    jobSlot
 }
 
 // resolved calls run with b, or, when b holds deletes by external id, with
@@ -70,7 +81,8 @@ func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int
 //
 // Events of partitions lost to cl (they moved to another instance) get no
 // result here. The caller keeps owning b.
-func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, resume *journal.Entry, cl claim) error {
+func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, resume *journal.Entry, run *jobRun) error {
+	cl := run.cl
 	round := []*batch.Buffer{b}
 	defer func() { // the follow-up buffers are ours; b is the caller's
 		for _, x := range round {
@@ -104,10 +116,10 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			}
 			var left settled
 			if err == nil && over != nil {
-				left, err = p.settle(ctx, over, outcomes, attempt, cl)
+				left, err = p.settle(ctx, over, outcomes, attempt, run)
 			}
 			if err == nil && len(left.unfold) > 0 {
-				err = p.unfold(ctx, over, left.unfold, attempt+1, cl)
+				err = p.unfold(ctx, over, left.unfold, attempt+1, run)
 			}
 			if err == nil && len(left.retry) > 0 {
 				retryRows, lockRows = retryRows+left.retryRows, lockRows+left.lockRows
@@ -135,7 +147,7 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			next = p.split(next, lockRounds)
 		}
 		round = next
-		if !sleep(ctx, p.submit.pause(attempt)) {
+		if !p.nap(ctx, &run.slot, p.submit.pause(attempt)) {
 			return errStopped
 		}
 	}
@@ -206,7 +218,7 @@ func unknownColumn(message string) string {
 // unfold runs the changes of folded rows that failed for good once more,
 // one per row and in layers: the first change of every such row, then the
 // second, and so on, so each record's changes keep their source order.
-func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, attempt int, cl claim) error {
+func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, attempt int, run *jobRun) error {
 	for layer := 0; ; layer++ {
 		var events []int
 		for _, evs := range rows {
@@ -222,7 +234,7 @@ func (p *Pipeline) unfold(ctx context.Context, b *batch.Buffer, rows [][]int, at
 			return err
 		}
 		for _, part := range parts {
-			err = p.rounds(ctx, part, attempt, nil, cl)
+			err = p.rounds(ctx, part, attempt, nil, run)
 			part.Close()
 			if err != nil {
 				return err
@@ -249,10 +261,11 @@ type settled struct {
 // gives them), settleChunk at a time, and returns what is left (see
 // settled); those events get their results later. Events of partitions lost
 // to cl are passed over: their new owner reports them.
-func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict, attempt int, cl claim) (settled, error) {
+func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict, attempt int, run *jobRun) (settled, error) {
+	cl := run.cl
 	var out settled
 	var learned []learnedID // from successful rows, one per row
-	var deleted []string           // Ids of records deleted
+	var deleted []string    // Ids of records deleted
 	unfolded := map[int]bool{}
 	retried := map[int]bool{}
 	chunk := make([]outcome, 0, min(settleChunk, len(b.Events)))
@@ -294,7 +307,8 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict
 			case b.Rows[row].Events[0] == i:
 				learned = append(learned, learnedID{*o.result.ID, b.Rows[row].Identity})
 			}
-		case attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode):
+		case attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode),
+			missingParent(o.result) && time.Since(run.started) < p.opts.ParentWait:
 			out.retry = append(out.retry, i)
 			if !retried[row] {
 				retried[row] = true
@@ -330,6 +344,21 @@ func retryableRow(code string) bool {
 	switch code {
 	case CodeUnprocessed, "UNABLE_TO_LOCK_ROW", "SERVER_UNAVAILABLE", "UNKNOWN_EXCEPTION", "REQUEST_RUNNING_TOO_LONG", "TooManyLockFailure":
 		return true
+	}
+	return false
+}
+
+// missingParent says whether a row failed because the parent it names is
+// not in Salesforce (yet): a relationship column's external id that no
+// record has, or a lookup Id of no record. Within ParentWait of the job's
+// start such a row is retried whatever its attempts, since the parent may
+// still be on its way on another topic.
+func missingParent(r Result) bool {
+	switch r.ErrorCode {
+	case "INVALID_CROSS_REFERENCE_KEY":
+		return true
+	case "INVALID_FIELD":
+		return strings.Contains(r.Error, "Foreign key external ID")
 	}
 	return false
 }

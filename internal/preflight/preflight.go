@@ -91,6 +91,10 @@ func (p Problem) String() string {
 // Salesforce, then route by route.
 type Report struct {
 	Problems []Problem
+	// Objects are the descriptions the check read, by object name in
+	// lower case, for the pipeline to reuse (its parent columns) rather
+	// than describe the objects again.
+	Objects map[string]*bulk.ObjectDescription
 }
 
 // Errors returns the number of problems of severity Error.
@@ -114,16 +118,17 @@ func (r *Report) Errors() int {
 // describe per object named, three per hardDelete object.
 func Check(ctx context.Context, cfg *config.Config, kc *kgo.Client, sf *bulk.Client) *Report {
 	var kafka, salesforce []Problem
+	var objects map[string]*bulk.ObjectDescription
 	var wg sync.WaitGroup
 	if kc != nil {
 		wg.Go(func() { kafka = checkKafka(ctx, cfg, kc) })
 	}
 	if sf != nil {
-		wg.Go(func() { salesforce = checkSalesforce(ctx, cfg, sf) })
+		wg.Go(func() { salesforce, objects = checkSalesforce(ctx, cfg, sf) })
 	}
 	wg.Wait()
 	// Kafka's and the org's problems, then those of each route in order.
-	r := &Report{}
+	r := &Report{Objects: objects}
 	for _, ps := range [][]Problem{kafka, salesforce} {
 		for _, p := range ps {
 			if !strings.HasPrefix(p.Key, "routes[") {
@@ -233,10 +238,10 @@ func checkRecordSizes(ctx context.Context, cfg *config.Config, adm *kadm.Client,
 const usageWarning = 0.9
 
 // checkSalesforce checks that the org answers, then each route's target.
-func checkSalesforce(ctx context.Context, cfg *config.Config, sf *bulk.Client) []Problem {
+func checkSalesforce(ctx context.Context, cfg *config.Config, sf *bulk.Client) ([]Problem, map[string]*bulk.ObjectDescription) {
 	limits, err := sf.Limits(ctx)
 	if err != nil {
-		return []Problem{{Severity: Error, Key: "salesforce", Cause: fmt.Sprintf("the org does not answer: %v", err), Transient: bulk.IsRetryable(err)}}
+		return []Problem{{Severity: Error, Key: "salesforce", Cause: fmt.Sprintf("the org does not answer: %v", err), Transient: bulk.IsRetryable(err)}}, nil
 	}
 	var out []Problem
 	if l, ok := limits["DailyApiRequests"]; ok && l.Max > 0 && float64(l.Max-l.Remaining) >= usageWarning*float64(l.Max) {
@@ -247,7 +252,13 @@ func checkSalesforce(ctx context.Context, cfg *config.Config, sf *bulk.Client) [
 		rc := &routeCheck{cfg: cfg, i: i, r: &cfg.Routes[i], org: o}
 		out = append(out, rc.run(ctx)...)
 	}
-	return out
+	objects := map[string]*bulk.ObjectDescription{}
+	for name, d := range o.described {
+		if d.d != nil {
+			objects[name] = d.d
+		}
+	}
+	return out, objects
 }
 
 // org describes objects once each, and probes hardDelete once per object.

@@ -129,7 +129,7 @@ func TestEveryKindOfProblem(t *testing.T) {
 		"error: routes[2].external_id_field (contacts): Contact.LastName: not an external id field; upsert matches records on an external id (or Id)",
 		"error: routes[2].fields[2] (contacts): Contact.Account.Nope__c: Account has no field Nope__c",
 		"error: routes[3].fields[1] (purge): Lead.Email: a hardDelete job takes only the Id column",
-		"error: routes[3].operation (purge): Lead: hardDelete is not enabled for this user (the Bulk API Hard Delete permission): FeatureNotEnabled : hardDelete requires the Bulk API Hard Delete permission, which is not enabled for this user",
+		"error: routes[3].operation (purge): Lead: hardDelete is not enabled for this user (the Bulk API Hard Delete permission): hardDelete operation requires special user profile permission, please contact your system administrator",
 		`warning: routes[4].topic_regex (later): no topic matches billing\..* yet; the route waits for one`,
 		"error: routes[4].fields[1] (later): Contact.Id: an insert cannot set Id",
 		"warning: routes[4].fields (later): Contact.LastName: required on create and not declared; records that create without it fail with REQUIRED_FIELD_MISSING",
