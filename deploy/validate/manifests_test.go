@@ -14,6 +14,8 @@ import (
 	monitoringv1 "github.com/prometheus-operator/prometheus-operator/pkg/apis/monitoring/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 
 	"github.com/bulkstream/bulkstream/internal/config"
@@ -27,7 +29,11 @@ type manifests struct {
 	configMap      *corev1.ConfigMap
 	secret         *corev1.Secret
 	deployment     *appsv1.Deployment
+	statefulSet    *appsv1.StatefulSet
 	service        *corev1.Service
+	headless       *corev1.Service // a StatefulSet's governing Service
+	pdb            *policyv1.PodDisruptionBudget
+	serviceMonitor *monitoringv1.ServiceMonitor
 	podMonitor     *monitoringv1.PodMonitor
 	prometheusRule *monitoringv1.PrometheusRule
 }
@@ -41,18 +47,66 @@ type kustomization struct {
 
 // decodeStrict decodes one YAML document into v, failing on unknown keys,
 // keys given twice and values of the wrong type.
-func decodeStrict(t *testing.T, file string, v any) {
+func decodeStrict(t *testing.T, source string, data []byte, v any) {
 	t.Helper()
-	data, err := os.ReadFile(file)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if strings.Contains("\n"+string(data), "\n---") {
-		t.Fatalf("%s: one object per file, please", file)
+		t.Fatalf("%s: one object per file, please", source)
 	}
 	if err := yaml.UnmarshalStrict(data, v); err != nil {
-		t.Fatalf("%s: %v", file, err)
+		t.Fatalf("%s: %v", source, err)
 	}
+}
+
+// add decodes one object strictly into the field of m for its kind, and
+// returns its apiVersion and kind.
+func (m *manifests) add(t *testing.T, source string, data []byte) (apiVersion, kind string) {
+	t.Helper()
+	var head struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := yaml.Unmarshal(data, &head); err != nil {
+		t.Fatalf("%s: %v", source, err)
+	}
+	var target any
+	switch head.APIVersion + " " + head.Kind {
+	case "v1 ConfigMap":
+		m.configMap = &corev1.ConfigMap{}
+		target = m.configMap
+	case "v1 Secret":
+		m.secret = &corev1.Secret{}
+		target = m.secret
+	case "apps/v1 Deployment":
+		m.deployment = &appsv1.Deployment{}
+		target = m.deployment
+	case "apps/v1 StatefulSet":
+		m.statefulSet = &appsv1.StatefulSet{}
+		target = m.statefulSet
+	case "v1 Service":
+		svc := &corev1.Service{}
+		if decodeStrict(t, source, data, svc); svc.Spec.ClusterIP == corev1.ClusterIPNone {
+			m.headless = svc
+		} else {
+			m.service = svc
+		}
+		return head.APIVersion, head.Kind
+	case "policy/v1 PodDisruptionBudget":
+		m.pdb = &policyv1.PodDisruptionBudget{}
+		target = m.pdb
+	case "monitoring.coreos.com/v1 PodMonitor":
+		m.podMonitor = &monitoringv1.PodMonitor{}
+		target = m.podMonitor
+	case "monitoring.coreos.com/v1 ServiceMonitor":
+		m.serviceMonitor = &monitoringv1.ServiceMonitor{}
+		target = m.serviceMonitor
+	case "monitoring.coreos.com/v1 PrometheusRule":
+		m.prometheusRule = &monitoringv1.PrometheusRule{}
+		target = m.prometheusRule
+	default:
+		t.Fatalf("%s: no type for apiVersion %q kind %q", source, head.APIVersion, head.Kind)
+	}
+	decodeStrict(t, source, data, target)
+	return head.APIVersion, head.Kind
 }
 
 func loadManifests(t *testing.T) *manifests {
@@ -64,43 +118,17 @@ func loadManifests(t *testing.T) *manifests {
 	m := &manifests{}
 	var listed []string
 	for _, file := range files {
-		var head struct {
-			APIVersion string `json:"apiVersion"`
-			Kind       string `json:"kind"`
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
 		}
-		data, _ := os.ReadFile(file)
-		if err := yaml.Unmarshal(data, &head); err != nil {
-			t.Fatalf("%s: %v", file, err)
-		}
-		var target any
-		switch head.APIVersion + " " + head.Kind {
-		case "v1 ConfigMap":
-			m.configMap = &corev1.ConfigMap{}
-			target = m.configMap
-		case "v1 Secret":
-			m.secret = &corev1.Secret{}
-			target = m.secret
-		case "apps/v1 Deployment":
-			m.deployment = &appsv1.Deployment{}
-			target = m.deployment
-		case "v1 Service":
-			m.service = &corev1.Service{}
-			target = m.service
-		case "monitoring.coreos.com/v1 PodMonitor":
-			m.podMonitor = &monitoringv1.PodMonitor{}
-			target = m.podMonitor
-		case "monitoring.coreos.com/v1 PrometheusRule":
-			m.prometheusRule = &monitoringv1.PrometheusRule{}
-			target = m.prometheusRule
-		case "kustomize.config.k8s.io/v1beta1 Kustomization":
+		if filepath.Base(file) == "kustomization.yaml" {
 			var k kustomization
-			decodeStrict(t, file, &k)
+			decodeStrict(t, file, data, &k)
 			listed = k.Resources
 			continue
-		default:
-			t.Fatalf("%s: no type for apiVersion %q kind %q", file, head.APIVersion, head.Kind)
 		}
-		decodeStrict(t, file, target)
+		m.add(t, file, data)
 	}
 	var want []string
 	for _, f := range files {
@@ -132,33 +160,59 @@ func subset(sel, labels map[string]string) bool {
 
 func TestManifestsAgree(t *testing.T) {
 	m := loadManifests(t)
-	d := m.deployment
-	pod := d.Spec.Template.Labels
-	if d.Spec.Selector == nil || !subset(d.Spec.Selector.MatchLabels, pod) {
-		t.Errorf("deployment selector %v does not select its pods %v", d.Spec.Selector, pod)
+	checkAgree(t, m, secretEnv(m))
+}
+
+// workload returns the pod template and the selector of the Deployment or
+// the StatefulSet.
+func (m *manifests) workload(t *testing.T) (*corev1.PodTemplateSpec, *metav1.LabelSelector) {
+	t.Helper()
+	switch {
+	case m.deployment != nil && m.statefulSet == nil:
+		return &m.deployment.Spec.Template, m.deployment.Spec.Selector
+	case m.statefulSet != nil && m.deployment == nil:
+		return &m.statefulSet.Spec.Template, m.statefulSet.Spec.Selector
 	}
-	if !subset(m.service.Spec.Selector, pod) {
+	t.Fatal("want one Deployment or one StatefulSet")
+	return nil, nil
+}
+
+// checkAgree checks that the manifests of m fit each other and the
+// connector's configuration, parsed with env as its environment. The
+// Service and the monitors are optional (the chart can leave them out).
+func checkAgree(t *testing.T, m *manifests, env map[string]string) {
+	t.Helper()
+	template, selector := m.workload(t)
+	pod := template.Labels
+	if selector == nil || !subset(selector.MatchLabels, pod) {
+		t.Errorf("workload selector %v does not select its pods %v", selector, pod)
+	}
+	if m.service != nil && !subset(m.service.Spec.Selector, pod) {
 		t.Errorf("service selector %v does not select the pods %v", m.service.Spec.Selector, pod)
 	}
-	if !subset(m.podMonitor.Spec.Selector.MatchLabels, pod) {
+	if m.podMonitor != nil && !subset(m.podMonitor.Spec.Selector.MatchLabels, pod) {
 		t.Errorf("pod monitor selector %v does not select the pods %v", m.podMonitor.Spec.Selector.MatchLabels, pod)
 	}
-	if len(d.Spec.Template.Spec.Containers) != 1 {
-		t.Fatalf("%d containers, want the connector alone", len(d.Spec.Template.Spec.Containers))
+	if len(template.Spec.Containers) != 1 {
+		t.Fatalf("%d containers, want the connector alone", len(template.Spec.Containers))
 	}
-	c := d.Spec.Template.Spec.Containers[0]
+	c := template.Spec.Containers[0]
 	ports := map[string]int32{}
 	for _, p := range c.Ports {
 		ports[p.Name] = p.ContainerPort
 	}
-	for _, ep := range m.podMonitor.Spec.PodMetricsEndpoints {
-		if ep.Port == nil || ports[*ep.Port] == 0 || ep.Path != "/metrics" {
-			t.Errorf("pod monitor endpoint %v: want a container port name (%v) and /metrics", ep.Port, slices.Collect(maps.Keys(ports)))
+	if m.podMonitor != nil {
+		for _, ep := range m.podMonitor.Spec.PodMetricsEndpoints {
+			if ep.Port == nil || ports[*ep.Port] == 0 || ep.Path != "/metrics" {
+				t.Errorf("pod monitor endpoint %v: want a container port name (%v) and /metrics", ep.Port, slices.Collect(maps.Keys(ports)))
+			}
 		}
 	}
-	for _, sp := range m.service.Spec.Ports {
-		if ports[sp.TargetPort.String()] == 0 {
-			t.Errorf("service port %s targets %s, not a container port", sp.Name, sp.TargetPort.String())
+	if m.service != nil {
+		for _, sp := range m.service.Spec.Ports {
+			if ports[sp.TargetPort.String()] == 0 {
+				t.Errorf("service port %s targets %s, not a container port", sp.Name, sp.TargetPort.String())
+			}
 		}
 	}
 	for name, p := range map[string]*corev1.Probe{"startup": c.StartupProbe, "liveness": c.LivenessProbe, "readiness": c.ReadinessProbe} {
@@ -172,7 +226,7 @@ func TestManifestsAgree(t *testing.T) {
 	}
 
 	// The pod runs as non-root on a read-only root file system.
-	sc, csc := d.Spec.Template.Spec.SecurityContext, c.SecurityContext
+	sc, csc := template.Spec.SecurityContext, c.SecurityContext
 	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
 		t.Errorf("pod security context %+v: want runAsNonRoot and a non-zero runAsUser", sc)
 	}
@@ -194,9 +248,9 @@ func TestManifestsAgree(t *testing.T) {
 		mounts[vm.Name] = vm
 	}
 	var configVolume *corev1.Volume
-	for i, v := range d.Spec.Template.Spec.Volumes {
+	for i, v := range template.Spec.Volumes {
 		if v.ConfigMap != nil && v.ConfigMap.Name == m.configMap.Name {
-			configVolume = &d.Spec.Template.Spec.Volumes[i]
+			configVolume = &template.Spec.Volumes[i]
 		}
 	}
 	if configVolume == nil || path.Join(mounts[configVolume.Name].MountPath, path.Base(configPath)) != configPath {
@@ -205,15 +259,17 @@ func TestManifestsAgree(t *testing.T) {
 	if _, ok := m.configMap.Data[path.Base(configPath)]; !ok {
 		t.Errorf("ConfigMap %s has no key %s", m.configMap.Name, path.Base(configPath))
 	}
-	fromSecret := false
-	for _, ef := range c.EnvFrom {
-		fromSecret = fromSecret || (ef.SecretRef != nil && ef.SecretRef.Name == m.secret.Name)
-	}
-	if !fromSecret {
-		t.Errorf("the container does not take its environment from the Secret %s", m.secret.Name)
+	if m.secret != nil {
+		fromSecret := false
+		for _, ef := range c.EnvFrom {
+			fromSecret = fromSecret || (ef.SecretRef != nil && ef.SecretRef.Name == m.secret.Name)
+		}
+		if !fromSecret {
+			t.Errorf("the container does not take its environment from the Secret %s", m.secret.Name)
+		}
 	}
 
-	cfg := parseConfig(t, m)
+	cfg := parseConfig(t, m, env)
 	host, port, _ := net.SplitHostPort(cfg.HTTP.Listen)
 	if host != "0.0.0.0" && host != "" && host != "::" {
 		t.Errorf("http.listen %s: probes and Prometheus cannot reach a loopback address", cfg.HTTP.Listen)
@@ -228,16 +284,13 @@ func TestManifestsAgree(t *testing.T) {
 	if !writable {
 		t.Errorf("batch.spill_dir %s is on the read-only root file system; mount a volume there", cfg.Batch.SpillDir)
 	}
-	if g := d.Spec.Template.Spec.TerminationGracePeriodSeconds; g == nil || float64(*g) <= cfg.ShutdownGrace.Seconds() {
+	if g := template.Spec.TerminationGracePeriodSeconds; g == nil || float64(*g) <= cfg.ShutdownGrace.Seconds() {
 		t.Errorf("terminationGracePeriodSeconds %v does not exceed shutdown_grace %s: the kubelet would kill jobs in flight", g, cfg.ShutdownGrace)
 	}
 }
 
-// parseConfig runs the ConfigMap's config.yaml through Bulkstream's own
-// config.Parse, with an environment of the Secret's keys: a ${VAR} that
-// the Secret does not provide is an error.
-func parseConfig(t *testing.T, m *manifests) *config.Config {
-	t.Helper()
+// secretEnv is the environment the Secret of m gives the connector.
+func secretEnv(m *manifests) map[string]string {
 	env := map[string]string{}
 	for k, v := range m.secret.StringData {
 		env[k] = v
@@ -245,6 +298,14 @@ func parseConfig(t *testing.T, m *manifests) *config.Config {
 	for k, v := range m.secret.Data {
 		env[k] = string(v)
 	}
+	return env
+}
+
+// parseConfig runs the ConfigMap's config.yaml through Bulkstream's own
+// config.Parse, with env as the environment: a ${VAR} that env does not
+// provide is an error.
+func parseConfig(t *testing.T, m *manifests, env map[string]string) *config.Config {
+	t.Helper()
 	cfg, err := config.Parse("configmap.yaml:config.yaml", []byte(m.configMap.Data["config.yaml"]), func(name string) (string, bool) {
 		v, ok := env[name]
 		return v, ok

@@ -71,6 +71,14 @@ func metricCatalogue(t *testing.T) catalogue {
 	return cat
 }
 
+// targetLabels are the labels Prometheus adds to every series it scrapes
+// from a pod (the Prometheus Operator's monitors set them all), which
+// alerts and dashboards use to tell deployments and replicas apart.
+var targetLabels = []string{"namespace", "job", "instance", "pod"}
+
+// scrapeMetrics are the series Prometheus makes for every target itself.
+var scrapeMetrics = map[string]bool{"up": true}
+
 // check parses expr and checks that each selector names a metric of the
 // catalogue and matches only on its labels.
 func (cat catalogue) check(expr string) error {
@@ -86,6 +94,9 @@ func (cat catalogue) check(expr string) error {
 		}
 		name := vs.Name
 		info, known := cat[name]
+		if scrapeMetrics[name] {
+			info, known = metricInfo{}, true
+		}
 		if !known {
 			for _, suffix := range []string{"_bucket", "_sum", "_count"} {
 				if base, ok := strings.CutSuffix(name, suffix); ok && cat[base].histogram {
@@ -101,7 +112,7 @@ func (cat catalogue) check(expr string) error {
 			return nil
 		}
 		for _, m := range vs.LabelMatchers {
-			if m.Name != labels.MetricName && !slices.Contains(info.labels, m.Name) {
+			if m.Name != labels.MetricName && !slices.Contains(info.labels, m.Name) && !slices.Contains(targetLabels, m.Name) {
 				problems = append(problems, fmt.Sprintf("%s has no label %s (it has %v)", name, m.Name, info.labels))
 			}
 		}
@@ -123,8 +134,52 @@ var alertTemplateFuncs = template.FuncMap{
 	"humanize": fmt.Sprint, "humanizePercentage": fmt.Sprint, "humanizeDuration": fmt.Sprint,
 }
 
+// runbookBase is where the alerts' runbook_url point: a heading of the
+// README.
+const runbookBase = "https://github.com/bulkstream/bulkstream/blob/main/README.md#"
+
+// markdownAnchors are the anchors GitHub gives the headings of a markdown
+// file: lower case, spaces to dashes, other punctuation dropped.
+func markdownAnchors(t *testing.T, file string) map[string]bool {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	anchors := map[string]bool{}
+	drop := regexp.MustCompile("[^a-z0-9 _-]")
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if heading, ok := strings.CutPrefix(strings.TrimLeft(line, "#"), " "); ok && strings.HasPrefix(line, "#") {
+			anchors[strings.ReplaceAll(drop.ReplaceAllString(strings.ToLower(strings.TrimSpace(heading)), ""), " ", "-")] = true
+		}
+	}
+	return anchors
+}
+
+// scopedByDeployment checks that every aggregation of expr keeps the
+// namespace and the job, so that an alert fires for one deployment of the
+// connector and not for the sum of all of them.
+func scopedByDeployment(expr string) error {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if a, ok := n.(*parser.AggregateExpr); ok && (a.Without || !slices.Contains(a.Grouping, "namespace") || !slices.Contains(a.Grouping, "job")) {
+			problems = append(problems, fmt.Sprintf("%s: want by (namespace, job, …)", a))
+		}
+		return nil
+	})
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 func TestAlertRules(t *testing.T) {
 	cat := metricCatalogue(t)
+	readmeAnchors := markdownAnchors(t, "../../README.md")
 	rule := loadManifests(t).prometheusRule
 	seen := map[string]bool{}
 	n := 0
@@ -137,6 +192,12 @@ func TestAlertRules(t *testing.T) {
 			seen[r.Alert] = true
 			if err := cat.check(r.Expr.String()); err != nil {
 				t.Errorf("%s: expr %q: %v", r.Alert, r.Expr.String(), err)
+			}
+			if err := scopedByDeployment(r.Expr.String()); err != nil {
+				t.Errorf("%s: %v", r.Alert, err)
+			}
+			if anchor, ok := strings.CutPrefix(r.Annotations["runbook_url"], runbookBase); !ok || !readmeAnchors[anchor] {
+				t.Errorf("%s: runbook_url %q: want %s and a heading of README.md", r.Alert, r.Annotations["runbook_url"], runbookBase)
 			}
 			if r.For != nil {
 				if _, err := model.ParseDuration(string(*r.For)); err != nil {
@@ -196,6 +257,33 @@ type panel struct {
 // does before it sends the query.
 var grafanaVariables = strings.NewReplacer("$__rate_interval", "5m", "$__interval", "1m", "$__range", "6h")
 
+// scopedByVariables checks that every selector of expr matches the
+// dashboard's namespace and job variables, so that a panel shows the
+// deployment chosen and not the sum of all of them.
+func scopedByVariables(expr string) error {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		vs, ok := n.(*parser.VectorSelector)
+		if !ok {
+			return nil
+		}
+		for _, want := range []string{`namespace=~"$namespace"`, `job=~"$job"`} {
+			if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool { return m.String() == want }) {
+				problems = append(problems, fmt.Sprintf("%s: no %s", vs, want))
+			}
+		}
+		return nil
+	})
+	if len(problems) > 0 {
+		return fmt.Errorf("%s", strings.Join(problems, "; "))
+	}
+	return nil
+}
+
 func TestGrafanaDashboard(t *testing.T) {
 	cat := metricCatalogue(t)
 	data, err := os.ReadFile("../grafana/bulkstream.json")
@@ -206,8 +294,12 @@ func TestGrafanaDashboard(t *testing.T) {
 	if err := json.Unmarshal(data, &d); err != nil {
 		t.Fatalf("bulkstream.json: %v", err)
 	}
-	if d.UID == "" || d.Title == "" || len(d.Templating.List) == 0 || d.Templating.List[0].Name != "datasource" {
-		t.Errorf("dashboard uid %q title %q templating %+v: want a uid, a title and a datasource variable", d.UID, d.Title, d.Templating.List)
+	var variables []string
+	for _, v := range d.Templating.List {
+		variables = append(variables, v.Name)
+	}
+	if d.UID == "" || d.Title == "" || !slices.Equal(variables, []string{"datasource", "namespace", "job"}) {
+		t.Errorf("dashboard uid %q title %q variables %v: want a uid, a title and the variables datasource, namespace, job", d.UID, d.Title, variables)
 	}
 	ids := map[int]bool{}
 	used := map[string]bool{}
@@ -225,6 +317,9 @@ func TestGrafanaDashboard(t *testing.T) {
 		for _, q := range p.Targets {
 			if err := cat.check(grafanaVariables.Replace(q.Expr)); err != nil {
 				t.Errorf("panel %q: %q: %v", p.Title, q.Expr, err)
+			}
+			if err := scopedByVariables(grafanaVariables.Replace(q.Expr)); err != nil {
+				t.Errorf("panel %q: %v", p.Title, err)
 			}
 			for name := range cat {
 				if strings.Contains(q.Expr, name) {
