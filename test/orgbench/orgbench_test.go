@@ -19,7 +19,10 @@
 package orgbench
 
 import (
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -89,6 +92,7 @@ log: {level: warn}
 		rate := float64(events) / elapsed.Seconds()
 		ratios = append(ratios, rate/capacity)
 		b.Logf("run %d: %d events in %v: %.0f events/s, %.2f of the model's %.0f rows/s", run, events, elapsed.Round(100*time.Millisecond), rate, rate/capacity, capacity)
+		b.Logf("run %d: %s", run, timeline(b, sfURL, start))
 	}
 	var sum float64
 	for _, r := range ratios {
@@ -96,4 +100,63 @@ log: {level: warn}
 	}
 	b.ReportMetric(sum/float64(len(ratios)), "capacity-ratio")
 	b.ReportMetric(sum/float64(len(ratios))*capacity, "events/s")
+}
+
+// timeline says where the time went, from the org's side: when the first
+// job was created and the last one finished (job timestamps are whole
+// seconds), how many jobs there were and their sizes.
+func timeline(b *testing.B, sfURL string, start time.Time) string {
+	b.Helper()
+	resp, err := http.PostForm(sfURL+"/services/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "client_id": {"bulkstream"}, "client_secret": {"bulkstream"}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var tok struct {
+		AccessToken string `json:"access_token"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&tok)
+	resp.Body.Close()
+	if err != nil {
+		b.Fatal(err)
+	}
+	get := func(path string, v any) {
+		req, _ := http.NewRequest("GET", sfURL+"/services/data/v62.0"+path, nil)
+		req.Header.Set("Authorization", "Bearer "+tok.AccessToken)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	var list struct {
+		Records []struct {
+			ID string `json:"id"`
+		} `json:"records"`
+	}
+	get("/jobs/ingest", &list)
+	const layout = "2006-01-02T15:04:05.000-0700"
+	var first, last time.Time
+	var sizes []int
+	for _, j := range list.Records {
+		var info struct {
+			Created   string `json:"createdDate"`
+			Modstamp  string `json:"systemModstamp"`
+			Processed int    `json:"numberRecordsProcessed"`
+		}
+		get("/jobs/ingest/"+j.ID, &info)
+		c, _ := time.Parse(layout, info.Created)
+		m, _ := time.Parse(layout, info.Modstamp)
+		if first.IsZero() || c.Before(first) {
+			first = c
+		}
+		if m.After(last) {
+			last = m
+		}
+		sizes = append(sizes, info.Processed)
+	}
+	return fmt.Sprintf("%d jobs of %v rows; first created %.0fs after the start, last finished at %.0fs",
+		len(sizes), sizes, first.Sub(start.Truncate(time.Second)).Seconds(), last.Sub(start.Truncate(time.Second)).Seconds())
 }

@@ -46,7 +46,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 echo "==> npm ci (test/sfcli)"
-[[ -n "${SKIP_NPM:-}" ]] || (cd "$SCRIPT_DIR" && npm ci --no-audit --no-fund --loglevel=error)
+[[ -n "${SKIP_NPM:-}" ]] || (cd "$SCRIPT_DIR" && npm ci --prefer-offline --no-audit --no-fund --loglevel=error)
 
 if [[ -n "${CONNECTOR_BIN:-}" ]]; then
   BIN="$CONNECTOR_BIN"
