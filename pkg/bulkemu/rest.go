@@ -224,8 +224,9 @@ func (e *Emulator) versionRoot(q *request) error {
 	return nil
 }
 
-// errBadOAuthToken answers a userinfo or identity request without a valid
-// token. It is plain text, not the REST API's JSON error.
+// writeBadOAuthToken answers a userinfo or identity request without a
+// valid token: 403 and plain text, not the REST API's JSON error (the
+// emulator's own choice; no public capture shows Salesforce's answer).
 func writeBadOAuthToken(w http.ResponseWriter) {
 	w.Header().Set("Content-Type", "text/plain;charset=UTF-8")
 	w.WriteHeader(http.StatusForbidden)
