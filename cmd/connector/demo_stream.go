@@ -215,7 +215,7 @@ func (g *streamGen) accountCreate(a *account) draft {
 
 // accountUpdate changes one or two fields of a. 1% of updates are cut short
 // (BULKSTREAM_DECODE) and 1.5% carry a number that is not one
-// (INVALID_TYPE_ON_FIELD_IN_RECORD).
+// (INVALID_FIELD: Failed to deserialize field …).
 func (g *streamGen) accountUpdate(a *account) draft {
 	fields := map[string]any{"External_Id__c": a.id}
 	for range 1 + g.rng.IntN(2) {

@@ -148,9 +148,12 @@ func (a *avroResults) encode(r *pipeline.Result) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	var sfID, replayOf any
+	var sfID, replayOf, skipReason any
 	if r.ID != nil {
 		sfID = goavro.Union("string", *r.ID)
+	}
+	if r.SkipReason != "" {
+		skipReason = goavro.Union("string", r.SkipReason)
 	}
 	if r.ReplayOf != nil {
 		replayOf = goavro.Union("io.bulkstream.Source", map[string]any{"topic": r.ReplayOf.Topic, "partition": r.ReplayOf.Partition, "offset": r.ReplayOf.Offset})
@@ -159,6 +162,6 @@ func (a *avroResults) encode(r *pipeline.Result) ([]byte, error) {
 		"success": r.Success, "created": r.Created, "id": sfID, "object": r.Object, "operation": r.Operation,
 		"errorCode": r.ErrorCode, "error": r.Error, "jobId": r.JobID, "attempts": int32(r.Attempts),
 		"source":   map[string]any{"topic": r.Source.Topic, "partition": r.Source.Partition, "offset": r.Source.Offset},
-		"replayOf": replayOf,
+		"replayOf": replayOf, "status": r.Status, "skipReason": skipReason,
 	})
 }

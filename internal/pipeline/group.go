@@ -43,6 +43,7 @@ func (p *Pipeline) revoke(parts map[string][]int32) {
 			tp := topicPartition{topic, partition}
 			p.tracker.forget(tp)
 			p.dropReady(tp)
+			p.dropParked(tp)
 			p.forgetPartition(tp)
 			p.producers.drop(tp)
 		}

@@ -592,3 +592,9 @@ func decodeErrorCode(err error) string {
 func decodeFailure(src event.Source, code, message string) outcome {
 	return outcome{src: src, result: Result{ErrorCode: code, Error: message, Source: sourceOf(&src)}}
 }
+
+// skipped is the outcome of an event that needs no write (see
+// event.IsSkip).
+func skipped(src event.Source, reason string) outcome {
+	return outcome{src: src, result: Result{Success: true, Status: StatusSkipped, SkipReason: reason, Source: sourceOf(&src)}}
+}

@@ -181,6 +181,8 @@ func (p *Pipeline) loop(ctx context.Context) {
 			p.waking = append(p.waking, w)
 		case d := <-p.described:
 			p.refs.learn(d)
+		case tp := <-p.registryBack:
+			p.unpark(tp)
 		case r := <-p.requests:
 			if r.plan != nil {
 				p.applyPlan(r.plan)
@@ -327,58 +329,78 @@ func (p *Pipeline) handle(records []ahead) {
 	}()
 	for i := range records {
 		a := &records[i]
-		src := a.src
-		if p.replay != nil && !p.replay.takes(src.Partition, src.Offset) {
+		if p.replay != nil && !p.replay.takes(a.src.Partition, a.src.Offset) {
 			continue // written after the replay started: for the next one
 		}
-		p.tracker.consumed(topicPartition{src.Topic, src.Partition}, src.Offset, a.size)
-		consumed[src.Topic]++
-		topic := src.Topic
-		var replayed *ReplayRecord
-		if p.replay != nil {
-			orig, code, ok := DeadLetterOrigin(&src)
-			if !ok {
-				p.log.Warn("replay: a record without the __connect.errors headers of its origin is passed over", "partition", src.Partition, "offset", src.Offset)
-				p.completed(completion{sources: []Source{sourceOf(&src)}})
-				continue
-			}
-			topic = orig.Topic
-			replayed = &ReplayRecord{DeadLetter: sourceOf(&src), Original: sourceOf(&orig), Timestamp: src.Timestamp, ErrorCode: code}
+		p.tracker.consumed(topicPartition{a.src.Topic, a.src.Partition}, a.src.Offset, a.size)
+		consumed[a.src.Topic]++
+		p.dispatch(a)
+	}
+}
+
+// dispatch takes a consumed record to its buffer, or to its result: a
+// failure, a skip, a replay's filter. A record of a partition waiting for
+// the schema registry waits behind it (see park).
+func (p *Pipeline) dispatch(a *ahead) {
+	src := a.src
+	tp := topicPartition{src.Topic, src.Partition}
+	if q, ok := p.parked[tp]; ok {
+		p.parked[tp] = append(q, *a)
+		return
+	}
+	topic := src.Topic
+	var replayed *ReplayRecord
+	if p.replay != nil {
+		orig, code, ok := DeadLetterOrigin(&src)
+		if !ok {
+			p.log.Warn("replay: a record without the __connect.errors headers of its origin is passed over", "partition", src.Partition, "offset", src.Offset)
+			p.completed(completion{sources: []Source{sourceOf(&src)}})
+			return
 		}
-		route := p.route(topic)
-		if replayed != nil && !p.keep(replayed, route, src) {
-			p.completed(completion{sources: []Source{sourceOf(&src)}}) // filtered out: the offset advances without a result
-			continue
-		}
-		if route == nil { // the pattern matched but no route does: cannot happen, except in a replay
-			p.failed = append(p.failed, decodeFailure(src, CodeDecode, "no route for topic "+topic))
-			continue
-		}
-		if !a.decoded {
-			a.c, a.err = route.Decoder.Decode(src)
-		}
-		if p.intercept(src, a.c, a.err) {
-			continue
-		}
-		if a.err != nil {
-			p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(a.err), a.err.Error()))
-			continue
-		}
-		identity := p.ids.of(a.c)
-		var parents []string
-		if p.opts.naive {
-			identity = ""
-		} else {
-			parents = p.parents(a.c)
-		}
-		sealed, err := p.batcher.AddReferring(a.c, identity, parents, time.Now())
-		p.enqueue(sealed)
-		switch {
-		case errors.Is(err, batch.ErrTooLarge):
-			p.failed = append(p.failed, decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own"))
-		case err != nil: // a spill file could not be written: fail the event rather than lose it
-			p.failed = append(p.failed, decodeFailure(src, CodeBuffer, err.Error()))
-		}
+		topic = orig.Topic
+		replayed = &ReplayRecord{DeadLetter: sourceOf(&src), Original: sourceOf(&orig), Timestamp: src.Timestamp, ErrorCode: code}
+	}
+	route := p.route(topic)
+	if replayed != nil && !p.keep(replayed, route, src) {
+		p.completed(completion{sources: []Source{sourceOf(&src)}}) // filtered out: the offset advances without a result
+		return
+	}
+	if route == nil { // the pattern matched but no route does: cannot happen, except in a replay
+		p.failed = append(p.failed, decodeFailure(src, CodeDecode, "no route for topic "+topic))
+		return
+	}
+	if !a.decoded {
+		a.c, a.err = route.Decoder.Decode(src)
+	}
+	if event.IsRegistryUnavailable(a.err) {
+		p.park(tp, *a, route, a.err)
+		return
+	}
+	if p.intercept(src, a.c, a.err) {
+		return
+	}
+	if reason, ok := event.IsSkip(a.err); ok {
+		p.failed = append(p.failed, skipped(src, reason))
+		return
+	}
+	if a.err != nil {
+		p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(a.err), a.err.Error()))
+		return
+	}
+	identity := p.ids.of(a.c)
+	var parents []string
+	if p.opts.naive {
+		identity = ""
+	} else {
+		parents = p.parents(a.c)
+	}
+	sealed, err := p.batcher.AddReferring(a.c, identity, parents, time.Now())
+	p.enqueue(sealed)
+	switch {
+	case errors.Is(err, batch.ErrTooLarge):
+		p.failed = append(p.failed, decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own"))
+	case err != nil: // a spill file could not be written: fail the event rather than lose it
+		p.failed = append(p.failed, decodeFailure(src, CodeBuffer, err.Error()))
 	}
 }
 

@@ -305,8 +305,9 @@ func checkModel(w *world, stream []modelEvent, model map[string]*modelRecordStat
 		key := e.object + "/" + e.ext
 		rec := model[key]
 		if !res.Success {
-			switch res.ErrorCode {
-			case "INVALID_TYPE_ON_FIELD_IN_RECORD", "ENTITY_IS_DELETED", "INVALID_CROSS_REFERENCE_KEY":
+			switch {
+			case res.ErrorCode == "INVALID_FIELD" && strings.HasPrefix(res.Error, "Failed to deserialize field"): // a value of the wrong type
+			case res.ErrorCode == "ENTITY_IS_DELETED", res.ErrorCode == "INVALID_CROSS_REFERENCE_KEY":
 			default:
 				v = append(v, fmt.Sprintf("%v (%s %s %s): unexpected failure %s: %s", pos, e.op, e.object, e.ext, res.ErrorCode, res.Error))
 			}

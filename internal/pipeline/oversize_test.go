@@ -172,7 +172,7 @@ func TestDeadLetterRefusedAsTooLarge(t *testing.T) {
 			if exactlyOnce {
 				opts.Journal, opts.ExactlyOnce = testJournal, true
 			}
-			res, d := w.runGoodAndBad(rr, opts, "INVALID_TYPE_ON_FIELD_IN_RECORD")
+			res, d := w.runGoodAndBad(rr, opts, "INVALID_FIELD")
 			if header(d, HeaderTruncated) != TruncatedReference || header(d, HeaderOriginalSize) != strconv.Itoa(len(big)) ||
 				d.Key != nil || d.Value != nil || header(d, "__connect.errors.topic") != "crm.accounts" ||
 				header(d, "__connect.errors.offset") != "2" || header(d, "sf.error.code") != res.ErrorCode {

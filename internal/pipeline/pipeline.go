@@ -168,7 +168,8 @@ type Pipeline struct {
 	waking   []chan struct{} // of napping runners that asked for a slot back, first first
 	busy     busyRecords
 	refs     *references
-	failed   []outcome // of the poll being handled: records that fail before a job
+	parked   map[topicPartition][]ahead // partitions waiting for the schema registry (parked.go)
+	failed   []outcome                  // of the poll being handled: records that fail (or are skipped) before a job
 	ids      *identities
 	replay   *replayProgress // when replaying; nil otherwise
 
@@ -185,17 +186,18 @@ type Pipeline struct {
 	// of them before it returns, so none outlives it. background is their
 	// context; it ends when Run does. closing, under spawnMu, is set once
 	// Run waits, when no task may start.
-	tasks      sync.WaitGroup
-	background context.Context
-	spawnMu    sync.Mutex
-	closing    bool
-	producers  *producers           // exactly-once result producers
-	spent      spentSlices          // closed journal slices, until committed
-	done       chan completion      // job and publish goroutines → main loop
-	requests   chan request         // group callbacks → main loop
-	wake       chan chan struct{}   // napping job runners → main loop: a slot back, please
-	described  chan describedObject // describe tasks → main loop
-	loopEnded  chan struct{}        // closed when the main loop returns
+	tasks        sync.WaitGroup
+	background   context.Context
+	spawnMu      sync.Mutex
+	closing      bool
+	producers    *producers           // exactly-once result producers
+	spent        spentSlices          // closed journal slices, until committed
+	done         chan completion      // job and publish goroutines → main loop
+	requests     chan request         // group callbacks → main loop
+	wake         chan chan struct{}   // napping job runners → main loop: a slot back, please
+	described    chan describedObject // describe tasks → main loop
+	registryBack chan topicPartition  // registry probes → main loop: a parked partition can go on
+	loopEnded    chan struct{}        // closed when the main loop returns
 
 	consuming atomic.Bool // the client is up and the result topics exist
 	tooLarge  sync.Map    // topics that refused a record as too large: warned once
@@ -206,7 +208,8 @@ type Pipeline struct {
 // Stats counts what the pipeline did; see (*Pipeline).Stats.
 type Stats struct {
 	Consumed  int64 // records consumed
-	Succeeded int64 // success results published
+	Succeeded int64 // success results published, skipped ones included
+	Skipped   int64 // of those, events that needed no write
 	Failed    int64 // failure results published
 	Jobs      int64 // buffers run as jobs
 	InFlight  int64 // jobs running now
@@ -318,15 +321,17 @@ func New(opts Options) (*Pipeline, error) {
 		ids:     newIdentities(opts.IDCacheSize),
 		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
 			retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts, stalls: &stalls{}},
-		skip:       map[topicPartition]map[int64]bool{},
-		attached:   map[topicPartition]map[int64]*attachment{},
-		resumeJobs: map[*batch.Buffer]*journal.Entry{},
-		done:       make(chan completion),
-		requests:   make(chan request),
-		wake:       make(chan chan struct{}),
-		described:  make(chan describedObject),
-		loopEnded:  make(chan struct{}),
-		refs:       newReferences(),
+		skip:         map[topicPartition]map[int64]bool{},
+		attached:     map[topicPartition]map[int64]*attachment{},
+		resumeJobs:   map[*batch.Buffer]*journal.Entry{},
+		done:         make(chan completion),
+		requests:     make(chan request),
+		wake:         make(chan chan struct{}),
+		described:    make(chan describedObject),
+		loopEnded:    make(chan struct{}),
+		refs:         newReferences(),
+		parked:       map[topicPartition][]ahead{},
+		registryBack: make(chan topicPartition),
 	}
 	p.producers = &producers{p: p, m: map[topicPartition]*txnProducer{}}
 	p.spent.m = map[topicPartition][]spentSlice{}

@@ -112,7 +112,7 @@ func TestEndToEnd(t *testing.T) {
 			t.Fatalf("the original headers are not on the dead-letter copy: %v", d.Headers)
 		}
 	}
-	if codes["BULKSTREAM_DECODE"] == 0 || codes["INVALID_TYPE_ON_FIELD_IN_RECORD"] == 0 {
+	if codes["BULKSTREAM_DECODE"] == 0 || codes["INVALID_FIELD"] == 0 {
 		t.Fatalf("failure codes %v", codes)
 	}
 	// The org holds the last value of every valid account.

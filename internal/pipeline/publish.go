@@ -70,9 +70,8 @@ func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closi
 	now := time.Now()
 	for i, o := range outcomes {
 		c.sources[i] = o.result.Source
-		outcome := "success"
+		outcome := o.result.status()
 		if !o.result.Success {
-			outcome = "failure"
 			p.opts.Metrics.RowErrors.WithLabelValues(o.result.Object, o.result.ErrorCode).Inc()
 			if p.opts.Results.DeadLetter != "" {
 				p.opts.Metrics.DeadLettered.Inc()
@@ -82,6 +81,9 @@ func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closi
 		p.count(func(s *Stats) {
 			if o.result.Success {
 				s.Succeeded++
+				if outcome == StatusSkipped {
+					s.Skipped++
+				}
 			} else {
 				s.Failed++
 			}

@@ -16,16 +16,24 @@ import (
 // record's key. Its field names are a contract other programs parse; see the
 // README.
 type Result struct {
-	Success   bool    `json:"success"`
-	Created   bool    `json:"created"`
-	ID        *string `json:"id"` // Salesforce Id, or null
-	Object    string  `json:"object"`
-	Operation string  `json:"operation"`
-	ErrorCode string  `json:"errorCode"` // Salesforce's errorCode or a BULKSTREAM_* code; "" on success
-	Error     string  `json:"error"`     // the message; "" on success
-	JobID     string  `json:"jobId"`     // the Bulk API job; "" when none ran
-	Attempts  int     `json:"attempts"`  // jobs the event's row went through
-	Source    Source  `json:"source"`
+	// Success is true when nothing failed: the row was written, or the
+	// event needed no write (Status StatusSkipped).
+	Success bool `json:"success"`
+	// Status is StatusSuccess, StatusFailure or StatusSkipped. Set by the
+	// pipeline when it publishes; empty in results read from before it
+	// existed, where Success says success or failure.
+	Status string `json:"status"`
+	// SkipReason says why a skipped event needed no write; "" otherwise.
+	SkipReason string  `json:"skipReason,omitempty"`
+	Created    bool    `json:"created"`
+	ID         *string `json:"id"` // Salesforce Id, or null
+	Object     string  `json:"object"`
+	Operation  string  `json:"operation"`
+	ErrorCode  string  `json:"errorCode"` // Salesforce's errorCode or a BULKSTREAM_* code; "" on success
+	Error      string  `json:"error"`     // the message; "" on success
+	JobID      string  `json:"jobId"`     // the Bulk API job; "" when none ran
+	Attempts   int     `json:"attempts"`  // jobs the event's row went through
+	Source     Source  `json:"source"`
 	// ReplayOf is the dead-letter record a replay sent the event from;
 	// absent outside replays.
 	ReplayOf *Source `json:"replayOf,omitempty"`
@@ -36,6 +44,27 @@ type Source struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
+}
+
+// The statuses of a Result.
+const (
+	StatusSuccess = "success" // the row was written
+	StatusFailure = "failure" // the event failed; see ErrorCode
+	// StatusSkipped: the event needed no write (a Debezium tombstone
+	// after its delete, a heartbeat or schema-change record): a result on
+	// the success topic, no dead-letter copy.
+	StatusSkipped = "skipped"
+)
+
+// status returns r's Status, from Success when it is not set.
+func (r *Result) status() string {
+	switch {
+	case r.Status != "":
+		return r.Status
+	case r.Success:
+		return StatusSuccess
+	}
+	return StatusFailure
 }
 
 // Error codes of failures that Bulkstream itself reports.
@@ -95,6 +124,7 @@ func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), r
 		}
 	}
 	res.Error = cutMessage(res.Error, limit)
+	res.Status = res.status()
 	value, err := encode(&res)
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
@@ -336,6 +366,10 @@ func EncodeJSON(r *Result) ([]byte, error) {
 	var scratch [512]byte // on the stack: the result is copied out at its size
 	b := scratch[:0]
 	b = strconv.AppendBool(append(b, `{"success":`...), r.Success)
+	b = str(append(b, `,"status":`...), r.Status)
+	if r.SkipReason != "" {
+		b = str(append(b, `,"skipReason":`...), r.SkipReason)
+	}
 	b = strconv.AppendBool(append(b, `,"created":`...), r.Created)
 	b = append(b, `,"id":`...)
 	if r.ID == nil {
