@@ -190,6 +190,9 @@ func TestHelmTemplate(t *testing.T) {
 			if m.pdb == nil || m.pdb.Spec.MaxUnavailable == nil || !subset(m.pdb.Spec.Selector.MatchLabels, template.Labels) {
 				t.Errorf("PodDisruptionBudget %+v: want one with maxUnavailable, selecting the pods", m.pdb)
 			}
+			if m.serviceAccount != nil && template.Spec.ServiceAccountName != m.serviceAccount.Name {
+				t.Errorf("serviceAccountName %q, but the chart's ServiceAccount is %s", template.Spec.ServiceAccountName, m.serviceAccount.Name)
+			}
 			if m.serviceMonitor != nil && (m.service == nil || !subset(m.serviceMonitor.Spec.Selector.MatchLabels, m.service.Labels)) {
 				t.Error("the ServiceMonitor does not select the Service")
 			}

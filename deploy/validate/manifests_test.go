@@ -33,6 +33,7 @@ type manifests struct {
 	service        *corev1.Service
 	headless       *corev1.Service // a StatefulSet's governing Service
 	pdb            *policyv1.PodDisruptionBudget
+	serviceAccount *corev1.ServiceAccount
 	serviceMonitor *monitoringv1.ServiceMonitor
 	podMonitor     *monitoringv1.PodMonitor
 	prometheusRule *monitoringv1.PrometheusRule
@@ -90,6 +91,9 @@ func (m *manifests) add(t *testing.T, source string, data []byte) (apiVersion, k
 			m.service = svc
 		}
 		return head.APIVersion, head.Kind
+	case "v1 ServiceAccount":
+		m.serviceAccount = &corev1.ServiceAccount{}
+		target = m.serviceAccount
 	case "policy/v1 PodDisruptionBudget":
 		m.pdb = &policyv1.PodDisruptionBudget{}
 		target = m.pdb

@@ -122,19 +122,62 @@ type TLS struct {
 type SASL struct {
 	// Mechanism is one of the SASL* constants; empty means no SASL.
 	Mechanism SASLMechanism `yaml:"mechanism"`
-	// Username and Password are required with a mechanism.
+	// Username and Password are required by plain and the scram
+	// mechanisms, and errors with the others.
 	Username string `yaml:"username"`
 	Password Secret `yaml:"password"`
+	// OAuth is where SASLOAuthBearer gets its tokens; required by it and
+	// an error with the others.
+	OAuth SASLOAuth `yaml:"oauth"`
+}
+
+// SASLOAuth is an OAuth 2.0 client credentials grant (RFC 6749 §4.4) whose
+// access token is the OAUTHBEARER token (RFC 7628), as Confluent Cloud,
+// Azure Event Hubs, Redpanda Cloud and Kafka's own OAUTHBEARER support
+// take it. A token is fetched on the first connection and again once 80% of
+// its lifetime (expires_in) has passed, before it expires; brokers that set
+// a session lifetime make each connection authenticate again with the new
+// token, without dropping it.
+type SASLOAuth struct {
+	// TokenURL is the identity provider's token endpoint: https, or http
+	// to a loopback address. Required.
+	TokenURL string `yaml:"token_url"`
+	// ClientID and ClientSecret identify the client; both required. They
+	// are sent as HTTP basic authentication, or in the form if the
+	// endpoint refuses that.
+	ClientID     string `yaml:"client_id"`
+	ClientSecret Secret `yaml:"client_secret"`
+	// Scopes are requested with the token (Azure Event Hubs:
+	// https://NAMESPACE.servicebus.windows.net/.default). Default none.
+	Scopes []string `yaml:"scopes"`
+	// Extensions are SASL extensions sent with the token (Confluent Cloud:
+	// logicalCluster and identityPoolId). Default none.
+	Extensions map[string]string `yaml:"extensions"`
 }
 
 // SASLMechanism names a SASL mechanism.
 type SASLMechanism string
 
-// The SASL mechanisms Bulkstream speaks (franz-go's plain and scram).
+// The SASL mechanisms Bulkstream speaks (franz-go's pkg/sasl).
 const (
 	SASLPlain       SASLMechanism = "plain"
 	SASLScramSHA256 SASLMechanism = "scram-sha-256"
 	SASLScramSHA512 SASLMechanism = "scram-sha-512"
+	// SASLOAuthBearer is OAUTHBEARER with tokens of SASL.OAuth.
+	SASLOAuthBearer SASLMechanism = "oauthbearer"
+	// SASLAWSMSKIAM is AWS_MSK_IAM, Amazon MSK's IAM access control. It
+	// has no settings: credentials come from the standard AWS chain, in
+	// its order: AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and
+	// AWS_SESSION_TOKEN); a web identity (AWS_ROLE_ARN and
+	// AWS_WEB_IDENTITY_TOKEN_FILE, as EKS IAM roles for service accounts
+	// set them); the shared credentials file (AWS_SHARED_CREDENTIALS_FILE
+	// or ~/.aws/credentials, profile AWS_PROFILE or "default"); the
+	// container credentials endpoint (AWS_CONTAINER_CREDENTIALS_FULL_URI
+	// or _RELATIVE_URI, as ECS and EKS Pod Identity set them); the EC2
+	// instance metadata service. The region that signs is the one in the
+	// broker's host name (b-1.c.abc123.c2.kafka.eu-west-1.amazonaws.com),
+	// else AWS_REGION or AWS_DEFAULT_REGION.
+	SASLAWSMSKIAM SASLMechanism = "aws_msk_iam"
 )
 
 // StartOffset is where a partition without a committed offset starts.

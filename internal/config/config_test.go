@@ -433,7 +433,7 @@ func TestErrors(t *testing.T) {
 			"t.yaml:4: kafka.sasl.password: required key is missing",
 		}},
 		{"bad sasl mechanism", edit("  group: g\n", "  group: g\n  sasl: {mechanism: PLAIN, username: u, password: p}\n"), []string{
-			`t.yaml:4: kafka.sasl.mechanism: "PLAIN" is not one of plain, scram-sha-256, scram-sha-512`,
+			`t.yaml:4: kafka.sasl.mechanism: "PLAIN" is not one of plain, scram-sha-256, scram-sha-512, oauthbearer, aws_msk_iam`,
 		}},
 		{"negative parent wait", minimal + "retry:\n  parent_wait: -1s\n", []string{
 			"t.yaml:12: retry.parent_wait: must not be negative (0 turns it off), got -1s",
@@ -652,4 +652,52 @@ func checkErrors(t *testing.T, cases []errorCase) {
 			}
 		})
 	}
+}
+
+// TestSASLMechanisms: oauthbearer decodes into its settings, aws_msk_iam
+// needs none; each mechanism's keys are required with it and errors with the
+// others.
+func TestSASLMechanisms(t *testing.T) {
+	sasl := func(lines ...string) string {
+		return edit("  group: g\n", "  group: g\n  sasl:\n    "+strings.Join(lines, "\n    ")+"\n")
+	}
+	c, err := Parse("t.yaml", []byte(sasl("mechanism: oauthbearer", "oauth:", "  token_url: https://idp.example.com/oauth2/token",
+		"  client_id: ${ID}", "  client_secret: ${SECRET}", "  scopes: [kafka]", "  extensions: {logicalCluster: lkc-1, identityPoolId: pool-2}")),
+		env(map[string]string{"ID": "bulkstream", "SECRET": "s3cr3t"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := SASL{Mechanism: SASLOAuthBearer, OAuth: SASLOAuth{TokenURL: "https://idp.example.com/oauth2/token", ClientID: "bulkstream", ClientSecret: "s3cr3t",
+		Scopes: []string{"kafka"}, Extensions: map[string]string{"logicalCluster": "lkc-1", "identityPoolId": "pool-2"}}}
+	if !reflect.DeepEqual(c.Kafka.SASL, want) {
+		t.Errorf("sasl = %+v\nwant %+v", c.Kafka.SASL, want)
+	}
+	if _, err := Parse("t.yaml", []byte(sasl("mechanism: aws_msk_iam")), nil); err != nil {
+		t.Errorf("aws_msk_iam: %v", err)
+	}
+
+	checkErrors(t, []errorCase{
+		{"oauthbearer without its endpoint", sasl("mechanism: oauthbearer"), []string{
+			"t.yaml:4: kafka.sasl.oauth.token_url: required key is missing",
+			"t.yaml:4: kafka.sasl.oauth.client_id: required key is missing",
+			"t.yaml:4: kafka.sasl.oauth.client_secret: required key is missing",
+		}},
+		{"oauthbearer over plain http", sasl("mechanism: oauthbearer", "oauth: {token_url: 'http://idp.example.com/token', client_id: i, client_secret: s}"), []string{
+			`t.yaml:6: kafka.sasl.oauth.token_url: "http://idp.example.com/token": plain http would send the client secret in the clear; use https`,
+		}},
+		{"oauthbearer with a password and a bad extension", sasl("mechanism: oauthbearer", "password: p",
+			"oauth: {token_url: 'https://idp/token', client_id: i, client_secret: s, extensions: {auth: x}}"), []string{
+			"t.yaml:6: kafka.sasl.password: is not used by oauthbearer",
+			`t.yaml:7: kafka.sasl.oauth.extensions.auth: "auth" is not a SASL extension name (letters only, not auth)`,
+		}},
+		{"aws with a user", sasl("mechanism: aws_msk_iam", "username: u"), []string{
+			"t.yaml:6: kafka.sasl.username: is not used by aws_msk_iam",
+		}},
+		{"scram with oauth settings", sasl("mechanism: scram-sha-512", "username: u", "password: p", "oauth: {token_url: 'https://idp/token'}"), []string{
+			"t.yaml:8: kafka.sasl.oauth: is not used by scram-sha-512",
+		}},
+		{"oauth settings without a mechanism", sasl("oauth: {token_url: 'https://idp/token'}"), []string{
+			"t.yaml:4: kafka.sasl.mechanism: required key is missing: the other kafka.sasl keys need a mechanism (plain, scram-sha-256, scram-sha-512, oauthbearer, aws_msk_iam)",
+		}},
+	})
 }

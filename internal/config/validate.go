@@ -190,15 +190,7 @@ func (v *validator) kafka(k *Kafka) {
 		v.errorf("kafka.tls.cert_file", "required key is missing: key_file needs its certificate")
 	}
 
-	s := k.SASL
-	if s.Mechanism == "" {
-		if s.Username != "" || s.Password != "" {
-			v.errorf("kafka.sasl.mechanism", "required key is missing: username and password need a mechanism (plain, scram-sha-256, scram-sha-512)")
-		}
-	} else if v.oneOf("kafka.sasl.mechanism", string(s.Mechanism), string(SASLPlain), string(SASLScramSHA256), string(SASLScramSHA512)) {
-		v.required("kafka.sasl.username", s.Username)
-		v.required("kafka.sasl.password", string(s.Password))
-	}
+	v.sasl(&k.SASL)
 
 	if k.FetchMaxBytes <= 0 || k.FetchMaxBytes > math.MaxInt32 {
 		v.errorf("kafka.fetch_max_bytes", "must be from 1B to 2147483647B (2GiB-1), got %s", k.FetchMaxBytes)
@@ -209,6 +201,59 @@ func (v *validator) kafka(k *Kafka) {
 }
 
 var apiVersionPattern = regexp.MustCompile(`^[0-9]+\.[0-9]$`)
+
+// sasl checks kafka.sasl: each mechanism's keys are required with it, and
+// errors with the others, so that a key left over from another mechanism
+// is not silently ignored.
+func (v *validator) sasl(s *SASL) {
+	mechanisms := []string{string(SASLPlain), string(SASLScramSHA256), string(SASLScramSHA512), string(SASLOAuthBearer), string(SASLAWSMSKIAM)}
+	if s.Mechanism == "" {
+		if s.Username != "" || s.Password != "" || v.given("kafka.sasl.oauth") {
+			v.errorf("kafka.sasl.mechanism", "required key is missing: the other kafka.sasl keys need a mechanism (%s)", strings.Join(mechanisms, ", "))
+		}
+		return
+	}
+	if !v.oneOf("kafka.sasl.mechanism", string(s.Mechanism), mechanisms...) {
+		return
+	}
+	userPass := s.Mechanism == SASLPlain || s.Mechanism == SASLScramSHA256 || s.Mechanism == SASLScramSHA512
+	if userPass {
+		v.required("kafka.sasl.username", s.Username)
+		v.required("kafka.sasl.password", string(s.Password))
+	} else {
+		for _, key := range []string{"username", "password"} {
+			if v.given("kafka.sasl." + key) {
+				v.errorf("kafka.sasl."+key, "is not used by %s", s.Mechanism)
+			}
+		}
+	}
+	if s.Mechanism != SASLOAuthBearer && v.given("kafka.sasl.oauth") {
+		v.errorf("kafka.sasl.oauth", "is not used by %s", s.Mechanism)
+	}
+	if s.Mechanism == SASLOAuthBearer {
+		o := s.OAuth
+		if v.required("kafka.sasl.oauth.token_url", o.TokenURL) {
+			u, err := url.Parse(o.TokenURL)
+			switch {
+			case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+				v.errorf("kafka.sasl.oauth.token_url", "%q is not a URL such as https://idp.example.com/oauth2/token", o.TokenURL)
+			case u.Scheme == "http" && !loopback(u.Hostname()):
+				v.errorf("kafka.sasl.oauth.token_url", "%q: plain http would send the client secret in the clear; use https", o.TokenURL)
+			}
+		}
+		v.required("kafka.sasl.oauth.client_id", o.ClientID)
+		v.required("kafka.sasl.oauth.client_secret", string(o.ClientSecret))
+		for name := range o.Extensions {
+			// "auth" is the token's own key.
+			if !saslExtensionKey.MatchString(name) || name == "auth" {
+				v.errorf("kafka.sasl.oauth.extensions."+name, "%q is not a SASL extension name (letters only, not auth)", name)
+			}
+		}
+	}
+}
+
+// saslExtensionKey is RFC 7628's key = 1*(ALPHA).
+var saslExtensionKey = regexp.MustCompile(`^[A-Za-z]+$`)
 
 func (v *validator) salesforce(s *Salesforce) {
 	switch {

@@ -66,3 +66,12 @@ connector's config loader).
 {{- $_ := set $cfg "batch" $batch -}}
 {{- toYaml $cfg -}}
 {{- end -}}
+
+{{/* The pods' service account: the chart's, a given one, or the namespace's default. */}}
+{{- define "bulkstream.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- .Values.serviceAccount.name | default (include "bulkstream.fullname" .) -}}
+{{- else -}}
+{{- .Values.serviceAccount.name | default "default" -}}
+{{- end -}}
+{{- end -}}

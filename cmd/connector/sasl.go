@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/aws"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
+	"github.com/twmb/franz-go/pkg/sasl/plain"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/bulkstream/bulkstream/internal/config"
+)
+
+// saslMechanism is the franz-go mechanism of kafka.sasl, or nil without
+// one. franz-go calls its credentials function for every new connection
+// and every re-authentication a broker asks for (its session lifetime).
+func saslMechanism(s config.SASL) sasl.Mechanism {
+	switch s.Mechanism {
+	case config.SASLPlain:
+		return plain.Auth{User: s.Username, Pass: string(s.Password)}.AsMechanism()
+	case config.SASLScramSHA256:
+		return scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha256Mechanism()
+	case config.SASLScramSHA512:
+		return scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha512Mechanism()
+	case config.SASLOAuthBearer:
+		return oauth.Oauth(newOAuthTokens(s.OAuth).auth)
+	case config.SASLAWSMSKIAM:
+		return aws.ManagedStreamingIAM(newAWSCredentials(os.Getenv).auth)
+	}
+	return nil
+}
+
+// checkSASL gets the credentials of kafka.sasl once, as a connection
+// would, so that `connector check` names the key at fault: a token from
+// the token endpoint for oauthbearer, credentials from the AWS chain for
+// aws_msk_iam. It returns the source of the credentials for the report.
+// The other mechanisms have nothing to fetch; the brokers check them.
+func checkSASL(ctx context.Context, s config.SASL) (source string, err error) {
+	switch s.Mechanism {
+	case config.SASLOAuthBearer:
+		if _, err := newOAuthTokens(s.OAuth).auth(ctx); err != nil {
+			return "", err
+		}
+		return s.OAuth.TokenURL, nil
+	case config.SASLAWSMSKIAM:
+		c := newAWSCredentials(os.Getenv)
+		if _, err := c.auth(ctx); err != nil {
+			return "", err
+		}
+		return c.source, nil
+	}
+	return "", nil
+}
+
+// saslHTTPTimeout bounds each request for credentials: a token endpoint,
+// STS, a credentials endpoint.
+const saslHTTPTimeout = 30 * time.Second
+
+// oauthRefreshFactor is the share of a token's lifetime after which the
+// next authentication fetches a new one (Kafka's Java client:
+// sasl.login.refresh.window.factor, 0.8). The rest of the lifetime is the
+// margin for connections that authenticate meanwhile.
+const oauthRefreshFactor = 0.8
+
+// oauthTokens fetches OAUTHBEARER tokens with the client credentials
+// grant and keeps each until oauthRefreshFactor of its lifetime has
+// passed. franz-go authenticates connections to several brokers at once:
+// mu serialises them, so one fetch serves all. A token without expires_in
+// is kept for an hour.
+type oauthTokens struct {
+	cc         clientcredentials.Config
+	extensions map[string]string
+	http       *http.Client
+	now        func() time.Time
+
+	mu        sync.Mutex
+	token     string
+	refreshAt time.Time
+}
+
+func newOAuthTokens(o config.SASLOAuth) *oauthTokens {
+	return &oauthTokens{
+		cc:         clientcredentials.Config{ClientID: o.ClientID, ClientSecret: string(o.ClientSecret), TokenURL: o.TokenURL, Scopes: o.Scopes},
+		extensions: o.Extensions,
+		http:       &http.Client{Timeout: saslHTTPTimeout},
+		now:        time.Now,
+	}
+}
+
+// auth returns the token for one authentication, fetching a new one when
+// the kept one is due.
+func (o *oauthTokens) auth(ctx context.Context) (oauth.Auth, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if now := o.now(); o.token == "" || !now.Before(o.refreshAt) {
+		t, err := o.cc.Token(context.WithValue(ctx, oauth2.HTTPClient, o.http))
+		if err != nil {
+			return oauth.Auth{}, fmt.Errorf("kafka.sasl.oauth: token from %s: %w", o.cc.TokenURL, err)
+		}
+		lifetime := time.Hour
+		if !t.Expiry.IsZero() {
+			lifetime = t.Expiry.Sub(now)
+		}
+		o.token, o.refreshAt = t.AccessToken, now.Add(time.Duration(float64(lifetime)*oauthRefreshFactor))
+	}
+	return oauth.Auth{Token: o.token, Extensions: o.extensions}, nil
+}
