@@ -127,6 +127,10 @@ type Buffer struct {
 	// refer to as their parents (an Account that a Contact names); nil
 	// when none does.
 	parents map[string]struct{}
+	// identities and parentList memoise Identities and Parents once the
+	// buffer is sealed.
+	identities, parentList []string
+	memoised               bool
 }
 
 // newBuffer returns an open buffer with room for size.
@@ -265,16 +269,37 @@ func NewBuffer(k Key, p Policy, now time.Time) *Buffer {
 func (b *Buffer) Add(c *event.Change, identity string) error { return b.add(c, identity) }
 
 // Parents returns the identities of the parent records that the buffer's
-// rows refer to (see Batcher.AddReferring), in no particular order.
+// rows refer to (see Batcher.AddReferring), in no particular order. The
+// slice of a sealed buffer is made once and shared: do not change it.
 func (b *Buffer) Parents() []string {
-	if len(b.parents) == 0 {
-		return nil
+	b.memoise()
+	return b.parentList
+}
+
+// Identities returns the record identities of the buffer's rows (those
+// not ""), in row order. The slice of a sealed buffer is made once and
+// shared: do not change it.
+func (b *Buffer) Identities() []string {
+	b.memoise()
+	return b.identities
+}
+
+// memoise makes the lists of a sealed buffer once; an open buffer's are
+// made anew at each call.
+func (b *Buffer) memoise() {
+	if b.memoised {
+		return
 	}
-	out := make([]string, 0, len(b.parents))
+	b.identities, b.parentList = nil, nil
+	for _, r := range b.Rows {
+		if r.Identity != "" {
+			b.identities = append(b.identities, r.Identity)
+		}
+	}
 	for id := range b.parents {
-		out = append(out, id)
+		b.parentList = append(b.parentList, id)
 	}
-	return out
+	b.memoised = b.sealed
 }
 
 // referTo notes that rows of b refer to the parent records ids.

@@ -446,13 +446,13 @@ func (p *Pipeline) launch(ctx context.Context) {
 	waiting := p.ready[:0]
 	for _, b := range p.ready {
 		if p.inFlight >= p.opts.MaxJobsInFlight || p.conflicts(b, held) {
-			for _, id := range recordIdentities(b) {
+			for _, id := range b.Identities() {
 				held[id] = true
 			}
 			waiting = append(waiting, b)
 			continue
 		}
-		ids := recordIdentities(b)
+		ids := b.Identities()
 		resume := p.resumeJobs[b]
 		delete(p.resumeJobs, b)
 		cached := p.cachedIDs(b)
@@ -471,7 +471,7 @@ func (p *Pipeline) launch(ctx context.Context) {
 // one of them or an open buffer holds: a child waits for its parent's
 // result, on whichever route the parent came.
 func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
-	for _, id := range recordIdentities(b) {
+	for _, id := range b.Identities() {
 		if held[id] || p.busy[id] > 0 {
 			return true
 		}
@@ -500,15 +500,4 @@ func (br busyRecords) remove(ids []string) {
 			delete(br, id)
 		}
 	}
-}
-
-// recordIdentities lists the record identities of b's rows.
-func recordIdentities(b *batch.Buffer) []string {
-	var ids []string
-	for _, r := range b.Rows {
-		if r.Identity != "" {
-			ids = append(ids, r.Identity)
-		}
-	}
-	return ids
 }
