@@ -18,20 +18,28 @@
 //	  - decoded: the route's decoder turns the record into an event.Change;
 //	    a record that cannot be decoded gets a BULKSTREAM_DECODE failure
 //	    (the poll's failures are published together, by one task).
+//	    A record whose schema the registry cannot give now parks its
+//	    partition (parked.go): it and the partition's later records wait,
+//	    in order, until a probe finds the registry back; a record that
+//	    needs no write (a tombstone after its delete, a heartbeat) gets a
+//	    skipped result.
 //	  - buffered: the batcher folds the change into the open buffer of its
-//	    (object, operation, external id field), one row per record.
+//	    (object, operation, external id field), one row per record, and
+//	    notes the parent records the row refers to (parents.go).
 //	  - sealed: the buffer rolls over (bytes, records — at once when it
 //	    fills —, age, a dependency on another buffer, shutdown) and waits in
-//	    the ready queue until no job in flight holds one of its records and
-//	    a job slot is free.
+//	    the ready queue until no job in flight holds one of its records, no
+//	    job, waiting buffer or open buffer holds one of its parents, and a
+//	    job slot is free.
 //	  - in a job: a job runner runs the buffer as a Bulk API job: create,
 //	    upload, journal entry, close, wait, read the result files. Once the
 //	    close is sent, the job is seen through however long Salesforce
 //	    takes (see submitter); a job failed by some of its rows
 //	    (InvalidBatch) is narrowed down to them.
 //	  - settled: each event gets its row's outcome; rows that failed for a
-//	    retryable reason go to a follow-up job, folded rows that failed for
-//	    good run again change by change. Events of partitions that moved
+//	    retryable reason (a parent not there yet, within ParentWait) go to a
+//	    follow-up job, folded rows that failed for good run again change by
+//	    change. Between rounds a job runner gives its slot up (slots.go). Events of partitions that moved
 //	    to another instance meanwhile are left to their new owner.
 //	  - published: results and dead-letter copies are produced (with the
 //	    journal's closing entry, in one transaction per source partition with
@@ -42,8 +50,12 @@
 // # Who owns what
 //
 // The main loop (Run's goroutine) owns the batcher, the tracker, the ready
-// queue, the busy records, the identities and what the journal said about
-// assigned partitions; it decides when the poller may poll. Job runners own
+// queue, the busy records, the identities, the parent columns of each
+// object, the parked partitions, the counts of job slots and what the
+// journal said about assigned partitions; it decides when the poller may
+// poll. Tasks that ask Salesforce or the registry something for it
+// (describe, registry probes, the journal planner) hand their answers to it
+// over channels. Job runners own
 // their buffers and talk to the main loop through the done channel. The
 // consumer group's callbacks do no network I/O: a revoke waits for the main
 // loop to drop the partition's events, and an assignment pauses the new
@@ -55,6 +67,6 @@
 // pause.
 //
 // Every goroutine of the pipeline (poller, job runners, publishers,
-// planners, watchers) is a task started by spawn and joined by Run before
+// planners, describers, registry probes, watchers) is a task started by spawn and joined by Run before
 // it returns.
 package pipeline
