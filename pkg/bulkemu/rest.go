@@ -2,6 +2,7 @@ package bulkemu
 
 import (
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 	"time"
@@ -117,9 +118,14 @@ func (e *Emulator) parseRESTQuery(soql string) (*store, *query, error) {
 	if err == nil {
 		return e.store, parsed, nil
 	}
-	if ae, ok := err.(*apiError); ok && ae.Code == "INVALID_TYPE" {
-		if dp, derr := parseQuery(e.directory.schema, soql); derr == nil || derr.(*apiError).Code != "INVALID_TYPE" {
-			return e.directory.store, dp, derr
+	var ae *apiError
+	if errors.As(err, &ae) && ae.Code == "INVALID_TYPE" {
+		dp, derr := parseQuery(e.directory.schema, soql)
+		if derr == nil {
+			return e.directory.store, dp, nil
+		}
+		if errors.As(derr, &ae) && ae.Code != "INVALID_TYPE" {
+			return nil, nil, derr // the Organization or User, with a bad field
 		}
 	}
 	return nil, nil, err
@@ -217,7 +223,7 @@ func (e *Emulator) versionRoot(q *request) error {
 	base := "/services/data/v" + q.version + "/"
 	var o orderedJSON
 	o.add("identity", instanceURL(q.r)+"/id/"+orgID+"/"+userID)
-	for _, name := range []string{"jobs", "limits", "query", "queryAll", "sobjects"} {
+	for _, name := range []string{"limits", "query", "queryAll", "sobjects"} {
 		o.add(name, base+name)
 	}
 	writeRawJSON(q.w, http.StatusOK, o.bytes())

@@ -47,6 +47,8 @@ func TestSalesforceCLILoginResources(t *testing.T) {
 	if q.status != http.StatusOK || q.body != want {
 		t.Fatalf("Organization query: %d\n got %s\nwant %s", q.status, q.body, want)
 	}
+	o.do("GET", "/query?q="+url.QueryEscape("SELECT Bogus FROM Organization"), "", "").
+		wantError(t, 400, "INVALID_FIELD", "No such column 'Bogus' on entity 'Organization'")
 	root := o.do("GET", "", "", "").json(t)
 	if root["identity"] != o.url+"/id/"+orgID+"/"+userID || root["query"] != "/services/data/v62.0/query" {
 		t.Fatalf("version root: %v", root)
