@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -92,7 +93,7 @@ log: {level: warn}
 		rate := float64(events) / elapsed.Seconds()
 		ratios = append(ratios, rate/capacity)
 		b.Logf("run %d: %d events in %v: %.0f events/s, %.2f of the model's %.0f rows/s", run, events, elapsed.Round(100*time.Millisecond), rate, rate/capacity, capacity)
-		b.Logf("run %d: %s", run, timeline(b, sfURL, start))
+		b.Logf("run %d: %s; load average %s (a busy machine starves the connector, and the ratio drops)", run, timeline(b, sfURL, start), loadAverage())
 	}
 	var sum float64
 	for _, r := range ratios {
@@ -159,4 +160,14 @@ func timeline(b *testing.B, sfURL string, start time.Time) string {
 	}
 	return fmt.Sprintf("%d jobs of %v rows; first created %.0fs after the start, last finished at %.0fs",
 		len(sizes), sizes, first.Sub(start.Truncate(time.Second)).Seconds(), last.Sub(start.Truncate(time.Second)).Seconds())
+}
+
+// loadAverage is the machine's load over the last minute, from
+// /proc/loadavg, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "unknown"
+	}
+	return strings.Fields(string(b))[0]
 }
