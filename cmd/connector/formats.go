@@ -158,10 +158,19 @@ func (a *avroResults) encode(r *pipeline.Result) ([]byte, error) {
 	if r.ReplayOf != nil {
 		replayOf = goavro.Union("io.bulkstream.Source", map[string]any{"topic": r.ReplayOf.Topic, "partition": r.ReplayOf.Partition, "offset": r.ReplayOf.Offset})
 	}
+	var timestamp any
+	if r.SourceTimestamp != 0 {
+		timestamp = goavro.Union("long", r.SourceTimestamp)
+	}
+	headers := make([]any, len(r.SourceHeaders))
+	for i, h := range r.SourceHeaders {
+		headers[i] = map[string]any{"key": h.Key, "value": []byte(h.Value)}
+	}
 	return a.codec.BinaryFromNative(event.AppendWireHeader(nil, id), map[string]any{
 		"success": r.Success, "created": r.Created, "id": sfID, "object": r.Object, "operation": r.Operation,
 		"errorCode": r.ErrorCode, "error": r.Error, "jobId": r.JobID, "attempts": int32(r.Attempts),
 		"source":   map[string]any{"topic": r.Source.Topic, "partition": r.Source.Partition, "offset": r.Source.Offset},
 		"replayOf": replayOf, "status": r.Status, "skipReason": skipReason,
+		"sourceTimestamp": timestamp, "sourceHeaders": headers,
 	})
 }

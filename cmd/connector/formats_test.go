@@ -126,7 +126,8 @@ shutdown_grace: 5s
 		{Topic: "shop.customers", Value: encodeAvro(t, customersEnvelope, header, map[string]any{"before": nil, "after": row(1, "Lovelace"), "op": "c"})},
 		{Topic: "shop.customers", Value: encodeAvro(t, customersEnvelope, header, map[string]any{"before": nil, "after": row(2, "Hopper"), "op": "r"})},
 		{Topic: "shop.customers", Value: encodeAvro(t, customersEnvelope, header, map[string]any{"before": row(2, "Hopper"), "after": nil, "op": "d"})},
-		{Topic: "legacy.accounts", Value: encodeAvro(t, accountSchema, nil, map[string]any{"code": "L-1", "name": "Legacy", "revenue": big.NewRat(123456789, 100)})},
+		{Topic: "legacy.accounts", Value: encodeAvro(t, accountSchema, nil, map[string]any{"code": "L-1", "name": "Legacy", "revenue": big.NewRat(123456789, 100)}),
+			Timestamp: time.UnixMilli(1_700_000_000_042), Headers: []kgo.RecordHeader{{Key: "traceparent", Value: []byte("00-ab-cd-01")}}},
 	}
 	if err := cl.ProduceSync(context.Background(), records...).FirstErr(); err != nil {
 		t.Fatal(err)
@@ -183,6 +184,12 @@ shutdown_grace: 5s
 		if got := fmt.Sprintf("%v %v %v %v", r["success"], r["object"], r["operation"], r["errorCode"]); got != want {
 			t.Errorf("%s: %s, want %s (%v)", key, got, want, r)
 		}
+	}
+	// The source record's timestamp and headers (schemas/result.avsc).
+	legacy := results["legacy.accounts/0"]
+	if ts, hs := legacy["sourceTimestamp"], legacy["sourceHeaders"].([]any); fmt.Sprint(ts) != "map[long:1700000000042]" || len(hs) != 1 ||
+		fmt.Sprintf("%s", hs[0].(map[string]any)["value"]) != "00-ab-cd-01" {
+		t.Errorf("legacy.accounts/0: sourceTimestamp %v, sourceHeaders %v", ts, hs)
 	}
 	contacts := emu.Records("Contact")
 	accounts := emu.Records("Account")

@@ -149,7 +149,8 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 	if cfg.Kafka.StartOffset == config.StartLatest {
 		start = kgo.NewOffset().AtEnd()
 	}
-	topics := pipeline.Topics{Success: cfg.Results.SuccessTopic, Failure: cfg.Results.FailureTopic, DeadLetter: cfg.Results.DeadLetterTopic}
+	topics := pipeline.Topics{Success: cfg.Results.SuccessTopic, Failure: cfg.Results.FailureTopic, DeadLetter: cfg.Results.DeadLetterTopic,
+		Connector: cfg.Kafka.Group, Task: cfg.Kafka.InstanceID}
 	var encodeResult func(*pipeline.Result) ([]byte, error) // default JSON
 	if cfg.Results.Format == config.ResultsAvro {
 		enc, err := newAvroResults(reg, topics)

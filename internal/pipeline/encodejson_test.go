@@ -30,6 +30,8 @@ func encodeJSONCases() []*Result {
 		{Source: Source{Partition: math.MinInt32, Offset: math.MinInt64}, Attempts: math.MinInt,
 			ReplayOf: &Source{Topic: "crm.dead-letter", Partition: 0, Offset: 0}},
 		{Success: true, ReplayOf: &Source{Topic: "dlq \"x\" <y>", Partition: 7, Offset: 99}},
+		{SourceTimestamp: 1_700_000_000_123, SourceHeaders: []Header{{"traceparent", "00-abc-01"}, {"", ""}, {"bin", "\xff\x00<"}}},
+		{SourceTimestamp: -1, SourceHeaders: []Header{}},
 	}
 	r := rand.New(rand.NewPCG(5, 6))
 	text := func() string {
@@ -51,6 +53,12 @@ func encodeJSONCases() []*Result {
 		}
 		if r.IntN(3) == 0 {
 			res.ReplayOf = &Source{Topic: text(), Partition: r.Int32N(100), Offset: r.Int64N(1e6)}
+		}
+		if r.IntN(2) == 0 {
+			res.SourceTimestamp = r.Int64()
+			for range r.IntN(3) {
+				res.SourceHeaders = append(res.SourceHeaders, Header{text(), text()})
+			}
 		}
 		cases = append(cases, res)
 	}
@@ -86,6 +94,7 @@ func FuzzEncodeJSON(f *testing.F) {
 			Attempts: int(n), Source: Source{Topic: b, Partition: int32(n), Offset: n}}
 		if flag {
 			r.ID, r.ReplayOf = &a, &Source{Topic: a, Partition: int32(n >> 32), Offset: -n}
+			r.SourceTimestamp, r.SourceHeaders = n, []Header{{a, b}}
 		}
 		checkEncodeJSON(t, r)
 	})

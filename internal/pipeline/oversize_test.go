@@ -230,7 +230,7 @@ func TestDeadLetterCopyFitsTheLimit(t *testing.T) {
 			Headers: []event.Header{{Key: "origin", Value: []byte("crm")}}}
 	}
 	long := &Result{ErrorCode: "X", Error: letters(20_000)}
-	whole := deadLetter("dlq", source("key"), &Result{ErrorCode: "X", Error: "short"}, 100_000)
+	whole := deadLetter(Topics{DeadLetter: "dlq"}, source("key"), &Result{ErrorCode: "X", Error: "short"}, 100_000)
 	if header(whole, HeaderTruncated) != "" || string(whole.Value) != letters(20_000) || header(whole, "origin") != "crm" {
 		t.Errorf("a copy within the limit was changed: key %q, headers %.200v", whole.Key, whole.Headers)
 	}
@@ -239,7 +239,7 @@ func TestDeadLetterCopyFitsTheLimit(t *testing.T) {
 		what string
 	}{{"key", TruncatedValue}, {letters(20_000), TruncatedReference}} {
 		const limit = 16_000
-		d := deadLetter("dlq", source(tc.key), long, limit)
+		d := deadLetter(Topics{DeadLetter: "dlq"}, source(tc.key), long, limit)
 		if n := recordSize(d); n > limit || (tc.what == TruncatedValue && n < limit-100) || header(d, HeaderTruncated) != tc.what || header(d, HeaderOriginalSize) != "20000" {
 			t.Errorf("%s: %d bytes, %s %q", tc.what, n, HeaderTruncated, header(d, HeaderTruncated))
 		}

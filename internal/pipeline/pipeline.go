@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -281,6 +282,8 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.EncodeResult == nil {
 		opts.EncodeResult = EncodeJSON
 	}
+	opts.Results.Connector = cmp.Or(opts.Results.Connector, opts.Group)
+	opts.Results.Task = cmp.Or(opts.Results.Task, "0")
 	if opts.LimitsInterval <= 0 {
 		opts.LimitsInterval = time.Minute
 	}

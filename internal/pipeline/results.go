@@ -37,6 +37,19 @@ type Result struct {
 	// ReplayOf is the dead-letter record a replay sent the event from;
 	// absent outside replays.
 	ReplayOf *Source `json:"replayOf,omitempty"`
+	// SourceTimestamp is the source record's timestamp, in milliseconds
+	// since the Unix epoch (Kafka's); absent (0) when the record has none.
+	SourceTimestamp int64 `json:"sourceTimestamp,omitempty"`
+	// SourceHeaders are the source record's headers, in their order
+	// (traceparent, correlation ids); absent when it has none.
+	SourceHeaders []Header `json:"sourceHeaders,omitempty"`
+}
+
+// Header is a Kafka record header in a result. Its value is bytes; JSON
+// writes it as a string (invalid UTF-8 as U+FFFD), Avro as bytes.
+type Header struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
 }
 
 // Source is the position of the event a result is about.
@@ -125,7 +138,17 @@ func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), r
 	}
 	res.Error = cutMessage(res.Error, limit)
 	res.Status = res.status()
+	if !src.Timestamp.IsZero() {
+		res.SourceTimestamp = src.Timestamp.UnixMilli()
+	}
+	for _, h := range src.Headers {
+		res.SourceHeaders = append(res.SourceHeaders, Header{Key: h.Key, Value: string(h.Value)})
+	}
 	value, err := encode(&res)
+	if err == nil && len(res.SourceHeaders) > 0 && len(src.Key)+len(value) > limit {
+		res.SourceHeaders = nil // headers that crowd the result out are the dead-letter copy's to keep
+		value, err = encode(&res)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("encode result: %w", err)
 	}
@@ -142,7 +165,7 @@ func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), r
 	if res.Success || topics.DeadLetter == "" {
 		return out, nil
 	}
-	return append(out, deadLetter(topics.DeadLetter, &src, &res, limit)), nil
+	return append(out, deadLetter(topics, &src, &res, limit)), nil
 }
 
 // Headers of a dead-letter copy that does not hold its whole original
@@ -218,13 +241,36 @@ func cutMessage(message string, limit int) string {
 	return message[:n] + ellipsis
 }
 
-// deadLetter returns the dead-letter copy of src, which failed with res: its
-// key, value, headers and timestamp, plus the headers about the failure. A
-// copy larger than limit has its value cut to fit (TruncatedValue) or, when
-// its key and headers alone leave no room, becomes a reference
-// (TruncatedReference); HeaderTruncated and HeaderOriginalSize say so.
-func deadLetter(topic string, src *event.Source, res *Result, limit int) *kgo.Record {
-	r := &kgo.Record{Topic: topic, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
+// Kafka Connect's stages (__connect.errors.stage) of a dead-letter copy:
+// a record that could not be read, or one the Bulk API job failed.
+const (
+	StageConverter = "VALUE_CONVERTER"
+	StageTaskPut   = "TASK_PUT"
+)
+
+// failureKind returns what a dead-letter copy's __connect.errors.stage,
+// .class.name and .exception.class.name say of a failure with code: the
+// decoder refused the record (or could not have its schema), Bulkstream
+// refused it, or Salesforce did.
+func failureKind(code string) (stage, class, exception string) {
+	switch code {
+	case CodeDecode, CodeSchemaRegistry, CodeTruncated:
+		return StageConverter, "github.com/bulkstream/bulkstream/pkg/event.Decoder", "io.bulkstream.DecodeError"
+	case CodeTooLarge, CodeBuffer, CodeNoResult, CodeUnprocessed, CodeNotFound, CodeJobFailed:
+		return StageTaskPut, "github.com/bulkstream/bulkstream/internal/pipeline.Pipeline", "io.bulkstream.BulkstreamError"
+	}
+	return StageTaskPut, "github.com/bulkstream/bulkstream/pkg/bulk.Client", "io.bulkstream.SalesforceError"
+}
+
+// deadLetter returns the dead-letter copy of src, which failed with res, for
+// topics.DeadLetter: its key, value, headers and timestamp, plus the headers
+// about the failure, Kafka Connect's full set (topics.Connector and
+// topics.Task name the connector) and Salesforce's. A copy larger than limit
+// has its value cut to fit (TruncatedValue) or, when its key and headers
+// alone leave no room, becomes a reference (TruncatedReference);
+// HeaderTruncated and HeaderOriginalSize say so.
+func deadLetter(topics Topics, src *event.Source, res *Result, limit int) *kgo.Record {
+	r := &kgo.Record{Topic: topics.DeadLetter, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
 	for _, h := range src.Headers {
 		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
 	}
@@ -232,11 +278,24 @@ func deadLetter(topic string, src *event.Source, res *Result, limit int) *kgo.Re
 	if res.ErrorCode != "" {
 		message = res.ErrorCode + ": " + res.Error
 	}
+	message = cutMessage(message, limit)
+	stage, class, exception := failureKind(res.ErrorCode)
+	// Go errors carry no stack: the trace says where the event failed.
+	trace := exception + ": " + message + "\n\tat " + stage + " (" + class + ")"
+	if res.JobID != "" {
+		trace += "\n\tin Bulk API job " + res.JobID + ", attempt " + strconv.Itoa(res.Attempts)
+	}
 	r.Headers = append(r.Headers,
 		kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(src.Topic)},
 		kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(src.Partition)))},
 		kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(src.Offset, 10))},
-		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(cutMessage(message, limit))},
+		kgo.RecordHeader{Key: "__connect.errors.connector.name", Value: []byte(topics.Connector)},
+		kgo.RecordHeader{Key: "__connect.errors.task.id", Value: []byte(topics.Task)},
+		kgo.RecordHeader{Key: "__connect.errors.stage", Value: []byte(stage)},
+		kgo.RecordHeader{Key: "__connect.errors.class.name", Value: []byte(class)},
+		kgo.RecordHeader{Key: "__connect.errors.exception.class.name", Value: []byte(exception)},
+		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(message)},
+		kgo.RecordHeader{Key: "__connect.errors.exception.stacktrace", Value: []byte(trace)},
 		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(res.ErrorCode)},
 		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(res.JobID)},
 	)
@@ -387,12 +446,32 @@ func EncodeJSON(r *Result) ([]byte, error) {
 	if r.ReplayOf != nil {
 		b = source(append(b, `,"replayOf":`...), r.ReplayOf)
 	}
+	if r.SourceTimestamp != 0 {
+		b = strconv.AppendInt(append(b, `,"sourceTimestamp":`...), r.SourceTimestamp, 10)
+	}
+	if len(r.SourceHeaders) > 0 {
+		b = append(b, `,"sourceHeaders":[`...)
+		for i, h := range r.SourceHeaders {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = str(append(b, `{"key":`...), h.Key)
+			b = append(str(append(b, `,"value":`...), h.Value), '}')
+		}
+		b = append(b, ']')
+	}
 	return append([]byte(nil), append(b, '}')...), nil
 }
 
-// Topics are the topics results go to.
+// Topics are the topics results go to, and the names a dead-letter copy
+// gives its connector.
 type Topics struct {
 	Success    string
 	Failure    string
 	DeadLetter string // "" disables dead-letter copies
+	// Connector and Task are the __connect.errors.connector.name and
+	// .task.id headers of dead-letter copies: the connector's and this
+	// instance's names (the consumer group, and kafka.instance_id or "0",
+	// in connector run; by default Options.Group and "0").
+	Connector, Task string
 }
