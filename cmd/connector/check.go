@@ -64,7 +64,7 @@ func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, lo
 	if loginErr != nil {
 		first = append(first, preflight.Problem{Severity: preflight.Error, Key: "salesforce.auth", Cause: loginErr.Error()})
 	}
-	if _, err := checkSASL(ctx, cfg.Kafka.SASL); err != nil {
+	if err := checkSASL(ctx, cfg.Kafka.SASL); err != nil {
 		first = append(first, preflight.Problem{Severity: preflight.Error, Key: "kafka.sasl", Cause: err.Error()})
 	}
 	var kc *kgo.Client

@@ -41,23 +41,17 @@ func saslMechanism(s config.SASL) sasl.Mechanism {
 // checkSASL gets the credentials of kafka.sasl once, as a connection
 // would, so that `connector check` names the key at fault: a token from
 // the token endpoint for oauthbearer, credentials from the AWS chain for
-// aws_msk_iam. It returns the source of the credentials for the report.
-// The other mechanisms have nothing to fetch; the brokers check them.
-func checkSASL(ctx context.Context, s config.SASL) (source string, err error) {
+// aws_msk_iam. The other mechanisms have nothing to fetch; the brokers
+// check them.
+func checkSASL(ctx context.Context, s config.SASL) error {
+	var err error
 	switch s.Mechanism {
 	case config.SASLOAuthBearer:
-		if _, err := newOAuthTokens(s.OAuth).auth(ctx); err != nil {
-			return "", err
-		}
-		return s.OAuth.TokenURL, nil
+		_, err = newOAuthTokens(s.OAuth).auth(ctx)
 	case config.SASLAWSMSKIAM:
-		c := newAWSCredentials(os.Getenv)
-		if _, err := c.auth(ctx); err != nil {
-			return "", err
-		}
-		return c.source, nil
+		_, err = newAWSCredentials(os.Getenv).auth(ctx)
 	}
-	return "", nil
+	return err
 }
 
 // saslHTTPTimeout bounds each request for credentials: a token endpoint,

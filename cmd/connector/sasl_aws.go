@@ -35,7 +35,6 @@ type awsCredentials struct {
 	mu      sync.Mutex
 	cached  aws.Auth
 	expires time.Time // zero: static credentials, kept for ever
-	source  string    // where cached came from, for connector check
 }
 
 // awsRefreshMargin is how long before their expiry temporary credentials
@@ -50,53 +49,51 @@ func (a *awsCredentials) auth(ctx context.Context) (aws.Auth, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if a.cached.AccessKey == "" || (!a.expires.IsZero() && !a.now().Before(a.expires.Add(-awsRefreshMargin))) {
-		creds, expires, source, err := a.resolve(ctx)
+		creds, expires, err := a.resolve(ctx)
 		if err != nil {
 			return aws.Auth{}, fmt.Errorf("kafka.sasl (aws_msk_iam): %w", err)
 		}
 		creds.UserAgent = "bulkstream/" + buildStamps().version
-		a.cached, a.expires, a.source = creds, expires, source
+		a.cached, a.expires = creds, expires
 	}
 	return a.cached, nil
 }
 
 // resolve walks the chain and returns the first credentials found.
-func (a *awsCredentials) resolve(ctx context.Context) (aws.Auth, time.Time, string, error) {
+func (a *awsCredentials) resolve(ctx context.Context) (aws.Auth, time.Time, error) {
 	if id, secret := a.env("AWS_ACCESS_KEY_ID"), a.env("AWS_SECRET_ACCESS_KEY"); id != "" && secret != "" {
-		return aws.Auth{AccessKey: id, SecretKey: secret, SessionToken: a.env("AWS_SESSION_TOKEN")}, time.Time{}, "environment", nil
+		return aws.Auth{AccessKey: id, SecretKey: secret, SessionToken: a.env("AWS_SESSION_TOKEN")}, time.Time{}, nil
 	}
 	if role, tokenFile := a.env("AWS_ROLE_ARN"), a.env("AWS_WEB_IDENTITY_TOKEN_FILE"); role != "" && tokenFile != "" {
-		creds, expires, err := a.webIdentity(ctx, role, tokenFile)
-		return creds, expires, "web identity " + role, err
+		return a.webIdentity(ctx, role, tokenFile)
 	}
-	if creds, file, ok, err := a.sharedFile(); ok || err != nil {
-		return creds, time.Time{}, "shared credentials file " + file, err
+	if creds, ok, err := a.sharedFile(); ok || err != nil {
+		return creds, time.Time{}, err
 	}
 	if full, relative := a.env("AWS_CONTAINER_CREDENTIALS_FULL_URI"), a.env("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"); full != "" || relative != "" {
 		if full == "" {
 			full = "http://169.254.170.2" + relative
 		}
-		creds, expires, err := a.container(ctx, full)
-		return creds, expires, "container credentials " + full, err
+		return a.container(ctx, full)
 	}
 	if strings.EqualFold(a.env("AWS_EC2_METADATA_DISABLED"), "true") {
-		return aws.Auth{}, time.Time{}, "", errors.New("no AWS credentials: none in the environment, no web identity, no shared credentials file, no container credentials, and the instance metadata service is disabled")
+		return aws.Auth{}, time.Time{}, errors.New("no AWS credentials: none in the environment, no web identity, no shared credentials file, no container credentials, and the instance metadata service is disabled")
 	}
 	creds, expires, err := a.instanceMetadata(ctx)
 	if err != nil {
 		err = fmt.Errorf("no AWS credentials in the environment, web identity, shared credentials file or container credentials, and the instance metadata service: %w", err)
 	}
-	return creds, expires, "instance metadata", err
+	return creds, expires, err
 }
 
 // sharedFile reads the profile's static keys from the shared credentials
 // file; ok is false when there is no such file or profile.
-func (a *awsCredentials) sharedFile() (creds aws.Auth, file string, ok bool, err error) {
-	file = a.env("AWS_SHARED_CREDENTIALS_FILE")
+func (a *awsCredentials) sharedFile() (creds aws.Auth, ok bool, err error) {
+	file := a.env("AWS_SHARED_CREDENTIALS_FILE")
 	if file == "" {
 		home := a.env("HOME")
 		if home == "" {
-			return aws.Auth{}, "", false, nil
+			return aws.Auth{}, false, nil
 		}
 		file = filepath.Join(home, ".aws", "credentials")
 	}
@@ -106,9 +103,9 @@ func (a *awsCredentials) sharedFile() (creds aws.Auth, file string, ok bool, err
 	}
 	f, err := os.Open(file)
 	if errors.Is(err, os.ErrNotExist) {
-		return aws.Auth{}, file, false, nil
+		return aws.Auth{}, false, nil
 	} else if err != nil {
-		return aws.Auth{}, file, false, err
+		return aws.Auth{}, false, err
 	}
 	defer f.Close()
 	keys := map[string]string{}
@@ -127,12 +124,12 @@ func (a *awsCredentials) sharedFile() (creds aws.Auth, file string, ok bool, err
 		}
 	}
 	if err := sc.Err(); err != nil {
-		return aws.Auth{}, file, false, err
+		return aws.Auth{}, false, fmt.Errorf("%s: %w", file, err)
 	}
 	if keys["aws_access_key_id"] == "" || keys["aws_secret_access_key"] == "" {
-		return aws.Auth{}, file, false, nil
+		return aws.Auth{}, false, nil
 	}
-	return aws.Auth{AccessKey: keys["aws_access_key_id"], SecretKey: keys["aws_secret_access_key"], SessionToken: keys["aws_session_token"]}, file, true, nil
+	return aws.Auth{AccessKey: keys["aws_access_key_id"], SecretKey: keys["aws_secret_access_key"], SessionToken: keys["aws_session_token"]}, true, nil
 }
 
 // webIdentity exchanges the token in tokenFile (a projected service account

@@ -232,11 +232,11 @@ func TestOAuthBearerTokenRefresh(t *testing.T) {
 func TestOAuthBearerCheck(t *testing.T) {
 	idp := newTokenEndpoint(t, "bulkstream", "s3cr3t", time.Hour)
 	s := config.SASL{Mechanism: config.SASLOAuthBearer, OAuth: config.SASLOAuth{TokenURL: idp.URL, ClientID: "bulkstream", ClientSecret: "wrong"}}
-	if _, err := checkSASL(context.Background(), s); err == nil || !strings.Contains(err.Error(), "kafka.sasl.oauth") || !strings.Contains(err.Error(), "invalid_client") {
+	if err := checkSASL(context.Background(), s); err == nil || !strings.Contains(err.Error(), "kafka.sasl.oauth") || !strings.Contains(err.Error(), "invalid_client") {
 		t.Errorf("wrong secret: %v", err)
 	}
 	s.OAuth.ClientSecret = "s3cr3t"
-	if _, err := checkSASL(context.Background(), s); err != nil {
+	if err := checkSASL(context.Background(), s); err != nil {
 		t.Error(err)
 	}
 }
@@ -400,18 +400,17 @@ func TestAWSCredentialChain(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		env        map[string]string
-		key, token string
-		source     string
+		key, token string // each link answers with its own key
 	}{
 		{"environment first", map[string]string{"AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s", "AWS_ROLE_ARN": "arn:aws:iam::1:role/bulkstream", "AWS_WEB_IDENTITY_TOKEN_FILE": webToken},
-			"AKIDENV", "", "environment"},
+			"AKIDENV", ""},
 		{"web identity (EKS IRSA)", map[string]string{"AWS_ROLE_ARN": "arn:aws:iam::1:role/bulkstream", "AWS_WEB_IDENTITY_TOKEN_FILE": webToken, "AWS_ENDPOINT_URL_STS": aws.URL + "/sts/", "AWS_SHARED_CREDENTIALS_FILE": shared},
-			"AKIDWEB", "web-token", "web identity arn:aws:iam::1:role/bulkstream"},
-		{"shared file, default profile", map[string]string{"AWS_SHARED_CREDENTIALS_FILE": shared}, "AKIDFILE", "", "shared credentials file " + shared},
-		{"shared file, AWS_PROFILE", map[string]string{"AWS_SHARED_CREDENTIALS_FILE": shared, "AWS_PROFILE": "ci"}, "AKIDCI", "ci-token", "shared credentials file " + shared},
+			"AKIDWEB", "web-token"},
+		{"shared file, default profile", map[string]string{"AWS_SHARED_CREDENTIALS_FILE": shared}, "AKIDFILE", ""},
+		{"shared file, AWS_PROFILE", map[string]string{"AWS_SHARED_CREDENTIALS_FILE": shared, "AWS_PROFILE": "ci"}, "AKIDCI", "ci-token"},
 		{"container (EKS Pod Identity)", map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": aws.URL + "/pod-identity", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": authzFile},
-			"AKIDPOD", "t", "container credentials " + aws.URL + "/pod-identity"},
-		{"instance metadata last", nil, "AKIDIMDS", "t", "instance metadata"},
+			"AKIDPOD", "t"},
+		{"instance metadata last", nil, "AKIDIMDS", "t"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := map[string]string{}
@@ -426,8 +425,8 @@ func TestAWSCredentialChain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got.AccessKey != tc.key || got.SessionToken != tc.token || c.source != tc.source {
-				t.Errorf("got %s (token %q) from %q; want %s (%q) from %q", got.AccessKey, got.SessionToken, c.source, tc.key, tc.token, tc.source)
+			if got.AccessKey != tc.key || got.SessionToken != tc.token {
+				t.Errorf("got %s (token %q); want %s (%q)", got.AccessKey, got.SessionToken, tc.key, tc.token)
 			}
 		})
 	}

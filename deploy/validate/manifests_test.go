@@ -132,7 +132,9 @@ func loadManifests(t *testing.T) *manifests {
 			listed = k.Resources
 			continue
 		}
-		m.add(t, file, data)
+		if apiVersion, _ := m.add(t, file, data); !strings.Contains(apiVersion, "monitoring.coreos.com") {
+			checkSchema(t, file, data)
+		}
 	}
 	var want []string
 	for _, f := range files {
@@ -144,7 +146,7 @@ func loadManifests(t *testing.T) *manifests {
 		t.Errorf("kustomization.yaml lists %v; the directory has %v", listed, want)
 	}
 	for name, v := range map[string]bool{"ConfigMap": m.configMap != nil, "Secret": m.secret != nil, "Deployment": m.deployment != nil,
-		"Service": m.service != nil, "PodMonitor": m.podMonitor != nil, "PrometheusRule": m.prometheusRule != nil} {
+		"Service": m.service != nil, "PodMonitor": m.podMonitor != nil, "PrometheusRule": m.prometheusRule != nil, "PodDisruptionBudget": m.pdb != nil} {
 		if !v {
 			t.Fatalf("no %s in %s", name, manifestDir)
 		}
@@ -193,6 +195,9 @@ func checkAgree(t *testing.T, m *manifests, env map[string]string) {
 	}
 	if m.service != nil && !subset(m.service.Spec.Selector, pod) {
 		t.Errorf("service selector %v does not select the pods %v", m.service.Spec.Selector, pod)
+	}
+	if m.pdb != nil && (m.pdb.Spec.Selector == nil || !subset(m.pdb.Spec.Selector.MatchLabels, pod)) {
+		t.Errorf("PodDisruptionBudget selector %v does not select the pods %v", m.pdb.Spec.Selector, pod)
 	}
 	if m.podMonitor != nil && !subset(m.podMonitor.Spec.Selector.MatchLabels, pod) {
 		t.Errorf("pod monitor selector %v does not select the pods %v", m.podMonitor.Spec.Selector.MatchLabels, pod)
