@@ -42,8 +42,8 @@ build "$work/src1" "$work/connector"
 digest=$(image "$work/connector" "$out/oci" "$out/bulkstream-connector.tar")
 echo "image $digest: $out/oci (OCI layout), $out/bulkstream-connector.tar (crane push / docker load)"
 
-echo "==> the image holds the binary, runs as non-root, labels name the commit"
-go -C deploy/image run . check -oci "$out/oci" -revision "$commit" -extract "$work/rootfs"
+echo "==> the image holds the binary, runs as non-root, labels name the commit; the tarball holds the same image"
+go -C deploy/image run . check -oci "$out/oci" -tarball "$out/bulkstream-connector.tar" -revision "$commit" -extract "$work/rootfs"
 
 echo "==> connector version, run inside the image's root file system as its user"
 if [ "$(id -u)" = 0 ] && command -v chroot >/dev/null; then

@@ -9,7 +9,7 @@
 //
 //	go -C deploy/image run . build -binary connector -version v1.2.3 -revision $(git rev-parse HEAD) \
 //	    -created 2026-12-07T06:00:00Z -oci out/oci -tarball out/image.tar
-//	go -C deploy/image run . check -oci out/oci -revision … -extract out/rootfs
+//	go -C deploy/image run . check -oci out/oci -tarball out/image.tar -revision … -extract out/rootfs
 //	go -C deploy/image run . rootfs -binary connector -dir /out/rootfs   # what deploy/Dockerfile copies
 //
 // It lives in its own module so that go-containerregistry stays out of
@@ -196,6 +196,7 @@ func runBuild(args []string) error {
 func runCheck(args []string) error {
 	fs := flag.NewFlagSet("check", flag.ContinueOnError)
 	ociDir := fs.String("oci", "", "the OCI image layout to check")
+	tarFile := fs.String("tarball", "", "also check that this image tarball holds the same image")
 	revision := fs.String("revision", "", "the revision the labels must name")
 	extract := fs.String("extract", "", "extract the root file system to this directory (replaced)")
 	if err := fs.Parse(args); err != nil {
@@ -258,6 +259,11 @@ func runCheck(args []string) error {
 			problems = append(problems, "no "+want)
 		}
 	}
+	if *tarFile != "" {
+		if err := sameImage(img, *tarFile); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
 	if len(problems) > 0 {
 		return errors.New(strings.Join(problems, "; "))
 	}
@@ -300,4 +306,47 @@ func runRootFS(args []string) error {
 		return err
 	}
 	return writeDir(*dir, rootFS(binary))
+}
+
+// sameImage checks that the tarball at file (what `crane push` and `docker
+// load` read) holds img: the same config and the same layers. Its manifest
+// is the tarball format's own, so the manifest digests are not compared.
+func sameImage(img v1.Image, file string) error {
+	other, err := tarball.ImageFromPath(file, nil)
+	if err != nil {
+		return fmt.Errorf("tarball %s: %w", file, err)
+	}
+	want, err := img.ConfigName()
+	if err != nil {
+		return err
+	}
+	got, err := other.ConfigName()
+	if err != nil {
+		return fmt.Errorf("tarball %s: %w", file, err)
+	}
+	wantLayers, err := img.Layers()
+	if err != nil {
+		return err
+	}
+	gotLayers, err := other.Layers()
+	if err != nil {
+		return fmt.Errorf("tarball %s: %w", file, err)
+	}
+	if got != want || len(gotLayers) != len(wantLayers) {
+		return fmt.Errorf("tarball %s: config %s and %d layers, the layout's %s and %d", file, got, len(gotLayers), want, len(wantLayers))
+	}
+	for i := range wantLayers {
+		w, err := wantLayers[i].Digest()
+		if err != nil {
+			return err
+		}
+		g, err := gotLayers[i].Digest()
+		if err != nil {
+			return fmt.Errorf("tarball %s: %w", file, err)
+		}
+		if g != w {
+			return fmt.Errorf("tarball %s: layer %d is %s, the layout's %s", file, i, g, w)
+		}
+	}
+	return nil
 }

@@ -288,3 +288,19 @@ func TestHelmStatefulSetInstanceIDs(t *testing.T) {
 		t.Errorf("a Deployment with kafka.instance_id: %v, want the chart to refuse", err)
 	}
 }
+
+// TestHelmValuesSchema: values.schema.json refuses a misspelt key and a
+// workload the chart does not know, as the connector refuses unknown
+// config keys.
+func TestHelmValuesSchema(t *testing.T) {
+	file := filepath.Join(chartDir, "ci", "deployment-values.yaml")
+	for name, vals := range map[string]map[string]any{
+		"misspelt key":     {"replica": 3},
+		"unknown workload": {"workload": "DaemonSet"},
+		"bad digest":       {"image": map[string]any{"digest": "latest"}},
+	} {
+		if _, err := renderChart(t, file, vals); err == nil || !strings.Contains(err.Error(), "schema") {
+			t.Errorf("%s: %v, want the values schema to refuse it", name, err)
+		}
+	}
+}
