@@ -30,7 +30,13 @@ type Pipeline struct {
 	APIUsage         prometheus.Gauge         // used/max of the org's daily API requests (Sforce-Limit-Info)
 	Paused           *prometheus.GaugeVec     // reason: 1 while fetching is paused for that reason
 	CommittedOffsets *prometheus.CounterVec   // topic: offsets advanced by commit marks
+	ConsumerLag      *prometheus.GaugeVec     // topic, partition: records not consumed yet, as of the latest fetch
 }
+
+// PauseReasons are the values of bulkstream_paused's reason label. New
+// exports each at 0, so that a dashboard or an alert tells "never paused"
+// from "not scraped".
+var PauseReasons = []string{"api_requests", "records", "salesforce_unavailable", "salesforce_credentials", "schema_registry"}
 
 // New makes the collectors and registers them on reg.
 func New(reg prometheus.Registerer) *Pipeline {
@@ -75,9 +81,14 @@ func New(reg prometheus.Registerer) *Pipeline {
 			Help: "1 while fetching and new jobs are paused, by reason: api_requests or records (the org's daily reserve is reached), salesforce_unavailable (requests fail; they are repeated), salesforce_credentials (the token endpoint refuses the credentials)."}, []string{"reason"}),
 		CommittedOffsets: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "bulkstream_offsets_marked_total",
 			Help: "Offsets marked for commit after every earlier event of the partition had its result."}, []string{"topic"}),
+		ConsumerLag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "bulkstream_consumer_lag",
+			Help: "Records of an assigned partition not consumed yet: its last stable offset (high watermark) less the next offset to consume, as of the partition's latest fetch that returned records."}, []string{"topic", "partition"}),
+	}
+	for _, reason := range PauseReasons {
+		m.Paused.WithLabelValues(reason).Set(0)
 	}
 	reg.MustRegister(m.EventsConsumed, m.Results, m.RowErrors, m.DeadLettered, m.Rollovers, m.Jobs, m.RowsSubmitted,
 		m.JobsInFlight, m.JobAttempts, m.RowRetries, m.JobDuration, m.EventToResult, m.PendingEvents, m.BufferedBytes,
-		m.InFlightBytes, m.APICalls, m.APIUsage, m.Paused, m.CommittedOffsets)
+		m.InFlightBytes, m.APICalls, m.APIUsage, m.Paused, m.CommittedOffsets, m.ConsumerLag)
 	return m
 }

@@ -46,6 +46,7 @@ func (p *Pipeline) revoke(parts map[string][]int32) {
 			p.dropParked(tp)
 			p.forgetPartition(tp)
 			p.producers.drop(tp)
+			p.submit.watch.revoked(tp)
 		}
 	}
 	p.log.Info("partitions revoked", "partitions", parts)

@@ -50,6 +50,7 @@ type submitter struct {
 	// owned says which events' partitions moved to another instance
 	// meanwhile; those are not loaded here.
 	owned *ownership
+	watch *watch // what Observe shows
 }
 
 // verdict gives the outcome of event i of a job's buffer, built when
@@ -87,6 +88,7 @@ func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int, cl cl
 			return s.runOwned(ctx, b, lost, attempt, cl)
 		}
 		outcomes, jobID, err := s.attempt(ctx, b, attempt, cl)
+		s.watch.ended(jobID, err)
 		var je *bulk.JobError
 		isJobFailure := errors.As(err, &je)
 		var closed *closedJobError
@@ -197,6 +199,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, c
 	if err != nil {
 		return nil, "", fmt.Errorf("create job: %w", err)
 	}
+	s.watch.started(job.ID, b, attempt)
 	s.metrics.RowsSubmitted.WithLabelValues(b.Key.Object, string(b.Key.Operation)).Add(float64(len(b.Rows)))
 	failpoint("before-upload")
 	if err := s.upload(ctx, job.ID, b); err != nil {
@@ -241,6 +244,7 @@ func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, a
 	}
 	failpoint("before-results")
 	s.metrics.Jobs.WithLabelValues(b.Key.Object, string(b.Key.Operation), string(info.State)).Inc()
+	s.watch.finished(b, info, attempt)
 	if (info.State == bulk.StateAborted || info.State == bulk.StateFailed) && info.NumberRecordsProcessed == 0 {
 		return nil, info.Err()
 	}

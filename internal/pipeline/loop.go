@@ -106,6 +106,7 @@ func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll)
 				p.log.Warn("fetch error", "topic", topic, "partition", partition, "error", err)
 			}
 		})
+		p.submit.watch.fetched(fetches)
 		handled := make(chan struct{})
 		select {
 		case out <- poll{p.prepare(fetches.Records()), handled}:

@@ -341,6 +341,7 @@ func New(opts Options) (*Pipeline, error) {
 	p.submit.journal = p.journalOpen
 	p.submit.pacer = opts.Pacer
 	p.submit.owned = &p.owned
+	p.submit.watch = newWatch(p)
 	return p, nil
 }
 

@@ -72,6 +72,7 @@ func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closi
 		c.sources[i] = o.result.Source
 		outcome := o.result.status()
 		if !o.result.Success {
+			p.submit.watch.failed(&o)
 			p.opts.Metrics.RowErrors.WithLabelValues(o.result.Object, o.result.ErrorCode).Inc()
 			if p.opts.Results.DeadLetter != "" {
 				p.opts.Metrics.DeadLettered.Inc()

@@ -44,6 +44,7 @@ type attachment struct {
 // never holds the rebalance up: it pauses fetching of the new partitions
 // and leaves the rest to planAssigned, on a goroutine of its own.
 func (p *Pipeline) onAssigned(_ context.Context, cl *kgo.Client, parts map[string][]int32) {
+	p.submit.watch.assigned(parts)
 	p.owned.assign(parts)
 	if p.opts.Journal == "" || len(parts) == 0 {
 		return

@@ -1,0 +1,239 @@
+package pipeline
+
+import (
+	"cmp"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+)
+
+// What the watch keeps: the last jobs that ended, and a few examples of
+// each error code.
+const (
+	watchedJobs     = 300
+	failureExamples = 3
+)
+
+// JobView is a Bulk API job as an operator sees it: one attempt of a
+// buffer.
+type JobView struct {
+	ID        string    `json:"id"` // Salesforce's job id
+	Object    string    `json:"object"`
+	Operation string    `json:"operation"`
+	Rows      int       `json:"rows"`    // rows uploaded
+	Attempt   int       `json:"attempt"` // the attempt of its rows: 1 for a first job
+	State     string    `json:"state"`   // InProgress until it ends, then its final state
+	Started   time.Time `json:"started"`
+	Ended     time.Time `json:"ended,omitzero"`
+	Seconds   float64   `json:"seconds"`         // from creation to its end, or to now
+	Failed    int64     `json:"failed"`          // rows Salesforce failed
+	Error     string    `json:"error,omitempty"` // why it ended without results
+}
+
+// FailureCount counts the failure results of one error code since the
+// start, with the latest examples.
+type FailureCount struct {
+	Code     string           `json:"code"`
+	Count    int64            `json:"count"`
+	Last     time.Time        `json:"last"`
+	Examples []FailureExample `json:"examples"`
+}
+
+// FailureExample is one failure result.
+type FailureExample struct {
+	Object    string    `json:"object"`
+	Operation string    `json:"operation"`
+	Error     string    `json:"error"`
+	JobID     string    `json:"jobId"`
+	Key       string    `json:"key"`
+	Source    Source    `json:"source"`
+	At        time.Time `json:"at"`
+}
+
+// PartitionLag is how many records of a partition are not consumed yet,
+// as of its latest fetch: its last stable offset less the next offset to
+// consume.
+type PartitionLag struct {
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Lag       int64  `json:"lag"`
+}
+
+// Observation is a snapshot of what the pipeline does: see
+// (*Pipeline).Observe.
+type Observation struct {
+	At       time.Time      `json:"at"`
+	Stats    Stats          `json:"stats"`
+	InFlight []JobView      `json:"inFlight"` // oldest first
+	Recent   []JobView      `json:"recent"`   // the last jobs that ended, latest first
+	Failures []FailureCount `json:"failures"` // most first
+	Lag      []PartitionLag `json:"lag"`      // by topic and partition
+}
+
+// watch records jobs, failures and lag for Observe, and logs a line per
+// job that ends. Job runners, publishers and the poller write it; any
+// goroutine reads it; mu guards it, for a few map and slice operations.
+type watch struct {
+	p *Pipeline
+
+	mu       sync.Mutex
+	running  map[string]*JobView
+	recent   []JobView // a ring of watchedJobs; next is where the next goes
+	next     int
+	failures map[string]*FailureCount
+	lag      map[topicPartition]int64
+}
+
+func newWatch(p *Pipeline) *watch {
+	return &watch{p: p, running: map[string]*JobView{}, failures: map[string]*FailureCount{}, lag: map[topicPartition]int64{}}
+}
+
+// Observe returns what the pipeline does now: the jobs in flight, the last
+// that ended, failures by error code and the consumer lag of each
+// partition. Safe for concurrent use.
+func (p *Pipeline) Observe() Observation {
+	w := p.submit.watch
+	now := time.Now()
+	o := Observation{At: now, Stats: p.Stats()}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, j := range w.running {
+		v := *j
+		v.Seconds = now.Sub(v.Started).Seconds()
+		o.InFlight = append(o.InFlight, v)
+	}
+	slices.SortFunc(o.InFlight, func(a, b JobView) int { return a.Started.Compare(b.Started) })
+	for i := range len(w.recent) {
+		o.Recent = append(o.Recent, w.recent[(w.next-1-i+2*len(w.recent))%len(w.recent)])
+	}
+	for _, f := range w.failures {
+		c := *f
+		c.Examples = slices.Clone(f.Examples)
+		o.Failures = append(o.Failures, c)
+	}
+	slices.SortFunc(o.Failures, func(a, b FailureCount) int { return int(b.Count - a.Count) })
+	for tp, lag := range w.lag {
+		o.Lag = append(o.Lag, PartitionLag{tp.topic, tp.partition, lag})
+	}
+	slices.SortFunc(o.Lag, func(a, b PartitionLag) int {
+		if a.Topic != b.Topic {
+			return cmp.Compare(a.Topic, b.Topic)
+		}
+		return int(a.Partition - b.Partition)
+	})
+	return o
+}
+
+// started records a job created for b.
+func (w *watch) started(jobID string, b *batch.Buffer, attempt int) {
+	w.mu.Lock()
+	w.running[jobID] = &JobView{ID: jobID, Object: b.Key.Object, Operation: string(b.Key.Operation), Rows: len(b.Rows),
+		Attempt: attempt, State: string(bulk.StateInProgress), Started: time.Now()}
+	w.mu.Unlock()
+}
+
+// finished records that Salesforce says the job ended (info), and logs it.
+func (w *watch) finished(b *batch.Buffer, info *bulk.JobInfo, attempt int) {
+	w.mu.Lock()
+	j := w.running[info.ID]
+	if j == nil { // re-attached from the journal
+		j = &JobView{ID: info.ID, Object: b.Key.Object, Operation: string(b.Key.Operation), Rows: len(b.Rows), Attempt: attempt, Started: info.CreatedDate}
+	}
+	j.State, j.Failed = string(info.State), info.NumberRecordsFailed
+	w.end(j)
+	w.mu.Unlock()
+	w.p.log.Info("job finished", "object", j.Object, "operation", j.Operation, "rows", j.Rows, "failures", j.Failed,
+		"state", j.State, "job", j.ID, "attempt", j.Attempt, "duration", time.Duration(j.Seconds*float64(time.Second)).Round(time.Millisecond))
+}
+
+// ended records that an attempt that created job jobID is over with err;
+// a job that did not finish (finished) ends here, aborted or unknown.
+func (w *watch) ended(jobID string, err error) {
+	if jobID == "" || err == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	j := w.running[jobID]
+	if j == nil {
+		return
+	}
+	j.State, j.Error = string(bulk.StateAborted), err.Error()
+	w.end(j)
+}
+
+// end moves j from the running jobs to the ring of recent ones; w.mu is
+// held.
+func (w *watch) end(j *JobView) {
+	delete(w.running, j.ID)
+	j.Ended = time.Now()
+	j.Seconds = j.Ended.Sub(j.Started).Seconds()
+	if len(w.recent) < watchedJobs {
+		w.recent = append(w.recent, *j)
+		w.next = len(w.recent) % watchedJobs
+		return
+	}
+	w.recent[w.next] = *j
+	w.next = (w.next + 1) % watchedJobs
+}
+
+// failed counts a published failure result.
+func (w *watch) failed(o *outcome) {
+	r := &o.result
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f := w.failures[r.ErrorCode]
+	if f == nil {
+		f = &FailureCount{Code: r.ErrorCode}
+		w.failures[r.ErrorCode] = f
+	}
+	f.Count++
+	f.Last = time.Now()
+	ex := FailureExample{Object: r.Object, Operation: r.Operation, Error: cutMessage(r.Error, 4096), JobID: r.JobID,
+		Key: string(o.src.Key), Source: r.Source, At: f.Last}
+	if len(f.Examples) == failureExamples {
+		f.Examples = append(f.Examples[:0], f.Examples[1:]...)
+	}
+	f.Examples = append(f.Examples, ex)
+}
+
+// fetched notes each fetched partition's lag (bulkstream_consumer_lag):
+// its last stable offset (the high watermark, without transactions) less
+// the offset after its last record.
+func (w *watch) fetched(fetches kgo.Fetches) {
+	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
+		if len(fp.Records) == 0 {
+			return
+		}
+		end := fp.LastStableOffset
+		if end <= 0 {
+			end = fp.HighWatermark
+		}
+		lag := max(end-(fp.Records[len(fp.Records)-1].Offset+1), 0)
+		w.p.opts.Metrics.ConsumerLag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(lag))
+		w.mu.Lock()
+		w.lag[topicPartition{fp.Topic, fp.Partition}] = lag
+		w.mu.Unlock()
+	})
+}
+
+// assigned logs partitions assigned to this instance.
+func (w *watch) assigned(parts map[string][]int32) {
+	if len(parts) > 0 {
+		w.p.log.Info("partitions assigned", "partitions", parts)
+	}
+}
+
+// revoked forgets the lag of a partition this instance no longer owns.
+func (w *watch) revoked(tp topicPartition) {
+	w.p.opts.Metrics.ConsumerLag.DeleteLabelValues(tp.topic, strconv.Itoa(int(tp.partition)))
+	w.mu.Lock()
+	delete(w.lag, tp)
+	w.mu.Unlock()
+}

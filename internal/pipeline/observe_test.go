@@ -1,0 +1,137 @@
+package pipeline
+
+import (
+	"bytes"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/metrics"
+	"github.com/bulkstream/bulkstream/internal/pacer"
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
+	"github.com/bulkstream/bulkstream/pkg/event"
+)
+
+// syncBuffer is a log sink written by the pipeline's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gauges returns the values of a gauge vector's series, by their label
+// values joined with "/".
+func gauges(t *testing.T, reg *prometheus.Registry, name string) map[string]float64 {
+	t.Helper()
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.Metric {
+			var labels []string
+			for _, l := range m.Label {
+				labels = append(labels, l.GetValue())
+			}
+			out[strings.Join(labels, "/")] = (&dto.Metric{Gauge: m.Gauge}).GetGauge().GetValue()
+		}
+	}
+	return out
+}
+
+// bulkstream_paused has a series at 0 for every reason the pipeline can
+// pause for, before any pause.
+func TestPausedReasonsExportedFromTheStart(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	metrics.New(reg)
+	got := gauges(t, reg, "bulkstream_paused")
+	for _, reason := range []string{pacer.APIRequests, pacer.Records, PausedSalesforce, PausedCredentials, PausedSchemaRegistry} {
+		if v, ok := got[reason]; !ok || v != 0 {
+			t.Errorf("bulkstream_paused{reason=%q}: %v (exported %v)", reason, v, ok)
+		}
+	}
+}
+
+// Observe shows the jobs that ran and the failures by code with examples;
+// a line is logged per finished job and per assignment; the consumer lag
+// of each partition is exported and falls to 0 once the pipeline caught
+// up.
+func TestObserveJobsFailuresLag(t *testing.T) {
+	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts")
+	rr := w.readResults()
+	var records []*kgo.Record
+	for i := range 40 {
+		fields := map[string]any{"External_Id__c": "A-" + string(rune('a'+i%26)) + string(rune('a'+i/26)), "Name": "Acme"}
+		if i%10 == 0 {
+			fields["NumberOfEmployees"] = "many"
+		}
+		records = append(records, &kgo.Record{Topic: "crm.accounts", Partition: int32(i % 2), Key: []byte(fields["External_Id__c"].(string)),
+			Value: envelope("Account", event.Upsert, "External_Id__c", fields)})
+	}
+	w.produce(records...)
+	opts := w.options("observe", Route{Topics: []string{"crm.accounts"}, Decoder: event.NewEnvelopeDecoder(event.Defaults{})})
+	var logs syncBuffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	reg := prometheus.NewRegistry()
+	opts.Metrics = metrics.New(reg)
+	run := w.start(opts)
+	rr.waitFor(t, len(records), 30*time.Second)
+
+	o := run.p.Observe()
+	if len(o.Recent) == 0 || o.Stats.Consumed != int64(len(records)) {
+		t.Fatalf("observation: %d recent jobs, stats %+v", len(o.Recent), o.Stats)
+	}
+	rows := 0
+	for _, j := range o.Recent {
+		if j.ID == "" || j.Object != "Account" || j.Operation != "upsert" || j.State != "JobComplete" || j.Ended.IsZero() {
+			t.Errorf("job %+v", j)
+		}
+		rows += j.Rows
+	}
+	if rows != len(records) {
+		t.Errorf("the jobs hold %d rows, want %d", rows, len(records))
+	}
+	if len(o.Failures) != 1 || o.Failures[0].Code != "INVALID_FIELD" || o.Failures[0].Count != 4 || len(o.Failures[0].Examples) != failureExamples ||
+		o.Failures[0].Examples[0].Key == "" || o.Failures[0].Examples[0].Source.Topic != "crm.accounts" {
+		t.Errorf("failures %+v", o.Failures)
+	}
+	lag := gauges(t, reg, "bulkstream_consumer_lag")
+	if len(lag) != 2 || lag["0/crm.accounts"] != 0 || lag["1/crm.accounts"] != 0 || len(o.Lag) != 2 {
+		t.Errorf("consumer lag %v, observed %+v", lag, o.Lag)
+	}
+	run.shutdown(t)
+	text := logs.String()
+	if n := strings.Count(text, `msg="job finished"`); n != len(o.Recent) {
+		t.Errorf("%d job lines for %d jobs:\n%s", n, len(o.Recent), text)
+	}
+	if !strings.Contains(text, `msg="partitions assigned"`) || !strings.Contains(text, "job="+o.Recent[0].ID) {
+		t.Errorf("log:\n%s", text)
+	}
+	if !slices.ContainsFunc(strings.Split(text, "\n"), func(l string) bool {
+		return strings.Contains(l, "job finished") && strings.Contains(l, "object=Account") && strings.Contains(l, "failures=") && strings.Contains(l, "duration=")
+	}) {
+		t.Errorf("no job line names object, failures and duration:\n%s", text)
+	}
+}
