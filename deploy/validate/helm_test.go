@@ -68,7 +68,7 @@ func TestHelmLint(t *testing.T) {
 
 // renderChart is `helm template RELEASE deploy/helm/bulkstream -n
 // bulkstream -f file --set …`, with vals merged over the file's values;
-// it returns the rendered objects by their "# Source:" path.
+// it returns the rendered objects, hooks included, by their path.
 func renderChart(t *testing.T, file string, vals map[string]any) (map[string]string, error) {
 	t.Helper()
 	chrt, err := loader.Load(chartDir)
@@ -89,7 +89,12 @@ func renderChart(t *testing.T, file string, vals map[string]any) (map[string]str
 	if err != nil {
 		return nil, err
 	}
-	return releaseutil.SplitManifests(rel.(*releasev1.Release).Manifest), nil
+	r := rel.(*releasev1.Release)
+	docs := releaseutil.SplitManifests(r.Manifest)
+	for _, h := range r.Hooks {
+		docs["hook "+h.Path] = h.Manifest
+	}
+	return docs, nil
 }
 
 // renderManifests renders the chart and decodes every object strictly
@@ -301,6 +306,23 @@ func TestHelmValuesSchema(t *testing.T) {
 	} {
 		if _, err := renderChart(t, file, vals); err == nil || !strings.Contains(err.Error(), "schema") {
 			t.Errorf("%s: %v, want the values schema to refuse it", name, err)
+		}
+	}
+}
+
+// TestHelmTestHook: `helm test` runs connector check in a pod with the
+// release's image, config and credentials.
+func TestHelmTestHook(t *testing.T) {
+	for _, file := range chartValues(t) {
+		m := renderManifests(t, file, nil)
+		if m.testPod == nil {
+			t.Fatalf("%s: no test pod", filepath.Base(file))
+		}
+		template, _ := m.workload(t)
+		check, run := m.testPod.Spec.Containers[0], template.Spec.Containers[0]
+		if strings.Join(check.Args, " ") != "check --config /etc/bulkstream/config.yaml" || check.Image != run.Image ||
+			!reflect.DeepEqual(check.EnvFrom, run.EnvFrom) || m.testPod.Spec.Volumes[0].ConfigMap == nil || m.testPod.Spec.Volumes[0].ConfigMap.Name != m.configMap.Name {
+			t.Errorf("%s: test pod %+v: want connector check with the workload's image, Secret and ConfigMap", filepath.Base(file), check)
 		}
 	}
 }

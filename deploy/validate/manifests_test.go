@@ -34,6 +34,7 @@ type manifests struct {
 	headless       *corev1.Service // a StatefulSet's governing Service
 	pdb            *policyv1.PodDisruptionBudget
 	serviceAccount *corev1.ServiceAccount
+	testPod        *corev1.Pod
 	serviceMonitor *monitoringv1.ServiceMonitor
 	podMonitor     *monitoringv1.PodMonitor
 	prometheusRule *monitoringv1.PrometheusRule
@@ -91,6 +92,9 @@ func (m *manifests) add(t *testing.T, source string, data []byte) (apiVersion, k
 			m.service = svc
 		}
 		return head.APIVersion, head.Kind
+	case "v1 Pod": // the chart's `helm test` hook
+		m.testPod = &corev1.Pod{}
+		target = m.testPod
 	case "v1 ServiceAccount":
 		m.serviceAccount = &corev1.ServiceAccount{}
 		target = m.serviceAccount
