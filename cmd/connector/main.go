@@ -6,7 +6,8 @@
 //	connector emulator   serve a local Salesforce Bulk API 2.0 emulator
 //	connector version    print the version, commit and build date (also --version)
 //
-// Run "connector <command> -h" for a command's flags.
+// Run "connector help <command>" (or "connector <command> -h") for a
+// command's flags.
 package main
 
 import (
@@ -47,6 +48,9 @@ func main() {
 // run executes the command line and returns the process exit code: 0 on
 // success, 2 for a usage error, 1 for any other failure.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 2 && args[0] == "help" {
+		args = []string{args[1], "-h"} // connector help CMD: the command's own help
+	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		usage(stderr)
 		if len(args) == 0 {
@@ -90,6 +94,13 @@ func usage(w io.Writer) {
 type usageError struct{ msg string }
 
 func (e usageError) Error() string { return e.msg }
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
+}
 
 // parseFlags parses args with fs, turning flag errors into usage errors.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {

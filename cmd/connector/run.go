@@ -45,11 +45,18 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err := parseFlags(fs, args, stderr); err != nil {
 		return err
 	}
+	implicit := !flagGiven(fs, "config")
+	if _, err := os.Stat(*configPath); implicit && errors.Is(err, os.ErrNotExist) {
+		return usageError{"no --config given and no config.yaml in the working directory: give --config FILE (see config.example.yaml)"}
+	}
 	cfg, err := config.Load(*configPath)
 	if err != nil {
 		return err
 	}
 	log := newLogger(cfg.Log, stderr)
+	if implicit {
+		log.Info("no --config given: reading config.yaml of the working directory", "path", *configPath)
+	}
 	go exitOnSecondSignal(ctx, log)
 
 	reg := prometheus.NewRegistry()
