@@ -57,8 +57,10 @@ const (
 	// a crash or a rebalance, to match its results to them.
 	ReasonResume Reason = "resume"
 	// ReasonMemory: the events in flight reached the pipeline's memory
-	// budget, so fetching stopped; the open buffers go to jobs rather than
-	// wait for MaxAge while nothing new can join them.
+	// budget, so fetching stopped, and the open buffers go to jobs rather
+	// than wait for MaxAge while nothing new can join them; or the buffer
+	// holds its share of the budget (a quarter), so that jobs take turns
+	// with it instead of one job taking it all.
 	ReasonMemory Reason = "memory"
 )
 

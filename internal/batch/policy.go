@@ -194,6 +194,19 @@ func (bt *Batcher) NextDue() (t time.Time, ok bool) {
 	return t, ok
 }
 
+// SealFrom seals the open buffers that hold n events or more, oldest
+// first, with reason.
+func (bt *Batcher) SealFrom(n int, reason Reason) []*Buffer {
+	var out []*Buffer
+	for k, b := range bt.open {
+		if len(b.Events) >= n {
+			out = append(out, bt.seal(k, reason))
+		}
+	}
+	sortByAge(out)
+	return out
+}
+
 // SealAll seals every open buffer with reason, oldest first.
 func (bt *Batcher) SealAll(reason Reason) []*Buffer {
 	var out []*Buffer

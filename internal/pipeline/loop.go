@@ -176,6 +176,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 			}
 			p.handle(pl.records)
 			close(pl.handled)
+			p.enqueue(p.batcher.SealFrom(p.memoryShare(), batch.ReasonMemory))
 		case c := <-p.done:
 			p.completed(c)
 		case w := <-p.wake:
@@ -230,6 +231,25 @@ func (p *Pipeline) pollSize() int {
 		n = max(n, 1)
 	}
 	return n
+}
+
+// memoryJobs is how many jobs share the memory budget: a buffer is sealed
+// once its events cost a memoryJobs-th of it. With one job taking the whole
+// budget, fetching would stop until its results are out, and Salesforce
+// would idle while they are read and published and the next job queues;
+// with several, the others keep it busy meanwhile.
+const memoryJobs = 4
+
+// memoryShare is the number of events that cost a memoryJobs-th of the
+// memory budget, at the mean cost of the events in flight (eventCost plus
+// their size); at least 1,000, so that a small budget does not make tiny
+// jobs.
+func (p *Pipeline) memoryShare() int {
+	per := int64(eventCost + 256) // before anything is in flight: an event of 256 bytes
+	if n := p.tracker.outstanding(); n > 0 {
+		per = max(p.tracker.inFlightBytes()/int64(n), eventCost)
+	}
+	return int(max(p.opts.MemoryBudget/memoryJobs/per, 1000))
 }
 
 // bufferedBytes is the CSV size of the open and the waiting buffers.

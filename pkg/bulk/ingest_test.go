@@ -2,11 +2,14 @@ package bulk_test
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
@@ -435,3 +438,45 @@ func TestUploadStreamsTheReader(t *testing.T) {
 type errReader struct{ err error }
 
 func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// A job is looked at with pauses that grow, but never past a quarter of
+// the time waited so far: a job of 2.5 s is seen finished well before a
+// pause that only grew (by 3 each time) would look again (at 7 s).
+func TestWaitLooksAtMostAQuarterLate(t *testing.T) {
+	o := newOrg(t, bulkemu.Options{})
+	o.emu.SetFaults(bulkemu.Faults{RowsPerSecond: 100})
+	var mu sync.Mutex
+	var looks []time.Time
+	o.wire.setIntercept(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.Count(r.URL.Path, "/") == 6 && strings.Contains(r.URL.Path, "/jobs/ingest/") {
+			mu.Lock()
+			looks = append(looks, time.Now())
+			mu.Unlock()
+		}
+		return false
+	})
+	const initial = 20 * time.Millisecond
+	c := o.client(t, bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: initial, Max: 10 * time.Second, Multiplier: 3}))
+	var csv strings.Builder
+	csv.WriteString("Name\n")
+	for i := range 250 {
+		fmt.Fprintf(&csv, "Slow %d\n", i)
+	}
+	info := load(t, c, bulk.IngestJobSpec{Object: "Account", Operation: bulk.OpInsert}, strings.NewReader(csv.String()))
+	if info.State != bulk.StateJobComplete || info.NumberRecordsProcessed != 250 {
+		t.Fatalf("job %+v", info)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(looks) < 3 {
+		t.Fatalf("%d looks at the job", len(looks))
+	}
+	const slack = 300 * time.Millisecond // a loaded machine's late wake-ups
+	for i := 1; i < len(looks); i++ {
+		gap, waited := looks[i].Sub(looks[i-1]), looks[i-1].Sub(looks[0])
+		if gap > max(waited/4, initial)+slack {
+			t.Errorf("look %d came %v after the one before, %v into the wait: more than a quarter of it", i, gap.Round(time.Millisecond), waited.Round(time.Millisecond))
+		}
+	}
+	t.Logf("%d looks over %v", len(looks), looks[len(looks)-1].Sub(looks[0]).Round(time.Millisecond))
+}

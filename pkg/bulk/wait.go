@@ -9,8 +9,11 @@ import (
 
 // WaitPolicy says how often WaitIngestJob and WaitQueryJob look at a job:
 // first right away, then after Initial, and after each look the pause grows
-// by Multiplier up to Max. Small jobs thus finish with little delay, and
-// long ones cost few requests (each counts against the org's API limit).
+// by Multiplier up to Max, but never past a quarter of the time waited so
+// far (and never below Initial). Small jobs thus finish with little delay,
+// a job is seen finished at most about a quarter of its time late, and
+// long ones cost few requests (each counts against the org's API limit):
+// about 20 looks for a job of a minute, 30 for ten minutes.
 type WaitPolicy struct {
 	// Initial is the first pause. Zero means 500ms.
 	Initial time.Duration
@@ -67,6 +70,7 @@ func (c *Client) WaitQueryJob(ctx context.Context, jobID string) (*JobInfo, erro
 }
 
 func (c *Client) waitJob(ctx context.Context, kind jobKind, id string) (*JobInfo, error) {
+	start := time.Now()
 	pause := c.wait.Initial
 	var last *JobInfo
 	for {
@@ -84,6 +88,6 @@ func (c *Client) waitJob(ctx context.Context, kind jobKind, id string) (*JobInfo
 		if err := sleep(ctx, pause); err != nil {
 			return info, err
 		}
-		pause = min(time.Duration(float64(pause)*c.wait.Multiplier), c.wait.Max)
+		pause = min(time.Duration(float64(pause)*c.wait.Multiplier), c.wait.Max, max(time.Since(start)/4, c.wait.Initial))
 	}
 }
