@@ -6,7 +6,9 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -81,7 +83,7 @@ func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	opts.Group = *group
 	opts.Replay = &pipeline.Replay{Topic: topic, Keep: f.keep, Limit: *limit}
 	if *dryRun {
-		return dryRunReplay(ctx, opts, stdout)
+		return dryRunReplay(ctx, opts, f.passOver, stdout)
 	}
 	go exitOnSecondSignal(ctx, log)
 	p, err := pipeline.New(opts)
@@ -132,22 +134,31 @@ type replayFilter struct {
 	since, until                   bound
 }
 
-func (f *replayFilter) keep(r *pipeline.ReplayRecord) bool {
+func (f *replayFilter) keep(r *pipeline.ReplayRecord) bool { return f.passOver(r) == "" }
+
+// passOver says which filter leaves r out ("--error-code INVALID_FIELD"),
+// or "" when r is kept.
+func (f *replayFilter) passOver(r *pipeline.ReplayRecord) string {
 	switch {
-	case f.errorCode != "" && r.ErrorCode != f.errorCode,
-		f.sourceTopic != "" && r.Original.Topic != f.sourceTopic,
-		f.object != "" && (r.Change == nil || r.Change.Object != f.object),
-		f.since.set && f.since.before(r),
-		f.until.set && !f.until.before(r):
-		return false
+	case f.errorCode != "" && r.ErrorCode != f.errorCode:
+		return "--error-code " + f.errorCode
+	case f.sourceTopic != "" && r.Original.Topic != f.sourceTopic:
+		return "--source-topic " + f.sourceTopic
+	case f.object != "" && (r.Change == nil || r.Change.Object != f.object):
+		return "--object " + f.object
+	case f.since.set && f.since.before(r):
+		return "--since"
+	case f.until.set && !f.until.before(r):
+		return "--until"
 	}
-	return true
+	return ""
 }
 
 // dryRunReplay reads what a replay would read, from the replay group's
 // committed offsets to the topic's end offsets, without joining the group,
-// and prints each record the filters keep.
-func dryRunReplay(ctx context.Context, opts pipeline.Options, w io.Writer) error {
+// prints each record the filters keep, and counts those they pass over
+// (passOver says why), which stay for later replays.
+func dryRunReplay(ctx context.Context, opts pipeline.Options, passOver func(*pipeline.ReplayRecord) string, w io.Writer) error {
 	cl, err := kgo.NewClient(opts.Kafka...)
 	if err != nil {
 		return fmt.Errorf("kafka client: %w", err)
@@ -169,6 +180,9 @@ func dryRunReplay(ctx context.Context, opts pipeline.Options, w io.Writer) error
 	start := map[int32]kgo.Offset{}
 	end := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
+		if o.Offset == 0 {
+			return // never written to
+		}
 		at := kgo.NewOffset().AtStart()
 		if c, ok := committed.Lookup(o.Topic, o.Partition); ok {
 			if c.At >= o.Offset {
@@ -178,6 +192,10 @@ func dryRunReplay(ctx context.Context, opts pipeline.Options, w io.Writer) error
 		}
 		start[o.Partition], end[o.Partition] = at, o.Offset
 	})
+	if len(end) == 0 {
+		fmt.Fprintf(w, "0 records would be replayed: the replay group %s has read %s to its end, and nothing was written since (another --group reads it from the start)\n", opts.Group, topic)
+		return nil
+	}
 	reader, err := kgo.NewClient(append(opts.Kafka, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
@@ -185,6 +203,7 @@ func dryRunReplay(ctx context.Context, opts pipeline.Options, w io.Writer) error
 	}
 	defer reader.Close()
 	kept := 0
+	passed := map[string]int{} // by the filter that passes over
 	for len(end) > 0 && (opts.Replay.Limit == 0 || kept < opts.Replay.Limit) {
 		// The last offsets may be transaction markers, never returned: a
 		// quiet second ends the read.
@@ -204,8 +223,11 @@ func dryRunReplay(ctx context.Context, opts pipeline.Options, w io.Writer) error
 			if r.Offset == last-1 {
 				delete(end, r.Partition)
 			}
-			if dryRunLine(w, opts, r) {
+			switch why := dryRunLine(w, opts, passOver, r); why {
+			case "":
 				kept++
+			default:
+				passed[why]++
 			}
 		})
 		if n == 0 {
@@ -213,19 +235,29 @@ func dryRunReplay(ctx context.Context, opts pipeline.Options, w io.Writer) error
 		}
 	}
 	fmt.Fprintf(w, "%d records would be replayed\n", kept)
+	if len(passed) > 0 {
+		var whys []string
+		total := 0
+		for why, n := range passed {
+			whys = append(whys, fmt.Sprintf("%d by %s", n, why))
+			total += n
+		}
+		slices.Sort(whys)
+		fmt.Fprintf(w, "%d records passed over (%s); a replay writes them again at the end of %s, for later replays\n", total, strings.Join(whys, ", "), topic)
+	}
 	return nil
 }
 
-// dryRunLine prints the record if the replay would send it, and reports
-// whether it would.
-func dryRunLine(w io.Writer, opts pipeline.Options, r *kgo.Record) bool {
+// dryRunLine prints the record if the replay would send it, and returns ""
+// if it would, else why not.
+func dryRunLine(w io.Writer, opts pipeline.Options, passOver func(*pipeline.ReplayRecord) string, r *kgo.Record) string {
 	src := event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
 	for _, h := range r.Headers {
 		src.Headers = append(src.Headers, event.Header{Key: h.Key, Value: h.Value})
 	}
 	orig, code, ok := pipeline.DeadLetterOrigin(&src)
 	if !ok {
-		return false
+		return "no __connect.errors headers of its origin"
 	}
 	rec := &pipeline.ReplayRecord{DeadLetter: pipeline.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
 		Original: pipeline.Source{Topic: orig.Topic, Partition: orig.Partition, Offset: orig.Offset}, Timestamp: r.Timestamp, ErrorCode: code}
@@ -236,8 +268,8 @@ func dryRunLine(w io.Writer, opts pipeline.Options, r *kgo.Record) bool {
 			break
 		}
 	}
-	if opts.Replay.Keep != nil && !opts.Replay.Keep(rec) {
-		return false
+	if why := passOver(rec); why != "" {
+		return why
 	}
 	object, op := "?", "?"
 	if rec.Change != nil {
@@ -249,5 +281,5 @@ func dryRunLine(w io.Writer, opts pipeline.Options, r *kgo.Record) bool {
 	}
 	fmt.Fprintf(w, "%s/%d/%d\tfrom %s/%d/%d\t%s\t%s %s\tkey %q%s\n", r.Topic, r.Partition, r.Offset,
 		orig.Topic, orig.Partition, orig.Offset, code, op, object, r.Key, note)
-	return true
+	return ""
 }

@@ -16,9 +16,11 @@ import (
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 )
 
-// `connector replay`: a dry run lists what the filters keep and changes
-// nothing; the replay sends those records to Salesforce and exits; a second
-// replay finds nothing left.
+// `connector replay`: a dry run lists what the filters keep, counts what
+// they pass over and why, and changes nothing; the replay sends those
+// records to Salesforce and exits, carrying the others forward; a second
+// replay finds nothing left for its filter, and a replay with another
+// filter still finds what the first ones passed over.
 func TestReplayCommand(t *testing.T) {
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(1, "crm.accounts", "bulkstream.dlq"))
 	if err != nil {
@@ -80,7 +82,8 @@ shutdown_grace: 5s
 	out := replay("--dry-run", "--error-code", "UNABLE_TO_LOCK_ROW")
 	if !strings.Contains(out, "bulkstream.dlq/0/0\tfrom crm.accounts/0/3\tUNABLE_TO_LOCK_ROW\tupsert Account") ||
 		!strings.Contains(out, "bulkstream.dlq/0/3\tfrom crm.accounts/0/6\tUNABLE_TO_LOCK_ROW\t? ?\tkey \"R-4\"\ttruncated copy (bulkstream.truncated: value): fails with BULKSTREAM_TRUNCATED") ||
-		!strings.Contains(out, "3 records would be replayed") || strings.Contains(out, "R-2") {
+		!strings.Contains(out, "3 records would be replayed") || strings.Contains(out, "R-2") ||
+		!strings.Contains(out, "1 records passed over (1 by --error-code UNABLE_TO_LOCK_ROW)") {
 		t.Errorf("dry run:\n%s", out)
 	}
 	if n := len(emu.Records("Account")); n != 0 {
@@ -92,12 +95,29 @@ shutdown_grace: 5s
 	if n := len(emu.Records("Account")); n != 2 {
 		t.Errorf("%d accounts after the replay, want 2 (not the truncated R-4)", n)
 	}
-	// What is left is the first replay's new copy of R-4, failed with
-	// BULKSTREAM_TRUNCATED, which the filter leaves out.
-	if out := replay("--error-code", "UNABLE_TO_LOCK_ROW"); !strings.Contains(out, "replayed 0 of 1") {
+	// What is left is R-2, carried forward, and the first replay's new
+	// copy of R-4, failed with BULKSTREAM_TRUNCATED: the filter passes
+	// over both.
+	if out := replay("--error-code", "UNABLE_TO_LOCK_ROW"); !strings.Contains(out, "replayed 0 of 2") {
 		t.Errorf("second replay: %s", out)
 	}
-	if out := replay("--dry-run"); !strings.Contains(out, "0 records would be replayed") {
-		t.Errorf("dry run after the replay (R-2 was filtered out, so passed over):\n%s", out)
+	if out := replay("--dry-run", "--error-code", "UNABLE_TO_LOCK_ROW"); !strings.Contains(out, "0 records would be replayed") ||
+		!strings.Contains(out, "2 records passed over (2 by --error-code UNABLE_TO_LOCK_ROW)") {
+		t.Errorf("dry run after the replays:\n%s", out)
+	}
+	if out := replay("--dry-run"); !strings.Contains(out, "2 records would be replayed") || !strings.Contains(out, `key "R-2"`) {
+		t.Errorf("dry run without filters after the replays (R-2 was passed over, and carried forward):\n%s", out)
+	}
+	if out := replay("--error-code", "DUPLICATE_VALUE"); !strings.Contains(out, "replayed 1 of 2 dead-letter records read: 1 succeeded") {
+		t.Errorf("replay of R-2: %s", out)
+	}
+	if n := len(emu.Records("Account")); n != 3 {
+		t.Errorf("%d accounts after replaying R-2, want 3", n)
+	}
+	if out := replay("--dry-run", "--error-code", "DUPLICATE_VALUE"); !strings.Contains(out, "0 records would be replayed") {
+		t.Errorf("dry run after everything:\n%s", out)
+	}
+	if out := replay("--dry-run", "--from", "crm.accounts"); !strings.Contains(out, "0 records would be replayed: the replay group replay-test-replay-crm.accounts has read crm.accounts to its end") {
+		t.Errorf("dry run of an empty topic:\n%s", out)
 	}
 }

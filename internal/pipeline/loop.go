@@ -338,6 +338,7 @@ func (p *Pipeline) handle(records []ahead) {
 	defer func() {
 		p.publishAsync(p.failed)
 		p.failed = nil
+		p.flushPassedOver()
 	}()
 	consumed := map[string]int{}
 	defer func() {
@@ -383,7 +384,7 @@ func (p *Pipeline) dispatch(a *ahead) {
 	}
 	route := p.route(topic)
 	if replayed != nil && !p.keep(replayed, route, src) {
-		p.completed(completion{sources: []Source{sourceOf(&src)}}) // filtered out: the offset advances without a result
+		p.passOver(src) // filtered out: carried forward, then the offset advances without a result
 		return
 	}
 	if route == nil { // the pattern matched but no route does: cannot happen, except in a replay

@@ -30,9 +30,11 @@ import (
 // under its own consumer group (Options.Group), whose committed offsets are
 // dead-letter positions: an interrupted replay resumes where it stopped,
 // and a finished one does not repeat. Run returns once every dead-letter
-// record up to those ends has a result or was filtered out (Keep), which
-// advances the offset without a result. Copies written after the start,
-// the replay's own among them, are left for the next replay.
+// record up to those ends has a result or was passed over by the filter
+// (Keep). A record passed over is written again, unchanged, at the end of
+// the dead-letter topic before its offset advances (see passOver), so that
+// a later replay, with other filters, still sees it. Copies written after
+// the start, the replay's own among them, are left for the next replay.
 type Replay struct {
 	Topic string // the dead-letter topic
 	// Keep says whether to replay a record; nil replays every one. It runs
@@ -138,6 +140,10 @@ type replayProgress struct {
 	activity time.Time       // the last record consumed or completed
 	limit    int             // Replay.Limit
 	kept     int             // records kept so far
+
+	// passed are the records of the poll being handled that the filter
+	// passed over, to carry forward; the main loop owns it.
+	passed []event.Source
 }
 
 // startReplay takes the dead-letter topic's end offsets and the replay
@@ -326,4 +332,48 @@ func (p *Pipeline) recordsBefore(ctx context.Context, topic string, partition in
 		}
 	}
 	return ctx.Err() != nil
+}
+
+// passOver takes a dead-letter record the replay's filter leaves out: it is
+// carried forward (see flushPassedOver) with the others of its poll. Run by
+// the main loop.
+func (p *Pipeline) passOver(src event.Source) { p.replay.passed = append(p.replay.passed, src) }
+
+// flushPassedOver writes the records of the poll that the filter passed
+// over again, unchanged (key, value, headers, timestamp), at the end of the
+// dead-letter topic, from a task, and then lets their offsets advance:
+// those records are not replayed by this replay (the copies are past its
+// end offsets) but stay for a later one, whatever its filters. Writing is
+// retried until it succeeds or the pipeline stops; then the offsets stay
+// where they are, to be read again. Run by the main loop.
+func (p *Pipeline) flushPassedOver() {
+	if p.replay == nil || len(p.replay.passed) == 0 {
+		return
+	}
+	passed := p.replay.passed
+	p.replay.passed = nil
+	p.spawn(func() {
+		records := make([]*kgo.Record, len(passed))
+		c := completion{sources: make([]Source, len(passed))}
+		for i := range passed {
+			src := &passed[i]
+			r := &kgo.Record{Topic: src.Topic, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
+			for _, h := range src.Headers {
+				r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+			}
+			records[i], c.sources[i] = r, sourceOf(src)
+		}
+		for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
+			err := p.produceRecords(p.background, records)
+			if err == nil {
+				break
+			}
+			p.log.Warn("replay: carrying records passed over forward failed; retrying", "records", len(records), "error", err)
+			if !sleep(p.background, pause) {
+				p.report(completion{err: err})
+				return
+			}
+		}
+		p.report(c)
+	})
 }

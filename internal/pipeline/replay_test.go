@@ -1,11 +1,13 @@
 package pipeline
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
@@ -29,8 +31,9 @@ func (r *running) waitDone(t testing.TB, timeout time.Duration) {
 // Contacts fail because their account does not exist yet; the account
 // arrives; a replay of the dead-letter topic filtered to that error code
 // makes them succeed, each with a new result naming the dead-letter record
-// it came from, and leaves the other failure alone; a second replay finds
-// nothing to do.
+// it came from, and leaves the other failure alone, carried forward to the
+// end of the topic; a second replay finds nothing to do; a replay with
+// another filter still finds the failure the first ones passed over.
 func TestReplayDeadLetters(t *testing.T) {
 	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts", "crm.contacts")
 	rr := w.readResults()
@@ -70,11 +73,12 @@ func TestReplayDeadLetters(t *testing.T) {
 	rr.waitFor(t, len(records)+1, 30*time.Second)
 	run.shutdown(t)
 
-	replay := func() {
+	replayCode := func(code string) {
 		opts := w.options("main-replay-"+testTopics.DeadLetter, routes...)
-		opts.Replay = &Replay{Topic: testTopics.DeadLetter, Keep: func(r *ReplayRecord) bool { return r.ErrorCode == missingParent }}
+		opts.Replay = &Replay{Topic: testTopics.DeadLetter, Keep: func(r *ReplayRecord) bool { return r.ErrorCode == code }}
 		w.start(opts).waitDone(t, 30*time.Second)
 	}
+	replay := func() { replayCode(missingParent) }
 	replay()
 	results, dlq = rr.snapshot()
 	dlqAt := map[string]Source{} // key → dead-letter position of its first copy
@@ -93,8 +97,15 @@ func TestReplayDeadLetters(t *testing.T) {
 			t.Errorf("%s: results %+v, want a failure then a success replayed from %v", key, rs, dlqAt[key])
 		}
 	}
-	if len(dlq) != len(records) {
-		t.Errorf("%d dead-letter copies after the replay, want %d (no new failure)", len(dlq), len(records))
+	var bad []*kgo.Record // C-BAD's copy and the one carried forward, in offset order
+	for _, r := range dlq {
+		if string(r.Key) == "C-BAD" {
+			bad = append(bad, r)
+		}
+	}
+	if len(dlq) != len(records)+1 || len(bad) != 2 || string(bad[1].Value) != string(bad[0].Value) ||
+		header(bad[1], "__connect.errors.offset") != header(bad[0], "__connect.errors.offset") || bad[1].Offset <= bad[0].Offset {
+		t.Fatalf("%d dead-letter copies after the replay, want %d (no new failure, C-BAD carried forward as it was)", len(dlq), len(records)+1)
 	}
 	linked := 0
 	for _, r := range w.emu.Records("Contact") {
@@ -105,7 +116,19 @@ func TestReplayDeadLetters(t *testing.T) {
 	if linked != 5 {
 		t.Errorf("%d contacts linked to their account, want 5", linked)
 	}
-	w.committedAtEnd("main-replay-"+testTopics.DeadLetter, testTopics.DeadLetter)
+	// Committed to the end, but for the copy carried forward.
+	carried := bad[1]
+	ends, _ := kadm.NewClient(w.client()).ListEndOffsets(context.Background(), testTopics.DeadLetter)
+	committed, _ := kadm.NewClient(w.client()).FetchOffsets(context.Background(), "main-replay-"+testTopics.DeadLetter)
+	ends.Each(func(o kadm.ListedOffset) {
+		want := o.Offset
+		if o.Partition == carried.Partition {
+			want = carried.Offset
+		}
+		if c, _ := committed.Lookup(o.Topic, o.Partition); want > 0 && c.At != want {
+			t.Errorf("%s/%d: committed %d, want %d", o.Topic, o.Partition, c.At, want)
+		}
+	})
 
 	// A second replay: nothing left.
 	before := len(results)
@@ -118,5 +141,24 @@ func TestReplayDeadLetters(t *testing.T) {
 	}
 	if len(results) != before || n != len(records)+1+5 {
 		t.Errorf("after a second replay: %d results for %d events, want %d for %d", n, len(results), len(records)+1+5, before)
+	}
+
+	// Another filter: C-BAD, passed over twice, is replayed (and fails
+	// again, its address still invalid).
+	_, dlq = rr.snapshot()
+	var last *kgo.Record
+	for _, r := range dlq {
+		if string(r.Key) == "C-BAD" {
+			last = r
+		}
+	}
+	badCode := header(last, "sf.error.code")
+	replayCode(badCode)
+	rr.waitFor(t, before, time.Second)
+	results, _ = rr.snapshot()
+	for src, rs := range results {
+		if string(rr.keys[src]) == "C-BAD" && (len(rs) != 2 || rs[1].ReplayOf == nil || rs[1].ReplayOf.Offset != last.Offset || rs[1].ErrorCode != badCode) {
+			t.Errorf("C-BAD after a replay of %s: %+v, want a second result replayed from %s/%d/%d", badCode, rs, last.Topic, last.Partition, last.Offset)
+		}
 	}
 }
