@@ -25,6 +25,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -78,12 +79,13 @@ log: {level: warn}
 			b.Fatal(err)
 		}
 		results := harness.Read(b, broker, "bulkstream.success", "bulkstream.failure")
-		start := time.Now()
+		start, idle0 := time.Now(), machineIdle()
 		c := harness.StartConnector(b, bin, config)
 		if err := results.WaitResults(events, 20*time.Minute, 0, c); err != nil {
 			b.Fatalf("%v\n%s", err, c.Tail(40))
 		}
 		elapsed := time.Since(start)
+		cpu, idle := cpuSeconds(config), machineIdle()-idle0
 		for _, r := range results.Results() {
 			if !r.Success {
 				b.Fatalf("an event failed: %v", r)
@@ -93,7 +95,8 @@ log: {level: warn}
 		rate := float64(events) / elapsed.Seconds()
 		ratios = append(ratios, rate/capacity)
 		b.Logf("run %d: %d events in %v: %.0f events/s, %.2f of the model's %.0f rows/s", run, events, elapsed.Round(100*time.Millisecond), rate, rate/capacity, capacity)
-		b.Logf("run %d: %s; load average %s (a busy machine starves the connector, and the ratio drops)", run, timeline(b, sfURL, start), loadAverage())
+		b.Logf("run %d: %s; the connector used %.0f CPU-s (%.2f cores), the machine's %d CPUs were idle %.0f%% of the time, load average %s (a busy machine starves the connector, and the ratio drops)",
+			run, timeline(b, sfURL, start), cpu, cpu/elapsed.Seconds(), runtime.NumCPU(), 100*idle/(elapsed.Seconds()*float64(runtime.NumCPU())), loadAverage())
 	}
 	var sum float64
 	for _, r := range ratios {
@@ -170,4 +173,50 @@ func loadAverage() string {
 		return "unknown"
 	}
 	return strings.Fields(string(b))[0]
+}
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's and /proc/stat's
+// times: 100 on Linux on x86 and arm.
+const clockTicks = 100
+
+// cpuSeconds is the CPU time (utime+stime) of the processes whose command
+// line holds marker, from /proc; 0 where there is no /proc.
+func cpuSeconds(marker string) float64 {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var total float64
+	for _, d := range dirs {
+		cmd, err := os.ReadFile(d + "/cmdline")
+		if err != nil || !strings.Contains(string(cmd), marker) {
+			continue
+		}
+		stat, err := os.ReadFile(d + "/stat")
+		if err != nil {
+			continue
+		}
+		// Fields after the command name, which may hold spaces: state is
+		// [0], utime [11], stime [12].
+		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+		if len(f) > 12 {
+			u, _ := strconv.ParseFloat(f[11], 64)
+			s, _ := strconv.ParseFloat(f[12], 64)
+			total += (u + s) / clockTicks
+		}
+	}
+	return total
+}
+
+// machineIdle is the idle CPU time of the whole machine in seconds, from
+// the first line of /proc/stat (idle and iowait); 0 where there is none.
+func machineIdle() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(strings.SplitN(string(b), "\n", 2)[0])
+	if len(f) < 6 {
+		return 0
+	}
+	idle, _ := strconv.ParseFloat(f[4], 64)
+	iowait, _ := strconv.ParseFloat(f[5], 64)
+	return (idle + iowait) / clockTicks
 }
