@@ -104,7 +104,7 @@ func (w *world) runGoodAndBad(rr *resultsReader, opts Options, code string) (Res
 	t := w.t
 	t.Helper()
 	run := w.start(opts)
-	rr.waitFor(t, 5, 30*time.Second)
+	rr.waitFor(t, 5, 90*time.Second) // a 10 MB record takes 30 s under the race detector
 	dlq := rr.waitForDeadLetters(t, 1, 10*time.Second)
 	run.shutdown(t)
 
