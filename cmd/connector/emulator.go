@@ -49,7 +49,7 @@ func runEmulator(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	fs.Int64Var(&opts.DailyAPIRequests, "daily-api-requests", 1_000_000, "daily API request allocation; beyond it requests get 403 REQUEST_LIMIT_EXCEEDED")
 	fs.Int64Var(&opts.DailyRecordLimit, "daily-record-limit", 150_000_000, "Bulk API records per rolling 24 hours; beyond it rows stay unprocessed and the job fails")
 	fs.IntVar(&opts.QueryPageSize, "query-page-size", 0, "query result rows per page when the client sends no maxRecords (0: the server chooses: pages end at the first row past 1 MiB of CSV)")
-	fs.DurationVar(&opts.LockWait, "lock-wait", 50*time.Millisecond, "how long a row waits for a record lock before UNABLE_TO_LOCK_ROW")
+	fs.DurationVar(&opts.LockWait, "lock-wait", 0, "how long a row waits for a record lock before UNABLE_TO_LOCK_ROW (0: 50ms, or with --org-speed 10s, Salesforce's wait)")
 	fs.Int64Var(&opts.MaxUploadMemory, "max-upload-memory", 1<<30, "bytes of uploaded CSV held at most, over all jobs until they are deleted; beyond it uploads get 503 SERVER_UNAVAILABLE")
 	fs.DurationVar(&opts.ReadHeaderTimeout, "read-header-timeout", 10*time.Second, "time a client has to send a request's headers; then its connection is closed")
 	fs.DurationVar(&opts.StallTimeout, "stall-timeout", 30*time.Second, "longest pause in sending a request body or reading a response; then the connection is closed and a partial upload dropped")

@@ -111,3 +111,25 @@ func TestSpeedModel(t *testing.T) {
 		t.Fatalf("%d records, want 2000", n)
 	}
 }
+
+// Under a speed model chunks hold their locks for their time, and a row
+// waits for a lock as long as Salesforce does (10 s) unless told: two jobs
+// whose Contacts share one Account both succeed, one after the other.
+func TestSpeedModelWaitsForLocks(t *testing.T) {
+	o := newOrg(t, Options{Speed: Speed{Workers: 2, ChunkTime: 150 * time.Millisecond}})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name,External_Id__c\nParent,L-1\n")
+	var ids []string
+	for _, name := range []string{"A", "B"} {
+		id := o.createJob(`{"object":"Contact","operation":"insert"}`)
+		o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", "LastName,Account.External_Id__c\n"+name+",L-1\n")
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)
+	}
+	for _, id := range ids {
+		if info := o.wait("/jobs/ingest/" + id); info["numberRecordsFailed"] != 0.0 {
+			t.Fatalf("job %s: %v\n%s", id, info, o.results(id, "failedResults"))
+		}
+	}
+}
