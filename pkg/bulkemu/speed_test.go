@@ -72,6 +72,9 @@ func TestSpeedModel(t *testing.T) {
 	if c := speed.Capacity(); c < 1999.99 || c > 2000.01 {
 		t.Fatalf("capacity %v rows/s, want 2,000 (a chunk of 200 rows in 100 ms)", c)
 	}
+	if c := OrgSpeed().Capacity(); c < 4999.99 || c > 5000.01 {
+		t.Fatalf("OrgSpeed's capacity %v rows/s, want the documented 5,000", c)
+	}
 	o := newOrg(t, Options{BatchSize: 200, Speed: speed})
 	start := time.Now()
 	var ids []string
