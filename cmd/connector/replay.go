@@ -159,9 +159,57 @@ func (f *replayFilter) passOver(r *pipeline.ReplayRecord) string {
 // prints each record the filters keep, and counts those they pass over
 // (passOver says why), which stay for later replays.
 func dryRunReplay(ctx context.Context, opts pipeline.Options, passOver func(*pipeline.ReplayRecord) string, w io.Writer) error {
+	kept := 0
+	passed := map[string]int{} // by the filter that passes over
+	empty, err := readReplayable(ctx, opts, passOver, func(r *kgo.Record, rec *pipeline.ReplayRecord, why string) {
+		if why != "" {
+			passed[why]++
+			return
+		}
+		kept++
+		object, op := "?", "?"
+		if rec.Change != nil {
+			object, op = rec.Change.Object, string(rec.Change.Operation)
+		}
+		note := ""
+		if t := truncatedHeader(r); t != "" {
+			note = fmt.Sprintf("\ttruncated copy (%s: %s): fails with %s", pipeline.HeaderTruncated, t, pipeline.CodeTruncated)
+		}
+		fmt.Fprintf(w, "%s/%d/%d\tfrom %s/%d/%d\t%s\t%s %s\tkey %q%s\n", r.Topic, r.Partition, r.Offset,
+			rec.Original.Topic, rec.Original.Partition, rec.Original.Offset, rec.ErrorCode, op, object, r.Key, note)
+	})
+	if err != nil {
+		return err
+	}
+	if empty {
+		fmt.Fprintf(w, "0 records would be replayed: the replay group %s has read %s to its end, and nothing was written since (another --group reads it from the start)\n", opts.Group, opts.Replay.Topic)
+		return nil
+	}
+	fmt.Fprintf(w, "%d records would be replayed\n", kept)
+	if len(passed) > 0 {
+		var whys []string
+		total := 0
+		for why, n := range passed {
+			whys = append(whys, fmt.Sprintf("%d by %s", n, why))
+			total += n
+		}
+		slices.Sort(whys)
+		fmt.Fprintf(w, "%d records passed over (%s); a replay writes them again at the end of %s, for later replays\n", total, strings.Join(whys, ", "), opts.Replay.Topic)
+	}
+	return nil
+}
+
+// readReplayable reads what a replay would read, from the replay group's
+// committed offsets to the topic's end offsets, without joining the group,
+// and calls visit with each record, as the replay sees it, and why the
+// filters pass it over ("" when kept). It stops after opts.Replay.Limit
+// kept records, when positive. empty reports that there was nothing to
+// read.
+func readReplayable(ctx context.Context, opts pipeline.Options, passOver func(*pipeline.ReplayRecord) string,
+	visit func(r *kgo.Record, rec *pipeline.ReplayRecord, why string)) (empty bool, err error) {
 	cl, err := kgo.NewClient(opts.Kafka...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return false, fmt.Errorf("kafka client: %w", err)
 	}
 	defer cl.Close()
 	adm := kadm.NewClient(cl)
@@ -171,11 +219,11 @@ func dryRunReplay(ctx context.Context, opts pipeline.Options, passOver func(*pip
 		err = ends.Error()
 	}
 	if err != nil {
-		return fmt.Errorf("end offsets of %s: %w", topic, err)
+		return false, fmt.Errorf("end offsets of %s: %w", topic, err)
 	}
 	committed, err := adm.FetchOffsets(ctx, opts.Group)
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
-		return fmt.Errorf("committed offsets of %s: %w", opts.Group, err)
+		return false, fmt.Errorf("committed offsets of %s: %w", opts.Group, err)
 	}
 	start := map[int32]kgo.Offset{}
 	end := map[int32]int64{}
@@ -193,93 +241,82 @@ func dryRunReplay(ctx context.Context, opts pipeline.Options, passOver func(*pip
 		start[o.Partition], end[o.Partition] = at, o.Offset
 	})
 	if len(end) == 0 {
-		fmt.Fprintf(w, "0 records would be replayed: the replay group %s has read %s to its end, and nothing was written since (another --group reads it from the start)\n", opts.Group, topic)
-		return nil
+		return true, nil
 	}
 	reader, err := kgo.NewClient(append(opts.Kafka, kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{topic: start}),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()))...)
 	if err != nil {
-		return fmt.Errorf("kafka client: %w", err)
+		return false, fmt.Errorf("kafka client: %w", err)
 	}
 	defer reader.Close()
-	kept := 0
-	passed := map[string]int{} // by the filter that passes over
-	for len(end) > 0 && (opts.Replay.Limit == 0 || kept < opts.Replay.Limit) {
+	kept, limit := 0, opts.Replay.Limit
+	for len(end) > 0 && (limit == 0 || kept < limit) {
 		// The last offsets may be transaction markers, never returned: a
 		// quiet second ends the read.
 		pctx, cancel := context.WithTimeout(ctx, time.Second)
 		fetches := reader.PollFetches(pctx)
 		cancel()
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return false, ctx.Err()
 		}
 		n := 0
 		fetches.EachRecord(func(r *kgo.Record) {
 			n++
 			last, ok := end[r.Partition]
-			if !ok || r.Offset >= last || (opts.Replay.Limit > 0 && kept >= opts.Replay.Limit) {
+			if !ok || r.Offset >= last || (limit > 0 && kept >= limit) {
 				return
 			}
 			if r.Offset == last-1 {
 				delete(end, r.Partition)
 			}
-			switch why := dryRunLine(w, opts, passOver, r); why {
-			case "":
-				kept++
-			default:
-				passed[why]++
+			rec, ok := replayRecord(opts, r)
+			why := "no __connect.errors headers of its origin"
+			if ok {
+				why = passOver(rec)
 			}
+			if why == "" {
+				kept++
+			}
+			visit(r, rec, why)
 		})
 		if n == 0 {
 			break
 		}
 	}
-	fmt.Fprintf(w, "%d records would be replayed\n", kept)
-	if len(passed) > 0 {
-		var whys []string
-		total := 0
-		for why, n := range passed {
-			whys = append(whys, fmt.Sprintf("%d by %s", n, why))
-			total += n
-		}
-		slices.Sort(whys)
-		fmt.Fprintf(w, "%d records passed over (%s); a replay writes them again at the end of %s, for later replays\n", total, strings.Join(whys, ", "), topic)
-	}
-	return nil
+	return false, nil
 }
 
-// dryRunLine prints the record if the replay would send it, and returns ""
-// if it would, else why not.
-func dryRunLine(w io.Writer, opts pipeline.Options, passOver func(*pipeline.ReplayRecord) string, r *kgo.Record) string {
+// replayRecord returns the dead-letter record r as the replay's filters see
+// it, its change decoded by its route (not when the copy is truncated, as
+// in the replay); false when r lacks the headers of its origin.
+func replayRecord(opts pipeline.Options, r *kgo.Record) (*pipeline.ReplayRecord, bool) {
 	src := event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
 	for _, h := range r.Headers {
 		src.Headers = append(src.Headers, event.Header{Key: h.Key, Value: h.Value})
 	}
 	orig, code, ok := pipeline.DeadLetterOrigin(&src)
-	if !ok {
-		return "no __connect.errors headers of its origin"
-	}
 	rec := &pipeline.ReplayRecord{DeadLetter: pipeline.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
 		Original: pipeline.Source{Topic: orig.Topic, Partition: orig.Partition, Offset: orig.Offset}, Timestamp: r.Timestamp, ErrorCode: code}
-	truncated := pipeline.Truncated(&src) // not decoded, as in the replay
-	for i := range opts.Routes {
-		if truncated == "" && opts.Routes[i].Matches(orig.Topic) {
-			rec.Change, _ = opts.Routes[i].Decoder.Decode(src)
-			break
+	if !ok {
+		return rec, false
+	}
+	if pipeline.Truncated(&src) == "" {
+		for i := range opts.Routes {
+			if opts.Routes[i].Matches(orig.Topic) {
+				rec.Change, _ = opts.Routes[i].Decoder.Decode(src)
+				break
+			}
 		}
 	}
-	if why := passOver(rec); why != "" {
-		return why
+	return rec, true
+}
+
+// truncatedHeader is r's bulkstream.truncated header, "" without one.
+func truncatedHeader(r *kgo.Record) string {
+	for _, h := range r.Headers {
+		if h.Key == pipeline.HeaderTruncated {
+			return string(h.Value)
+		}
 	}
-	object, op := "?", "?"
-	if rec.Change != nil {
-		object, op = rec.Change.Object, string(rec.Change.Operation)
-	}
-	note := ""
-	if truncated != "" {
-		note = fmt.Sprintf("\ttruncated copy (%s: %s): fails with %s", pipeline.HeaderTruncated, truncated, pipeline.CodeTruncated)
-	}
-	fmt.Fprintf(w, "%s/%d/%d\tfrom %s/%d/%d\t%s\t%s %s\tkey %q%s\n", r.Topic, r.Partition, r.Offset,
-		orig.Topic, orig.Partition, orig.Offset, code, op, object, r.Key, note)
 	return ""
 }

@@ -90,7 +90,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if cfg.HTTP.Listen != "" {
-		stop, err := serveHTTP(cfg.HTTP.Listen, reg, &readiness{pipeline: p, status: sfStatus, sf: sf}, log)
+		stop, err := serveHTTP(cfg.HTTP.Listen, reg, &readiness{pipeline: p, status: sfStatus, sf: sf}, newConsole(cfg, sf, p, reg, opts, log), log)
 		if err != nil {
 			return err
 		}
@@ -234,11 +234,12 @@ func kafkaOptions(k config.Kafka) ([]kgo.Opt, error) {
 	return opts, nil
 }
 
-// serveHTTP serves /metrics, /healthz (the process is up) and /readyz
-// (ready's checks, as JSON with reasons) on addr, and returns a function that
-// stops it.
-func serveHTTP(addr string, reg *prometheus.Registry, ready http.Handler, log *slog.Logger) (func(), error) {
+// serveHTTP serves /metrics, /healthz (the process is up), /readyz
+// (ready's checks, as JSON with reasons) and the console (its pages and
+// /api/) on addr, and returns a function that stops it.
+func serveHTTP(addr string, reg *prometheus.Registry, ready, console http.Handler, log *slog.Logger) (func(), error) {
 	mux := http.NewServeMux()
+	mux.Handle("/", console)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/healthz", healthz)
 	mux.Handle("/readyz", ready)
@@ -258,7 +259,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready http.Handler, log *s
 			log.Error("http server", "error", err)
 		}
 	}()
-	log.Info("serving /metrics, /healthz, /readyz and /debug/pprof/", "address", ln.Addr().String())
+	log.Info("serving the console, /api/, /metrics, /healthz, /readyz and /debug/pprof/", "address", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/")
 	return func() { srv.Close() }, nil
 }
 

@@ -532,6 +532,9 @@ type HTTP struct {
 	// Listen is the host:port to serve on; empty disables the endpoint.
 	// Default "127.0.0.1:9464".
 	Listen string `yaml:"listen"`
+	// ConsoleToken, when set, allows replays from the console
+	// (Authorization: Bearer TOKEN). Default none: the console only reads.
+	ConsoleToken Secret `yaml:"console_token"`
 }
 
 // Log says what the connector logs and how.

@@ -305,7 +305,7 @@ func TestErrors(t *testing.T) {
 			"t.yaml:12: routes[1].objct: unknown key; routes[1] has name, topics, topic_regex, format, object, operation, external_id_field, fields, encoding, schema_file, key_field, tombstones, mapping",
 		}},
 		{"unknown keys, all of them", minimal + "http:\n  listen: x:1\n  port: 1\nlog:\n  lvl: debug\n", []string{
-			"t.yaml:13: http.port: unknown key; http has listen",
+			"t.yaml:13: http.port: unknown key; http has listen, console_token",
 			"t.yaml:15: log.lvl: unknown key; log has level, format",
 		}},
 		{"key given twice", minimal + "log:\n  level: info\n  level: debug\n", []string{

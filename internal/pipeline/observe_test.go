@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/metrics"
 	"github.com/bulkstream/bulkstream/internal/pacer"
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
@@ -133,5 +136,26 @@ func TestObserveJobsFailuresLag(t *testing.T) {
 		return strings.Contains(l, "job finished") && strings.Contains(l, "object=Account") && strings.Contains(l, "failures=") && strings.Contains(l, "duration=")
 	}) {
 		t.Errorf("no job line names object, failures and duration:\n%s", text)
+	}
+}
+
+// The watch keeps the last watchedJobs jobs that ended, latest first.
+func TestWatchKeepsTheLastJobs(t *testing.T) {
+	p := &Pipeline{log: slog.New(slog.DiscardHandler), submit: &submitter{}}
+	p.submit.watch = newWatch(p)
+	b := &batch.Buffer{}
+	for i := range watchedJobs + 10 {
+		id := fmt.Sprintf("750%05d", i)
+		p.submit.watch.started(id, b, 1)
+		p.submit.watch.ended(id, errors.New("aborted"))
+	}
+	p.submit.watch.started("750running", b, 1)
+	o := p.Observe()
+	if len(o.Recent) != watchedJobs || o.Recent[0].ID != fmt.Sprintf("750%05d", watchedJobs+9) || o.Recent[watchedJobs-1].ID != "75000010" ||
+		o.Recent[0].State != "Aborted" || o.Recent[0].Error != "aborted" {
+		t.Errorf("%d recent jobs, first %+v, last %+v", len(o.Recent), o.Recent[0], o.Recent[len(o.Recent)-1])
+	}
+	if len(o.InFlight) != 1 || o.InFlight[0].ID != "750running" || o.InFlight[0].State != "InProgress" {
+		t.Errorf("in flight %+v", o.InFlight)
 	}
 }
