@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"cmp"
+	"errors"
 	"slices"
 	"strconv"
 	"sync"
@@ -152,8 +153,17 @@ func (w *watch) finished(b *batch.Buffer, info *bulk.JobInfo, attempt int) {
 		"state", j.State, "job", j.ID, "attempt", j.Attempt, "duration", time.Duration(j.Seconds*float64(time.Second)).Round(time.Millisecond))
 }
 
+// The states of a job that the watch saw end without Salesforce's final
+// state: the pipeline stopped while it ran (the journal re-attaches to it
+// after the restart), or Salesforce no longer knows it.
+const (
+	StateUnfinished = "Unfinished"
+	StateUnknown    = "Unknown"
+)
+
 // ended records that an attempt that created job jobID is over with err;
-// a job that did not finish (finished) ends here, aborted or unknown.
+// a job that did not finish (finished) ends here: aborted before its
+// close, StateUnfinished or StateUnknown after it.
 func (w *watch) ended(jobID string, err error) {
 	if jobID == "" || err == nil {
 		return
@@ -165,6 +175,11 @@ func (w *watch) ended(jobID string, err error) {
 		return
 	}
 	j.State, j.Error = string(bulk.StateAborted), err.Error()
+	if errors.Is(err, errStopped) {
+		j.State = StateUnfinished
+	} else if _, ok := errors.AsType[*closedJobError](err); ok {
+		j.State = StateUnknown
+	}
 	w.end(j)
 }
 

@@ -150,8 +150,14 @@ func TestWatchKeepsTheLastJobs(t *testing.T) {
 		p.submit.watch.ended(id, errors.New("aborted"))
 	}
 	p.submit.watch.started("750running", b, 1)
+	p.submit.watch.started("750stopped", b, 1)
+	p.submit.watch.ended("750stopped", errStopped)
 	o := p.Observe()
-	if len(o.Recent) != watchedJobs || o.Recent[0].ID != fmt.Sprintf("750%05d", watchedJobs+9) || o.Recent[watchedJobs-1].ID != "75000010" ||
+	if o.Recent[0].ID != "750stopped" || o.Recent[0].State != StateUnfinished {
+		t.Errorf("a job left at shutdown: %+v", o.Recent[0])
+	}
+	o.Recent = o.Recent[1:]
+	if len(o.Recent) != watchedJobs-1 || o.Recent[0].ID != fmt.Sprintf("750%05d", watchedJobs+9) || o.Recent[watchedJobs-2].ID != "75000011" ||
 		o.Recent[0].State != "Aborted" || o.Recent[0].Error != "aborted" {
 		t.Errorf("%d recent jobs, first %+v, last %+v", len(o.Recent), o.Recent[0], o.Recent[len(o.Recent)-1])
 	}
