@@ -259,7 +259,7 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready, console http.Handle
 			log.Error("http server", "error", err)
 		}
 	}()
-	log.Info("serving the console, /api/, /metrics, /healthz, /readyz and /debug/pprof/", "address", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/")
+	log.Info("serving /metrics, /healthz, /readyz, /debug/pprof/ and the console (/ and /api/)", "address", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/")
 	return func() { srv.Close() }, nil
 }
 
