@@ -156,9 +156,11 @@ func (p *Pipeline) loop(ctx context.Context) {
 		}
 		var grant chan<- int
 		take := p.pollSize()
-		if take == 0 && paused == "" {
+		if take == 0 && paused == "" && p.inFlight == 0 && len(p.ready) == 0 {
 			// Nothing new can join the open buffers until results free
-			// room: waiting for their age would idle the pipeline.
+			// room, and no job will free it: waiting for their age would
+			// idle the pipeline. While jobs run, the open buffers wait for
+			// the room their results free, and grow to their share.
 			p.enqueue(p.batcher.SealAll(batch.ReasonMemory))
 		}
 		if !granted && !stopping && paused == "" && len(p.ready) < p.opts.MaxJobsInFlight && take > 0 {

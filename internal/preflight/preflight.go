@@ -473,7 +473,7 @@ func (c *routeCheck) requiredFields() {
 // deleted at once.
 func (c *routeCheck) hardDelete(ctx context.Context) {
 	job, err := c.org.sf.CreateIngestJob(ctx, bulk.IngestJobSpec{Object: c.obj.Name, Operation: bulk.OpHardDelete})
-	if e, ok := errors.AsType[*bulk.APIError](err); ok && e.ErrorCode == "FEATURENOTENABLED" {
+	if e, ok := errors.AsType[*bulk.APIError](err); ok && strings.EqualFold(e.ErrorCode, "FeatureNotEnabled") {
 		c.add(Error, ".operation", c.obj.Name, "hardDelete is not enabled for this user (the Bulk API Hard Delete permission): %s", e.Message)
 		return
 	}
