@@ -19,12 +19,16 @@ import (
 // whose dead-letter pages read and replay results.dead_letter_topic as
 // `connector replay` does, under the same replay group.
 func newConsole(cfg *config.Config, sf *bulk.Client, p *pipeline.Pipeline, reg prometheus.Gatherer, opts pipeline.Options, log *slog.Logger) *console.Console {
+	apiRequests := func() (used, max int64) {
+		l, _ := sf.LastLimitInfo()
+		return l.Used, l.Max
+	}
 	var dl console.DeadLetters
 	if topic := cfg.Results.DeadLetterTopic; topic != "" {
 		dl = &consoleDeadLetters{cfg: cfg, sf: sf, log: log, topic: topic, group: cfg.Kafka.Group + "-replay-" + topic, opts: opts}
 	}
 	return console.New(console.Options{Pipeline: p, Metrics: reg, Config: cfg, InstanceURL: sf.InstanceURL(), DeadLetters: dl,
-		Token: string(cfg.HTTP.ConsoleToken), Logger: log})
+		APIRequests: apiRequests, RecordLimit: cfg.Limits.RecordLimit, Token: string(cfg.HTTP.ConsoleToken), Logger: log})
 }
 
 // consoleDeadLetters is console.DeadLetters on the dead-letter topic.

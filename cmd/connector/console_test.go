@@ -142,9 +142,14 @@ func TestConsoleAPI(t *testing.T) {
 			Topic string `json:"topic"`
 			Lag   int64  `json:"lag"`
 		} `json:"lag"`
+		APIRequestsUsed int64 `json:"apiRequestsUsed"`
+		APIRequestsMax  int64 `json:"apiRequestsMax"`
+		RowsSubmitted   int64 `json:"rowsSubmitted"`
+		RecordLimit     int64 `json:"recordLimit"`
 	}
 	getJSON(t, base+"/api/overview", &ov)
-	if ov.Stats.Consumed != 12 || ov.Stats.Succeeded != 7 || ov.Stats.Failed != 5 || len(ov.Paused) != 5 || ov.Paused["salesforce_unavailable"] != 0 || len(ov.Lag) != 2 {
+	if ov.Stats.Consumed != 12 || ov.Stats.Succeeded != 7 || ov.Stats.Failed != 5 || len(ov.Paused) != 5 || ov.Paused["salesforce_unavailable"] != 0 || len(ov.Lag) != 2 ||
+		ov.APIRequestsUsed == 0 || ov.APIRequestsMax == 0 || ov.RowsSubmitted != 10 || ov.RecordLimit != 150_000_000 {
 		t.Errorf("overview %+v", ov)
 	}
 
@@ -170,9 +175,10 @@ func TestConsoleAPI(t *testing.T) {
 
 	var fl struct {
 		Failures []struct {
-			Code     string `json:"code"`
-			Count    int    `json:"count"`
-			Examples []struct {
+			Code      string  `json:"code"`
+			Count     int     `json:"count"`
+			PerMinute []int64 `json:"perMinute"`
+			Examples  []struct {
 				Key    string `json:"key"`
 				Source struct{ Topic string }
 			} `json:"examples"`
@@ -182,7 +188,7 @@ func TestConsoleAPI(t *testing.T) {
 	codes := map[string]int{}
 	for _, f := range fl.Failures {
 		codes[f.Code] = f.Count
-		if len(f.Examples) == 0 || f.Examples[0].Key == "" || f.Examples[0].Source.Topic != "crm.accounts" {
+		if len(f.PerMinute) != 60 || f.PerMinute[59]+f.PerMinute[58] != int64(f.Count) || len(f.Examples) == 0 || f.Examples[0].Key == "" || f.Examples[0].Source.Topic != "crm.accounts" {
 			t.Errorf("failure %+v", f)
 		}
 	}

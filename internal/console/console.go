@@ -108,6 +108,12 @@ type Options struct {
 	Config any
 	// InstanceURL is the org's, for links to its Bulk Data Load Jobs page.
 	InstanceURL string
+	// APIRequests returns the org's daily API requests used and allowed,
+	// as Salesforce last reported them (max 0 until known); nil: unknown.
+	APIRequests func() (used, max int64)
+	// RecordLimit is the org's allocation of records in 24 hours
+	// (limits.record_limit).
+	RecordLimit int64
 	// DeadLetters, nil when there is no dead-letter topic.
 	DeadLetters DeadLetters
 	// Token, when set, allows replays from the console with
@@ -171,16 +177,25 @@ type Overview struct {
 	JobsInFlight  int                     `json:"jobsInFlight"`
 	Lag           []pipeline.PartitionLag `json:"lag"`
 	// APIUsage is the share of the org's daily API requests used, as
-	// Salesforce last reported it.
-	APIUsage float64 `json:"apiUsage"`
+	// Salesforce last reported it; APIRequestsUsed and APIRequestsMax are
+	// the counts (0 until known).
+	APIUsage        float64 `json:"apiUsage"`
+	APIRequestsUsed int64   `json:"apiRequestsUsed"`
+	APIRequestsMax  int64   `json:"apiRequestsMax"`
 	// RowsSubmitted counts the CSV rows uploaded since the start, retries
-	// included, against the org's allocation of records.
+	// included, against RecordLimit, the org's allocation of records in
+	// 24 hours.
 	RowsSubmitted float64 `json:"rowsSubmitted"`
+	RecordLimit   int64   `json:"recordLimit"`
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	o := c.opts.Pipeline.Observe()
-	ov := Overview{At: o.At, Stats: o.Stats, Paused: map[string]float64{}, JobsInFlight: len(o.InFlight), Lag: o.Lag}
+	ov := Overview{At: o.At, Stats: o.Stats, Paused: map[string]float64{}, JobsInFlight: len(o.InFlight), Lag: nonNil(o.Lag),
+		RecordLimit: c.opts.RecordLimit}
+	if c.opts.APIRequests != nil {
+		ov.APIRequestsUsed, ov.APIRequestsMax = c.opts.APIRequests()
+	}
 	families, _ := c.opts.Metrics.Gather()
 	for _, f := range families {
 		for _, m := range f.Metric {

@@ -14,11 +14,12 @@ import (
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 )
 
-// What the watch keeps: the last jobs that ended, and a few examples of
-// each error code.
+// What the watch keeps: the last jobs that ended, a few examples of each
+// error code, and its counts by minute for the last hour.
 const (
 	watchedJobs     = 300
 	failureExamples = 3
+	failureMinutes  = 60
 )
 
 // JobView is a Bulk API job as an operator sees it: one attempt of a
@@ -40,10 +41,21 @@ type JobView struct {
 // FailureCount counts the failure results of one error code since the
 // start, with the latest examples.
 type FailureCount struct {
-	Code     string           `json:"code"`
-	Count    int64            `json:"count"`
-	Last     time.Time        `json:"last"`
-	Examples []FailureExample `json:"examples"`
+	Code  string    `json:"code"`
+	Count int64     `json:"count"`
+	Last  time.Time `json:"last"`
+	// PerMinute counts them by minute over the last hour, oldest first,
+	// the current minute last.
+	PerMinute []int64          `json:"perMinute"`
+	Examples  []FailureExample `json:"examples"`
+}
+
+// failureTally is a FailureCount with its counts by minute: a ring of
+// failureMinutes, each with the minute (Unix time / 60) it counts.
+type failureTally struct {
+	FailureCount
+	minute [failureMinutes]int64
+	count  [failureMinutes]int64
 }
 
 // FailureExample is one failure result.
@@ -87,12 +99,12 @@ type watch struct {
 	running  map[string]*JobView
 	recent   []JobView // a ring of watchedJobs; next is where the next goes
 	next     int
-	failures map[string]*FailureCount
+	failures map[string]*failureTally
 	lag      map[topicPartition]int64
 }
 
 func newWatch(p *Pipeline) *watch {
-	return &watch{p: p, running: map[string]*JobView{}, failures: map[string]*FailureCount{}, lag: map[topicPartition]int64{}}
+	return &watch{p: p, running: map[string]*JobView{}, failures: map[string]*failureTally{}, lag: map[topicPartition]int64{}}
 }
 
 // Observe returns what the pipeline does now: the jobs in flight, the last
@@ -114,8 +126,16 @@ func (p *Pipeline) Observe() Observation {
 		o.Recent = append(o.Recent, w.recent[(w.next-1-i+2*len(w.recent))%len(w.recent)])
 	}
 	for _, f := range w.failures {
-		c := *f
+		c := f.FailureCount
 		c.Examples = slices.Clone(f.Examples)
+		c.PerMinute = make([]int64, failureMinutes)
+		minute := now.Unix() / 60
+		for i := range failureMinutes {
+			m := minute - int64(failureMinutes-1-i)
+			if f.minute[m%failureMinutes] == m {
+				c.PerMinute[i] = f.count[m%failureMinutes]
+			}
+		}
 		o.Failures = append(o.Failures, c)
 	}
 	slices.SortFunc(o.Failures, func(a, b FailureCount) int { return int(b.Count - a.Count) })
@@ -205,11 +225,16 @@ func (w *watch) failed(o *outcome) {
 	defer w.mu.Unlock()
 	f := w.failures[r.ErrorCode]
 	if f == nil {
-		f = &FailureCount{Code: r.ErrorCode}
+		f = &failureTally{FailureCount: FailureCount{Code: r.ErrorCode}}
 		w.failures[r.ErrorCode] = f
 	}
 	f.Count++
 	f.Last = time.Now()
+	minute := f.Last.Unix() / 60
+	if i := minute % failureMinutes; f.minute[i] != minute {
+		f.minute[i], f.count[i] = minute, 0
+	}
+	f.count[minute%failureMinutes]++
 	ex := FailureExample{Object: r.Object, Operation: r.Operation, Error: cutMessage(r.Error, 4096), JobID: r.JobID,
 		Key: string(o.src.Key), Source: r.Source, At: f.Last}
 	if len(f.Examples) == failureExamples {

@@ -117,7 +117,8 @@ func TestObserveJobsFailuresLag(t *testing.T) {
 		t.Errorf("the jobs hold %d rows, want %d", rows, len(records))
 	}
 	if len(o.Failures) != 1 || o.Failures[0].Code != "INVALID_FIELD" || o.Failures[0].Count != 4 || len(o.Failures[0].Examples) != failureExamples ||
-		o.Failures[0].Examples[0].Key == "" || o.Failures[0].Examples[0].Source.Topic != "crm.accounts" {
+		o.Failures[0].Examples[0].Key == "" || o.Failures[0].Examples[0].Source.Topic != "crm.accounts" ||
+		len(o.Failures[0].PerMinute) != failureMinutes || o.Failures[0].PerMinute[failureMinutes-1]+o.Failures[0].PerMinute[failureMinutes-2] != 4 {
 		t.Errorf("failures %+v", o.Failures)
 	}
 	lag := gauges(t, reg, "bulkstream_consumer_lag")

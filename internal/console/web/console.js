@@ -66,8 +66,8 @@ async function overview() {
     card("pending events", fmt.num(o.pendingEvents), "pending"),
     card("buffered CSV", fmt.bytes(o.bufferedBytes), "buffered"),
     card("in flight (memory budget)", fmt.bytes(o.inFlightBytes), "inflightbytes"),
-    card("org API requests used", (o.apiUsage * 100).toFixed(1) + " %", "apiusage"),
-    card("rows submitted (records allocation)", fmt.num(o.rowsSubmitted), "rows"),
+    card("org API requests used (24 h)", o.apiRequestsMax ? `${fmt.num(o.apiRequestsUsed)} of ${fmt.num(o.apiRequestsMax)} (${(o.apiRequestsUsed / o.apiRequestsMax * 100).toFixed(1)} %)` : "not known yet", "apiusage"),
+    card("rows submitted since start, of the records allocation (24 h)", `${fmt.num(o.rowsSubmitted)} of ${fmt.num(o.recordLimit)}`, "rows"),
   );
   $("#paused").replaceChildren(...Object.entries(o.paused).sort().map(([r, v]) =>
     el("span", { class: v > 0 ? "pill on" : "pill" }, `${r}: ${v > 0 ? "paused" : "no"}`)));
@@ -95,6 +95,13 @@ async function jobs() {
     el("td", {}, fmt.time(x.ended)))));
 }
 
+// spark draws counts as a line of block characters, the highest full.
+function spark(counts) {
+  const blocks = "▁▂▃▄▅▆▇█";
+  const top = Math.max(...counts, 1);
+  return counts.map((n) => n === 0 ? " " : blocks[Math.min(blocks.length - 1, Math.floor(n / top * (blocks.length - 1)))]).join("");
+}
+
 async function failures() {
   const f = await api("/api/failures");
   if (!f.failures.length) {
@@ -103,7 +110,8 @@ async function failures() {
   }
   $("#failures").replaceChildren(...f.failures.map((c) => el("div", { class: "failure", "data-code": c.code },
     el("h2", {}, `${c.code || "(no code)"} · ${fmt.num(c.count)}`),
-    el("div", { class: "note" }, "latest " + fmt.time(c.last)),
+    el("div", { class: "note" }, "latest " + fmt.time(c.last) + " · last hour, by minute: ",
+      el("span", { class: "spark", title: c.perMinute.join(" ") }, spark(c.perMinute))),
     el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "source"), el("th", {}, "key"), el("th", {}, "object"), el("th", {}, "job"), el("th", {}, "message"))),
       el("tbody", {}, ...c.examples.map((e) => el("tr", {}, el("td", {}, fmt.pos(e.source)), el("td", {}, e.key),
         el("td", {}, `${e.operation} ${e.object}`), el("td", {}, e.jobId), el("td", {}, e.error))))))));
