@@ -3,8 +3,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 )
 
 // `connector help CMD` prints the command's own flags, not the list of
@@ -29,5 +36,31 @@ func TestRunWithoutConfig(t *testing.T) {
 	if code := run(context.Background(), []string{"run"}, &bytes.Buffer{}, &stderr); code != 2 ||
 		!strings.Contains(stderr.String(), "no --config given and no config.yaml in the working directory") {
 		t.Errorf("run: exit %d, %q", code, stderr.String())
+	}
+}
+
+// `connector run` without --config reads config.yaml of the working
+// directory, and says so.
+func TestRunReadsConfigOfTheWorkingDirectory(t *testing.T) {
+	brokers := newCluster(t, "crm.accounts")
+	_, sfURL := newSalesforce(t, bulkemu.Options{})
+	addr := freeAddr(t)
+	path := writeConfig(t, brokers, sfURL, clientCredentials, fmt.Sprintf("routes:\n  - topics: [crm.accounts]\n    format: json\n    object: Account\n"+
+		"    operation: insert\nhttp:\n  listen: %s\nshutdown_grace: 1s\n", addr))
+	text, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	os.WriteFile(filepath.Join(dir, "config.yaml"), text, 0o600)
+	t.Chdir(dir)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr lockedBuffer
+	go func() { done <- run(ctx, []string{"run"}, io.Discard, &stderr) }()
+	waitReady(t, addr, 30*time.Second, "with ./config.yaml", &stderr)
+	cancel()
+	if code := <-done; code != 0 || !strings.Contains(stderr.String(), `msg="no --config given: reading config.yaml of the working directory" path=config.yaml`) {
+		t.Errorf("exit %d, log:\n%s", code, stderr.String())
 	}
 }
