@@ -130,8 +130,10 @@ func TestConsoleAPI(t *testing.T) {
 	if code, body := httpGet(t, base+"/static/console.js"); code != 200 || !strings.Contains(body, "/api/overview") {
 		t.Errorf("console.js: %d", code)
 	}
-	if code, _ := httpGet(t, base+"/nothing-here"); code != 404 {
-		t.Errorf("/nothing-here: %d, want 404", code)
+	for _, path := range []string{"/nothing-here", "/static/page.html"} {
+		if code, _ := httpGet(t, base+path); code != 404 {
+			t.Errorf("%s: %d, want 404", path, code)
+		}
 	}
 
 	var ov struct {

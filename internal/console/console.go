@@ -137,7 +137,7 @@ func New(opts Options) *Console {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	c := &Console{opts: opts, mux: http.NewServeMux()}
-	static, _ := fs.Sub(web, "web")
+	static, _ := fs.Sub(web, "web/static")
 	c.mux.Handle("GET /static/", http.StripPrefix("/static/", http.FileServerFS(static)))
 	for path, title := range map[string]string{"/{$}": "Overview", "/jobs": "Jobs", "/failures": "Failures", "/dead-letters": "Dead letters", "/routes": "Routes"} {
 		page := strings.Trim(strings.TrimSuffix(path, "{$}"), "/")
