@@ -225,20 +225,25 @@ func readReplayable(ctx context.Context, opts pipeline.Options, passOver func(*p
 	if err != nil && !errors.Is(err, kerr.GroupIDNotFound) {
 		return false, fmt.Errorf("committed offsets of %s: %w", opts.Group, err)
 	}
+	starts, err := adm.ListStartOffsets(ctx, topic)
+	if err != nil {
+		return false, fmt.Errorf("start offsets of %s: %w", topic, err)
+	}
 	start := map[int32]kgo.Offset{}
+	from := map[int32]int64{} // the first offset read of each partition, as the replay takes it
 	end := map[int32]int64{}
 	ends.Each(func(o kadm.ListedOffset) {
-		if o.Offset == 0 {
-			return // never written to
+		at := int64(0)
+		if s, ok := starts.Lookup(o.Topic, o.Partition); ok {
+			at = s.Offset
 		}
-		at := kgo.NewOffset().AtStart()
-		if c, ok := committed.Lookup(o.Topic, o.Partition); ok {
-			if c.At >= o.Offset {
-				return
-			}
-			at = kgo.NewOffset().At(c.At)
+		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At > at {
+			at = c.At
 		}
-		start[o.Partition], end[o.Partition] = at, o.Offset
+		from[o.Partition] = at
+		if o.Offset > at {
+			start[o.Partition], end[o.Partition] = kgo.NewOffset().At(at), o.Offset
+		}
 	})
 	if len(end) == 0 {
 		return true, nil
@@ -269,9 +274,12 @@ func readReplayable(ctx context.Context, opts pipeline.Options, passOver func(*p
 			if r.Offset == last-1 {
 				delete(end, r.Partition)
 			}
-			rec, ok := replayRecord(opts, r)
+			rec, src, ok := replayRecord(opts, r)
 			why := "no __connect.errors headers of its origin"
-			if ok {
+			switch {
+			case ok && pipeline.CarriedDuplicate(&src, from):
+				why = "being a copy carried forward of a record read before it (dropped)"
+			case ok:
 				why = passOver(rec)
 			}
 			if why == "" {
@@ -288,8 +296,9 @@ func readReplayable(ctx context.Context, opts pipeline.Options, passOver func(*p
 
 // replayRecord returns the dead-letter record r as the replay's filters see
 // it, its change decoded by its route (not when the copy is truncated, as
-// in the replay); false when r lacks the headers of its origin.
-func replayRecord(opts pipeline.Options, r *kgo.Record) (*pipeline.ReplayRecord, bool) {
+// in the replay), and as the pipeline reads it; false when r lacks the
+// headers of its origin.
+func replayRecord(opts pipeline.Options, r *kgo.Record) (*pipeline.ReplayRecord, event.Source, bool) {
 	src := event.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
 	for _, h := range r.Headers {
 		src.Headers = append(src.Headers, event.Header{Key: h.Key, Value: h.Value})
@@ -298,7 +307,7 @@ func replayRecord(opts pipeline.Options, r *kgo.Record) (*pipeline.ReplayRecord,
 	rec := &pipeline.ReplayRecord{DeadLetter: pipeline.Source{Topic: r.Topic, Partition: r.Partition, Offset: r.Offset},
 		Original: pipeline.Source{Topic: orig.Topic, Partition: orig.Partition, Offset: orig.Offset}, Timestamp: r.Timestamp, ErrorCode: code}
 	if !ok {
-		return rec, false
+		return rec, src, false
 	}
 	if pipeline.Truncated(&src) == "" {
 		for i := range opts.Routes {
@@ -308,7 +317,7 @@ func replayRecord(opts pipeline.Options, r *kgo.Record) (*pipeline.ReplayRecord,
 			}
 		}
 	}
-	return rec, true
+	return rec, src, true
 }
 
 // truncatedHeader is r's bulkstream.truncated header, "" without one.

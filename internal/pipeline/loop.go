@@ -431,6 +431,9 @@ func (p *Pipeline) dispatch(a *ahead) {
 // keep applies the replay's filter to a dead-letter record, decoded by its
 // route for the filter's sake.
 func (p *Pipeline) keep(rec *ReplayRecord, route *Route, src event.Source) bool {
+	if CarriedDuplicate(&src, p.replay.start) {
+		return false // dropped by passOver
+	}
 	if p.opts.Replay.Keep != nil {
 		if route != nil {
 			rec.Change, _ = route.Decoder.Decode(src)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -60,7 +61,30 @@ type ReplayRecord struct {
 
 // The headers of a dead-letter copy that are about the failure, not the
 // original record.
-var deadLetterHeaders = regexp.MustCompile(`^(__connect\.errors\..*|sf\.error\.code|sf\.job\.id)$`)
+var deadLetterHeaders = regexp.MustCompile(`^(__connect\.errors\..*|sf\.error\.code|sf\.job\.id|bulkstream\.carried\.from)$`)
+
+// HeaderCarriedFrom is on a dead-letter record that a replay passed over
+// and wrote again (see flushPassedOver): the position of the record it
+// copies in the dead-letter topic, as partition/offset in decimal. A
+// replay that reads that position too drops the copy (see
+// CarriedDuplicate): it was written by a replay that stopped before its
+// position moved past the record.
+const HeaderCarriedFrom = "bulkstream.carried.from"
+
+// CarriedDuplicate reports whether the dead-letter record dl is a copy
+// carried forward from a record that a replay reads itself: one at or
+// after start[partition], the first offset the replay reads of each
+// partition of the dead-letter topic.
+func CarriedDuplicate(dl *event.Source, start map[int32]int64) bool {
+	partition, offset, ok := strings.Cut(headerValue(dl, HeaderCarriedFrom), "/")
+	if !ok {
+		return false
+	}
+	p, perr := strconv.ParseInt(partition, 10, 32)
+	o, oerr := strconv.ParseInt(offset, 10, 64)
+	from, known := start[int32(p)]
+	return perr == nil && oerr == nil && known && o >= from
+}
 
 // DeadLetterOrigin returns the original record of a dead-letter copy: its
 // key, value and timestamp, its headers without those about the failure,
@@ -132,6 +156,7 @@ func (e *truncatedError) Error() string { return e.message }
 type replayProgress struct {
 	topic string
 	end   map[int32]int64 // partitions left to read, with their end offsets; fixed at start
+	start map[int32]int64 // every partition's first offset to read; fixed at start
 
 	mu       sync.Mutex
 	left     map[int32]bool  // partitions not finished yet
@@ -176,7 +201,7 @@ func (p *Pipeline) startReplay(ctx context.Context) (*replayProgress, error) {
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets of %s: %w", p.opts.Group, err)
 	}
-	rp := &replayProgress{topic: topic, end: map[int32]int64{}, left: map[int32]bool{}, next: map[int32]int64{},
+	rp := &replayProgress{topic: topic, end: map[int32]int64{}, start: map[int32]int64{}, left: map[int32]bool{}, next: map[int32]int64{},
 		pending: map[int32]int{}, activity: time.Now(), limit: p.opts.Replay.Limit}
 	ends.Each(func(o kadm.ListedOffset) {
 		from := int64(0)
@@ -186,6 +211,7 @@ func (p *Pipeline) startReplay(ctx context.Context) (*replayProgress, error) {
 		if c, ok := committed.Lookup(o.Topic, o.Partition); ok && c.At > from {
 			from = c.At
 		}
+		rp.start[o.Partition] = from
 		if o.Offset > from {
 			rp.end[o.Partition], rp.left[o.Partition], rp.next[o.Partition] = o.Offset, true, from
 		}
@@ -335,9 +361,18 @@ func (p *Pipeline) recordsBefore(ctx context.Context, topic string, partition in
 }
 
 // passOver takes a dead-letter record the replay's filter leaves out: it is
-// carried forward (see flushPassedOver) with the others of its poll. Run by
-// the main loop.
-func (p *Pipeline) passOver(src event.Source) { p.replay.passed = append(p.replay.passed, src) }
+// carried forward (see flushPassedOver) with the others of its poll, unless
+// it is a duplicate (CarriedDuplicate), which is dropped: its offset
+// advances without a result. Run by the main loop.
+func (p *Pipeline) passOver(src event.Source) {
+	if CarriedDuplicate(&src, p.replay.start) {
+		p.log.Info("replay: a copy carried forward by an earlier replay that stopped is dropped: this replay reads its record", "partition", src.Partition,
+			"offset", src.Offset, HeaderCarriedFrom, headerValue(&src, HeaderCarriedFrom))
+		p.completed(completion{sources: []Source{sourceOf(&src)}})
+		return
+	}
+	p.replay.passed = append(p.replay.passed, src)
+}
 
 // flushPassedOver writes the records of the poll that the filter passed
 // over again, unchanged (key, value, headers, timestamp), at the end of the
@@ -359,8 +394,12 @@ func (p *Pipeline) flushPassedOver() {
 			src := &passed[i]
 			r := &kgo.Record{Topic: src.Topic, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
 			for _, h := range src.Headers {
-				r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+				if h.Key != HeaderCarriedFrom {
+					r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
+				}
 			}
+			r.Headers = append(r.Headers, kgo.RecordHeader{Key: HeaderCarriedFrom,
+				Value: []byte(strconv.Itoa(int(src.Partition)) + "/" + strconv.FormatInt(src.Offset, 10))})
 			records[i], c.sources[i] = r, sourceOf(src)
 		}
 		for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
