@@ -117,6 +117,21 @@ shutdown_grace: 5s
 	if out := replay("--dry-run", "--error-code", "DUPLICATE_VALUE"); !strings.Contains(out, "0 records would be replayed") {
 		t.Errorf("dry run after everything:\n%s", out)
 	}
+	// A copy carried forward by a replay that stopped before its position
+	// moved past the record: the dry run counts it apart.
+	res := cl.ProduceSync(context.Background(), dead(9, "DUPLICATE_VALUE", "R-9"))
+	if err := res.FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	carried := dead(9, "DUPLICATE_VALUE", "R-9")
+	carried.Headers = append(carried.Headers, kgo.RecordHeader{Key: "bulkstream.carried.from", Value: []byte(fmt.Sprintf("0/%d", res[0].Record.Offset))})
+	if err := cl.ProduceSync(context.Background(), carried).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	if out := replay("--dry-run", "--error-code", "DUPLICATE_VALUE"); !strings.Contains(out, "1 records would be replayed") ||
+		!strings.Contains(out, "1 by being a copy carried forward of a record read before it (dropped)") {
+		t.Errorf("dry run with a carried duplicate:\n%s", out)
+	}
 	if out := replay("--dry-run", "--from", "crm.accounts"); !strings.Contains(out, "0 records would be replayed: the replay group replay-test-replay-crm.accounts has read crm.accounts to its end") {
 		t.Errorf("dry run of an empty topic:\n%s", out)
 	}
