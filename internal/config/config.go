@@ -429,7 +429,7 @@ type Batch struct {
 	// IDCacheSize bounds the Salesforce Ids whose external id the connector
 	// remembers (from upsert and insert results), so that a change by Id
 	// waits for an earlier change by external id of the same record.
-	// Default 100000; about 250 bytes each.
+	// Default 100000; about 160 bytes each.
 	IDCacheSize int `yaml:"id_cache_size"`
 }
 
