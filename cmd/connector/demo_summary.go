@@ -163,8 +163,11 @@ func (c *resultCollector) drain(ctx context.Context, timeout time.Duration) erro
 
 // demoReport is what the summary says.
 type demoReport struct {
-	env    *demoEnv
-	seed   uint64
+	env  *demoEnv
+	seed uint64
+	// up: everything stays up after the summary (--keep-running), so
+	// its addresses can be tried.
+	up     bool
 	events []produced
 	stats  pipeline.Stats
 
@@ -189,7 +192,7 @@ type codeFailures struct {
 
 // newReport joins the produced events with their results.
 func newReport(cfg demoConfig, env *demoEnv, events []produced, col *resultCollector, stats pipeline.Stats) *demoReport {
-	r := &demoReport{env: env, seed: cfg.seed, events: events, stats: stats, perTopic: map[string]int{}, byCode: map[string]*codeFailures{}}
+	r := &demoReport{env: env, seed: cfg.seed, up: cfg.keepRunning, events: events, stats: stats, perTopic: map[string]int{}, byCode: map[string]*codeFailures{}}
 	col.mu.Lock()
 	defer col.mu.Unlock()
 	r.dlq, r.strange = col.dlq, col.strange
@@ -357,14 +360,22 @@ func (r *demoReport) writeFailures(w io.Writer) {
 
 func (r *demoReport) writeWhereToLook(w io.Writer) {
 	row := func(label, value string) { fmt.Fprintf(w, "  %-16s %s\n", label, value) }
-	fmt.Fprintf(w, "\nWhere to look\n")
+	if r.up {
+		fmt.Fprintf(w, "\nWhere to look\n")
+	} else {
+		fmt.Fprintf(w, "\nWhere it ran (stopped now; with --keep-running it stays up for other clients)\n")
+	}
 	row("Kafka bootstrap", r.env.kafka+"   (kfake; any Kafka client, no auth)")
 	row("input topics", fmt.Sprintf("%s (envelope), %s (json), %d partitions each", demoAccounts, demoContacts, demoPartitions))
 	row("result topics", strings.Join([]string{demoResults.Success, demoResults.Failure, demoResults.DeadLetter}, ", "))
 	row("consumer group", demoGroup)
 	row("metrics", orNone(r.env.metricsURL))
 	row("Salesforce", fmt.Sprintf("%s   client credentials %s / %s", r.env.sfURL, demoClientID, demoClientSecret))
-	row("try", "kcat -b "+r.env.kafka+" -C -t "+demoResults.Failure+" -e")
+	if r.up {
+		row("try", "kcat -b "+r.env.kafka+" -C -t "+demoResults.Failure+" -e")
+	} else {
+		row("try", "connector demo --keep-running, then kcat -b <its Kafka bootstrap> -C -t "+demoResults.Failure+" -e")
+	}
 }
 
 // where formats a source position the way kcat prints one.

@@ -39,7 +39,8 @@ func TestDemoCommand(t *testing.T) {
 		`(?m)^  REQUIRED_FIELD_MISSING +[0-9]+   Required fields are missing: \[Name\]`,
 		`(?m)^  Contact +[1-9][0-9,]*   records, [1-9][0-9,]* linked to their Account$`,
 		`(?m)^  metrics +http://127\.0\.0\.1:\d+/metrics$`,
-		`(?m)^  try +kcat -b 127\.0\.0\.1:\d+ -C -t bulkstream\.failure -e$`,
+		`(?m)^Where it ran \(stopped now; with --keep-running it stays up for other clients\)$`,
+		`(?m)^  try +connector demo --keep-running, then kcat -b <its Kafka bootstrap> -C -t bulkstream\.failure -e$`,
 	} {
 		if !regexp.MustCompile(want).MatchString(out) {
 			t.Errorf("summary does not match %s:\n%s", want, out)
@@ -68,6 +69,9 @@ func TestDemoKeepRunning(t *testing.T) {
 		}
 	}
 	bootstrap := regexp.MustCompile(`Kafka bootstrap +(\S+)`).FindStringSubmatch(stdout.String())[1]
+	if want := "try              kcat -b " + bootstrap + " -C -t bulkstream.failure -e"; !strings.Contains(stdout.String(), want) {
+		t.Errorf("the summary of a demo that stays up does not say %q:\n%s", want, stdout)
+	}
 	metricsURL := regexp.MustCompile(`metrics +(http://\S+)`).FindStringSubmatch(stdout.String())[1]
 
 	cl, err := kgo.NewClient(kgo.SeedBrokers(bootstrap), kgo.ConsumeTopics("bulkstream.success"),
