@@ -208,12 +208,12 @@ type Pipeline struct {
 
 // Stats counts what the pipeline did; see (*Pipeline).Stats.
 type Stats struct {
-	Consumed  int64 // records consumed
-	Succeeded int64 // success results published, skipped ones included
-	Skipped   int64 // of those, events that needed no write
-	Failed    int64 // failure results published
-	Jobs      int64 // buffers run as jobs
-	InFlight  int64 // jobs running now
+	Consumed  int64 `json:"consumed"`  // records consumed
+	Succeeded int64 `json:"succeeded"` // success results published, skipped ones included
+	Skipped   int64 `json:"skipped"`   // of those, events that needed no write
+	Failed    int64 `json:"failed"`    // failure results published
+	Jobs      int64 `json:"jobs"`      // buffers run as jobs
+	InFlight  int64 `json:"inFlight"`  // jobs running now
 }
 
 // completion reports that a buffer's (or a failed decode's) results are

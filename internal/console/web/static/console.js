@@ -48,7 +48,7 @@ async function overview() {
     const dt = (new Date(o.at) - new Date(last.at)) / 1000;
     return dt > 0 ? ((o.stats[k] - last.stats[k]) / dt).toFixed(1) : "…";
   };
-  const out = (s) => s.Succeeded + s.Failed;
+  const out = (s) => s.succeeded + s.failed;
   let outRate = "…";
   if (last) {
     const dt = (new Date(o.at) - new Date(last.at)) / 1000;
@@ -56,13 +56,13 @@ async function overview() {
   }
   const card = (k, v, id) => el("div", { class: "card", id }, el("div", { class: "v" }, v), el("div", { class: "k" }, k));
   $("#cards").replaceChildren(
-    card("events in /s", rate("Consumed"), "events-rate"),
+    card("events in /s", rate("consumed"), "events-rate"),
     card("results out /s", outRate, "results-rate"),
-    card("events consumed", fmt.num(o.stats.Consumed), "consumed"),
+    card("events consumed", fmt.num(o.stats.consumed), "consumed"),
     card("results published", fmt.num(out(o.stats)), "published"),
-    card("failures", fmt.num(o.stats.Failed), "failed"),
+    card("failures", fmt.num(o.stats.failed), "failed"),
     card("jobs in flight", fmt.num(o.jobsInFlight), "inflight"),
-    card("jobs run", fmt.num(o.stats.Jobs), "jobs"),
+    card("jobs run", fmt.num(o.stats.jobs), "jobs"),
     card("pending events", fmt.num(o.pendingEvents), "pending"),
     card("buffered CSV", fmt.bytes(o.bufferedBytes), "buffered"),
     card("in flight (memory budget)", fmt.bytes(o.inFlightBytes), "inflightbytes"),
