@@ -23,12 +23,16 @@ func newConsole(cfg *config.Config, sf *bulk.Client, p *pipeline.Pipeline, reg p
 		l, _ := sf.LastLimitInfo()
 		return l.Used, l.Max
 	}
+	var records func() (used, limit int64)
+	if opts.Pacer != nil {
+		records = opts.Pacer.Records
+	}
 	var dl console.DeadLetters
 	if topic := cfg.Results.DeadLetterTopic; topic != "" {
 		dl = &consoleDeadLetters{cfg: cfg, sf: sf, log: log, topic: topic, group: cfg.Kafka.Group + "-replay-" + topic, opts: opts}
 	}
 	return console.New(console.Options{Pipeline: p, Metrics: reg, Config: cfg, InstanceURL: sf.InstanceURL(), DeadLetters: dl,
-		APIRequests: apiRequests, RecordLimit: cfg.Limits.RecordLimit, Token: string(cfg.HTTP.ConsoleToken), Logger: log})
+		APIRequests: apiRequests, RecordLimit: cfg.Limits.RecordLimit, Records: records, Token: string(cfg.HTTP.ConsoleToken), Logger: log})
 }
 
 // consoleDeadLetters is console.DeadLetters on the dead-letter topic.

@@ -144,14 +144,16 @@ func TestConsoleAPI(t *testing.T) {
 			Topic string `json:"topic"`
 			Lag   int64  `json:"lag"`
 		} `json:"lag"`
-		APIRequestsUsed int64 `json:"apiRequestsUsed"`
-		APIRequestsMax  int64 `json:"apiRequestsMax"`
-		RowsSubmitted   int64 `json:"rowsSubmitted"`
-		RecordLimit     int64 `json:"recordLimit"`
+		APIRequestsUsed int64  `json:"apiRequestsUsed"`
+		APIRequestsMax  int64  `json:"apiRequestsMax"`
+		RowsSubmitted   int64  `json:"rowsSubmitted"`
+		RecordLimit     int64  `json:"recordLimit"`
+		Records24h      *int64 `json:"records24h"`
 	}
 	getJSON(t, base+"/api/overview", &ov)
 	if ov.Stats.Consumed != 12 || ov.Stats.Succeeded != 7 || ov.Stats.Failed != 5 || len(ov.Paused) != 5 || ov.Paused["salesforce_unavailable"] != 0 || len(ov.Lag) != 2 ||
-		ov.APIRequestsUsed == 0 || ov.APIRequestsMax == 0 || ov.RowsSubmitted != 10 || ov.RecordLimit != 150_000_000 {
+		ov.APIRequestsUsed == 0 || ov.APIRequestsMax == 0 || ov.RowsSubmitted != 10 || ov.RecordLimit != 150_000_000 ||
+		ov.Records24h == nil || *ov.Records24h != 10 {
 		t.Errorf("overview %+v", ov)
 	}
 

@@ -114,6 +114,9 @@ type Options struct {
 	// RecordLimit is the org's allocation of records in 24 hours
 	// (limits.record_limit).
 	RecordLimit int64
+	// Records, when set, gives the records submitted in the last 24
+	// hours as the pacer counts them (it pauses at its reserve).
+	Records func() (used, limit int64)
 	// DeadLetters, nil when there is no dead-letter topic.
 	DeadLetters DeadLetters
 	// Token, when set, allows replays from the console with
@@ -187,6 +190,10 @@ type Overview struct {
 	// 24 hours.
 	RowsSubmitted float64 `json:"rowsSubmitted"`
 	RecordLimit   int64   `json:"recordLimit"`
+	// Records24h is the records submitted in the last 24 hours, the
+	// rolling count the pacer pauses by (limits.record_reserve); absent
+	// without a pacer.
+	Records24h *int64 `json:"records24h,omitempty"`
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
@@ -195,6 +202,10 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 		RecordLimit: c.opts.RecordLimit}
 	if c.opts.APIRequests != nil {
 		ov.APIRequestsUsed, ov.APIRequestsMax = c.opts.APIRequests()
+	}
+	if c.opts.Records != nil {
+		used, limit := c.opts.Records()
+		ov.Records24h, ov.RecordLimit = &used, limit
 	}
 	families, _ := c.opts.Metrics.Gather()
 	for _, f := range families {

@@ -126,6 +126,15 @@ func (p *Pacer) Paused() string {
 	return ""
 }
 
+// Records returns the records submitted in the last 24 hours, as this
+// pacer counted them, and the allocation it paces against
+// (Options.RecordLimit).
+func (p *Pacer) Records() (used, limit int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.recordsInWindow(), p.opts.RecordLimit
+}
+
 // Usage returns the API requests used and the allocation, as last
 // reported (max 0 until known).
 func (p *Pacer) Usage() (used, max int64) {

@@ -45,9 +45,15 @@ func TestPausesAtTheReserveAndResumes(t *testing.T) {
 	if r := p.Paused(); r != Records {
 		t.Fatalf("not paused at the record reserve: %q", r)
 	}
+	if used, limit := p.Records(); used != 900 || limit != 1000 {
+		t.Fatalf("Records() = %d of %d, want 900 of 1000", used, limit)
+	}
 	now = now.Add(24*time.Hour + time.Minute) // the window rolled past those records
 	if r := p.Paused(); r != "" {
 		t.Fatalf("still paused a day later: %s", r)
+	}
+	if used, _ := p.Records(); used != 0 {
+		t.Fatalf("Records() = %d a day later, want 0", used)
 	}
 }
 

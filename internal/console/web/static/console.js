@@ -67,7 +67,9 @@ async function overview() {
     card("buffered CSV", fmt.bytes(o.bufferedBytes), "buffered"),
     card("in flight (memory budget)", fmt.bytes(o.inFlightBytes), "inflightbytes"),
     card("org API requests used (24 h)", o.apiRequestsMax ? `${fmt.num(o.apiRequestsUsed)} of ${fmt.num(o.apiRequestsMax)} (${(o.apiRequestsUsed / o.apiRequestsMax * 100).toFixed(1)} %)` : "not known yet", "apiusage"),
-    card("rows submitted since start, of the records allocation (24 h)", `${fmt.num(o.rowsSubmitted)} of ${fmt.num(o.recordLimit)}`, "rows"),
+    o.records24h !== undefined
+      ? card("records submitted in the last 24 h, of the org's allocation", `${fmt.num(o.records24h)} of ${fmt.num(o.recordLimit)}`, "rows")
+      : card("rows submitted since start, of the records allocation (24 h)", `${fmt.num(o.rowsSubmitted)} of ${fmt.num(o.recordLimit)}`, "rows"),
   );
   $("#paused").replaceChildren(...Object.entries(o.paused).sort().map(([r, v]) =>
     el("span", { class: v > 0 ? "pill on" : "pill" }, `${r}: ${v > 0 ? "paused" : "no"}`)));
