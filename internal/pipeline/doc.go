@@ -12,9 +12,13 @@
 //		                                                      └─ retry (lock, unprocessed, transient)
 //
 //	  - consumed: the poller takes a poll the main loop made room for (jobs
-//	    waiting, the memory budget, no pause); the tracker notes each
-//	    offset, which now holds back the partition's commits, and what the
-//	    event costs against the memory budget.
+//	    waiting, the memory budget, no pause) from the source: the routed
+//	    topics, or for connector replay a dead-letter topic, each record
+//	    routed by its origin's topic and kept or passed over by the
+//	    replay's filter (source.go; replay.go). Everything after is the same
+//	    for both. The tracker notes each offset, which now holds back the
+//	    partition's commits, and what the event costs against the memory
+//	    budget.
 //	  - decoded: the route's decoder turns the record into an event.Change;
 //	    a record that cannot be decoded gets a BULKSTREAM_DECODE failure
 //	    (the poll's failures are published together, by one task).

@@ -59,7 +59,7 @@ func (p *Pipeline) prepare(records []*kgo.Record) []ahead {
 				}
 			}
 			a.size = recordSize(r)
-			if route := p.route(r.Topic); route != nil && p.opts.Replay == nil {
+			if route := p.route(r.Topic); route != nil && p.source.decodesAhead() {
 				a.c, a.err = route.Decoder.Decode(a.src)
 				a.decoded = true
 			}
@@ -340,7 +340,7 @@ func (p *Pipeline) handle(records []ahead) {
 	defer func() {
 		p.publishAsync(p.failed)
 		p.failed = nil
-		p.flushPassedOver()
+		p.source.pollHandled(p)
 	}()
 	consumed := map[string]int{}
 	defer func() {
@@ -353,8 +353,8 @@ func (p *Pipeline) handle(records []ahead) {
 	}()
 	for i := range records {
 		a := &records[i]
-		if p.replay != nil && !p.replay.takes(a.src.Partition, a.src.Offset) {
-			continue // written after the replay started: for the next one
+		if !p.source.takes(&a.src) {
+			continue // a replay's: written after it started, or past its limit
 		}
 		p.tracker.consumed(topicPartition{a.src.Topic, a.src.Partition}, a.src.Offset, a.size)
 		consumed[a.src.Topic]++
@@ -372,23 +372,11 @@ func (p *Pipeline) dispatch(a *ahead) {
 		p.parked[tp] = append(q, *a)
 		return
 	}
-	topic := src.Topic
-	var replayed *ReplayRecord
-	if p.replay != nil {
-		orig, code, ok := DeadLetterOrigin(&src)
-		if !ok {
-			p.log.Warn("replay: a record without the __connect.errors headers of its origin is passed over", "partition", src.Partition, "offset", src.Offset)
-			p.completed(completion{sources: []Source{sourceOf(&src)}})
-			return
-		}
-		topic = orig.Topic
-		replayed = &ReplayRecord{DeadLetter: sourceOf(&src), Original: sourceOf(&orig), Timestamp: src.Timestamp, ErrorCode: code}
-	}
-	route := p.route(topic)
-	if replayed != nil && !p.keep(replayed, route, src) {
-		p.passOver(src) // filtered out: carried forward, then the offset advances without a result
+	topic, ok := p.source.admit(p, src)
+	if !ok {
 		return
 	}
+	route := p.route(topic)
 	if route == nil { // the pattern matched but no route does: cannot happen, except in a replay
 		p.failed = append(p.failed, decodeFailure(src, CodeDecode, "no route for topic "+topic))
 		return
@@ -426,24 +414,6 @@ func (p *Pipeline) dispatch(a *ahead) {
 	case err != nil: // a spill file could not be written: fail the event rather than lose it
 		p.failed = append(p.failed, decodeFailure(src, CodeBuffer, err.Error()))
 	}
-}
-
-// keep applies the replay's filter to a dead-letter record, decoded by its
-// route for the filter's sake.
-func (p *Pipeline) keep(rec *ReplayRecord, route *Route, src event.Source) bool {
-	if CarriedDuplicate(&src, p.replay.start) {
-		return false // dropped by passOver
-	}
-	if p.opts.Replay.Keep != nil {
-		if route != nil {
-			rec.Change, _ = route.Decoder.Decode(src)
-		}
-		if !p.opts.Replay.Keep(rec) {
-			return false
-		}
-	}
-	p.replay.keeping()
-	return true
 }
 
 func (p *Pipeline) route(topic string) *Route {

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"regexp"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -172,7 +171,7 @@ type Pipeline struct {
 	parked   map[topicPartition][]ahead // partitions waiting for the schema registry (parked.go)
 	failed   []outcome                  // of the poll being handled: records that fail (or are skipped) before a job
 	ids      *identities
-	replay   *replayProgress // when replaying; nil otherwise
+	source   source // routedTopics, or a replay's replayProgress (set by Run)
 
 	// What the journal said about assigned partitions; the main loop owns
 	// these.
@@ -361,24 +360,6 @@ func (p *Pipeline) count(f func(*Stats)) {
 	p.statsMu.Unlock()
 }
 
-// topicPattern is one regular expression for every route's topics, for
-// kgo.ConsumeRegex.
-func (p *Pipeline) topicPattern() string {
-	if p.opts.Replay != nil {
-		return "^" + regexp.QuoteMeta(p.opts.Replay.Topic) + "$"
-	}
-	var alts []string
-	for _, r := range p.opts.Routes {
-		for _, t := range r.Topics {
-			alts = append(alts, regexp.QuoteMeta(t))
-		}
-		if r.TopicRegex != nil {
-			alts = append(alts, "(?:"+r.TopicRegex.String()+")")
-		}
-	}
-	return "^(?:" + strings.Join(alts, "|") + ")$"
-}
-
 // Run consumes until ctx ends (or a replay is done), then stops fetching, submits what is
 // buffered, waits up to ShutdownGrace for jobs in flight to finish and
 // publish, commits, and returns nil. It returns an error only when it cannot
@@ -387,12 +368,13 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	background, stopBackground := context.WithCancel(context.WithoutCancel(ctx))
 	p.background = background
 	defer p.awaitTasks(stopBackground)
+	p.source = routedTopics{p.opts.Routes}
 	if p.opts.Replay != nil {
 		rp, err := p.startReplay(ctx)
 		if err != nil || rp == nil {
 			return err // nil: nothing to replay
 		}
-		p.replay = rp
+		p.source = rp
 		var stop context.CancelFunc
 		ctx, stop = context.WithCancel(ctx)
 		defer stop()
@@ -401,7 +383,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	opts := append([]kgo.Opt{
 		kgo.ConsumerGroup(p.opts.Group),
 		kgo.ConsumeRegex(),
-		kgo.ConsumeTopics(p.topicPattern()),
+		kgo.ConsumeTopics(p.source.pattern()),
 		kgo.ConsumeResetOffset(p.startOffset()),
 		kgo.FetchIsolationLevel(kgo.ReadCommitted()),
 		kgo.AutoCommitMarks(),
@@ -430,7 +412,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.opts.Pacer != nil {
 		p.spawn(func() { p.watchLimits(p.background) })
 	}
-	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.topicPattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
+	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.source.pattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
 	p.loop(ctx)
 	if err := cl.CommitMarkedOffsets(context.Background()); err != nil {
 		p.log.Warn("final commit failed", "error", err)

@@ -155,7 +155,7 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed close
 
 // outcomeRecords encodes the records that publish an outcome.
 func (p *Pipeline) outcomeRecords(o *outcome) ([]*kgo.Record, error) {
-	return o.records(p.opts.Results, p.opts.EncodeResult, p.opts.Replay != nil, p.opts.MaxRecordBytes)
+	return o.records(p.opts.Results, p.opts.EncodeResult, p.source.replays(), p.opts.MaxRecordBytes)
 }
 
 // produceRecords produces records without a transaction and waits for
@@ -271,9 +271,7 @@ func (p *Pipeline) completed(c completion) {
 		}
 		marks[s.Topic][s.Partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
 	}
-	if p.replay != nil {
-		p.replay.completed(c.sources, marks[p.replay.topic])
-	}
+	p.source.completed(c.sources, marks)
 	if len(marks) > 0 {
 		p.client.MarkCommitOffsets(marks)
 		for topic := range marks {

@@ -64,7 +64,7 @@ type ReplayRecord struct {
 var deadLetterHeaders = regexp.MustCompile(`^(__connect\.errors\..*|sf\.error\.code|sf\.job\.id|bulkstream\.carried\.from)$`)
 
 // HeaderCarriedFrom is on a dead-letter record that a replay passed over
-// and wrote again (see flushPassedOver): the position of the record it
+// and wrote again (see pollHandled): the position of the record it
 // copies in the dead-letter topic, as partition/offset in decimal. A
 // replay that reads that position too drops the copy (see
 // CarriedDuplicate): it was written by a replay that stopped before its
@@ -229,9 +229,57 @@ func (p *Pipeline) startReplay(ctx context.Context) (*replayProgress, error) {
 	return rp, nil
 }
 
-// takes reports whether the record at partition/offset is part of the
-// replay (below the end offset taken at start), and counts it.
-func (rp *replayProgress) takes(partition int32, offset int64) bool {
+// pattern is the dead-letter topic alone.
+func (rp *replayProgress) pattern() string { return "^" + regexp.QuoteMeta(rp.topic) + "$" }
+
+// decodesAhead is false: a dead-letter record is routed by its origin's
+// topic, and the filter decides whether it is decoded at all.
+func (rp *replayProgress) decodesAhead() bool { return false }
+
+// replays is true: results are about the original records.
+func (rp *replayProgress) replays() bool { return true }
+
+// admit routes a dead-letter record by the topic of its origin, when the
+// filter keeps it. A record without the headers of its origin is passed
+// over (its offset advances without a result), as is one the filter leaves
+// out (carried forward, see passOver).
+func (rp *replayProgress) admit(p *Pipeline, src event.Source) (string, bool) {
+	orig, code, ok := DeadLetterOrigin(&src)
+	if !ok {
+		p.log.Warn("replay: a record without the __connect.errors headers of its origin is passed over", "partition", src.Partition, "offset", src.Offset)
+		p.completed(completion{sources: []Source{sourceOf(&src)}})
+		return "", false
+	}
+	rec := &ReplayRecord{DeadLetter: sourceOf(&src), Original: sourceOf(&orig), Timestamp: src.Timestamp, ErrorCode: code}
+	if !rp.keep(p, rec, src) {
+		rp.passOver(p, src)
+		return "", false
+	}
+	return orig.Topic, true
+}
+
+// keep applies the replay's filter to a dead-letter record, decoded by the
+// route of its origin for the filter's sake.
+func (rp *replayProgress) keep(p *Pipeline, rec *ReplayRecord, src event.Source) bool {
+	if CarriedDuplicate(&src, rp.start) {
+		return false // dropped by passOver
+	}
+	if keep := p.opts.Replay.Keep; keep != nil {
+		if route := p.route(rec.Original.Topic); route != nil {
+			rec.Change, _ = route.Decoder.Decode(src)
+		}
+		if !keep(rec) {
+			return false
+		}
+	}
+	rp.keeping()
+	return true
+}
+
+// takes reports whether the record is part of the replay (below the end
+// offset taken at start, within the limit), and counts it.
+func (rp *replayProgress) takes(src *event.Source) bool {
+	partition, offset := src.Partition, src.Offset
 	end, ok := rp.end[partition]
 	if !ok || offset >= end {
 		return false
@@ -255,8 +303,8 @@ func (rp *replayProgress) keeping() {
 }
 
 // completed counts the results of the given dead-letter records, and the
-// position each partition reached (marks).
-func (rp *replayProgress) completed(sources []Source, marks map[int32]kgo.EpochOffset) {
+// position each partition of the topic reached (marks).
+func (rp *replayProgress) completed(sources []Source, marks map[string]map[int32]kgo.EpochOffset) {
 	rp.mu.Lock()
 	defer rp.mu.Unlock()
 	for _, s := range sources {
@@ -264,7 +312,7 @@ func (rp *replayProgress) completed(sources []Source, marks map[int32]kgo.EpochO
 			rp.pending[s.Partition]--
 		}
 	}
-	for partition, m := range marks {
+	for partition, m := range marks[rp.topic] {
 		rp.next[partition] = m.Offset
 	}
 	rp.activity = time.Now()
@@ -361,32 +409,32 @@ func (p *Pipeline) recordsBefore(ctx context.Context, topic string, partition in
 }
 
 // passOver takes a dead-letter record the replay's filter leaves out: it is
-// carried forward (see flushPassedOver) with the others of its poll, unless
+// carried forward (see pollHandled) with the others of its poll, unless
 // it is a duplicate (CarriedDuplicate), which is dropped: its offset
 // advances without a result. Run by the main loop.
-func (p *Pipeline) passOver(src event.Source) {
-	if CarriedDuplicate(&src, p.replay.start) {
+func (rp *replayProgress) passOver(p *Pipeline, src event.Source) {
+	if CarriedDuplicate(&src, rp.start) {
 		p.log.Info("replay: a copy carried forward by an earlier replay that stopped is dropped: this replay reads its record", "partition", src.Partition,
 			"offset", src.Offset, HeaderCarriedFrom, headerValue(&src, HeaderCarriedFrom))
 		p.completed(completion{sources: []Source{sourceOf(&src)}})
 		return
 	}
-	p.replay.passed = append(p.replay.passed, src)
+	rp.passed = append(rp.passed, src)
 }
 
-// flushPassedOver writes the records of the poll that the filter passed
+// pollHandled writes the records of the poll that the filter passed
 // over again, unchanged (key, value, headers, timestamp), at the end of the
 // dead-letter topic, from a task, and then lets their offsets advance:
 // those records are not replayed by this replay (the copies are past its
 // end offsets) but stay for a later one, whatever its filters. Writing is
 // retried until it succeeds or the pipeline stops; then the offsets stay
 // where they are, to be read again. Run by the main loop.
-func (p *Pipeline) flushPassedOver() {
-	if p.replay == nil || len(p.replay.passed) == 0 {
+func (rp *replayProgress) pollHandled(p *Pipeline) {
+	if len(rp.passed) == 0 {
 		return
 	}
-	passed := p.replay.passed
-	p.replay.passed = nil
+	passed := rp.passed
+	rp.passed = nil
 	p.spawn(func() {
 		records := make([]*kgo.Record, len(passed))
 		c := completion{sources: make([]Source, len(passed))}
