@@ -35,23 +35,17 @@ func playStream(ctx context.Context, cfg demoConfig, env *demoEnv, run *pipeline
 
 	gen := streamGen{rng: rand.New(rand.NewPCG(cfg.seed, 0x5eed))}
 	deadline := time.Now().Add(cfg.timeout)
-	say("producing %s Account upserts to %s", thousands(cfg.events), demoAccounts)
-	events, err := produce(ctx, prod, gen.accounts(cfg.events))
+	accounts := gen.accounts(cfg.events)
+	n := max(1, cfg.events/2)
+	contacts := gen.contacts(n, createdAccounts(accounts))
+	say("producing %s Account upserts to %s and %s Contact upserts to %s, interleaved: a Contact follows the create of its Account "+
+		"on the other topic, without waiting for its result (the pipeline holds it until the Account is in)",
+		thousands(cfg.events), demoAccounts, thousands(n), demoContacts)
+	events, err := produce(ctx, prod, interleave(accounts, contacts))
 	if err != nil {
 		return nil, err
 	}
 	waitErr := col.waitFor(ctx, events, deadline, run.done)
-	if waitErr == nil {
-		parents := existingAccounts(env)
-		n := max(1, cfg.events/2)
-		say("every Account event has its result (%s accounts in the org); producing %s Contact upserts to %s", thousands(len(parents)), thousands(n), demoContacts)
-		contacts, err := produce(ctx, prod, gen.contacts(n, parents))
-		if err != nil {
-			return nil, err
-		}
-		events = append(events, contacts...)
-		waitErr = col.waitFor(ctx, events, deadline, run.done)
-	}
 	switch {
 	case ctx.Err() != nil:
 		return nil, fmt.Errorf("interrupted: %w", ctx.Err())
@@ -74,16 +68,52 @@ func playStream(ctx context.Context, cfg demoConfig, env *demoEnv, run *pipeline
 	return newReport(cfg, env, events, col, run.p.Stats()), nil
 }
 
-// existingAccounts returns the external ids of the accounts in the org:
-// the parents Contact events may name.
-func existingAccounts(env *demoEnv) []string {
+// createdAccounts returns the external ids of the accounts the drafts
+// create, in order: the parents Contact events may name.
+func createdAccounts(accounts []draft) []string {
 	var ids []string
-	for _, r := range env.emu.Records("Account") {
-		if id := r.Fields["External_Id__c"]; id != "" && !r.Deleted {
-			ids = append(ids, id)
+	seen := map[string]bool{}
+	for _, d := range accounts {
+		if !seen[d.key] {
+			seen[d.key] = true
+			ids = append(ids, d.key)
 		}
 	}
 	return ids
+}
+
+// interleave merges the Contact drafts into the Account drafts, each
+// Contact right after the create of the Account it names (a Contact of a
+// gone Account, or a later change of a Contact, where the one before it
+// went), so that each record's changes keep their order and a Contact
+// never comes before its Account's create: the stream a CDC snapshot of
+// two tables gives, consumed in any order across the two topics.
+func interleave(accounts, contacts []draft) []draft {
+	created := map[string]int{} // account → index of its create
+	for i, d := range accounts {
+		if _, ok := created[d.key]; !ok {
+			created[d.key] = i
+		}
+	}
+	after := make([][]draft, len(accounts)) // contacts to place after account i
+	at := 0
+	for _, c := range contacts {
+		var fields map[string]any
+		if json.Unmarshal(c.value, &fields) == nil {
+			if parent, ok := fields["Account.External_Id__c"].(string); ok {
+				if i, ok := created[parent]; ok {
+					at = max(at, i)
+				}
+			}
+		}
+		after[at] = append(after[at], c)
+	}
+	out := make([]draft, 0, len(accounts)+len(contacts))
+	for i, a := range accounts {
+		out = append(out, a)
+		out = append(out, after[i]...)
+	}
+	return out
 }
 
 // draft is an event before it is produced.
