@@ -205,3 +205,46 @@ func TestParentsAcrossTopics(t *testing.T) {
 	check("Contact", "AccountId", 3*kids)
 	check("Invoice__c", "Customer__c", kids)
 }
+
+// With one job slot, a job whose children wait for parents not yet
+// consumed gives its slot up between its rounds, so the parents' job can
+// run in it: the children succeed within ParentWait. Were the slot held
+// through the back-off, the parents would wait for the children's window
+// to end and every child would fail.
+func TestWaitingChildrenLeaveTheirSlot(t *testing.T) {
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts", "crm.contacts")
+	rr := w.readResults()
+	accounts := Route{Topics: []string{"crm.accounts"}, Decoder: event.NewJSONDecoder(event.Defaults{Object: "Account", Operation: event.Upsert, ExternalIDField: "External_Id__c"})}
+	contacts := Route{Topics: []string{"crm.contacts"}, Decoder: event.NewJSONDecoder(event.Defaults{Object: "Contact", Operation: event.Upsert, ExternalIDField: "External_Id__c"})}
+	opts := w.options("one-slot", accounts, contacts)
+	opts.MaxJobsInFlight = 1
+	opts.ParentWait = 6 * time.Second
+	opts.RetryBase, opts.RetryMax = 300*time.Millisecond, 600*time.Millisecond
+	run := w.start(opts)
+	defer run.shutdown(t)
+
+	const n = 20
+	var kids, parents []*kgo.Record
+	for i := range n {
+		kids = append(kids, &kgo.Record{Topic: "crm.contacts", Key: []byte(fmt.Sprintf("C-%d", i)),
+			Value: fmt.Appendf(nil, `{"External_Id__c":"C-%d","LastName":"Kid %d","Account.External_Id__c":"P-%d"}`, i, i, i)})
+		parents = append(parents, &kgo.Record{Topic: "crm.accounts", Key: []byte(fmt.Sprintf("P-%d", i)),
+			Value: fmt.Appendf(nil, `{"External_Id__c":"P-%d","Name":"Parent %d"}`, i, i)})
+	}
+	w.produce(kids...)
+	// The children's job has failed them once and backs off, in a loop of
+	// rounds, before their parents are produced.
+	for deadline := time.Now().Add(10 * time.Second); counterValue(t, opts.Metrics.RowRetries.WithLabelValues("INVALID_FIELD")) == 0; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the children were never retried for their missing parents")
+		}
+	}
+	w.produce(parents...)
+	rr.waitFor(t, 2*n, 30*time.Second)
+	results, _ := rr.snapshot()
+	for src, rs := range results {
+		if len(rs) != 1 || !rs[0].Success {
+			t.Errorf("%v: %+v, want one success", src, rs)
+		}
+	}
+}
