@@ -2,6 +2,7 @@ package validate
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -82,16 +83,7 @@ var scrapeMetrics = map[string]bool{"up": true}
 // check parses expr and checks that each selector names a metric of the
 // catalogue and matches only on its labels.
 func (cat catalogue) check(expr string) error {
-	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
-	if err != nil {
-		return err
-	}
-	var problems []string
-	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
-		vs, ok := n.(*parser.VectorSelector)
-		if !ok {
-			return nil
-		}
+	return eachSelector(expr, func(vs *parser.VectorSelector) (problems []string) {
 		name := vs.Name
 		info, known := cat[name]
 		if scrapeMetrics[name] {
@@ -108,18 +100,33 @@ func (cat catalogue) check(expr string) error {
 			}
 		}
 		if !known {
-			problems = append(problems, fmt.Sprintf("%s is not a metric of internal/metrics", name))
-			return nil
+			return []string{fmt.Sprintf("%s is not a metric of internal/metrics", name)}
 		}
 		for _, m := range vs.LabelMatchers {
 			if m.Name != labels.MetricName && !slices.Contains(info.labels, m.Name) && !slices.Contains(targetLabels, m.Name) {
 				problems = append(problems, fmt.Sprintf("%s has no label %s (it has %v)", name, m.Name, info.labels))
 			}
 		}
+		return problems
+	})
+}
+
+// eachSelector parses expr and returns the problems check finds in each of
+// its vector selectors, joined into one error, or nil without any.
+func eachSelector(expr string, check func(*parser.VectorSelector) []string) error {
+	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
+	if err != nil {
+		return err
+	}
+	var problems []string
+	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
+		if vs, ok := n.(*parser.VectorSelector); ok {
+			problems = append(problems, check(vs)...)
+		}
 		return nil
 	})
 	if len(problems) > 0 {
-		return fmt.Errorf("%s", strings.Join(problems, "; "))
+		return errors.New(strings.Join(problems, "; "))
 	}
 	return nil
 }
@@ -261,27 +268,40 @@ var grafanaVariables = strings.NewReplacer("$__rate_interval", "5m", "$__interva
 // dashboard's namespace and job variables, so that a panel shows the
 // deployment chosen and not the sum of all of them.
 func scopedByVariables(expr string) error {
-	e, err := parser.NewParser(parser.Options{}).ParseExpr(expr)
-	if err != nil {
-		return err
-	}
-	var problems []string
-	parser.Inspect(e, func(n parser.Node, _ []parser.Node) error {
-		vs, ok := n.(*parser.VectorSelector)
-		if !ok {
-			return nil
-		}
+	return eachSelector(expr, func(vs *parser.VectorSelector) (problems []string) {
 		for _, want := range []string{`namespace=~"$namespace"`, `job=~"$job"`} {
 			if !slices.ContainsFunc(vs.LabelMatchers, func(m *labels.Matcher) bool { return m.String() == want }) {
 				problems = append(problems, fmt.Sprintf("%s: no %s", vs, want))
 			}
 		}
-		return nil
+		return problems
 	})
-	if len(problems) > 0 {
-		return fmt.Errorf("%s", strings.Join(problems, "; "))
+}
+
+// TestSelectorChecks: the checks of alert and panel expressions refuse an
+// unknown metric, a label the metric does not have and a selector without
+// the dashboard's variables, so that TestAlertRules and
+// TestGrafanaDashboard can fail.
+func TestSelectorChecks(t *testing.T) {
+	cat := metricCatalogue(t)
+	for expr, want := range map[string]string{
+		`rate(bulkstream_no_such_total[5m])`:                           "not a metric of internal/metrics",
+		`up{job="x", no_such_label="y"}`:                               "has no label no_such_label",
+		`histogram_quantile(0.9, rate(bulkstream_no_such_bucket[5m]))`: "not a metric",
+	} {
+		if err := cat.check(expr); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("check(%s) = %v, want %q", expr, err, want)
+		}
 	}
-	return nil
+	if err := cat.check(`up{namespace="a", job="b", pod="c"}`); err != nil {
+		t.Errorf("up with target labels: %v", err)
+	}
+	if err := scopedByVariables(`up{namespace=~"$namespace"} + up{namespace=~"$namespace", job=~"$job"}`); err == nil || !strings.Contains(err.Error(), `no job=~"$job"`) || strings.Count(err.Error(), "no ") != 1 {
+		t.Errorf("a selector without $job: %v", err)
+	}
+	if err := scopedByVariables(`sum(up{namespace=~"$namespace", job=~"$job"})`); err != nil {
+		t.Errorf("a scoped selector: %v", err)
+	}
 }
 
 func TestGrafanaDashboard(t *testing.T) {
