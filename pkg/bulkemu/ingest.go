@@ -417,7 +417,8 @@ func (e *Emulator) listJobs(q *request, all bool) error {
 		records = append(records, j.marshal(viewList))
 		j.mu.Unlock()
 	}
-	page := records[min(offset, len(records)):min(offset+listPage, len(records))]
+	offset = min(offset, len(records)) // before adding listPage: a locator near MaxInt would overflow
+	page := records[offset:min(offset+listPage, len(records))]
 	var o orderedJSON
 	done := offset+listPage >= len(records)
 	o.add("done", done)

@@ -207,7 +207,7 @@ func (e *Emulator) queryPage(q *request, j *job) error {
 		}
 		size = n
 	}
-	last := min(first+size, len(res.rowEnds))
+	last := first + min(size, len(res.rowEnds)-first) // not first+size: a maxRecords near MaxInt would overflow
 	start := res.headerEnd
 	if first > 0 {
 		start = int(res.rowEnds[first-1])

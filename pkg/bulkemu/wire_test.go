@@ -347,3 +347,34 @@ func TestDescribeAndLimits(t *testing.T) {
 		t.Errorf("Sforce-Limit-Info at the limit: %q", r.header.Get("Sforce-Limit-Info"))
 	}
 }
+
+// Page parameters as large as an int holds, or that the emulator did not
+// give, get a page or a Salesforce-style error: never a 500 from an
+// overflowing offset.
+func TestHugeAndForeignPageParameters(t *testing.T) {
+	o := newOrg(t, Options{})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name\nA\nB\nC\n")
+	body, _ := json.Marshal(map[string]string{"operation": "query", "query": "SELECT Name FROM Account"})
+	id := o.do("POST", "/jobs/query", "application/json", string(body)).json(t)["id"].(string)
+	o.wait("/jobs/query/" + id)
+
+	locator := o.do("GET", "/jobs/query/"+id+"/results?maxRecords=1", "", "").header.Get("Sforce-Locator")
+	page := o.do("GET", "/jobs/query/"+id+"/results?maxRecords=9223372036854775807&locator="+locator, "", "")
+	if page.status != http.StatusOK || page.header.Get("Sforce-NumberOfRecords") != "2" || page.header.Get("Sforce-Locator") != "null" {
+		t.Fatalf("second page, maxRecords=MaxInt64: %d, %s records, locator %s: %s", page.status, page.header.Get("Sforce-NumberOfRecords"), page.header.Get("Sforce-Locator"), page.body)
+	}
+	if r := o.do("GET", "/jobs/query/"+id+"/results?locator=bm90LWEtbnVtYmVy", "", ""); r.status != http.StatusBadRequest || !strings.Contains(r.body, "INVALID_LOCATOR") {
+		t.Fatalf("foreign locator: %d %s", r.status, r.body)
+	}
+	if r := o.do("GET", "/jobs/query/"+id+"/results?maxRecords=-1", "", ""); r.status != http.StatusBadRequest || !strings.Contains(r.body, "maxRecords") {
+		t.Fatalf("maxRecords=-1: %d %s", r.status, r.body)
+	}
+
+	list := o.do("GET", "/jobs/ingest?queryLocator=01g-9223372036854775807", "", "")
+	if list.status != http.StatusOK || !strings.Contains(list.body, `"records":[]`) {
+		t.Fatalf("queryLocator at MaxInt64: %d %s", list.status, list.body)
+	}
+	if r := o.do("GET", "/jobs/ingest?queryLocator=nonsense", "", ""); r.status != http.StatusBadRequest || !strings.Contains(r.body, "INVALID_QUERY_LOCATOR") {
+		t.Fatalf("foreign queryLocator: %d %s", r.status, r.body)
+	}
+}
