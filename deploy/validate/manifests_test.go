@@ -73,17 +73,13 @@ func (m *manifests) add(t *testing.T, source string, data []byte) (apiVersion, k
 	var target any
 	switch head.APIVersion + " " + head.Kind {
 	case "v1 ConfigMap":
-		m.configMap = &corev1.ConfigMap{}
-		target = m.configMap
+		target = fresh(&m.configMap)
 	case "v1 Secret":
-		m.secret = &corev1.Secret{}
-		target = m.secret
+		target = fresh(&m.secret)
 	case "apps/v1 Deployment":
-		m.deployment = &appsv1.Deployment{}
-		target = m.deployment
+		target = fresh(&m.deployment)
 	case "apps/v1 StatefulSet":
-		m.statefulSet = &appsv1.StatefulSet{}
-		target = m.statefulSet
+		target = fresh(&m.statefulSet)
 	case "v1 Service":
 		svc := &corev1.Service{}
 		if decodeStrict(t, source, data, svc); svc.Spec.ClusterIP == corev1.ClusterIPNone {
@@ -93,28 +89,28 @@ func (m *manifests) add(t *testing.T, source string, data []byte) (apiVersion, k
 		}
 		return head.APIVersion, head.Kind
 	case "v1 Pod": // the chart's `helm test` hook
-		m.testPod = &corev1.Pod{}
-		target = m.testPod
+		target = fresh(&m.testPod)
 	case "v1 ServiceAccount":
-		m.serviceAccount = &corev1.ServiceAccount{}
-		target = m.serviceAccount
+		target = fresh(&m.serviceAccount)
 	case "policy/v1 PodDisruptionBudget":
-		m.pdb = &policyv1.PodDisruptionBudget{}
-		target = m.pdb
+		target = fresh(&m.pdb)
 	case "monitoring.coreos.com/v1 PodMonitor":
-		m.podMonitor = &monitoringv1.PodMonitor{}
-		target = m.podMonitor
+		target = fresh(&m.podMonitor)
 	case "monitoring.coreos.com/v1 ServiceMonitor":
-		m.serviceMonitor = &monitoringv1.ServiceMonitor{}
-		target = m.serviceMonitor
+		target = fresh(&m.serviceMonitor)
 	case "monitoring.coreos.com/v1 PrometheusRule":
-		m.prometheusRule = &monitoringv1.PrometheusRule{}
-		target = m.prometheusRule
+		target = fresh(&m.prometheusRule)
 	default:
 		t.Fatalf("%s: no type for apiVersion %q kind %q", source, head.APIVersion, head.Kind)
 	}
 	decodeStrict(t, source, data, target)
 	return head.APIVersion, head.Kind
+}
+
+// fresh sets *field to a new, empty T and returns it, for add to decode into.
+func fresh[T any](field **T) *T {
+	*field = new(T)
+	return *field
 }
 
 func loadManifests(t *testing.T) *manifests {
