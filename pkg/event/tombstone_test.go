@@ -41,6 +41,13 @@ func TestTombstones(t *testing.T) {
 		}
 		return d
 	}
+	unwrapped := func(o DebeziumOptions) Decoder {
+		d, err := NewUnwrappedDebeziumDecoder(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
 	account := Defaults{Object: "Account", Operation: Upsert, ExternalIDField: "External_Id__c"}
 	skipping := account
 	skipping.Tombstones = TombstonesSkip
@@ -68,10 +75,15 @@ func TestTombstones(t *testing.T) {
 			wantErr: "record value is null: a tombstone, which Debezium writes after a delete so that log compaction can drop the key; the route's tombstones setting is fail (skip leaves them out; delete deletes by the key's id column)"},
 		{name: "json: delete by default with an external id field", d: NewJSONDecoder(account), key: []byte("A-1"),
 			want: &Change{Object: "Account", Operation: Delete, ExternalIDField: "External_Id__c", Fields: fieldList("External_Id__c", "A-1")}},
+		{name: "json: fail by default without an external id field", d: NewJSONDecoder(Defaults{Object: "Account", Operation: Insert}), key: []byte("A-1"),
+			wantErr: "record value is null (a tombstone); the json format needs a JSON object"},
 		{name: "json: skip", d: NewJSONDecoder(skipping), key: []byte("A-1"), skip: skipped},
 		{name: "json: fail", d: NewJSONDecoder(failing), key: []byte("A-1"), wantErr: "record value is null (a tombstone); the json format needs a JSON object"},
 		{name: "json: delete without an external id field", d: NewJSONDecoder(Defaults{Object: "Account", Operation: Insert, Tombstones: TombstonesDelete}), key: []byte("A-1"),
 			wantErr: "record value is null (a tombstone), to be a delete by the record key, but the route names no external id field or key field"},
+		{name: "debezium_unwrapped: fail by default without a key field", d: unwrapped(DebeziumOptions{Defaults: Defaults{Object: "Contact", Operation: Insert}}), key: mysqlKey,
+			wantErr: "record value is null (a tombstone); the route's tombstones setting is fail, or it has no key field to name the record by"},
+		{name: "debezium_unwrapped: delete by default with a key field", d: unwrapped(contactRoute(nil)), key: mysqlKey, want: deleted},
 		{name: "envelope: fail by default", d: NewEnvelopeDecoder(account), key: []byte("A-1"), wantErr: "record value is null (a tombstone); the envelope format needs a JSON object"},
 		{name: "envelope: skip", d: NewEnvelopeDecoder(skipping), key: []byte("A-1"), skip: skipped},
 		{name: "envelope: delete", d: NewEnvelopeDecoder(envelopeDelete), key: []byte(`{"External_Id__c": "A-1"}`),
