@@ -328,6 +328,30 @@ func TestRegistry(t *testing.T) {
 			t.Errorf("err = %v, want a retriable *RegistryError without a status", err)
 		}
 	})
+	t.Run("429 and a timeout are outages too", func(t *testing.T) {
+		// Schema id 1 is rate limited; id 2 answers after the client's timeout.
+		done := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/schemas/ids/1" {
+				http.Error(w, `{"error_code": 42901, "message": "slow down"}`, http.StatusTooManyRequests)
+				return
+			}
+			<-done
+		}))
+		defer srv.Close()
+		defer close(done)
+		reg, err := NewRegistry(RegistryOptions{URL: srv.URL, HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewAvroDecoder(shape, reg)
+		for id, status := range map[int]int{1: http.StatusTooManyRequests, 2: 0} {
+			_, err := d.Decode(Source{Value: wire(id, event)})
+			if re, ok := errors.AsType[*RegistryError](err); !ok || re.Status != status || !IsRegistryUnavailable(err) || errors.As(err, new(*DecodeError)) {
+				t.Errorf("schema id %d: err = %v, want a retriable *RegistryError with status %d", id, err, status)
+			}
+		}
+	})
 	t.Run("an unknown schema id is a failure, not an outage", func(t *testing.T) {
 		fake := newFakeRegistry(t)
 		_, err := NewAvroDecoder(shape, fake.client(t, RegistryOptions{})).Decode(Source{Value: wire(999, []byte{2})})
