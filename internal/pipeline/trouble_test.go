@@ -339,6 +339,40 @@ func TestMemoryBudgetBoundsTheBacklogInFlight(t *testing.T) {
 	everyEventHasAResult(t, results, n, 1)
 }
 
+// A backlog larger than the memory budget runs as several jobs that share
+// it, each sealed at a quarter of the budget's worth of events (never fewer
+// than 1,000), rather than one job that takes the whole budget and holds
+// fetching until its results are out.
+func TestJobsShareTheMemoryBudget(t *testing.T) {
+	const n, budget = 40_000, 16 << 20
+	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts")
+	w.produce(accountRecords(0, n)...)
+	rr := w.readResults()
+	opts := w.options("share", accountRoute)
+	opts.MemoryBudget = budget
+	opts.Batch.MaxRecords, opts.Batch.MaxAge = 100_000, 2*time.Second // only the tail is sealed by age
+	run := w.start(opts)
+	rr.waitFor(t, n, 60*time.Second)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	everyEventHasAResult(t, results, n, 1)
+	rows := map[string]int{}
+	for _, rs := range results {
+		rows[rs[0].JobID]++
+	}
+	// A quarter of 16 MiB is under 8,192 events (each costs eventCost and
+	// then some); a poll of up to pollRecords may come on top of it. One
+	// job taking the whole budget would have about 28,000.
+	biggest := 0
+	for _, r := range rows {
+		biggest = max(biggest, r)
+	}
+	if limit := budget/4/eventCost + pollRecords; biggest > limit || len(rows) < 3 {
+		t.Errorf("%d jobs, the largest of %d events; want at least 3, none over %d", len(rows), biggest, limit)
+	}
+	t.Logf("%d jobs, the largest of %d events", len(rows), biggest)
+}
+
 // A job larger than settleChunk publishes its results in chunks, and the
 // journal's closing entry of each chunk names every event published so
 // far, so the last word on the job's slice covers all of them (a chunk's
