@@ -33,9 +33,17 @@ type objectRefs struct {
 	// lookups maps a folded reference field name to the parent object.
 	lookups map[string]string
 	// seen memoises a column as events spell it: its parent object, or ""
-	// for a column that names no parent.
+	// for a column that names no parent; at most maxColumns, nil for an
+	// object past maxObjects.
 	seen map[string]string
 }
+
+// Bounds of what references keeps: objects (each described once) and
+// columns memoised per object. Both come from the data.
+const (
+	maxObjects = 1000
+	maxColumns = 2000
+)
 
 // describedObject is the answer of a describe task, for the main loop.
 type describedObject struct {
@@ -55,7 +63,12 @@ func (p *Pipeline) parents(c *event.Change) []string {
 		return nil
 	}
 	refs := p.refs.objects[c.Object]
-	if refs == nil {
+	if refs == nil && len(p.refs.objects) >= maxObjects {
+		// Object names come from the data (envelopes): past this many,
+		// names decide and nothing is kept, so a stream of made-up
+		// objects costs neither memory nor describe calls.
+		refs = &objectRefs{}
+	} else if refs == nil {
 		if d := p.opts.Described[strings.ToLower(c.Object)]; d != nil {
 			refs = refsOf(d)
 		} else {
@@ -75,7 +88,9 @@ func (p *Pipeline) parents(c *event.Change) []string {
 		parent, ok := refs.seen[f.Name]
 		if !ok {
 			parent = refs.parentOf(f.Name)
-			refs.seen[f.Name] = parent
+			if refs.seen != nil && len(refs.seen) < maxColumns {
+				refs.seen[f.Name] = parent
+			}
 		}
 		if parent == "" {
 			continue

@@ -248,3 +248,35 @@ func TestWaitingChildrenLeaveTheirSlot(t *testing.T) {
 		}
 	}
 }
+
+// Parent columns are told by their names until describe answers; what is
+// kept stays bounded however many objects and columns the data makes up.
+func TestParentReferencesByNameAndBounded(t *testing.T) {
+	p := &Pipeline{refs: newReferences(), ids: newIdentities(10)}
+	c := &event.Change{Object: "Contact", Operation: event.Upsert, ExternalIDField: "External_Id__c", Fields: []event.Field{
+		{Name: "External_Id__c", Value: event.Text("C-1")},
+		{Name: "Account.External_Id__c", Value: event.Text("A-1")},
+		{Name: "Parent__r.Code__c", Value: event.Text("X")},
+		{Name: "OwnerId", Value: event.Text("005000000000001AAA")},
+		{Name: "Name", Value: event.Text("n")},
+	}}
+	got := p.parents(c)
+	want := []string{"Account/external_id__c=a-1", "Parent__c/code__c=x", "Owner/id=005000000000001"}
+	if !slices.Equal(got, want) {
+		t.Errorf("parents = %q, want %q", got, want)
+	}
+	for i := range 3 * maxObjects {
+		p.parents(&event.Change{Object: fmt.Sprintf("Made_Up_%d__c", i), Operation: event.Upsert,
+			Fields: []event.Field{{Name: fmt.Sprintf("Col_%d__c", i), Value: event.Text("v")}}})
+	}
+	if len(p.refs.objects) > maxObjects {
+		t.Errorf("%d objects kept, want at most %d", len(p.refs.objects), maxObjects)
+	}
+	for i := range 3 * maxColumns {
+		c.Fields = append(c.Fields[:0], event.Field{Name: fmt.Sprintf("Col_%d__c", i), Value: event.Text("v")})
+		p.parents(c)
+	}
+	if n := len(p.refs.objects["Contact"].seen); n > maxColumns {
+		t.Errorf("%d columns kept, want at most %d", n, maxColumns)
+	}
+}
