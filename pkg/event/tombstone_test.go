@@ -3,6 +3,7 @@ package event
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -319,4 +320,38 @@ func TestAvroDebeziumNotChangesAndStructured(t *testing.T) {
 			"minute": i(34), "second": i(56), "nanos": i(789000000), "specialValue": nil})})})
 	checkChange(t, NewAvroDecoder(shape, fixed), Source{Value: value}, &Change{Object: "Contact", Operation: Upsert, ExternalIDField: "External_Id__c",
 		Fields: fieldList("External_Id__c", "1", "at", "2024-03-01T12:34:56.789Z")}, "")
+}
+
+// FuzzTombstoneKey: whatever its key, a tombstone of a route that deletes
+// by the key is a delete, a skip or a *DecodeError, in every format that
+// reads keys.
+func FuzzTombstoneKey(f *testing.F) {
+	keys, err := filepath.Glob("testdata/debezium/*/*key*.json")
+	if err != nil || len(keys) == 0 {
+		f.Fatalf("no documented keys: %v", err)
+	}
+	for _, path := range keys {
+		f.Add(fixture(f, strings.TrimPrefix(path, "testdata/")))
+	}
+	f.Add([]byte("A-1"))
+	f.Add([]byte(`"A-1"`))
+	f.Add([]byte(`{"External_Id__c": "A-1"}`))
+	f.Add([]byte(`{"schema": {"type": "struct", "fields": [{"field": "id", "type": "int32"}]}, "payload": {"id": 1004}}`))
+	o := contactRoute(nil)
+	o.Tombstones = TombstonesDelete
+	debezium, err := NewDebeziumDecoder(o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	unwrapped, err := NewUnwrappedDebeziumDecoder(o)
+	if err != nil {
+		f.Fatal(err)
+	}
+	decoders := []Decoder{debezium, unwrapped, NewJSONDecoder(o.Defaults), NewEnvelopeDecoder(Defaults{Object: "Contact", ExternalIDField: "External_Id__c", Tombstones: TombstonesDelete})}
+	f.Fuzz(func(t *testing.T, key []byte) {
+		for _, d := range decoders {
+			c, err := d.Decode(Source{Key: key})
+			checkOutcome(t, c, err)
+		}
+	})
 }
