@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
@@ -231,6 +232,36 @@ func TestHelmSecrets(t *testing.T) {
 	}
 	if _, err := renderChart(t, file, map[string]any{"credentials": map[string]any{}}); err == nil || !strings.Contains(err.Error(), "credentials:") {
 		t.Errorf("no credentials at all: %v, want the chart to refuse", err)
+	}
+}
+
+// TestHelmImage: the pods run image.repository at image.tag, by default
+// the chart's appVersion, and a digest wins over the tag.
+func TestHelmImage(t *testing.T) {
+	file := filepath.Join(chartDir, "ci", "deployment-values.yaml")
+	data, err := os.ReadFile(filepath.Join(chartDir, "Chart.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var chrt struct {
+		AppVersion string `json:"appVersion"`
+	}
+	if err := yaml.Unmarshal(data, &chrt); err != nil || chrt.AppVersion == "" {
+		t.Fatalf("Chart.yaml: appVersion %q: %v", chrt.AppVersion, err)
+	}
+	const repo, digest = "registry.example.com/bulkstream/connector", "sha256:1111111111111111111111111111111111111111111111111111111111111111"
+	for _, tc := range []struct {
+		image map[string]any
+		want  string
+	}{
+		{map[string]any{"repository": repo}, repo + ":" + chrt.AppVersion},
+		{map[string]any{"repository": repo, "tag": "v1.2.3"}, repo + ":v1.2.3"},
+		{map[string]any{"repository": repo, "tag": "v1.2.3", "digest": digest}, repo + "@" + digest},
+	} {
+		template, _ := renderManifests(t, file, map[string]any{"image": tc.image}).workload(t)
+		if got := template.Spec.Containers[0].Image; got != tc.want {
+			t.Errorf("image values %v: the pods run %s, want %s", tc.image, got, tc.want)
+		}
 	}
 }
 
