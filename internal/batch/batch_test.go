@@ -356,6 +356,31 @@ func TestParentOrderGroupsChildren(t *testing.T) {
 	}
 }
 
+// A custom lookup (Customer__c, an Id) is a parent column only when the
+// caller names it, as the org's describe does: its name does not say so.
+func TestParentOrderByNamedColumns(t *testing.T) {
+	p := policy()
+	p.ParentOrder = true
+	csvWith := func(named []string) string {
+		bt, _ := NewBatcher(p)
+		for i, parent := range []string{"a02000000000002", "a02000000000001", "a02000000000002"} {
+			mustAdd(t, bt, &event.Change{Object: "Invoice__c", Operation: event.Insert, Fields: []event.Field{
+				{Name: "Name", Value: event.Text(fmt.Sprint("I", i))}, {Name: "Customer__c", Value: event.Text(parent)}},
+				Source: event.Source{Offset: int64(i)}})
+		}
+		b := bt.SealAll(ReasonShutdown)[0]
+		defer b.Close()
+		b.SetParentColumns(named)
+		return csvOf(t, b)
+	}
+	if got, want := csvWith(nil), "Name,Customer__c\nI0,a02000000000002\nI1,a02000000000001\nI2,a02000000000002\n"; got != want {
+		t.Errorf("by names:\n%s\nwant (arrival order):\n%s", got, want)
+	}
+	if got, want := csvWith([]string{"customer__c"}), "Name,Customer__c\nI1,a02000000000001\nI0,a02000000000002\nI2,a02000000000002\n"; got != want {
+		t.Errorf("named Customer__c:\n%s\nwant:\n%s", got, want)
+	}
+}
+
 func TestDisableCoalescingWritesEveryChange(t *testing.T) {
 	p := policy()
 	p.DisableCoalescing = true

@@ -129,6 +129,9 @@ type Buffer struct {
 	// refer to as their parents (an Account that a Contact names); nil
 	// when none does.
 	parents map[string]struct{}
+	// parentCols are the columns that refer to parent records, as the
+	// caller knows them (SetParentColumns); nil: told by their names.
+	parentCols []string
 	// identities and parentList memoise Identities and Parents once the
 	// buffer is sealed.
 	identities, parentList []string
@@ -304,6 +307,12 @@ func (b *Buffer) memoise() {
 	b.memoised = b.sealed
 }
 
+// SetParentColumns names the columns of b that refer to parent records
+// (from the org's describe: custom lookups such as Customer__c among them),
+// for Policy.ParentOrder's sort; without it, names decide (X.Y and …Id
+// columns). Buffers that Retry makes from b keep them.
+func (b *Buffer) SetParentColumns(cols []string) { b.parentCols = cols }
+
 // referTo notes that rows of b refer to the parent records ids.
 func (b *Buffer) referTo(ids []string) {
 	if len(ids) == 0 {
@@ -384,6 +393,7 @@ func (b *Buffer) Retry(events []int, maxRows int) ([]*Buffer, error) {
 		if cur == nil || (row != lastRow && maxRows > 0 && len(cur.Rows) >= maxRows) {
 			cur = newBuffer(b.Key, b.policy, b.Opened, bufferSize{})
 			cur.referToAll(b)
+			cur.parentCols = b.parentCols
 			cur.sealed, cur.Reason = true, ReasonRetry
 			cur.policy.MaxBytes, cur.policy.MaxRecords = math.MaxInt64, math.MaxInt
 			out = append(out, cur)

@@ -59,7 +59,7 @@ func (b *Buffer) rowOrder() ([]int, error) {
 	}
 	var parents []int
 	for i, c := range b.columns {
-		if isParentColumn(c) {
+		if b.isParent(c) {
 			parents = append(parents, i)
 		}
 	}
@@ -115,6 +115,16 @@ func appendLower(b, cell []byte) []byte {
 		b = append(b, c)
 	}
 	return b
+}
+
+// isParent says whether column c refers to a parent record: as the
+// columns SetParentColumns named say (the org's describe), or else by its
+// name (isParentColumn).
+func (b *Buffer) isParent(c string) bool {
+	if b.parentCols == nil {
+		return isParentColumn(c)
+	}
+	return slices.ContainsFunc(b.parentCols, func(p string) bool { return strings.EqualFold(p, c) })
 }
 
 // isParentColumn says whether a column refers to a parent record: a

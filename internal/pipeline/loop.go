@@ -454,6 +454,7 @@ func (p *Pipeline) launch(ctx context.Context) {
 		delete(p.resumeJobs, b)
 		cached := p.cachedIDs(b)
 		cl := p.owned.claim(b)
+		b.SetParentColumns(p.refs.parentColumns(b.Key.Object, b.Columns()))
 		p.busy.add(ids)
 		p.addInFlight(1)
 		p.count(func(s *Stats) { s.Jobs++ })

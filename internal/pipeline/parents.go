@@ -106,6 +106,23 @@ func (p *Pipeline) parents(c *event.Change) []string {
 	return out
 }
 
+// parentColumns returns the columns of a buffer of object that refer to
+// parent records, when describe has told the object's references; nil
+// otherwise (the buffer then tells them by their names).
+func (r *references) parentColumns(object string, columns []string) []string {
+	refs := r.objects[object]
+	if refs == nil || !refs.described {
+		return nil
+	}
+	out := []string{}
+	for _, c := range columns {
+		if refs.parentOf(c) != "" {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
 // parentOf returns the object that column refers to, or "".
 func (r *objectRefs) parentOf(column string) string {
 	if rel, _, ok := strings.Cut(column, "."); ok {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
@@ -265,6 +266,17 @@ func TestParentReferencesByNameAndBounded(t *testing.T) {
 	if !slices.Equal(got, want) {
 		t.Errorf("parents = %q, want %q", got, want)
 	}
+	// Described, a custom lookup is a parent column for the row sort too.
+	if got := p.refs.parentColumns("Contact", []string{"Name", "Customer__c"}); got != nil {
+		t.Errorf("parent columns before describe = %q, want nil (names decide)", got)
+	}
+	p.refs.objects["Invoice__c"] = refsOf(&bulk.ObjectDescription{Name: "Invoice__c", Fields: []bulk.FieldDescription{
+		{Name: "Name", Type: "string"},
+		{Name: "Customer__c", Type: "reference", ReferenceTo: []string{"Account"}, RelationshipName: "Customer__r"}}})
+	if got, want := p.refs.parentColumns("Invoice__c", []string{"Name", "Customer__c", "Customer__r.External_Id__c"}), []string{"Customer__c", "Customer__r.External_Id__c"}; !slices.Equal(got, want) {
+		t.Errorf("parent columns of Invoice__c = %q, want %q", got, want)
+	}
+	delete(p.refs.objects, "Invoice__c")
 	for i := range 3 * maxObjects {
 		p.parents(&event.Change{Object: fmt.Sprintf("Made_Up_%d__c", i), Operation: event.Upsert,
 			Fields: []event.Field{{Name: fmt.Sprintf("Col_%d__c", i), Value: event.Text("v")}}})
