@@ -184,6 +184,34 @@ func scopedByDeployment(expr string) error {
 	return nil
 }
 
+// TestRunbookPauseReasons: the runbook of BulkstreamPaused says what to do
+// for every reason bulkstream_paused can report (salesforce_credentials has
+// an alert of its own), so that a reason added to internal/metrics needs
+// its runbook.
+func TestRunbookPauseReasons(t *testing.T) {
+	data, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := func(heading string) string {
+		_, after, ok := strings.Cut(string(data), "\n#### "+heading+"\n")
+		if !ok {
+			t.Fatalf("README.md has no heading #### %s", heading)
+		}
+		text, _, _ := strings.Cut(after, "\n#")
+		return text
+	}
+	paused := section("BulkstreamPaused")
+	for _, reason := range metrics.PauseReasons {
+		if reason == "salesforce_credentials" {
+			continue // BulkstreamPaused leaves it to BulkstreamCredentialsRefused
+		}
+		if !strings.Contains(paused, "`"+reason+"`") {
+			t.Errorf("the runbook of BulkstreamPaused does not name the reason `%s`", reason)
+		}
+	}
+}
+
 func TestAlertRules(t *testing.T) {
 	cat := metricCatalogue(t)
 	readmeAnchors := markdownAnchors(t, "../../README.md")
