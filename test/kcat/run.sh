@@ -18,52 +18,17 @@
 set -euo pipefail
 
 SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-REPO_ROOT="$(cd "$SCRIPT_DIR/../.." && pwd)"
 ACCOUNTS="${KCAT_ACCOUNTS:-50}" # account upserts produced with kcat
 CONTACTS=10                      # contact upserts, naming accounts KCAT-1..10
 TIMEOUT=60                       # seconds to wait for the demo, and then for the results
 
-WORK_DIR="$(mktemp -d "${TMPDIR:-/tmp}/kcat-compat.XXXXXX")"
-BIN="$WORK_DIR/connector"
-LOG="$WORK_DIR/demo.log"
-DEMO_PID=""
-
-cleanup() {
-  local status=$?
-  if [[ -n "$DEMO_PID" ]] && kill -0 "$DEMO_PID" 2>/dev/null; then
-    kill "$DEMO_PID" 2>/dev/null || true
-    for _ in $(seq 1 100); do
-      kill -0 "$DEMO_PID" 2>/dev/null || break
-      sleep 0.1
-    done
-    kill -9 "$DEMO_PID" 2>/dev/null || true
-    wait "$DEMO_PID" 2>/dev/null || true
-  fi
-  if [[ $status -ne 0 && -s "$LOG" ]]; then
-    echo "---- demo log (last 60 lines) ----" >&2
-    tail -n 60 "$LOG" >&2 || true
-    echo "----------------------------------" >&2
-  fi
-  rm -rf "$WORK_DIR"
-  exit "$status"
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+source "$SCRIPT_DIR/../lib.sh"
+lib_work_dir kcat-compat demo.log
 
 PASSED=0
 FAILED=0
 pass() { PASSED=$((PASSED + 1)); }
 fail() { FAILED=$((FAILED + 1)); echo "FAIL: $*" >&2; }
-
-# free_port prints a TCP port nobody listens on now.
-free_port() {
-  if command -v python3 >/dev/null; then
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-  else
-    echo $((20000 + RANDOM % 30000))
-  fi
-}
 
 if ! command -v kcat >/dev/null; then
   echo "==> installing kcat"
@@ -71,8 +36,7 @@ if ! command -v kcat >/dev/null; then
 fi
 echo "==> $(kcat -V 2>&1 | grep -m1 -o 'Version [0-9.]*' | sed 's/Version/kcat/') ($(kcat -V 2>&1 | grep -m1 -o 'librdkafka [0-9.]*'))"
 
-echo "==> go build ./cmd/connector"
-(cd "$REPO_ROOT" && go build -o "$BIN" ./cmd/connector)
+lib_build
 
 KPORT="$(free_port)"
 SPORT="$(free_port)"
@@ -82,10 +46,10 @@ B="127.0.0.1:$KPORT"
 echo "==> connector demo --keep-running on Kafka $B, Salesforce 127.0.0.1:$SPORT (log: $LOG)"
 "$BIN" demo --keep-running --events 500 --kafka-addr "$B" --salesforce-addr "127.0.0.1:$SPORT" \
   --metrics-addr 127.0.0.1:0 >"$LOG" 2>&1 &
-DEMO_PID=$!
+SERVICE_PID=$!
 for _ in $(seq 1 $((TIMEOUT * 5))); do
   grep -q '^Everything stays up' "$LOG" && break
-  if ! kill -0 "$DEMO_PID" 2>/dev/null; then
+  if ! kill -0 "$SERVICE_PID" 2>/dev/null; then
     echo "the demo exited before its summary" >&2
     exit 1
   fi
@@ -240,12 +204,12 @@ if command -v curl >/dev/null && [[ -n "$METRICS" ]]; then
 fi
 
 echo "==> SIGTERM to the demo"
-kill -TERM "$DEMO_PID"
+kill -TERM "$SERVICE_PID"
 set +e
-wait "$DEMO_PID"
+wait "$SERVICE_PID"
 DEMO_STATUS=$?
 set -e
-DEMO_PID=""
+SERVICE_PID=""
 [[ $DEMO_STATUS -eq 0 ]] && pass || fail "the demo exited $DEMO_STATUS after SIGTERM, want 0"
 
 echo "kcat suite: $PASSED passed, $FAILED failed"
