@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -157,8 +158,9 @@ type Emulator struct {
 	auth    sessions
 	mux     *http.ServeMux
 
-	directory *directory    // the Organization and the User
-	workers   chan struct{} // the org's batch workers under a Speed model; nil at full speed
+	directory *directory     // the Organization and the User
+	running   sync.WaitGroup // the goroutines of jobs being processed, for Close
+	workers   chan struct{}  // the org's batch workers under a Speed model; nil at full speed
 	now       func() time.Time
 
 	faultSet   atomic.Pointer[Faults] // the faults in force; SetFaults swaps them
@@ -229,6 +231,34 @@ func New(opts Options) *Emulator {
 	e.locks.held = map[string]int64{}
 	e.routes()
 	return e
+}
+
+// startJob runs a job's processing on its own goroutine, one that Close
+// waits for.
+func (e *Emulator) startJob(run func()) {
+	e.running.Add(1)
+	go func() {
+		defer e.running.Done()
+		run()
+	}()
+}
+
+// Close aborts the ingest jobs still queued or in progress, as a client's
+// abort would, and returns once every goroutine the emulator started for
+// its jobs (and their batches and timers) has ended, so that a test done
+// with the emulator leaves nothing running. Call it once no request is
+// served any more (after the server that serves the emulator is closed);
+// a job closed during or after Close is not waited for. Records and jobs
+// stay readable afterwards.
+func (e *Emulator) Close() {
+	for _, j := range e.jobs.list(true) {
+		j.mu.Lock()
+		if j.state == stateUploadComplete || j.state == stateInProgress {
+			j.setState(stateAborted, e.now()) // closes j.abort, if its goroutine made it yet
+		}
+		j.mu.Unlock()
+	}
+	e.running.Wait()
 }
 
 // SetDailyAPIRequests changes the org's daily API request allocation, as

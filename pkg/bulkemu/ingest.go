@@ -112,7 +112,7 @@ func (e *Emulator) createIngest(q *request) error {
 	j.setState(stateUploadComplete, e.now())
 	out := j.marshal(viewClose)
 	j.mu.Unlock()
-	go e.process(j)
+	e.startJob(func() { e.process(j) })
 	writeRawJSON(q.w, http.StatusOK, out)
 	return nil
 }
@@ -336,7 +336,7 @@ func (e *Emulator) changeState(q *request, j *job) error {
 			j.ingest = &ingestData{}
 		}
 		j.setState(stateUploadComplete, e.now())
-		go e.process(j)
+		e.startJob(func() { e.process(j) })
 	case stateAborted:
 		if terminal(cur) {
 			return badRequest("INVALIDJOBSTATE", "Aborting already "+stateWord(cur)+" Job not allowed")

@@ -97,7 +97,7 @@ func (e *Emulator) createQuery(q *request) error {
 	j.mu.Lock()
 	out := j.marshal(viewCreate)
 	j.mu.Unlock()
-	go e.runQuery(j, parsed)
+	e.startJob(func() { e.runQuery(j, parsed) })
 	writeRawJSON(q.w, http.StatusOK, out)
 	return nil
 }

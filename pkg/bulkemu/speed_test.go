@@ -2,6 +2,9 @@ package bulkemu
 
 import (
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -133,6 +136,50 @@ func TestSpeedModelWaitsForLocks(t *testing.T) {
 	for _, id := range ids {
 		if info := o.wait("/jobs/ingest/" + id); info["numberRecordsFailed"] != 0.0 {
 			t.Fatalf("job %s: %v\n%s", id, info, o.results(id, "failedResults"))
+		}
+	}
+}
+
+// Close aborts the jobs an org still queues or runs and returns once their
+// goroutines have ended: jobs waiting out an hour's queue delay, and jobs
+// whose chunks take an hour or whose batches wait for the one busy worker.
+func TestCloseStopsEveryJobGoroutine(t *testing.T) {
+	for _, speed := range []Speed{{Workers: 1, QueueDelay: time.Hour}, {Workers: 1, ChunkTime: time.Hour}} {
+		emu := New(Options{BatchSize: 10, Speed: speed})
+		srv := httptest.NewServer(emu)
+		o := &org{t: t, emu: emu, url: srv.URL, token: emu.Token()}
+		var ids []string
+		for _, name := range []string{"A", "B"} {
+			id := o.createJob(`{"object":"Account","operation":"insert"}`)
+			o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", accountsCSV(30, name))
+			if r := o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`); r.status != http.StatusOK {
+				t.Fatalf("close: %d %s", r.status, r.body)
+			}
+			ids = append(ids, id)
+		}
+		if speed.QueueDelay == 0 {
+			for o.do("GET", "/jobs/ingest/"+ids[0], "", "").json(t)["state"] != "InProgress" {
+				time.Sleep(5 * time.Millisecond)
+			}
+		}
+		srv.Close()
+
+		done := make(chan struct{})
+		go func() { emu.Close(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%+v: Close did not return within 10s", speed)
+		}
+		buf := make([]byte, 1<<20)
+		stacks := string(buf[:runtime.Stack(buf, true)])
+		if strings.Contains(stacks, "bulkemu.(*Emulator).process") || strings.Contains(stacks, "bulkemu.(*batch)") {
+			t.Fatalf("%+v: job goroutines left after Close:\n%s", speed, stacks)
+		}
+		for _, id := range ids {
+			if j := emu.jobs.get(id); j.state != stateAborted {
+				t.Fatalf("%+v: job %s %s after Close, want Aborted", speed, id, j.state)
+			}
 		}
 	}
 }
