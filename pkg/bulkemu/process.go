@@ -102,7 +102,7 @@ func (e *Emulator) process(j *job) {
 		return
 	}
 	j.mu.Lock()
-	if j.state != stateUploadComplete { // aborted or deleted while queued
+	if j.state != stateUploadComplete || j.deleted { // aborted or deleted while queued, or before this goroutine ran
 		j.mu.Unlock()
 		return
 	}

@@ -5,10 +5,12 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -377,4 +379,44 @@ func TestHugeAndForeignPageParameters(t *testing.T) {
 	if r := o.do("GET", "/jobs/ingest?queryLocator=nonsense", "", ""); r.status != http.StatusBadRequest || !strings.Contains(r.body, "INVALID_QUERY_LOCATOR") {
 		t.Fatalf("foreign queryLocator: %d %s", r.status, r.body)
 	}
+}
+
+// A job deleted right after its close, before its goroutine ran (its
+// upload already dropped), is not processed: processing it panicked on the
+// missing upload and failed the deleted job.
+func TestDeleteRightAfterClose(t *testing.T) {
+	var log lockedBuffer
+	o := newOrg(t, Options{Logger: slog.New(slog.NewTextHandler(&log, nil))})
+	for i := 0; i < 1000; i++ {
+		id := o.createJob(`{"object":"Account","operation":"insert"}`)
+		o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", "Name\nA\n")
+		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)
+		if r := o.do("DELETE", "/jobs/ingest/"+id, "", ""); r.status != http.StatusNoContent && r.status != http.StatusBadRequest {
+			t.Fatalf("delete: %d %s", r.status, r.body)
+		}
+	}
+	o.emu.Close()
+	for _, l := range strings.Split(log.String(), "\n") {
+		if strings.Contains(l, "panic") {
+			t.Fatal(l[:min(len(l), 600)])
+		}
+	}
+}
+
+// lockedBuffer is a log destination that the emulator's goroutines share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
