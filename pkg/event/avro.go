@@ -34,6 +34,17 @@ type avroSchema struct {
 	root  *schema
 }
 
+// maxAvroBlockItems bounds the items of one block of an Avro array or map
+// (goavro.MaxBlockCount, 2^31 by default). goavro makes room for a block's
+// declared count before it reads a single item, so a fuzzed value of
+// seven bytes took 2.5 GB to fail; a longer block now fails the value at
+// once. No value meant for Salesforce rows (some hundred fields at
+// most) comes near it. goavro's bound is one for the process: only
+// decoding reads it, and Avro is decoded only here.
+const maxAvroBlockItems = 1 << 20
+
+func init() { goavro.MaxBlockCount = maxAvroBlockItems }
+
 // compileAvro builds an avroSchema from the schema's JSON text.
 func compileAvro(id int, text string) (*avroSchema, error) {
 	codec, err := goavro.NewCodec(text)

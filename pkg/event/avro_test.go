@@ -1,10 +1,12 @@
 package event
 
 import (
+	"encoding/binary"
 	"errors"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -413,6 +415,31 @@ func TestRegistry(t *testing.T) {
 // Debezium's envelope and the change envelope from a registry (whose
 // schemas are cached, so no request is made), and a record of a
 // schema_file.
+// TestAvroHugeBlockCount: an array or map that declares 2^24 items in a
+// few bytes is an invalid value, found before goavro makes room for them
+// (256 MB for the array without maxAvroBlockItems).
+func TestAvroHugeBlockCount(t *testing.T) {
+	fixed, err := FixedAvroSchema(`{"type": "record", "name": "r", "fields": [
+  {"name": "tags", "type": {"type": "array", "items": "string"}}, {"name": "attrs", "type": {"type": "map", "values": "string"}}]}`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := NewAvroDecoder(JSONShape(Defaults{Object: "Account", Operation: Insert}), fixed)
+	huge := binary.AppendVarint(nil, 1<<24)
+	for name, value := range map[string][]byte{"array": huge, "map": append(binary.AppendVarint(nil, 0), huge...)} {
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := d.Decode(Source{Value: value})
+		runtime.ReadMemStats(&after)
+		if de := (*DecodeError)(nil); !errors.As(err, &de) || !strings.Contains(err.Error(), "MaxBlockCount") {
+			t.Errorf("%s of 2^24 items: err = %v, want a *DecodeError for the block count", name, err)
+		}
+		if n := after.TotalAlloc - before.TotalAlloc; n > 64<<20 {
+			t.Errorf("%s of 2^24 items: decoding allocated %d MB", name, n>>20)
+		}
+	}
+}
+
 func FuzzAvro(f *testing.F) {
 	envelope := string(fixture(f, "debezium/customers_envelope.avsc"))
 	opportunity := string(fixture(f, "avro/opportunity.avsc"))
