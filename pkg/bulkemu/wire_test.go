@@ -232,12 +232,14 @@ func TestJobFailsOnBadUpload(t *testing.T) {
 		{`{"object":"Account","operation":"delete"}`, "Id,Name\n0018c0000000001AAA,A\n", "InvalidBatch : The 'delete' batch must contain only ids"},
 		{`{"object":"Account","operation":"insert"}`, "Name," + strings.Repeat("Description,", 3000) + "\nA\n", "InvalidBatch : The header row is longer than 32,000 characters"},
 		{`{"object":"Contact","operation":"insert"}`, "LastName,Owner.Email\nA,x@y.z\n", "InvalidBatch : Field name not found : Owner.Email"},
+		{`{"object":"Account","operation":"insert"}`, "Name,name\nA,B\n", "InvalidBatch : Duplicate field name"},
+		{`{"object":"Account","operation":"insert"}`, "", "ClientInputError : No data found in the upload"},
 	} {
 		id, info := o.load(c.job, c.csv)
 		if info["state"] != "Failed" || !strings.HasPrefix(info["errorMessage"].(string), c.message) {
 			t.Errorf("%q: state %v, errorMessage %q; want Failed, %q", c.csv, info["state"], info["errorMessage"], c.message)
 		}
-		if got := o.results(id, "successfulResults"); !strings.HasPrefix(got, `"sf__Id","sf__Created",`) {
+		if got := o.results(id, "successfulResults"); c.csv != "" && !strings.HasPrefix(got, `"sf__Id","sf__Created",`) {
 			t.Errorf("successful results of a failed job: %q", got)
 		}
 	}
@@ -419,4 +421,32 @@ func (l *lockedBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// The answers of README's error table that no other test names.
+func TestLesserErrors(t *testing.T) {
+	o := newOrg(t, Options{})
+	r := o.send("GET", o.url+"/services/data/v62.0/jobs/ingest", "", "", http.Header{"Authorization": {"Basic Ym9iOnNlY3JldA=="}})
+	if r.status != http.StatusUnauthorized || !strings.Contains(r.body, `"INVALID_AUTH_HEADER"`) {
+		t.Errorf("Basic authorization: %d %s", r.status, r.body)
+	}
+	if r := o.send("GET", o.url+"/services/oauth2/token", "", "", nil); r.status != http.StatusMethodNotAllowed || !strings.Contains(r.body, `"invalid_request"`) {
+		t.Errorf("GET of the token endpoint: %d %s", r.status, r.body)
+	}
+
+	_, info := o.load(`{"object":"Account","operation":"insert"}`, "Id,Name\n0018c0000000001AAA,A\n")
+	if info["numberRecordsFailed"] != 1.0 {
+		t.Errorf("an Id in an insert: %v", info)
+	}
+	if f := o.results(info["id"].(string), "failedResults"); !strings.Contains(f, "INVALID_FIELD_FOR_INSERT_UPDATE:") {
+		t.Errorf("an Id in an insert: %s", f)
+	}
+
+	body, _ := json.Marshal(map[string]string{"operation": "query", "query": "SELECT Name FROM Account"})
+	id := o.do("POST", "/jobs/query", "application/json", string(body)).json(t)["id"].(string)
+	o.wait("/jobs/query/" + id)
+	r = o.send("GET", o.url+"/services/data/v61.0/jobs/query/"+id+"/results", "", "", nil)
+	if r.status != http.StatusConflict || !strings.Contains(r.body, `"INVALIDJOBSTATE"`) {
+		t.Errorf("results read with another API version: %d %s", r.status, r.body)
+	}
 }
