@@ -232,6 +232,12 @@ func runCheck(args []string) error {
 	if len(cf.Config.Entrypoint) == 0 || cf.Config.Entrypoint[0] != binaryPath {
 		problems = append(problems, fmt.Sprintf("entrypoint %q, want %s", cf.Config.Entrypoint, binaryPath))
 	}
+	if *extract != "" {
+		// Replaced, so that no file of an earlier extraction passes for the image's.
+		if err := os.RemoveAll(*extract); err != nil {
+			return err
+		}
+	}
 	entries := map[string]*tar.Header{}
 	rc := mutate.Extract(img)
 	defer rc.Close()
