@@ -234,6 +234,21 @@ func checkAgree(t *testing.T, m *manifests, env map[string]string) {
 		}
 	}
 
+	// A rolling update replaces one pod at a time and adds none: a surplus
+	// member of the group would only make it rebalance.
+	if d := m.deployment; d != nil {
+		if ru := d.Spec.Strategy.RollingUpdate; d.Spec.Strategy.Type != appsv1.RollingUpdateDeploymentStrategyType || ru == nil ||
+			ru.MaxSurge == nil || ru.MaxSurge.String() != "0" || ru.MaxUnavailable == nil || ru.MaxUnavailable.String() != "1" {
+			t.Errorf("Deployment strategy %+v: want RollingUpdate with maxSurge 0 and maxUnavailable 1", d.Spec.Strategy)
+		}
+	}
+	if s := m.statefulSet; s != nil {
+		if ru := s.Spec.UpdateStrategy.RollingUpdate; s.Spec.UpdateStrategy.Type != appsv1.RollingUpdateStatefulSetStrategyType ||
+			ru != nil && (ru.MaxUnavailable != nil && ru.MaxUnavailable.String() != "1" || ru.Partition != nil && *ru.Partition != 0) {
+			t.Errorf("StatefulSet updateStrategy %+v: want RollingUpdate, one pod at a time, of every pod", s.Spec.UpdateStrategy)
+		}
+	}
+
 	// The pod runs as non-root on a read-only root file system.
 	sc, csc := template.Spec.SecurityContext, c.SecurityContext
 	if sc == nil || sc.RunAsNonRoot == nil || !*sc.RunAsNonRoot || sc.RunAsUser == nil || *sc.RunAsUser == 0 {
