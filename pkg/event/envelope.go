@@ -22,20 +22,26 @@ type envelopeDecoder struct{ d Defaults }
 func NewEnvelopeDecoder(d Defaults) Decoder { return envelopeDecoder{d} }
 
 func (e envelopeDecoder) Decode(src Source) (*Change, error) {
+	return e.d.decodeJSON(src, envelopeFormat, TombstonesFail)
+}
+
+// decodeJSON decodes a JSON value of the envelope or json format f, or a
+// tombstone with the tombstones setting's default def.
+func (d *Defaults) decodeJSON(src Source, f format, def Tombstones) (*Change, error) {
 	if src.Value == nil {
-		return e.d.tombstone(envelopeFormat, TombstonesFail, src, keyValue, nullJSONError(envelopeFormat))
+		return d.tombstone(f, def, src, keyValue, nullJSONError(f))
 	}
-	r := reader{object: e.d.Object, operation: string(e.d.Operation), externalID: e.d.ExternalIDField}
-	if err := r.read(src.Value, envelopeFormat); err != nil {
+	r := reader{object: d.Object, operation: string(d.Operation), externalID: d.ExternalIDField}
+	if err := r.read(src.Value, f); err != nil {
 		return nil, err
 	}
-	if m := e.d.Mapping; m != nil {
+	if m := d.Mapping; m != nil {
 		var err error
 		if r.fields, err = m.applyText(r.fields); err != nil {
 			return nil, err
 		}
 	}
-	return r.change(src, envelopeFormat)
+	return r.change(src, f)
 }
 
 // envelopeKeys are the keys an envelope may have.

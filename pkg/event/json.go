@@ -19,18 +19,5 @@ type jsonDecoder struct{ d Defaults }
 func NewJSONDecoder(d Defaults) Decoder { return jsonDecoder{d} }
 
 func (j jsonDecoder) Decode(src Source) (*Change, error) {
-	if src.Value == nil {
-		return j.d.tombstone(jsonFormat, j.d.jsonTombstones(), src, keyValue, nullJSONError(jsonFormat))
-	}
-	r := reader{object: j.d.Object, operation: string(j.d.Operation), externalID: j.d.ExternalIDField}
-	if err := r.read(src.Value, jsonFormat); err != nil {
-		return nil, err
-	}
-	if m := j.d.Mapping; m != nil {
-		var err error
-		if r.fields, err = m.applyText(r.fields); err != nil {
-			return nil, err
-		}
-	}
-	return r.change(src, jsonFormat)
+	return j.d.decodeJSON(src, jsonFormat, j.d.jsonTombstones())
 }
