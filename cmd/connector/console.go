@@ -49,10 +49,10 @@ func (d *consoleDeadLetters) filter(f console.Filter) (*replayFilter, error) {
 	rf := &replayFilter{errorCode: f.ErrorCode, object: f.Object, sourceTopic: f.SourceTopic}
 	var err error
 	if rf.since, err = parseBound("since", f.Since); err != nil {
-		return nil, err
+		return nil, &console.FilterError{Err: err}
 	}
 	if rf.until, err = parseBound("until", f.Until); err != nil {
-		return nil, err
+		return nil, &console.FilterError{Err: err}
 	}
 	return rf, nil
 }

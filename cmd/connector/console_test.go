@@ -234,6 +234,12 @@ func TestConsoleAPI(t *testing.T) {
 	if code, body := postReplay(t, base, "not-the-token", filter); code != 401 {
 		t.Errorf("a replay with another token: %d %s", code, body)
 	}
+	// A bad request replays nothing (the replay below reads all 5).
+	for body, want := range map[string]string{`{"error_code":"INVALID_FIELD"}`: "unknown field", `{"since":"yesterday"}`: "--since", `{"limit":-1}`: "negative"} {
+		if code, got := postReplay(t, base, consoleToken, body); code != 400 || !strings.Contains(got, want) {
+			t.Errorf("replay %s: %d %s, want 400 with %q", body, code, got, want)
+		}
+	}
 	if code, body := postReplay(t, base, consoleToken, filter); code != 200 || body != `{"dryRun":true,"kept":3,"passedOver":{"--error-code INVALID_FIELD":2}}`+"\n" {
 		t.Errorf("dry run: %d %s", code, body)
 	}

@@ -20,6 +20,7 @@ import (
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
+	"errors"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -65,6 +66,13 @@ type Filter struct {
 	Until       string `json:"until"` // exclusive
 	Limit       int    `json:"limit"` // at most this many records; 0: all
 }
+
+// FilterError is a DeadLetters' refusal of a filter (a bad since or
+// until): the console answers it with 400, other errors with 500.
+type FilterError struct{ Err error }
+
+func (e *FilterError) Error() string { return e.Err.Error() }
+func (e *FilterError) Unwrap() error { return e.Err }
 
 // DeadLetter is one dead-letter record.
 type DeadLetter struct {
@@ -268,7 +276,7 @@ func (c *Console) deadLetters(w http.ResponseWriter, r *http.Request) {
 	f := Filter{ErrorCode: q.Get("error-code"), Object: q.Get("object"), SourceTopic: q.Get("source-topic"), Since: q.Get("since"), Until: q.Get("until")}
 	b, err := c.opts.DeadLetters.Browse(r.Context(), f, browseMax)
 	if err != nil {
-		writeError(w, http.StatusBadRequest, err.Error())
+		writeError(w, errorStatus(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, b)
@@ -298,15 +306,23 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no dead-letter topic is configured (results.dead_letter_topic)")
 		return
 	}
+	// A misspelt filter must not widen the replay to every record: unknown
+	// keys are refused, as the configuration's are.
 	var req ReplayRequest
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10)).Decode(&req); err != nil {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "the body is not a replay request: "+err.Error())
+		return
+	}
+	if req.Limit < 0 {
+		writeError(w, http.StatusBadRequest, "limit must not be negative (0: no limit)")
 		return
 	}
 	if req.DryRun {
 		b, err := c.opts.DeadLetters.Browse(r.Context(), req.Filter, 0)
 		if err != nil {
-			writeError(w, http.StatusBadRequest, err.Error())
+			writeError(w, errorStatus(err), err.Error())
 			return
 		}
 		writeJSON(w, http.StatusOK, ReplayAnswer{DryRun: true, Kept: b.Kept, PassedOver: b.PassedOver})
@@ -320,7 +336,7 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 	c.opts.Logger.Info("console: replay", "filter", req.Filter, "from", r.RemoteAddr)
 	s, err := c.opts.DeadLetters.Replay(r.Context(), req.Filter)
 	if err != nil {
-		writeError(w, http.StatusInternalServerError, err.Error())
+		writeError(w, errorStatus(err), err.Error())
 		return
 	}
 	writeJSON(w, http.StatusOK, ReplayAnswer{Kept: int(s.Succeeded + s.Failed), Replay: s})
@@ -351,6 +367,15 @@ func nonNil[T any](s []T) []T {
 		return []T{}
 	}
 	return s
+}
+
+// errorStatus is 400 for a refused filter, 500 for the rest (Kafka or
+// Salesforce failed).
+func errorStatus(err error) int {
+	if _, ok := errors.AsType[*FilterError](err); ok {
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -1,7 +1,9 @@
 package console
 
 import (
+	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -63,5 +65,92 @@ func TestConsoleMasksSecrets(t *testing.T) {
 	if strings.Contains(s, "sf-secret") || strings.Contains(s, "tok-secret") || !strings.Contains(s, `"client_secret":"\u003credacted\u003e"`) ||
 		!strings.Contains(s, `"console_token":"\u003credacted\u003e"`) || !strings.Contains(s, `"max_age":"5s"`) || !strings.Contains(s, `"memory_budget":"64MiB"`) {
 		t.Errorf("masked configuration: %s", s)
+	}
+}
+
+// deadLetters is a dead-letter topic as the console's handlers see it: it
+// records the filters of the replays asked of it, and holds each replay
+// until release is closed.
+type deadLetters struct {
+	replays chan Filter
+	release chan struct{}
+}
+
+func (d *deadLetters) Browse(ctx context.Context, f Filter, max int) (*Browse, error) {
+	return &Browse{Records: []DeadLetter{}, PassedOver: map[string]int{}}, nil
+}
+
+func (d *deadLetters) Replay(ctx context.Context, f Filter) (*ReplaySummary, error) {
+	d.replays <- f
+	<-d.release
+	return &ReplaySummary{Read: 1, Succeeded: 1}, nil
+}
+
+func post(t *testing.T, url, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, url+"/api/replay", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer tok")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// A body that is not a replay request is refused with 400 and a message,
+// and replays nothing: a misspelt filter key (which would otherwise leave
+// the filter empty and replay every record), a negative limit, bad JSON.
+func TestConsoleReplayRefusesBadRequests(t *testing.T) {
+	dl := &deadLetters{replays: make(chan Filter, 10), release: make(chan struct{})}
+	close(dl.release)
+	srv := httptest.NewServer(New(Options{Token: "tok", DeadLetters: dl}))
+	defer srv.Close()
+	for body, want := range map[string]string{
+		`{"error_code":"INVALID_FIELD"}`: `unknown field \"error_code\"`,
+		`{"limit":-1}`:                   "limit must not be negative",
+		`{"errorCode":`:                  "not a replay request",
+		`["INVALID_FIELD"]`:              "not a replay request",
+	} {
+		if code, got := post(t, srv.URL, body); code != http.StatusBadRequest || !strings.Contains(got, want) {
+			t.Errorf("%s: %d %s, want 400 with %q", body, code, got, want)
+		}
+	}
+	select {
+	case f := <-dl.replays:
+		t.Errorf("a bad request replayed with %+v", f)
+	default:
+	}
+	if code, got := post(t, srv.URL, `{"errorCode":"INVALID_FIELD","limit":2}`); code != http.StatusOK || (<-dl.replays != Filter{ErrorCode: "INVALID_FIELD", Limit: 2}) {
+		t.Errorf("a good request: %d %s", code, got)
+	}
+}
+
+// Replays run one at a time: another one asked for while one runs is
+// refused with 409, and a dry run still answers.
+func TestConsoleReplayOneAtATime(t *testing.T) {
+	dl := &deadLetters{replays: make(chan Filter, 1), release: make(chan struct{})}
+	srv := httptest.NewServer(New(Options{Token: "tok", DeadLetters: dl}))
+	defer srv.Close()
+	first := make(chan int, 1)
+	go func() {
+		code, _ := post(t, srv.URL, `{}`)
+		first <- code
+	}()
+	<-dl.replays // the first replay runs
+	if code, body := post(t, srv.URL, `{"errorCode":"X"}`); code != http.StatusConflict || !strings.Contains(body, "a replay is running") {
+		t.Errorf("a second replay: %d %s", code, body)
+	}
+	if code, body := post(t, srv.URL, `{"dryRun":true}`); code != http.StatusOK {
+		t.Errorf("a dry run while a replay runs: %d %s", code, body)
+	}
+	close(dl.release)
+	if code := <-first; code != http.StatusOK {
+		t.Errorf("the first replay: %d", code)
+	}
+	go func() { <-dl.replays }()
+	if code, body := post(t, srv.URL, `{}`); code != http.StatusOK {
+		t.Errorf("a replay after the first: %d %s", code, body)
 	}
 }
