@@ -60,6 +60,24 @@ func (d *consoleDeadLetters) filter(f console.Filter) (*replayFilter, error) {
 // browseValue bounds the value shown of a record.
 const browseValue = 4 << 10
 
+// cutValue returns v's first n bytes, less a character cut at the end.
+// Only the end is looked at: a binary value (Avro) keeps its n bytes.
+func cutValue(v []byte, n int) []byte {
+	if len(v) <= n {
+		return v
+	}
+	v = v[:n]
+	for i := 1; i < utf8.UTFMax && i <= len(v); i++ {
+		if utf8.RuneStart(v[len(v)-i]) {
+			if !utf8.FullRune(v[len(v)-i:]) {
+				v = v[:len(v)-i]
+			}
+			break
+		}
+	}
+	return v
+}
+
 func (d *consoleDeadLetters) Browse(ctx context.Context, f console.Filter, max int) (*console.Browse, error) {
 	rf, err := d.filter(f)
 	if err != nil {
@@ -77,12 +95,8 @@ func (d *consoleDeadLetters) Browse(ctx context.Context, f console.Filter, max i
 		if len(b.Records) >= max {
 			return
 		}
-		value := r.Value[:min(len(r.Value), browseValue)]
-		for len(value) > 0 && !utf8.Valid(value) && len(r.Value) > browseValue {
-			value = value[:len(value)-1] // not inside a character
-		}
 		l := console.DeadLetter{Position: rec.DeadLetter, Original: rec.Original, Timestamp: r.Timestamp, ErrorCode: rec.ErrorCode,
-			Key: string(r.Key), Value: string(value), Truncated: truncatedHeader(r)}
+			Key: string(r.Key), Value: string(cutValue(r.Value, browseValue)), Truncated: truncatedHeader(r)}
 		if rec.Change != nil {
 			l.Object, l.Operation = rec.Change.Object, string(rec.Change.Operation)
 		}

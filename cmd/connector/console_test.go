@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -277,5 +278,29 @@ func TestConsoleWithoutToken(t *testing.T) {
 	}
 	if code, body := httpGet(t, base+"/dead-letters"); code != 200 || !strings.Contains(body, "Replays from the console are off") {
 		t.Errorf("/dead-letters: %d %.300s", code, body)
+	}
+}
+
+// A value shown on the dead-letters page is cut at 4 KiB, not inside a
+// character; a binary value keeps its 4 KiB.
+func TestConsoleValueCut(t *testing.T) {
+	text := strings.Repeat("a", browseValue-1) + "é" + "tail"
+	binary := make([]byte, 2*browseValue)
+	for i := range binary {
+		binary[i] = byte(0x80 + i%64) // continuation bytes: never valid UTF-8
+	}
+	for _, tc := range []struct {
+		name string
+		in   []byte
+		want int
+	}{
+		{"short", []byte("é"), 2},
+		{"text cut inside é", []byte(text), browseValue - 1},
+		{"text cut after é", []byte("é" + text), browseValue},
+		{"binary", binary, browseValue},
+	} {
+		if got := cutValue(tc.in, browseValue); len(got) != tc.want || !bytes.HasPrefix(tc.in, got) {
+			t.Errorf("%s: %d bytes, want %d", tc.name, len(got), tc.want)
+		}
 	}
 }
