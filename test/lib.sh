@@ -31,14 +31,19 @@ lib_work_dir() {
 # lib_cleanup runs on exit: SERVICE_PID gets SIGTERM and 10 s to stop, then
 # SIGKILL.
 lib_cleanup() {
-  local status=$? i
+  local status=$? i state
   if [[ -n "$SERVICE_PID" ]] && kill -0 "$SERVICE_PID" 2>/dev/null; then
     kill "$SERVICE_PID" 2>/dev/null || true
     # Not $(seq ...): a command substitution inside an EXIT trap runs the
     # trap again in its subshell, which removed WORK_DIR (and the log the
     # suite shows on failure) before this line was reached.
+    # A process that stopped stays a zombie, which kill -0 still finds,
+    # until this shell waits for it: on Linux its state tells.
     for ((i = 0; i < 100; i++)); do
       kill -0 "$SERVICE_PID" 2>/dev/null || break
+      if [[ -r /proc/$SERVICE_PID/stat ]] && read -r _ _ state _ <"/proc/$SERVICE_PID/stat" && [[ $state == Z ]]; then
+        break
+      fi
       sleep 0.1
     done
     kill -9 "$SERVICE_PID" 2>/dev/null || true
