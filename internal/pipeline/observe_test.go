@@ -166,3 +166,62 @@ func TestWatchKeepsTheLastJobs(t *testing.T) {
 		t.Errorf("in flight %+v", o.InFlight)
 	}
 }
+
+// The watch forgets a revoked partition's lag, in Observe and in
+// bulkstream_consumer_lag, and keeps the others'.
+func TestObserveLagForgottenOnRevoke(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	p := &Pipeline{log: slog.New(slog.DiscardHandler), submit: &submitter{}}
+	p.opts.Metrics = metrics.New(reg)
+	p.submit.watch = newWatch(p)
+	partition := func(n int32, hwm int64) kgo.FetchPartition {
+		return kgo.FetchPartition{Partition: n, HighWatermark: hwm, Records: []*kgo.Record{{Topic: "crm.accounts", Partition: n, Offset: 4}}}
+	}
+	p.submit.watch.fetched(kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "crm.accounts", Partitions: []kgo.FetchPartition{partition(0, 10), partition(1, 5)}}}}})
+	if o := p.Observe(); len(o.Lag) != 2 || o.Lag[0] != (PartitionLag{"crm.accounts", 0, 5}) || o.Lag[1] != (PartitionLag{"crm.accounts", 1, 0}) {
+		t.Errorf("lag %+v", o.Lag)
+	}
+	p.submit.watch.revoked(topicPartition{"crm.accounts", 0})
+	if o, g := p.Observe(), gauges(t, reg, "bulkstream_consumer_lag"); len(o.Lag) != 1 || o.Lag[0].Partition != 1 || len(g) != 1 || g["1/crm.accounts"] != 0 {
+		t.Errorf("after revoking partition 0: observed %+v, exported %v", o.Lag, g)
+	}
+}
+
+// Failures by code keep the latest examples, and count by minute only
+// within the last hour: a minute of the ring an hour old counts as 0 and
+// starts again from 0.
+func TestObserveFailuresByMinute(t *testing.T) {
+	p := &Pipeline{log: slog.New(slog.DiscardHandler), submit: &submitter{}}
+	p.submit.watch = newWatch(p)
+	fail := func(key string) {
+		p.submit.watch.failed(&outcome{result: Result{ErrorCode: "INVALID_FIELD"}, src: event.Source{Key: []byte(key)}})
+	}
+	for i := range failureExamples + 2 {
+		fail(fmt.Sprint("k", i))
+	}
+	o := p.Observe()
+	if len(o.Failures) != 1 || o.Failures[0].Count != failureExamples+2 || len(o.Failures[0].Examples) != failureExamples ||
+		o.Failures[0].Examples[0].Key != "k2" || o.Failures[0].Examples[failureExamples-1].Key != fmt.Sprint("k", failureExamples+1) {
+		t.Fatalf("failures %+v", o.Failures)
+	}
+	// Make the counts an hour old (the same slot of the ring).
+	f := p.submit.watch.failures["INVALID_FIELD"]
+	for i := range f.minute {
+		if f.minute[i] != 0 {
+			f.minute[i] -= failureMinutes
+		}
+	}
+	sum := func() (n int64) {
+		for _, c := range p.Observe().Failures[0].PerMinute {
+			n += c
+		}
+		return n
+	}
+	if n := sum(); n != 0 {
+		t.Errorf("counts an hour old: %d in the last hour", n)
+	}
+	fail("again")
+	if n := sum(); n != 1 || p.Observe().Failures[0].Count != failureExamples+3 {
+		t.Errorf("after a new failure: %d in the last hour, %+v", n, p.Observe().Failures[0])
+	}
+}

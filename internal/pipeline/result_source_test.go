@@ -1,6 +1,8 @@
 package pipeline
 
 import (
+	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -81,4 +83,38 @@ func headersOf(r *kgo.Record) []event.Header {
 		hs = append(hs, event.Header{Key: h.Key, Value: h.Value})
 	}
 	return hs
+}
+
+// A result leaves out the source headers that would make it larger than
+// the limit, and keeps the rest of itself; the dead-letter copy keeps them.
+func TestResultLeavesOutHeadersOverTheLimit(t *testing.T) {
+	const limit = 16 << 10
+	for _, tc := range []struct {
+		name  string
+		value string
+		kept  bool
+	}{
+		{"small", "00-abc-01", true},
+		// 3,000 control characters: JSON writes each as \u0001, 18,000 bytes.
+		{"escaped past the limit", strings.Repeat("\x01", 3000), false},
+	} {
+		o := outcome{src: event.Source{Topic: "crm.accounts", Partition: 1, Offset: 7, Key: []byte("k"), Value: []byte(`{"x":1}`),
+			Headers: []event.Header{{Key: "traceparent", Value: []byte(tc.value)}}},
+			result: Result{ErrorCode: "INVALID_FIELD", Error: "bad", Object: "Account", Operation: "upsert"}}
+		rs, err := o.records(testTopics, EncodeJSON, false, limit)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var r Result
+		if err := json.Unmarshal(rs[0].Value, &r); err != nil {
+			t.Fatal(err)
+		}
+		if n := recordSize(rs[0]); n > limit || string(rs[0].Key) != "k" || r.ErrorCode != "INVALID_FIELD" || r.Object != "Account" ||
+			(len(r.SourceHeaders) == 1) != tc.kept {
+			t.Errorf("%s: result of %d bytes, sourceHeaders kept %v, want %v: %.200s", tc.name, n, len(r.SourceHeaders) == 1, tc.kept, rs[0].Value)
+		}
+		if len(rs) != 2 || header(rs[1], "traceparent") != tc.value || header(rs[1], HeaderTruncated) != "" {
+			t.Errorf("%s: the dead-letter copy lost the header: %d records", tc.name, len(rs))
+		}
+	}
 }
