@@ -85,7 +85,7 @@ type Observation struct {
 	Stats    Stats          `json:"stats"`
 	InFlight []JobView      `json:"inFlight"` // oldest first
 	Recent   []JobView      `json:"recent"`   // the last jobs that ended, latest first
-	Failures []FailureCount `json:"failures"` // most first
+	Failures []FailureCount `json:"failures"` // most first, then by code
 	Lag      []PartitionLag `json:"lag"`      // by topic and partition
 }
 
@@ -138,15 +138,14 @@ func (p *Pipeline) Observe() Observation {
 		}
 		o.Failures = append(o.Failures, c)
 	}
-	slices.SortFunc(o.Failures, func(a, b FailureCount) int { return int(b.Count - a.Count) })
+	// Codes of equal counts by name, so that the console's list does not
+	// reorder them at every refresh (map order).
+	slices.SortFunc(o.Failures, func(a, b FailureCount) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Code, b.Code)) })
 	for tp, lag := range w.lag {
 		o.Lag = append(o.Lag, PartitionLag{tp.topic, tp.partition, lag})
 	}
 	slices.SortFunc(o.Lag, func(a, b PartitionLag) int {
-		if a.Topic != b.Topic {
-			return cmp.Compare(a.Topic, b.Topic)
-		}
-		return int(a.Partition - b.Partition)
+		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	return o
 }

@@ -225,3 +225,21 @@ func TestObserveFailuresByMinute(t *testing.T) {
 		t.Errorf("after a new failure: %d in the last hour, %+v", n, p.Observe().Failures[0])
 	}
 }
+
+// Codes with as many failures are listed by name, the same at every look.
+func TestObserveFailuresOrder(t *testing.T) {
+	p := &Pipeline{log: slog.New(slog.DiscardHandler), submit: &submitter{}}
+	p.submit.watch = newWatch(p)
+	for _, code := range []string{"C", "A", "B", "D", "B"} {
+		p.submit.watch.failed(&outcome{result: Result{ErrorCode: code}})
+	}
+	for range 20 {
+		var codes []string
+		for _, f := range p.Observe().Failures {
+			codes = append(codes, f.Code)
+		}
+		if got := strings.Join(codes, ","); got != "B,A,C,D" {
+			t.Fatalf("failures in the order %s, want B,A,C,D", got)
+		}
+	}
+}
