@@ -234,8 +234,10 @@ func (w *watch) failed(o *outcome) {
 		f.minute[i], f.count[i] = minute, 0
 	}
 	f.count[minute%failureMinutes]++
+	// The message and the key are cut to 512 bytes: a key may be as large
+	// as a record, and the examples stay for as long as the process runs.
 	ex := FailureExample{Object: r.Object, Operation: r.Operation, Error: cutMessage(r.Error, 4096), JobID: r.JobID,
-		Key: string(o.src.Key), Source: r.Source, At: f.Last}
+		Key: cutMessage(string(o.src.Key), 4096), Source: r.Source, At: f.Last}
 	if len(f.Examples) == failureExamples {
 		f.Examples = append(f.Examples[:0], f.Examples[1:]...)
 	}

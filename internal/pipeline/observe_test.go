@@ -204,6 +204,10 @@ func TestObserveFailuresByMinute(t *testing.T) {
 		o.Failures[0].Examples[0].Key != "k2" || o.Failures[0].Examples[failureExamples-1].Key != fmt.Sprint("k", failureExamples+1) {
 		t.Fatalf("failures %+v", o.Failures)
 	}
+	fail(strings.Repeat("k", 1<<20))
+	if ex := p.Observe().Failures[0].Examples; len(ex[failureExamples-1].Key) > 512 {
+		t.Errorf("an example keeps a key of %d bytes", len(ex[failureExamples-1].Key))
+	}
 	// Make the counts an hour old (the same slot of the ring).
 	f := p.submit.watch.failures["INVALID_FIELD"]
 	for i := range f.minute {
@@ -221,7 +225,7 @@ func TestObserveFailuresByMinute(t *testing.T) {
 		t.Errorf("counts an hour old: %d in the last hour", n)
 	}
 	fail("again")
-	if n := sum(); n != 1 || p.Observe().Failures[0].Count != failureExamples+3 {
+	if n := sum(); n != 1 || p.Observe().Failures[0].Count != failureExamples+4 {
 		t.Errorf("after a new failure: %d in the last hour, %+v", n, p.Observe().Failures[0])
 	}
 }
