@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +18,11 @@ import (
 
 // newConsole is the console of `connector run` (see internal/console),
 // whose dead-letter pages read and replay results.dead_letter_topic as
-// `connector replay` does, under the same replay group.
-func newConsole(cfg *config.Config, sf *bulk.Client, p *pipeline.Pipeline, reg prometheus.Gatherer, opts pipeline.Options, log *slog.Logger) *console.Console {
+// `connector replay` does, under the same replay group. A replay it runs
+// stops when ctx (the run's) ends, as when its request does; wait returns
+// once no replay runs, for run to call before it returns, so that a
+// replay's results and commits are done before the process exits.
+func newConsole(ctx context.Context, cfg *config.Config, sf *bulk.Client, p *pipeline.Pipeline, reg prometheus.Gatherer, opts pipeline.Options, log *slog.Logger) (c *console.Console, wait func()) {
 	apiRequests := func() (used, max int64) {
 		l, _ := sf.LastLimitInfo()
 		return l.Used, l.Max
@@ -28,11 +32,13 @@ func newConsole(cfg *config.Config, sf *bulk.Client, p *pipeline.Pipeline, reg p
 		records = opts.Pacer.Records
 	}
 	var dl console.DeadLetters
+	wait = func() {}
 	if topic := cfg.Results.DeadLetterTopic; topic != "" {
-		dl = &consoleDeadLetters{cfg: cfg, sf: sf, log: log, topic: topic, group: cfg.Kafka.Group + "-replay-" + topic, opts: opts}
+		d := &consoleDeadLetters{cfg: cfg, sf: sf, log: log, topic: topic, group: cfg.Kafka.Group + "-replay-" + topic, opts: opts, runCtx: ctx}
+		dl, wait = d, d.replays.Wait
 	}
 	return console.New(console.Options{Pipeline: p, Metrics: reg, Config: cfg, InstanceURL: sf.InstanceURL(), DeadLetters: dl,
-		APIRequests: apiRequests, RecordLimit: cfg.Limits.RecordLimit, Records: records, Token: string(cfg.HTTP.ConsoleToken), Logger: log})
+		APIRequests: apiRequests, RecordLimit: cfg.Limits.RecordLimit, Records: records, Token: string(cfg.HTTP.ConsoleToken), Logger: log}), wait
 }
 
 // consoleDeadLetters is console.DeadLetters on the dead-letter topic.
@@ -42,6 +48,8 @@ type consoleDeadLetters struct {
 	log          *slog.Logger
 	topic, group string
 	opts         pipeline.Options // of the pipeline: its Kafka options and routes
+	runCtx       context.Context  // the run's: a replay stops when it ends
+	replays      sync.WaitGroup   // replays running
 }
 
 // filter turns the console's filter into the command line's.
@@ -128,6 +136,11 @@ func (d *consoleDeadLetters) Replay(ctx context.Context, f console.Filter) (*con
 	if err != nil {
 		return nil, err
 	}
+	d.replays.Add(1)
+	defer d.replays.Done()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(d.runCtx, cancel)()
 	if err := p.Run(ctx); err != nil {
 		return nil, err
 	}

@@ -90,7 +90,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if cfg.HTTP.Listen != "" {
-		stop, err := serveHTTP(cfg.HTTP.Listen, reg, &readiness{pipeline: p, status: sfStatus, sf: sf}, newConsole(cfg, sf, p, reg, opts, log), log)
+		con, waitReplays := newConsole(ctx, cfg, sf, p, reg, opts, log)
+		defer waitReplays() // after stop: a console replay ends with ctx and is waited for
+		stop, err := serveHTTP(cfg.HTTP.Listen, reg, &readiness{pipeline: p, status: sfStatus, sf: sf}, con, log)
 		if err != nil {
 			return err
 		}
