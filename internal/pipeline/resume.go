@@ -51,7 +51,7 @@ func (p *Pipeline) onAssigned(_ context.Context, cl *kgo.Client, parts map[strin
 	}
 	cl.PauseFetchPartitions(parts)
 	claimed := p.owned.claimParts(parts)
-	p.spawn(func() { p.planAssigned(parts, claimed) })
+	p.spawn(func() { p.planAssigned(cl, parts, claimed) })
 }
 
 // planAssigned makes the plan for newly assigned partitions while their
@@ -61,7 +61,7 @@ func (p *Pipeline) onAssigned(_ context.Context, cl *kgo.Client, parts map[strin
 // with back-off, until it can, the partitions move on, or the pipeline
 // stops: loading the events again instead would duplicate the inserts of
 // jobs that ran.
-func (p *Pipeline) planAssigned(parts map[string][]int32, claimed claim) {
+func (p *Pipeline) planAssigned(cl *kgo.Client, parts map[string][]int32, claimed claim) {
 	ctx := p.background
 	if p.opts.ExactlyOnce {
 		for tp := range claimed {
@@ -73,7 +73,7 @@ func (p *Pipeline) planAssigned(parts map[string][]int32, claimed claim) {
 	var pl *plan
 	for tries := 1; ; tries++ {
 		var err error
-		if pl, err = p.makePlan(ctx, parts); err == nil {
+		if pl, err = p.makePlan(ctx, cl, parts); err == nil {
 			break
 		}
 		if p.owned.allLost(claimed) {
@@ -94,13 +94,15 @@ func (p *Pipeline) planAssigned(parts map[string][]int32, claimed claim) {
 
 // makePlan reads the journal entries of parts. It asks only Kafka: what
 // became of the jobs that were not closed is Salesforce's to say, and the
-// job runner asks it (submitter.resume), for as long as that takes.
-func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*plan, error) {
+// job runner asks it (submitter.resume), for as long as that takes. It
+// takes the client from the group callback: the callback may run before Run
+// has stored p.client.
+func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (*plan, error) {
 	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts)
 	if err != nil {
 		return nil, err
 	}
-	committed, err := kadm.NewClient(p.client).FetchOffsets(ctx, p.opts.Group)
+	committed, err := kadm.NewClient(cl).FetchOffsets(ctx, p.opts.Group)
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
@@ -127,7 +129,7 @@ func (p *Pipeline) makePlan(ctx context.Context, parts map[string][]int32) (*pla
 		pl.resumed++
 	}
 	if len(spent) > 0 {
-		if err := p.client.ProduceSync(ctx, spent...).FirstErr(); err != nil {
+		if err := cl.ProduceSync(ctx, spent...).FirstErr(); err != nil {
 			p.log.Warn("clearing spent journal entries", "error", err)
 		}
 	}
