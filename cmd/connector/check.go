@@ -67,6 +67,9 @@ func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, lo
 	if err := checkSASL(ctx, cfg.Kafka.SASL); err != nil {
 		first = append(first, preflight.Problem{Severity: preflight.Error, Key: "kafka.sasl", Cause: err.Error()})
 	}
+	if cause := saslInTheClear(cfg.Kafka); cause != "" {
+		first = append(first, preflight.Problem{Severity: preflight.Warning, Key: "kafka.sasl.mechanism", Cause: cause})
+	}
 	var kc *kgo.Client
 	kopts, err := kafkaOptions(cfg.Kafka)
 	if err == nil {

@@ -54,6 +54,28 @@ func checkSASL(ctx context.Context, s config.SASL) error {
 	return err
 }
 
+// saslInTheClear says what kafka.sasl sends to the brokers unencrypted
+// when kafka.tls.enabled is false, or "" when nothing is: PLAIN sends the
+// password itself, OAUTHBEARER a bearer token, AWS_MSK_IAM a signed
+// request; whoever reads one on the path can authenticate with it. SCRAM
+// sends only proofs that are of no use for another session. `connector
+// check` reports it as a warning rather than an error: a broker on
+// localhost, or a test broker, may well have no TLS.
+func saslInTheClear(k config.Kafka) string {
+	if k.TLS.Enabled {
+		return ""
+	}
+	switch k.SASL.Mechanism {
+	case config.SASLPlain:
+		return "plain without kafka.tls.enabled sends the password in the clear on every connection"
+	case config.SASLOAuthBearer:
+		return "oauthbearer without kafka.tls.enabled sends the bearer token in the clear on every connection; whoever reads it can use it until it expires"
+	case config.SASLAWSMSKIAM:
+		return "aws_msk_iam without kafka.tls.enabled sends a signed AWS request in the clear on every connection; whoever reads it can use it for 15 minutes (MSK serves IAM on its TLS port 9098 only)"
+	}
+	return ""
+}
+
 // saslHTTPTimeout bounds each request for credentials: a token endpoint,
 // STS, a credentials endpoint.
 const saslHTTPTimeout = 30 * time.Second

@@ -25,6 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bulkstream/bulkstream/internal/config"
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 )
 
 // saslBroker makes a kfake cluster check one SASL mechanism. kfake speaks
@@ -238,6 +239,81 @@ func TestOAuthBearerCheck(t *testing.T) {
 	s.OAuth.ClientSecret = "s3cr3t"
 	if err := checkSASL(context.Background(), s); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestCheckWarnsOfSASLInTheClear: connector check passes with a warning
+// under kafka.sasl.mechanism when plain, oauthbearer or aws_msk_iam
+// authenticates (successfully) without kafka.tls.enabled, since each sends
+// what logs in (a password, a bearer token, a signed request) in the
+// clear; SCRAM and any mechanism over TLS are not warned of.
+func TestCheckWarnsOfSASLInTheClear(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "aws-s3cr3t")
+	t.Setenv("AWS_REGION", "eu-west-1")
+	idp := newTokenEndpoint(t, "bulkstream", "s3cr3t", time.Hour)
+	var accepted []string
+	_, sfURL := newSalesforce(t, bulkemu.Options{})
+	for _, c := range []struct {
+		mechanism, kafkaName string
+		sasl                 string // kafka.sasl's keys but mechanism
+		check                func([]byte) (time.Duration, error)
+		what                 string // what the warning says is sent in the clear
+	}{
+		{"plain", "PLAIN", "    username: bulkstream\n    password: s3cr3t\n", func(msg []byte) (time.Duration, error) {
+			if string(msg) != "\x00bulkstream\x00s3cr3t" {
+				return 0, fmt.Errorf("PLAIN message %q", msg)
+			}
+			return 0, nil
+		}, "the password"},
+		{"oauthbearer", "OAUTHBEARER", fmt.Sprintf("    oauth:\n      token_url: %s\n      client_id: bulkstream\n      client_secret: s3cr3t\n", idp.URL),
+			idp.check(nil, &accepted), "the bearer token"},
+		{"aws_msk_iam", "AWS_MSK_IAM", "", func(msg []byte) (time.Duration, error) {
+			return 0, sigV4Presigned(msg, "127.0.0.1", "AKIAIOSFODNN7EXAMPLE", "aws-s3cr3t")
+		}, "a signed AWS request"},
+	} {
+		t.Run(c.mechanism, func(t *testing.T) {
+			var mu sync.Mutex
+			authenticated := 0
+			cluster := saslBroker(t, c.kafkaName, func(msg []byte) (time.Duration, error) {
+				mu.Lock()
+				defer mu.Unlock()
+				lifetime, err := c.check(msg)
+				if err == nil {
+					authenticated++
+				}
+				return lifetime, err
+			}, "crm.accounts")
+			path := filepath.Join(t.TempDir(), "config.yaml")
+			cfg := fmt.Sprintf("kafka:\n  brokers: [%s]\n  group: sasl-test\n  sasl:\n    mechanism: %s\n%ssalesforce:\n  login_url: %s\n  auth:\n%sroutes:\n  - topics: [crm.accounts]\n    object: Account\n",
+				cluster.ListenAddrs()[0], c.mechanism, c.sasl, sfURL, clientCredentials)
+			if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var stdout, stderr lockedBuffer
+			code := run(context.Background(), []string{"check", "--config", path}, &stdout, &stderr)
+			want := "warning: kafka.sasl.mechanism: " + c.mechanism + " without kafka.tls.enabled sends " + c.what + " in the clear on every connection"
+			if code != 0 || !strings.HasPrefix(stdout.String(), want) || !strings.HasSuffix(stdout.String(), "ok: 1 route checked against Kafka and Salesforce, 1 warning\n") {
+				t.Errorf("exit %d\nstdout:\n%s\nwant a line that starts:\n%s\nstderr:\n%s", code, stdout.String(), want, stderr.String())
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if authenticated == 0 {
+				t.Error("the check did not authenticate to the broker")
+			}
+		})
+	}
+
+	for _, k := range []config.Kafka{
+		{SASL: config.SASL{Mechanism: config.SASLScramSHA512}},
+		{SASL: config.SASL{Mechanism: config.SASLPlain}, TLS: config.TLS{Enabled: true}},
+		{SASL: config.SASL{Mechanism: config.SASLOAuthBearer}, TLS: config.TLS{Enabled: true}},
+		{SASL: config.SASL{Mechanism: config.SASLAWSMSKIAM}, TLS: config.TLS{Enabled: true}},
+		{},
+	} {
+		if got := saslInTheClear(k); got != "" {
+			t.Errorf("mechanism %q, TLS %v: %q, want no warning", k.SASL.Mechanism, k.TLS.Enabled, got)
+		}
 	}
 }
 
