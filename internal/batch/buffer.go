@@ -62,6 +62,9 @@ const (
 	// holds its share of the budget (a quarter), so that jobs take turns
 	// with it instead of one job taking it all.
 	ReasonMemory Reason = "memory"
+	// ReasonCaughtUp: the consumer read to the end of a backlog, and the
+	// open buffers are its tail (see pipeline's lag).
+	ReasonCaughtUp Reason = "caught_up"
 )
 
 var (

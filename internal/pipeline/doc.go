@@ -31,7 +31,9 @@
 //	    (object, operation, external id field), one row per record, and
 //	    notes the parent records the row refers to (parents.go).
 //	  - sealed: the buffer rolls over (bytes, records — at once when it
-//	    fills —, age, a dependency on another buffer, shutdown) and waits in
+//	    fills —, age, a dependency on another buffer, its share of the
+//	    memory budget, the consumer reaching the end of a backlog (lag.go),
+//	    shutdown) and waits in
 //	    the ready queue until no job in flight holds one of its records, no
 //	    job, waiting buffer or open buffer holds one of its parents, and a
 //	    job slot is free.

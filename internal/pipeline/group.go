@@ -47,6 +47,7 @@ func (p *Pipeline) revoke(parts map[string][]int32) {
 			p.forgetPartition(tp)
 			p.producers.drop(tp)
 			p.submit.watch.revoked(tp)
+			p.behind.forget(tp)
 		}
 	}
 	p.log.Info("partitions revoked", "partitions", parts)

@@ -24,6 +24,7 @@ const pollRecords = 5000
 // the poller to hold back rebalances.
 type poll struct {
 	records []ahead
+	lag     map[topicPartition]int64 // of the poll's partitions (see lag)
 	handled chan struct{}
 }
 
@@ -106,10 +107,11 @@ func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll)
 				p.log.Warn("fetch error", "topic", topic, "partition", partition, "error", err)
 			}
 		})
-		p.submit.watch.fetched(fetches)
+		lags := fetchedLag(fetches)
+		p.submit.watch.fetched(lags)
 		handled := make(chan struct{})
 		select {
-		case out <- poll{p.prepare(fetches.Records()), handled}:
+		case out <- poll{p.prepare(fetches.Records()), lags, handled}:
 			<-handled
 		case <-ctx.Done():
 		}
@@ -179,6 +181,9 @@ func (p *Pipeline) loop(ctx context.Context) {
 			p.handle(pl.records)
 			close(pl.handled)
 			p.enqueue(p.batcher.SealFrom(p.memoryShare(), batch.ReasonMemory))
+			if p.behind.caughtUp(pl.lag) {
+				p.enqueue(p.batcher.SealAll(batch.ReasonCaughtUp))
+			}
 		case c := <-p.done:
 			p.completed(c)
 		case w := <-p.wake:

@@ -3,12 +3,11 @@ package pipeline
 import (
 	"cmp"
 	"errors"
+	"maps"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
@@ -244,24 +243,15 @@ func (w *watch) failed(o *outcome) {
 	f.Examples = append(f.Examples, ex)
 }
 
-// fetched notes each fetched partition's lag (bulkstream_consumer_lag):
-// its last stable offset (the high watermark, without transactions) less
-// the offset after its last record.
-func (w *watch) fetched(fetches kgo.Fetches) {
-	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
-		if len(fp.Records) == 0 {
-			return
-		}
-		end := fp.LastStableOffset
-		if end <= 0 {
-			end = fp.HighWatermark
-		}
-		lag := max(end-(fp.Records[len(fp.Records)-1].Offset+1), 0)
-		w.p.opts.Metrics.ConsumerLag.WithLabelValues(fp.Topic, strconv.Itoa(int(fp.Partition))).Set(float64(lag))
-		w.mu.Lock()
-		w.lag[topicPartition{fp.Topic, fp.Partition}] = lag
-		w.mu.Unlock()
-	})
+// fetched notes each fetched partition's lag (bulkstream_consumer_lag; see
+// fetchedLag).
+func (w *watch) fetched(lags map[topicPartition]int64) {
+	for tp, lag := range lags {
+		w.p.opts.Metrics.ConsumerLag.WithLabelValues(tp.topic, strconv.Itoa(int(tp.partition))).Set(float64(lag))
+	}
+	w.mu.Lock()
+	maps.Copy(w.lag, lags)
+	w.mu.Unlock()
 }
 
 // assigned logs partitions assigned to this instance.

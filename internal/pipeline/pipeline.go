@@ -172,6 +172,7 @@ type Pipeline struct {
 	failed   []outcome                  // of the poll being handled: records that fail (or are skipped) before a job
 	ids      *identities
 	source   source // routedTopics, or a replay's replayProgress (set by Run)
+	behind   lag    // how far the consumer is from the end of each partition
 
 	// What the journal said about assigned partitions; the main loop owns
 	// these.

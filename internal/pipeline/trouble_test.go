@@ -350,7 +350,7 @@ func TestJobsShareTheMemoryBudget(t *testing.T) {
 	rr := w.readResults()
 	opts := w.options("share", accountRoute)
 	opts.MemoryBudget = budget
-	opts.Batch.MaxRecords, opts.Batch.MaxAge = 100_000, 2*time.Second // only the tail is sealed by age
+	opts.Batch.MaxRecords, opts.Batch.MaxAge = 100_000, time.Hour // the tail goes when the consumer catches up
 	run := w.start(opts)
 	rr.waitFor(t, n, 60*time.Second)
 	run.shutdown(t)
