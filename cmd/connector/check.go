@@ -38,7 +38,7 @@ func runCheck(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	defer cancel()
 	log := newLogger(config.Log{Level: "warn", Format: cfg.Log.Format}, stderr)
 	sf, loginErr := salesforceClient(ctx, cfg.Salesforce, log, &salesforceStatus{})
-	report := preflightCheck(ctx, cfg, sf, loginErr)
+	report := preflightCheck(ctx, cfg, sf, loginErr, log)
 	for _, p := range report.Problems {
 		fmt.Fprintln(stdout, p)
 	}
@@ -57,9 +57,10 @@ func plural(n int, noun string) string {
 	return fmt.Sprintf("%d %ss", n, noun)
 }
 
-// preflightCheck runs the preflight check with a Kafka client of its own. sf is nil
-// when the login failed with loginErr, which is then the first problem.
-func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, loginErr error) *preflight.Report {
+// preflightCheck runs the preflight check with a Kafka client of its own
+// (which logs to log). sf is nil when the login failed with loginErr, which
+// is then the first problem.
+func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, loginErr error, log *slog.Logger) *preflight.Report {
 	var first []preflight.Problem
 	if loginErr != nil {
 		first = append(first, preflight.Problem{Severity: preflight.Error, Key: "salesforce.auth", Cause: loginErr.Error()})
@@ -71,7 +72,7 @@ func preflightCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, lo
 		first = append(first, preflight.Problem{Severity: preflight.Warning, Key: "kafka.sasl.mechanism", Cause: cause})
 	}
 	var kc *kgo.Client
-	kopts, err := kafkaOptions(cfg.Kafka)
+	kopts, err := kafkaOptions(cfg.Kafka, log)
 	if err == nil {
 		kc, err = kgo.NewClient(kopts...)
 	}
@@ -97,7 +98,7 @@ func startupCheck(ctx context.Context, cfg *config.Config, sf *bulk.Client, warn
 	err := untilAnswered(ctx, log, "start-up check", func() error {
 		cctx, cancel := context.WithTimeout(ctx, checkTimeout)
 		defer cancel()
-		report = preflightCheck(cctx, cfg, sf, nil)
+		report = preflightCheck(cctx, cfg, sf, nil, log)
 		for _, p := range report.Problems {
 			if p.Transient {
 				return transientError{errors.New(p.String())}

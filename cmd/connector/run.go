@@ -134,7 +134,7 @@ func parentWait(d time.Duration) time.Duration {
 
 // pipelineOptions turns the configuration into the pipeline's options.
 func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, log *slog.Logger) (pipeline.Options, error) {
-	kopts, err := kafkaOptions(cfg.Kafka)
+	kopts, err := kafkaOptions(cfg.Kafka, log)
 	if err != nil {
 		return pipeline.Options{}, err
 	}
@@ -198,7 +198,7 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 
 // kafkaOptions are the franz-go options of the kafka section: brokers,
 // client id, timeouts, TLS and SASL.
-func kafkaOptions(k config.Kafka) ([]kgo.Opt, error) {
+func kafkaOptions(k config.Kafka, log *slog.Logger) ([]kgo.Opt, error) {
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
@@ -230,7 +230,7 @@ func kafkaOptions(k config.Kafka) ([]kgo.Opt, error) {
 		}
 		opts = append(opts, kgo.DialTLSConfig(tc))
 	}
-	if mech := saslMechanism(k.SASL); mech != nil {
+	if mech := saslMechanism(k.SASL, log); mech != nil {
 		opts = append(opts, kgo.SASL(mech))
 	}
 	return opts, nil

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"os"
 	"sync"
@@ -22,7 +23,8 @@ import (
 // saslMechanism is the franz-go mechanism of kafka.sasl, or nil without
 // one. franz-go calls its credentials function for every new connection
 // and every re-authentication a broker asks for (its session lifetime).
-func saslMechanism(s config.SASL) sasl.Mechanism {
+// log takes what the mechanism warns of (a failed token refresh).
+func saslMechanism(s config.SASL, log *slog.Logger) sasl.Mechanism {
 	switch s.Mechanism {
 	case config.SASLPlain:
 		return plain.Auth{User: s.Username, Pass: string(s.Password)}.AsMechanism()
@@ -31,7 +33,7 @@ func saslMechanism(s config.SASL) sasl.Mechanism {
 	case config.SASLScramSHA512:
 		return scram.Auth{User: s.Username, Pass: string(s.Password)}.AsSha512Mechanism()
 	case config.SASLOAuthBearer:
-		return oauth.Oauth(newOAuthTokens(s.OAuth).auth)
+		return oauth.Oauth(newOAuthTokens(s.OAuth, log).auth)
 	case config.SASLAWSMSKIAM:
 		return aws.ManagedStreamingIAM(newAWSCredentials(os.Getenv).auth)
 	}
@@ -47,7 +49,7 @@ func checkSASL(ctx context.Context, s config.SASL) error {
 	var err error
 	switch s.Mechanism {
 	case config.SASLOAuthBearer:
-		_, err = newOAuthTokens(s.OAuth).auth(ctx)
+		_, err = newOAuthTokens(s.OAuth, slog.New(slog.DiscardHandler)).auth(ctx)
 	case config.SASLAWSMSKIAM:
 		_, err = newAWSCredentials(os.Getenv).auth(ctx)
 	}
@@ -88,26 +90,33 @@ const oauthRefreshFactor = 0.8
 
 // oauthTokens fetches OAUTHBEARER tokens with the client credentials
 // grant and keeps each until oauthRefreshFactor of its lifetime has
-// passed. franz-go authenticates connections to several brokers at once:
-// mu serialises them, so one fetch serves all. A token without expires_in
-// is kept for an hour.
+// passed. A refresh that fails while the kept token has not expired is
+// logged as a warning and the kept token used: the identity provider may
+// be back before it expires, and each authentication meanwhile tries it
+// again; only a fetch that fails without a live token fails the
+// authentication. franz-go authenticates connections to several brokers
+// at once: mu serialises them, so one fetch serves all. A token without
+// expires_in is taken to live an hour.
 type oauthTokens struct {
 	cc         clientcredentials.Config
 	extensions map[string]string
 	http       *http.Client
 	now        func() time.Time
+	log        *slog.Logger
 
 	mu        sync.Mutex
 	token     string
 	refreshAt time.Time
+	expiresAt time.Time
 }
 
-func newOAuthTokens(o config.SASLOAuth) *oauthTokens {
+func newOAuthTokens(o config.SASLOAuth, log *slog.Logger) *oauthTokens {
 	return &oauthTokens{
 		cc:         clientcredentials.Config{ClientID: o.ClientID, ClientSecret: string(o.ClientSecret), TokenURL: o.TokenURL, Scopes: o.Scopes},
 		extensions: o.Extensions,
 		http:       &http.Client{Timeout: saslHTTPTimeout},
 		now:        time.Now,
+		log:        log,
 	}
 }
 
@@ -116,16 +125,23 @@ func newOAuthTokens(o config.SASLOAuth) *oauthTokens {
 func (o *oauthTokens) auth(ctx context.Context) (oauth.Auth, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if now := o.now(); o.token == "" || !now.Before(o.refreshAt) {
-		t, err := o.cc.Token(context.WithValue(ctx, oauth2.HTTPClient, o.http))
-		if err != nil {
-			return oauth.Auth{}, fmt.Errorf("kafka.sasl.oauth: token from %s: %w", o.cc.TokenURL, err)
-		}
-		lifetime := time.Hour
-		if !t.Expiry.IsZero() {
-			lifetime = t.Expiry.Sub(now)
-		}
-		o.token, o.refreshAt = t.AccessToken, now.Add(time.Duration(float64(lifetime)*oauthRefreshFactor))
+	now := o.now()
+	if o.token != "" && now.Before(o.refreshAt) {
+		return oauth.Auth{Token: o.token, Extensions: o.extensions}, nil
 	}
+	t, err := o.cc.Token(context.WithValue(ctx, oauth2.HTTPClient, o.http))
+	if err != nil {
+		err = fmt.Errorf("kafka.sasl.oauth: token from %s: %w", o.cc.TokenURL, err)
+		if o.token == "" || !now.Before(o.expiresAt) {
+			return oauth.Auth{}, err
+		}
+		o.log.Warn("no new Kafka OAUTHBEARER token; authenticating with the current one until it expires", "expires", o.expiresAt, "error", err)
+		return oauth.Auth{Token: o.token, Extensions: o.extensions}, nil
+	}
+	lifetime := time.Hour
+	if !t.Expiry.IsZero() {
+		lifetime = t.Expiry.Sub(now)
+	}
+	o.token, o.refreshAt, o.expiresAt = t.AccessToken, now.Add(time.Duration(float64(lifetime)*oauthRefreshFactor)), now.Add(lifetime)
 	return oauth.Auth{Token: o.token, Extensions: o.extensions}, nil
 }

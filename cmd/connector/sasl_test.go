@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"maps"
 	"net"
 	"net/http"
@@ -16,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -76,10 +78,12 @@ func saslBroker(t *testing.T, mechanism string, check func(auth []byte) (lifetim
 
 // tokenEndpoint is an OAuth 2.0 token endpoint of the client credentials
 // grant that issues tok-1, tok-2, … valid for lifetime, and remembers
-// them.
+// them. While down is set it answers 503, as an identity provider in an
+// outage.
 type tokenEndpoint struct {
 	*httptest.Server
 	lifetime time.Duration
+	down     atomic.Bool
 
 	mu     sync.Mutex
 	issued map[string]time.Time // token → expiry
@@ -88,6 +92,10 @@ type tokenEndpoint struct {
 func newTokenEndpoint(t *testing.T, clientID, secret string, lifetime time.Duration) *tokenEndpoint {
 	e := &tokenEndpoint{lifetime: lifetime, issued: map[string]time.Time{}}
 	e.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if e.down.Load() {
+			http.Error(w, "temporarily unavailable", http.StatusServiceUnavailable)
+			return
+		}
 		id, sec, _ := r.BasicAuth()
 		if r.Method != http.MethodPost || r.FormValue("grant_type") != "client_credentials" || id != clientID || sec != secret {
 			w.Header().Set("Content-Type", "application/json")
@@ -183,7 +191,7 @@ func TestOAuthBearerTokenRefresh(t *testing.T) {
 	k := config.Default().Kafka
 	k.Brokers = cluster.ListenAddrs()
 	k.SASL = config.SASL{Mechanism: config.SASLOAuthBearer, OAuth: config.SASLOAuth{TokenURL: idp.URL, ClientID: "bulkstream", ClientSecret: "s3cr3t", Extensions: extensions}}
-	opts, err := kafkaOptions(k)
+	opts, err := kafkaOptions(k, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +247,45 @@ func TestOAuthBearerCheck(t *testing.T) {
 	s.OAuth.ClientSecret = "s3cr3t"
 	if err := checkSASL(context.Background(), s); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestOAuthBearerRefreshFails: when the token endpoint fails a refresh
+// while the kept token has not expired, authentications go on with that
+// token and a warning is logged (without the secret), and each one tries
+// the endpoint again; once the token has expired, a failed fetch fails
+// the authentication; when the endpoint is back, a new token is used.
+func TestOAuthBearerRefreshFails(t *testing.T) {
+	idp := newTokenEndpoint(t, "bulkstream", "s3cr3t", time.Hour)
+	var logged lockedBuffer
+	o := newOAuthTokens(config.SASLOAuth{TokenURL: idp.URL, ClientID: "bulkstream", ClientSecret: "s3cr3t"}, slog.New(slog.NewTextHandler(&logged, nil)))
+	start := time.Now()
+	now := start
+	o.now = func() time.Time { return now }
+	ctx := context.Background()
+	if a, err := o.auth(ctx); err != nil || a.Token != "tok-1" {
+		t.Fatalf("first token: %q, %v", a.Token, err)
+	}
+
+	idp.down.Store(true)
+	for i, at := range []time.Duration{50 * time.Minute, 59 * time.Minute} { // past the refresh (48 minutes), before the expiry (60)
+		now = start.Add(at)
+		if a, err := o.auth(ctx); err != nil || a.Token != "tok-1" {
+			t.Errorf("refresh %d fails %s after the fetch: %q, %v; want the kept tok-1", i+1, at, a.Token, err)
+		}
+	}
+	if log := logged.String(); strings.Count(log, "level=WARN") != 2 || !strings.Contains(log, "503") || strings.Contains(log, "s3cr3t") {
+		t.Errorf("want a warning for each failed refresh, naming the failure and not the secret; log:\n%s", log)
+	}
+
+	now = start.Add(61 * time.Minute)
+	if a, err := o.auth(ctx); err == nil || !strings.Contains(err.Error(), "kafka.sasl.oauth") {
+		t.Errorf("a failed fetch after the token expired: %q, %v; want an error", a.Token, err)
+	}
+
+	idp.down.Store(false)
+	if a, err := o.auth(ctx); err != nil || a.Token != "tok-2" {
+		t.Errorf("the endpoint is back: %q, %v; want tok-2", a.Token, err)
 	}
 }
 
@@ -402,7 +449,7 @@ func TestAWSMSKIAM(t *testing.T) {
 	k := config.Default().Kafka
 	k.Brokers = cluster.ListenAddrs()
 	k.SASL = config.SASL{Mechanism: config.SASLAWSMSKIAM}
-	opts, err := kafkaOptions(k)
+	opts, err := kafkaOptions(k, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
