@@ -112,7 +112,7 @@ type Options struct {
 	// buffers and API usage from it.
 	Metrics prometheus.Gatherer
 	// Config is the effective configuration, shown on /routes with every
-	// config.Secret masked.
+	// config.Secret and every password in a URL masked.
 	Config any
 	// InstanceURL is the org's, for links to its Bulk Data Load Jobs page.
 	InstanceURL string

@@ -50,6 +50,56 @@ func TestConsoleReplayNeedsTheToken(t *testing.T) {
 	}
 }
 
+// A password written into a URL (https://user:password@host/) is masked
+// wherever the configuration has one, on /api/routes (which the /routes
+// page shows); the rest of the URL, the user name included, stays.
+func TestConsoleMasksPasswordsInURLs(t *testing.T) {
+	cfg := config.Default()
+	cfg.Salesforce.LoginURL = "https://integration:login-secret@acme.my.salesforce.com"
+	cfg.SchemaRegistry.URL = "http://registry:p%40ss-secret@127.0.0.1:8081/ccompat?x=1"
+	cfg.Kafka.SASL.OAuth.TokenURL = "https://bulkstream:idp-secret@idp.example.com/oauth2/token"
+	cfg.Kafka.Brokers = []string{"127.0.0.1:9092", "sasl_ssl://kafka:broker-secret@b-1.example.com:9096"}
+	cfg.Salesforce.InstanceURL = "https://only-a-user@acme.my.salesforce.com" // no password: as it is
+	srv := httptest.NewServer(New(Options{Config: cfg}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/routes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var got struct {
+		Kafka struct {
+			Brokers []string `json:"brokers"`
+			SASL    struct {
+				OAuth struct {
+					TokenURL string `json:"token_url"`
+				} `json:"oauth"`
+			} `json:"sasl"`
+		} `json:"kafka"`
+		Salesforce struct {
+			LoginURL    string `json:"login_url"`
+			InstanceURL string `json:"instance_url"`
+		} `json:"salesforce"`
+		SchemaRegistry struct {
+			URL string `json:"url"`
+		} `json:"schema_registry"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ got, want string }{
+		{got.Salesforce.LoginURL, "https://integration:<redacted>@acme.my.salesforce.com"},
+		{got.SchemaRegistry.URL, "http://registry:<redacted>@127.0.0.1:8081/ccompat?x=1"},
+		{got.Kafka.SASL.OAuth.TokenURL, "https://bulkstream:<redacted>@idp.example.com/oauth2/token"},
+		{strings.Join(got.Kafka.Brokers, ","), "127.0.0.1:9092,sasl_ssl://kafka:<redacted>@b-1.example.com:9096"},
+		{got.Salesforce.InstanceURL, "https://only-a-user@acme.my.salesforce.com"},
+	} {
+		if c.got != c.want {
+			t.Errorf("got %q, want %q", c.got, c.want)
+		}
+	}
+}
+
 // The configuration is shown with its YAML names, every secret masked,
 // and durations and sizes as the file writes them.
 func TestConsoleMasksSecrets(t *testing.T) {

@@ -3,6 +3,7 @@ package console
 import (
 	"fmt"
 	"reflect"
+	"regexp"
 	"strings"
 	"time"
 
@@ -11,9 +12,17 @@ import (
 
 var secretType = reflect.TypeFor[config.Secret]()
 
+// urlPassword matches a URL up to the end of the password of its user
+// info, as net/url splits it (the user name ends at the first ":", the
+// user info at the authority's last "@"), but whether or not net/url
+// would accept the rest: a password with a character it refuses, or a
+// scheme such as Kafka's SASL_SSL://, still hides a password.
+var urlPassword = regexp.MustCompile(`^((?:[^:/?#]+:)?//[^/?#:]*:)[^/?#]+@`)
+
 // masked returns v as JSON would have it, keyed by the YAML names of its
-// fields, with every non-empty config.Secret replaced by "<redacted>", and
-// durations and sizes written as in the configuration file ("5s", "64MiB").
+// fields, with every non-empty config.Secret and the password of every URL
+// (scheme://user:password@host) replaced by "<redacted>", and durations
+// and sizes written as in the configuration file ("5s", "64MiB").
 func masked(v any) any {
 	if v == nil {
 		return nil
@@ -32,6 +41,8 @@ func maskValue(v reflect.Value) any {
 		return s.String()
 	}
 	switch v.Kind() {
+	case reflect.String:
+		return urlPassword.ReplaceAllString(v.String(), "${1}<redacted>@")
 	case reflect.Pointer, reflect.Interface:
 		if v.IsNil() {
 			return nil
