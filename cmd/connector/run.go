@@ -203,6 +203,7 @@ func kafkaOptions(k config.Kafka, log *slog.Logger) ([]kgo.Opt, error) {
 		kgo.SeedBrokers(k.Brokers...),
 		kgo.ClientID(k.ClientID),
 		kgo.FetchMaxBytes(int32(k.FetchMaxBytes)),
+		kgo.FetchMaxPartitionBytes(int32(k.FetchMaxPartitionBytes)),
 		kgo.SessionTimeout(k.SessionTimeout),
 		kgo.RebalanceTimeout(k.RebalanceTimeout),
 	}
@@ -294,14 +295,14 @@ func progress(ctx context.Context, p *pipeline.Pipeline, w io.Writer) {
 }
 
 // setMemoryLimit gives the Go runtime a soft memory limit that follows the
-// memory budget, 2 × memory_budget + 128 MiB (256 MiB by default), so the
+// memory budget, 2 × memory_budget + 96 MiB (224 MiB by default), so the
 // garbage collector works harder before the heap doubles past what the
 // pipeline holds. A GOMEMLIMIT in the environment wins.
 func setMemoryLimit(budget config.Size, log *slog.Logger) {
 	if os.Getenv("GOMEMLIMIT") != "" {
 		return
 	}
-	limit := 2*int64(budget) + 128<<20
+	limit := 2*int64(budget) + 96<<20
 	debug.SetMemoryLimit(limit)
 	log.Debug("soft memory limit", "bytes", limit)
 }

@@ -78,9 +78,15 @@ type Kafka struct {
 	TLS      TLS    `yaml:"tls"`
 	SASL     SASL   `yaml:"sasl"`
 	// FetchMaxBytes bounds the data one fetch response may carry, over
-	// all partitions. Default 50MiB (franz-go's default); at most 2GiB-1,
-	// the largest value the protocol's int32 holds.
+	// all partitions, as the broker stores it (compressed). Default 8MiB;
+	// at most 2GiB-1, the largest value the protocol's int32 holds. The
+	// client holds one response a broker besides memory_budget, and
+	// decompressed: its size times the topic's compression ratio.
 	FetchMaxBytes Size `yaml:"fetch_max_bytes"`
+	// FetchMaxPartitionBytes bounds one partition's share of a fetch
+	// response, compressed (Kafka's max.partition.fetch.bytes). Default
+	// 256KiB; a record batch larger than it still comes, alone.
+	FetchMaxPartitionBytes Size `yaml:"fetch_max_partition_bytes"`
 	// SessionTimeout is how long the group coordinator waits for a
 	// heartbeat before it gives this member's partitions to others.
 	// Default 45s. The broker bounds it (group.min/max.session.timeout.ms).
@@ -579,11 +585,12 @@ func (s Secret) GoString() string { return `"` + s.String() + `"` }
 func Default() *Config {
 	return &Config{
 		Kafka: Kafka{
-			ClientID:         "bulkstream",
-			FetchMaxBytes:    50 * MiB,
-			SessionTimeout:   45 * time.Second,
-			RebalanceTimeout: 60 * time.Second,
-			StartOffset:      StartEarliest,
+			ClientID:               "bulkstream",
+			FetchMaxBytes:          8 * MiB,
+			FetchMaxPartitionBytes: 256 * KiB,
+			SessionTimeout:         45 * time.Second,
+			RebalanceTimeout:       60 * time.Second,
+			StartOffset:            StartEarliest,
 		},
 		Salesforce: Salesforce{
 			APIVersion:      bulk.DefaultAPIVersion,

@@ -158,10 +158,11 @@ check: warn
 			TLS:      TLS{Enabled: true, CAFile: "/ca.pem", CertFile: "/c.pem", KeyFile: "/k.pem", ServerName: "kafka.internal"},
 			SASL:     SASL{Mechanism: SASLScramSHA512, Username: "u", Password: "p"},
 
-			FetchMaxBytes:    GiB,
-			SessionTimeout:   10 * time.Second,
-			RebalanceTimeout: 2 * time.Minute,
-			StartOffset:      StartLatest,
+			FetchMaxBytes:          GiB,
+			FetchMaxPartitionBytes: 256 * KiB,
+			SessionTimeout:         10 * time.Second,
+			RebalanceTimeout:       2 * time.Minute,
+			StartOffset:            StartLatest,
 		},
 		Salesforce: Salesforce{
 			LoginURL:        "http://127.0.0.1:8443",
@@ -219,7 +220,7 @@ func TestParseDefaults(t *testing.T) {
 	d := Default()
 	if c.Batch != d.Batch || c.Results != d.Results || c.HTTP != d.HTTP || c.Log != d.Log ||
 		c.ShutdownGrace != d.ShutdownGrace || c.Salesforce.Timeout != d.Salesforce.Timeout ||
-		c.Kafka.ClientID != "bulkstream" || c.Kafka.StartOffset != StartEarliest || c.Kafka.FetchMaxBytes != 50*MiB {
+		c.Kafka.ClientID != "bulkstream" || c.Kafka.StartOffset != StartEarliest || c.Kafka.FetchMaxBytes != 8*MiB || c.Kafka.FetchMaxPartitionBytes != 256*KiB {
 		t.Errorf("defaults not kept:\n%+v", c)
 	}
 	if c.Routes[0].Format != FormatEnvelope {

@@ -195,6 +195,9 @@ func (v *validator) kafka(k *Kafka) {
 	if k.FetchMaxBytes <= 0 || k.FetchMaxBytes > math.MaxInt32 {
 		v.errorf("kafka.fetch_max_bytes", "must be from 1B to 2147483647B (2GiB-1), got %s", k.FetchMaxBytes)
 	}
+	if k.FetchMaxPartitionBytes <= 0 || k.FetchMaxPartitionBytes > math.MaxInt32 {
+		v.errorf("kafka.fetch_max_partition_bytes", "must be from 1B to 2147483647B (2GiB-1), got %s", k.FetchMaxPartitionBytes)
+	}
 	v.positive("kafka.session_timeout", k.SessionTimeout)
 	v.positive("kafka.rebalance_timeout", k.RebalanceTimeout)
 	v.oneOf("kafka.start_offset", string(k.StartOffset), string(StartEarliest), string(StartLatest))

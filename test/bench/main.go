@@ -14,7 +14,8 @@
 // 200000), BULKSTREAM_BENCH_RUNS the runs of each (default 3).
 // BULKSTREAM_BENCH_PROFILE=N also takes an N-second CPU profile of the
 // connector from its /debug/pprof/ as soon as it serves, into the run's
-// directory as cpu.pprof (which is then kept: it says where).
+// directory as cpu.pprof (which is then kept: it says where);
+// BULKSTREAM_BENCH_HEAP=N a heap profile N seconds into the run (heap.pprof).
 //
 // Each run starts a fresh broker and emulator and produces the events (4
 // partitions, about 220 bytes each, each upserting an Account of its own, so
@@ -217,6 +218,19 @@ func measure(bin, dir string, n int) (sample, error) {
 		go profile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%s", metricsAddr, secs), filepath.Join(dir, "cpu.pprof"), profiled)
 		defer func() { <-profiled }()
 	}
+	if secs := os.Getenv("BULKSTREAM_BENCH_HEAP"); secs != "" {
+		profiled := make(chan struct{})
+		go func() {
+			wait, _ := time.ParseDuration(secs + "s")
+			select {
+			case <-time.After(wait):
+				profile(fmt.Sprintf("http://%s/debug/pprof/heap", metricsAddr), filepath.Join(dir, "heap.pprof"), profiled)
+			case <-exited:
+				close(profiled)
+			}
+		}()
+		defer func() { <-profiled }()
+	}
 
 	deadline := time.Now().Add(2*time.Minute + time.Duration(n/1000)*time.Second)
 	for {
@@ -329,14 +343,14 @@ func produce(broker string, n int) (float64, error) {
 }
 
 // rawConsume reads the topic from its start until it has n records, with
-// the connector's isolation level and fetch sizes (franz-go's defaults,
-// which the connector's fetch_max_bytes default equals), and returns the
+// the connector's isolation level and default fetch sizes
+// (kafka.fetch_max_bytes, kafka.fetch_max_partition_bytes), and returns the
 // time from creating the client to the last record.
 func rawConsume(broker string, n int) (time.Duration, error) {
 	started := time.Now()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(broker), kgo.ConsumeTopics(topic),
 		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()),
-		kgo.FetchMaxBytes(50<<20))
+		kgo.FetchMaxBytes(8<<20), kgo.FetchMaxPartitionBytes(256<<10))
 	if err != nil {
 		return 0, err
 	}
@@ -405,7 +419,7 @@ func start(bin, logPath, pattern string, args ...string) (*exec.Cmd, string, err
 	return nil, "", fmt.Errorf("connector %s did not say where it serves; see %s", args[0], logPath)
 }
 
-// profile saves the CPU profile at url into path, and closes done. The
+// profile saves the profile at url into path, and closes done. A CPU
 // profile is cut short (and still saved) when the connector stops first.
 func profile(url, path string, done chan<- struct{}) {
 	defer close(done)
@@ -426,7 +440,7 @@ func profile(url, path string, done chan<- struct{}) {
 	}
 	persistent, _ := filepath.Abs(filepath.Join(os.TempDir(), "bulkstream-bench-"+filepath.Base(filepath.Dir(path))+"-"+filepath.Base(path)))
 	if os.Rename(path, persistent) == nil {
-		fmt.Fprintf(os.Stderr, "bench: CPU profile of the connector in %s\n", persistent)
+		fmt.Fprintf(os.Stderr, "bench: profile of the connector in %s\n", persistent)
 	}
 }
 
