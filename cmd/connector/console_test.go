@@ -138,10 +138,9 @@ func TestConsoleAPI(t *testing.T) {
 	}
 
 	var ov struct {
-		Stats        struct{ Consumed, Succeeded, Failed int }
-		Paused       map[string]float64 `json:"paused"`
-		JobsInFlight int                `json:"jobsInFlight"`
-		Lag          []struct {
+		Stats  struct{ Consumed, Succeeded, Failed int }
+		Paused map[string]float64 `json:"paused"`
+		Lag    []struct {
 			Topic string `json:"topic"`
 			Lag   int64  `json:"lag"`
 		} `json:"lag"`

@@ -178,14 +178,17 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // Overview is /api/overview.
 type Overview struct {
-	At    time.Time      `json:"at"`
+	At time.Time `json:"at"`
+	// Stats are the pipeline's counts. Its inFlight (the jobs that hold a
+	// slot, bulkstream_jobs_in_flight) is the overview's one count of jobs
+	// in flight; /api/jobs lists those jobs, and also any waiting out a
+	// back-off between rounds without a slot.
 	Stats pipeline.Stats `json:"stats"`
 	// Paused is bulkstream_paused by reason: 1 while paused for it.
 	Paused        map[string]float64      `json:"paused"`
 	PendingEvents float64                 `json:"pendingEvents"`
 	BufferedBytes float64                 `json:"bufferedBytes"`
 	InFlightBytes float64                 `json:"inFlightBytes"`
-	JobsInFlight  int                     `json:"jobsInFlight"`
 	Lag           []pipeline.PartitionLag `json:"lag"`
 	// APIUsage is the share of the org's daily API requests used, as
 	// Salesforce last reported it; APIRequestsUsed and APIRequestsMax are
@@ -206,7 +209,7 @@ type Overview struct {
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request) {
 	o := c.opts.Pipeline.Observe()
-	ov := Overview{At: o.At, Stats: o.Stats, Paused: map[string]float64{}, JobsInFlight: len(o.InFlight), Lag: nonNil(o.Lag),
+	ov := Overview{At: o.At, Stats: o.Stats, Paused: map[string]float64{}, Lag: nonNil(o.Lag),
 		RecordLimit: c.opts.RecordLimit}
 	if c.opts.APIRequests != nil {
 		ov.APIRequestsUsed, ov.APIRequestsMax = c.opts.APIRequests()

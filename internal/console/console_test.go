@@ -10,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/bulkstream/bulkstream/internal/config"
+	"github.com/bulkstream/bulkstream/internal/pipeline"
 )
 
 // A replay is refused with 403 while no token is configured, and with 401
@@ -47,6 +50,44 @@ func TestConsoleReplayNeedsTheToken(t *testing.T) {
 	defer srv.Close()
 	if resp, err := http.Get(srv.URL + "/api/replay"); err != nil || resp.StatusCode != http.StatusMethodNotAllowed {
 		t.Errorf("GET /api/replay: %v %v", resp.StatusCode, err)
+	}
+}
+
+// observation is a pipeline that always observes the same.
+type observation pipeline.Observation
+
+func (o observation) Observe() pipeline.Observation { return pipeline.Observation(o) }
+
+// /api/overview counts the jobs in flight once, as the pipeline does
+// (stats.inFlight: jobs that hold a slot, bulkstream_jobs_in_flight), and
+// not again under a name of its own that could disagree with it: a job
+// waiting out its back-off between rounds is listed on /api/jobs but
+// holds no slot.
+func TestConsoleOverviewCountsJobsInFlightOnce(t *testing.T) {
+	o := observation{Stats: pipeline.Stats{Jobs: 5, InFlight: 1}, InFlight: []pipeline.JobView{{ID: "750a"}, {ID: "750b"}}}
+	srv := httptest.NewServer(New(Options{Pipeline: o, Metrics: prometheus.NewRegistry()}))
+	defer srv.Close()
+	resp, err := http.Get(srv.URL + "/api/overview")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var ov map[string]json.RawMessage
+	if err := json.NewDecoder(resp.Body).Decode(&ov); err != nil {
+		t.Fatal(err)
+	}
+	var stats struct {
+		InFlight int64 `json:"inFlight"`
+	}
+	json.Unmarshal(ov["stats"], &stats)
+	var others []string
+	for k := range ov {
+		if strings.Contains(strings.ToLower(k), "inflight") && k != "inFlightBytes" {
+			others = append(others, k)
+		}
+	}
+	if stats.InFlight != 1 || len(others) > 0 {
+		t.Errorf("stats.inFlight %d, want 1; other counts of jobs in flight: %v", stats.InFlight, others)
 	}
 }
 

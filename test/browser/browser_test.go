@@ -201,6 +201,9 @@ shutdown_grace: 5s
 	if s := text("#lag"); !strings.Contains(s, "crm.accounts") {
 		t.Errorf("overview, lag: %q", s)
 	}
+	if s := text("#inflight"); strings.TrimSuffix(s, "jobs in flight") != "0" { // NaN if the script reads a name the API lacks
+		t.Errorf("overview, jobs in flight once every job is done: %q", s)
+	}
 
 	// Jobs: JobComplete rows, linked to the org's job page.
 	if err := chromedp.Do(ctx, chromedp.Navigate(base+"/jobs"), waitText("#recent tbody", "JobComplete"), shot("jobs")); err != nil {

@@ -61,7 +61,7 @@ async function overview() {
     card("events consumed", fmt.num(o.stats.consumed), "consumed"),
     card("results published", fmt.num(out(o.stats)), "published"),
     card("failures", fmt.num(o.stats.failed), "failed"),
-    card("jobs in flight", fmt.num(o.jobsInFlight), "inflight"),
+    card("jobs in flight", fmt.num(o.stats.inFlight), "inflight"),
     card("jobs run", fmt.num(o.stats.jobs), "jobs"),
     card("pending events", fmt.num(o.pendingEvents), "pending"),
     card("buffered CSV", fmt.bytes(o.bufferedBytes), "buffered"),
