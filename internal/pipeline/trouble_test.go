@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/oauth2"
@@ -221,6 +222,55 @@ func TestSlowJournalReadUploadsNothingTwice(t *testing.T) {
 		t.Errorf("offset 0 reported from job %s, want the re-attached %s", r.JobID, done)
 	}
 	insertsOnce(t, w, "J", 6)
+}
+
+// A journal that cannot be read at all (the broker refuses to list its
+// offsets, three times) is read again, with the partitions paused, until it
+// can: the job that ran before is re-attached to, never loaded again as if
+// the journal were empty.
+func TestFailedJournalReadIsRetried(t *testing.T) {
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	records := insertRecords("F", 6)
+	w.produce(records...)
+	done := runJobBehindThePipeline(t, w, "Name\nF-0\nF-1\nF-2\n", true)
+	writeJournal(t, w, journal.Entry{JobID: done, Object: "Account", Operation: "insert", Attempt: 1,
+		Topic: "crm.accounts", Partition: 0, State: journal.Open, Offsets: [][2]int64{{0, 2}}})
+	var refused atomic.Int32
+	w.cluster.ControlKey(kmsg.ListOffsets.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
+		r := req.(*kmsg.ListOffsetsRequest)
+		if len(r.Topics) != 1 || r.Topics[0].Topic != testJournal || refused.Load() == 3 {
+			return nil, nil, false
+		}
+		w.cluster.KeepControl()
+		refused.Add(1)
+		resp := r.ResponseKind().(*kmsg.ListOffsetsResponse)
+		for _, rt := range r.Topics {
+			st := kmsg.NewListOffsetsResponseTopic()
+			st.Topic = rt.Topic
+			for _, rp := range rt.Partitions {
+				sp := kmsg.NewListOffsetsResponseTopicPartition()
+				sp.Partition, sp.ErrorCode = rp.Partition, kerr.TopicAuthorizationFailed.Code
+				st.Partitions = append(st.Partitions, sp)
+			}
+			resp.Topics = append(resp.Topics, st)
+		}
+		return resp, nil, true
+	})
+	rr := w.readResults()
+	opts := w.options("failed-journal", insertRoute)
+	opts.Journal = testJournal
+	run := w.start(opts)
+	rr.waitFor(t, 6, 60*time.Second)
+	run.shutdown(t)
+	insertsOnce(t, w, "F", 6)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, 6, "")
+	if r := results[Source{"crm.accounts", 0, 0}][0]; r.JobID != done {
+		t.Errorf("offset 0 reported from job %s, want the re-attached %s", r.JobID, done)
+	}
+	if n := refused.Load(); n != 3 {
+		t.Errorf("the journal's offsets were refused %d times, want 3", n)
+	}
 }
 
 // An instance paused by a Salesforce outage or by the pacer does not hold
