@@ -247,6 +247,13 @@ func TestSpillsToATemporaryFile(t *testing.T) {
 		!c.Source.Timestamp.Equal(t0.Add(1234*time.Millisecond)) || c.Fields[1].Value.Text != "Account 1234" {
 		t.Fatalf("event 1234 read back as %+v, %v", c, err)
 	}
+	for _, value := range []bool{true, false} {
+		src, err := b.Source(1234, value)
+		if err != nil || string(src.Key) != "S-1234" || (string(src.Value) == `{"n":1234}`) != value || len(src.Headers) != 1 ||
+			src.Offset != c.Source.Offset || !src.Timestamp.Equal(c.Source.Timestamp) {
+			t.Fatalf("source of event 1234 (value %v) read back as %+v, %v", value, src, err)
+		}
+	}
 	b.Close()
 	if files, _ := os.ReadDir(p.SpillDir); len(files) != 0 {
 		t.Fatalf("spill file left behind: %v", files)
@@ -436,6 +443,26 @@ func BenchmarkChange(b *testing.B) {
 			i := 0
 			for b.Loop() {
 				if _, err := buf.Change(i); err != nil {
+					b.Fatal(err)
+				}
+				if i++; i == len(buf.Events) {
+					i = 0
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkSource measures reading an event's record back without its
+// fields, as a result needs it (no value) and as a dead-letter copy does.
+func BenchmarkSource(b *testing.B) {
+	for _, value := range []bool{false, true} {
+		b.Run(fmt.Sprintf("value=%v", value), func(b *testing.B) {
+			buf := benchBuffer(b, 10000, false, false)
+			b.ReportAllocs()
+			i := 0
+			for b.Loop() {
+				if _, err := buf.Source(i, value); err != nil {
 					b.Fatal(err)
 				}
 				if i++; i == len(buf.Events) {

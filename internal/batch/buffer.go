@@ -377,11 +377,36 @@ func (b *Buffer) Change(i int) (*event.Change, error) {
 		}
 	}
 	c.Source = event.Source{Topic: ev.Topic, Partition: ev.Partition, Offset: ev.Offset}
-	d.source(&c.Source)
+	d.source(&c.Source, true)
 	if d.err != nil {
 		return nil, fmt.Errorf("corrupt buffer entry %d: %w", i, d.err)
 	}
 	return c, nil
+}
+
+// Source reads back the original Kafka record of event i (its key,
+// headers and timestamp, and its value when value is true), without its
+// fields: what a result needs, and a dead-letter copy the value too.
+func (b *Buffer) Source(i int, value bool) (event.Source, error) {
+	ev := b.Events[i]
+	src := event.Source{Topic: ev.Topic, Partition: ev.Partition, Offset: ev.Offset}
+	var scratch []byte
+	data, err := b.store.read(ev.off, ev.n, &scratch)
+	if err != nil {
+		return src, err
+	}
+	d := decoder{b: data}
+	n, _ := d.uvarint(), d.uvarint()
+	for k := uint64(0); k < n && d.err == nil; k++ {
+		d.uvarint()
+		d.bool()
+		d.bytes()
+	}
+	d.source(&src, value)
+	if d.err != nil {
+		return src, fmt.Errorf("corrupt buffer entry %d: %w", i, d.err)
+	}
+	return src, nil
 }
 
 // Retry returns sealed buffers (ReasonRetry) with the given events of b,

@@ -262,10 +262,14 @@ func (e *encoder) source(src *event.Source) {
 	}
 }
 
-func (d *decoder) source(src *event.Source) {
+// source reads what encoder.source wrote; the value only when value is
+// true (it is skipped otherwise).
+func (d *decoder) source(src *event.Source, value bool) {
 	src.Timestamp = time.Unix(0, d.varint())
 	src.Key = clone(d.bytes())
-	src.Value = clone(d.bytes())
+	if v := d.bytes(); value {
+		src.Value = clone(v)
+	}
 	n := d.uvarint()
 	if d.err != nil || n > uint64(len(d.b)) {
 		d.err = io.ErrUnexpectedEOF

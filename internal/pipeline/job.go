@@ -515,20 +515,17 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		}
 	}
 	return func(i int) (outcome, error) {
-		c, err := b.Change(i)
-		if err != nil {
-			return outcome{}, err
-		}
 		res := rowResults[b.Events[i].Row]
 		if res == nil {
 			res = &Result{Object: base.Object, Operation: base.Operation, JobID: info.ID, Attempts: attempt,
 				ErrorCode: CodeNoResult, Error: "Salesforce returned no result for this row"}
 		}
-		if res.Success {
-			c.Source.Value = nil // only a dead-letter copy needs it
+		src, err := b.Source(i, !res.Success) // only a dead-letter copy needs the value
+		if err != nil {
+			return outcome{}, err
 		}
-		o := outcome{result: *res, src: c.Source}
-		o.result.Source = sourceOf(&c.Source)
+		o := outcome{result: *res, src: src}
+		o.result.Source = sourceOf(&src)
 		return o, nil
 	}, nil
 }
@@ -555,12 +552,12 @@ func failAll(b *batch.Buffer, jobID string, attempt int, err error) (verdict, er
 		message = `hardDelete needs the "Bulk API Hard Delete" permission (a system permission, given by a profile or permission set) for the connector's user, which does not have it: ` + message
 	}
 	return func(i int) (outcome, error) {
-		c, err := b.Change(i)
+		src, err := b.Source(i, true)
 		if err != nil {
 			return outcome{}, err
 		}
-		return outcome{src: c.Source, result: Result{Object: b.Key.Object, Operation: string(b.Key.Operation),
-			ErrorCode: code, Error: message, JobID: jobID, Attempts: attempt, Source: sourceOf(&c.Source)}}, nil
+		return outcome{src: src, result: Result{Object: b.Key.Object, Operation: string(b.Key.Operation),
+			ErrorCode: code, Error: message, JobID: jobID, Attempts: attempt, Source: sourceOf(&src)}}, nil
 	}, nil
 }
 
