@@ -22,6 +22,12 @@ type org struct {
 func newOrg(t testing.TB, opts Options) *org {
 	t.Helper()
 	emu := New(opts)
+	// Cleanups run last first: the server closes, then the emulator,
+	// which waits for its job goroutines. Without it a test that fails
+	// mid-job leaves them running into the next test, and
+	// TestCloseStopsEveryJobGoroutine, which looks at every goroutine,
+	// fails too.
+	t.Cleanup(emu.Close)
 	srv := httptest.NewServer(emu)
 	t.Cleanup(srv.Close)
 	return &org{t: t, emu: emu, url: srv.URL, token: emu.Token()}
