@@ -200,10 +200,13 @@ func TestDeclaredOversizeUploadIsRefusedAtOnce(t *testing.T) {
 
 // TestStallTimeoutBoundsPausesOfChunkedUploads: a chunked upload whose one
 // large chunk arrives slowly but steadily is taken, although no read of
-// the whole chunk could finish within the stall timeout.
+// the whole chunk could finish within the stall timeout. A piece comes
+// every stall/20, so a read of chunkedRead (4 pieces) has most of the
+// stall timeout to spare for a loaded machine (the race detector in CI),
+// and the chunk takes 64 pieces, over 3 stall timeouts.
 func TestStallTimeoutBoundsPausesOfChunkedUploads(t *testing.T) {
 	const (
-		stall = 200 * time.Millisecond
+		stall = 500 * time.Millisecond
 		piece = 1 << 10
 		size  = 64 * piece
 	)
@@ -223,7 +226,7 @@ func TestStallTimeoutBoundsPausesOfChunkedUploads(t *testing.T) {
 		if _, err := io.WriteString(c, body[i:i+piece]); err != nil {
 			t.Fatalf("upload cut off after %d of %d bytes: %v", i, size, err)
 		}
-		time.Sleep(stall / 8)
+		time.Sleep(stall / 20)
 	}
 	io.WriteString(c, "\r\n0\r\n\r\n")
 	c.SetReadDeadline(time.Now().Add(5 * time.Second))
