@@ -47,9 +47,12 @@
 //	    follow-up job, folded rows that failed for good run again change by
 //	    change. Between rounds a job runner gives its slot up (slots.go). Events of partitions that moved
 //	    to another instance meanwhile are left to their new owner.
-//	  - published: results and dead-letter copies are produced (with the
-//	    journal's closing entry, in one transaction per source partition with
-//	    exactly-once delivery).
+//	  - published: the job runner hands the outcomes, 5,000 at a time, to
+//	    its publishing lane (publisher.go), which produces the results and
+//	    dead-letter copies (with the journal's closing entry, in one
+//	    transaction per source partition with exactly-once delivery) while
+//	    the runner goes on; the lane then tells the main loop, the end of
+//	    the job last.
 //	  - committed: the tracker marks the partition's offset up to the
 //	    lowest event without a published result; franz-go commits the marks.
 //
@@ -62,7 +65,9 @@
 // poll. Tasks that ask Salesforce or the registry something for it
 // (describe, registry probes, the journal planner) hand their answers to it
 // over channels. Job runners own
-// their buffers and talk to the main loop through the done channel. The
+// their buffers; the publishing lanes own producing, first in, first out
+// for each job runner, and report to the main loop through the done
+// channel, which marks the offsets. The
 // consumer group's callbacks do no network I/O: a revoke waits for the main
 // loop to drop the partition's events, and an assignment pauses the new
 // partitions and leaves the journal to a planner task, whose plan the main
@@ -72,7 +77,7 @@
 // twice. stalls says which job runners are stuck on Salesforce, for the
 // pause.
 //
-// Every goroutine of the pipeline (poller, job runners, publishers,
+// Every goroutine of the pipeline (poller, job runners, publishing lanes,
 // planners, describers, registry probes, watchers) is a task started by spawn and joined by Run before
 // it returns.
 package pipeline

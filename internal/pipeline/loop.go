@@ -138,6 +138,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 	// Jobs get their own context: it outlives ctx by the shutdown grace.
 	jobCtx, stopJobs := context.WithCancel(context.Background())
 	defer stopJobs()
+	p.startLanes(jobCtx, p.opts.MaxJobsInFlight)
 
 	age := time.NewTimer(time.Hour)
 	defer age.Stop()

@@ -199,6 +199,7 @@ type Pipeline struct {
 	described    chan describedObject // describe tasks → main loop
 	registryBack chan topicPartition  // registry probes → main loop: a parked partition can go on
 	loopEnded    chan struct{}        // closed when the main loop returns
+	lanes        lanes                // the publisher stage (publisher.go)
 
 	consuming atomic.Bool // the client is up and the result topics exist
 	tooLarge  sync.Map    // topics that refused a record as too large: warned once

@@ -17,7 +17,7 @@ func (p *Pipeline) publishAsync(outcomes []outcome) {
 	if len(outcomes) == 0 {
 		return
 	}
-	p.spawn(func() { p.report(p.publish(p.background, outcomes, false)) })
+	p.spawn(func() { p.report(p.publish(p.background, outcomes, nil)) })
 }
 
 // report hands a completion to the main loop, unless the loop has ended
@@ -30,21 +30,17 @@ func (p *Pipeline) report(c completion) {
 }
 
 // publish produces the result (and dead-letter) records of outcomes and
-// waits until Kafka has them. It retries until ctx ends: a result is never
-// dropped.
-func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, jobDone bool) completion {
-	closing := closedRanges{}
-	for i := range outcomes {
-		closing.add(outcomes[i].result.Source)
+// the journal entries that close the slices of closing (nil: the events of
+// outcomes; for a chunk of a job, the events of the chunks before it too,
+// since each closing entry replaces the one before), and waits until Kafka
+// has them. It retries until ctx ends: a result is never dropped.
+func (p *Pipeline) publish(ctx context.Context, outcomes []outcome, closing closedRanges) completion {
+	if closing == nil {
+		closing = closedRanges{}
+		for i := range outcomes {
+			closing.add(outcomes[i].result.Source)
+		}
 	}
-	return p.publishClosing(ctx, outcomes, closing, jobDone)
-}
-
-// publishClosing is publish for one chunk of a job's outcomes: the job's
-// journal entries close the slices of closing, the events of outcomes and
-// of the chunks published before them, since each closing entry replaces
-// the one before.
-func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closing closedRanges, jobDone bool) completion {
 	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
 	failpoint("before-publish")
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
@@ -56,17 +52,17 @@ func (p *Pipeline) publishClosing(ctx context.Context, outcomes []outcome, closi
 			break
 		}
 		if ctx.Err() != nil {
-			return completion{jobDone: jobDone, err: err}
+			return completion{err: err}
 		}
 		p.log.Warn("publishing results failed; retrying", "results", len(outcomes), "error", err)
 		select {
 		case <-time.After(pause):
 		case <-ctx.Done():
-			return completion{jobDone: jobDone, err: ctx.Err()}
+			return completion{err: ctx.Err()}
 		}
 	}
 	failpoint("after-publish")
-	c := completion{jobDone: jobDone, sources: make([]Source, len(outcomes))}
+	c := completion{sources: make([]Source, len(outcomes))}
 	now := time.Now()
 	for i, o := range outcomes {
 		c.sources[i] = o.result.Source

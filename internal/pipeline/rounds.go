@@ -13,38 +13,40 @@ import (
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
-// runJob runs one buffer through Salesforce and publishes its results,
-// then frees its job slot and its records. It owns b and closes it; ids are
-// b's record identities. The records stay held (busy) until every retry is
-// done, so a later change to a record waits for its retry. A buffer of
-// deletes by external id is resolved to Ids first (cached holds what the id
-// cache knew, by row; see resolve.go).
+// runJob runs one buffer through Salesforce and hands its results to its
+// publishing lane (publisher.go); the end of the job, reported through the
+// lane after them, frees its job slot and its records. It owns b and closes
+// it; ids are b's record identities. The records stay held (busy) until
+// every retry is done, so a later change to a record waits for its retry. A
+// buffer of deletes by external id is resolved to Ids first (cached holds
+// what the id cache knew, by row; see resolve.go).
 func (p *Pipeline) runJob(ctx context.Context, b *batch.Buffer, ids []string, resume *journal.Entry, cached map[int]string, cl claim) {
 	defer b.Close()
 	attempt := 1
 	if resume != nil {
 		attempt = max(resume.Attempt, 1)
 	}
-	run := &jobRun{cl: cl, started: time.Now()}
-	err := p.resolved(ctx, b, cached, resume != nil, func(buf *batch.Buffer) error {
+	run := &jobRun{cl: cl, started: time.Now(), lane: p.lane()}
+	err := p.resolved(ctx, b, cached, resume != nil, run, func(buf *batch.Buffer) error {
 		return p.rounds(ctx, buf, attempt, resume, run)
 	})
-	p.report(completion{jobDone: true, records: ids, err: err, napping: run.slot.napping, waker: run.slot.waker})
+	p.hand(run, publication{then: completion{jobDone: true, records: ids, err: err, napping: run.slot.napping, waker: run.slot.waker}})
 }
 
 // jobRun is what the rounds of one job runner share: the claim on the
-// partitions of its events, when it started (for ParentWait), and its
-// side of its job slot.
+// partitions of its events, when it started (for ParentWait), its side of
+// its job slot and its publishing lane.
 type jobRun struct {
 	cl      claim
 	started time.Time
 	slot    jobSlot
+	lane    chan<- publication
 }
 
 // resolved calls run with b, or, when b holds deletes by external id, with
 // the buffer of the deletes by Id they resolve to, after publishing the
 // results of those that resolve to no record.
-func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int]string, recycled bool, run func(*batch.Buffer) error) error {
+func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int]string, recycled bool, jr *jobRun, run func(*batch.Buffer) error) error {
 	if !needsIDs(b) {
 		return run(b)
 	}
@@ -56,11 +58,7 @@ func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int
 		defer byID.Close()
 	}
 	if len(missing) > 0 {
-		c := p.publish(ctx, missing, false)
-		if c.err != nil {
-			return c.err
-		}
-		p.report(c)
+		p.hand(jr, publication{outcomes: missing})
 	}
 	if byID == nil {
 		return nil
@@ -116,7 +114,7 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			}
 			var left settled
 			if err == nil && over != nil {
-				left, err = p.settle(ctx, over, outcomes, attempt, run)
+				left, err = p.settle(over, outcomes, attempt, run)
 			}
 			if err == nil && len(left.unfold) > 0 {
 				err = p.unfold(ctx, over, left.unfold, attempt+1, run)
@@ -257,37 +255,34 @@ type settled struct {
 	retryRows, lockRows int
 }
 
-// settle publishes the final outcomes of a job's events (as outcomes
-// gives them), settleChunk at a time, and returns what is left (see
-// settled); those events get their results later. Events of partitions lost
+// settle hands the final outcomes of a job's events (as outcomes gives
+// them) to the run's publishing lane, settleChunk at a time, and returns
+// what is left (see settled); those events get their results later. Events of partitions lost
 // to cl are passed over: their new owner reports them.
-func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict, attempt int, run *jobRun) (settled, error) {
+func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *jobRun) (settled, error) {
 	cl := run.cl
 	var out settled
 	var learned []learnedID // from successful rows, one per row
 	var deleted []string    // Ids of records deleted
 	unfolded := map[int]bool{}
 	retried := map[int]bool{}
-	chunk := make([]outcome, 0, min(settleChunk, len(b.Events)))
+	var chunk []outcome
 	// The journal's closing entries of each chunk name every event
 	// published so far: an entry replaces the one before it.
 	closing := closedRanges{}
-	flush := func(last bool) error {
+	flush := func(last bool) {
 		if len(chunk) == 0 && !last {
-			return nil
+			return
 		}
-		var c completion
+		pub := publication{outcomes: chunk}
 		if len(chunk) > 0 {
-			if c = p.publishClosing(ctx, chunk, closing, false); c.err != nil {
-				return c.err
-			}
+			pub.closing = closing.clone()
 		}
 		if last {
-			c.object, c.learned, c.deleted = b.Key.Object, learned, deleted
+			pub.then = completion{object: b.Key.Object, learned: learned, deleted: deleted}
 		}
-		p.report(c)
-		chunk = chunk[:0]
-		return nil
+		p.hand(run, pub)
+		chunk = nil
 	}
 	for i := range b.Events {
 		if p.owned.lost(cl, topicPartition{b.Events[i].Topic, b.Events[i].Partition}) {
@@ -326,15 +321,17 @@ func (p *Pipeline) settle(ctx context.Context, b *batch.Buffer, outcomes verdict
 			}
 			continue
 		}
+		if chunk == nil {
+			chunk = make([]outcome, 0, min(settleChunk, len(b.Events)-i))
+		}
 		chunk = append(chunk, o)
 		closing.add(o.result.Source)
 		if len(chunk) == settleChunk {
-			if err := flush(false); err != nil {
-				return settled{}, err
-			}
+			flush(false)
 		}
 	}
-	return out, flush(true)
+	flush(true)
+	return out, nil
 }
 
 // retryableRow is the error taxonomy of rows: lock contention, rows

@@ -1,0 +1,91 @@
+package pipeline
+
+import (
+	"context"
+	"maps"
+	"slices"
+	"sync/atomic"
+)
+
+// The publisher stage. Job runners do not produce results: they hand each
+// chunk of a job's outcomes to a publishing lane and go on reading the
+// job's next results or running its next round, while the lane produces
+// the chunk (results, dead-letter copies and the journal's closing
+// entries; see publish) and then tells the main loop, which marks
+// the offsets. A lane is first in, first out, and a job runner keeps to one
+// lane, so the end of a job (which frees its slot and its records) reaches
+// the main loop after its last results are out, and a later job for the
+// same records cannot publish before it. Each lane holds at most one
+// chunk waiting (settleChunk outcomes) besides the one it produces, so a
+// job runner waits when Kafka is slower than Salesforce.
+
+// publication is one chunk of outcomes to publish, the journal slices its
+// closing entries close (nil: the outcomes' own), and the completion to
+// report once they are out (the Ids a job learned, the end of a job).
+type publication struct {
+	outcomes []outcome
+	closing  closedRanges
+	then     completion
+}
+
+// lanes are the publisher stage's lanes, one goroutine each, started by the
+// main loop and ended with it.
+type lanes struct {
+	in   []chan publication
+	next atomic.Uint32
+}
+
+// startLanes starts n publishing lanes that produce with ctx (the jobs'
+// context) until the main loop ends.
+func (p *Pipeline) startLanes(ctx context.Context, n int) {
+	p.lanes.in = make([]chan publication, max(n, 1))
+	for i := range p.lanes.in {
+		in := make(chan publication, 1)
+		p.lanes.in[i] = in
+		p.spawn(func() { p.publishLane(ctx, in) })
+	}
+}
+
+// lane picks the lane of a new job runner, in turn.
+func (p *Pipeline) lane() chan<- publication {
+	return p.lanes.in[int(p.lanes.next.Add(1))%len(p.lanes.in)]
+}
+
+// publishLane publishes what its job runners hand it, in order, and
+// reports each publication to the main loop; a publication that could not
+// be published (ctx ended) is reported with its error, and its events stay
+// uncommitted.
+func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
+	for {
+		var pub publication
+		select {
+		case pub = <-in:
+		case <-p.loopEnded:
+			return
+		}
+		c := pub.then
+		if len(pub.outcomes) > 0 {
+			done := p.publish(ctx, pub.outcomes, pub.closing)
+			c.sources, c.err = done.sources, done.err
+		}
+		p.report(c)
+	}
+}
+
+// hand gives a publication to the job runner's lane; it waits while the
+// lane is full, and gives up when the main loop has ended.
+func (p *Pipeline) hand(run *jobRun, pub publication) {
+	select {
+	case run.lane <- pub:
+	case <-p.loopEnded:
+	}
+}
+
+// clone is a copy of r that later adds to r leave alone.
+func (r closedRanges) clone() closedRanges {
+	out := maps.Clone(r)
+	for tp, rs := range out {
+		out[tp] = slices.Clone(rs)
+	}
+	return out
+}
