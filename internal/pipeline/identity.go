@@ -84,6 +84,13 @@ func (ids *identities) ofID(object, id string) string {
 	return object + "/id=" + id[:min(len(id), 15)]
 }
 
+// byID reports whether identity is object's identity by Id (see ofID),
+// without building the prefix.
+func byID(object, identity string) bool {
+	rest, ok := strings.CutPrefix(identity, object)
+	return ok && strings.HasPrefix(rest, "/id=")
+}
+
 // id returns the Salesforce Id of the record with the given identity (by
 // external id), if it is known: 18 characters when Salesforce gave them.
 func (ids *identities) id(identity string) (string, bool) {
@@ -104,7 +111,7 @@ func (ids *identities) id(identity string) (string, bool) {
 // cache keeps copies, so it never pins the line or buffer an Id was read
 // from.
 func (ids *identities) learn(object, id, identity string) {
-	if len(id) < 15 || identity == "" || strings.HasPrefix(identity, object+"/id=") {
+	if len(id) < 15 || identity == "" || byID(object, identity) {
 		return
 	}
 	k, ok := ids.key(object, id, true)
