@@ -354,6 +354,37 @@ func TestRegistry(t *testing.T) {
 			}
 		}
 	})
+	t.Run("a cut-off answer is an outage, a garbled one is not", func(t *testing.T) {
+		// Schema id 1's answer breaks off; id 2's stalls after its headers,
+		// past the client's timeout; id 3's is a success that is not JSON.
+		done := make(chan struct{})
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch r.URL.Path {
+			case "/schemas/ids/1":
+				w.Header().Set("Content-Length", "100")
+				w.Write([]byte(`{"schema": `))
+			case "/schemas/ids/2":
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+				<-done
+			default:
+				w.Write([]byte("<html>not a registry</html>"))
+			}
+		}))
+		defer srv.Close()
+		defer close(done)
+		reg, err := NewRegistry(RegistryOptions{URL: srv.URL, HTTPClient: &http.Client{Timeout: 100 * time.Millisecond}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d := NewAvroDecoder(shape, reg)
+		for id, unavailable := range map[int]bool{1: true, 2: true, 3: false} {
+			_, err := d.Decode(Source{Value: wire(id, event)})
+			if _, ok := errors.AsType[*RegistryError](err); !ok || IsRegistryUnavailable(err) != unavailable {
+				t.Errorf("schema id %d: err = %v, want a *RegistryError, unavailable %v", id, err, unavailable)
+			}
+		}
+	})
 	t.Run("an unknown schema id is a failure, not an outage", func(t *testing.T) {
 		fake := newFakeRegistry(t)
 		_, err := NewAvroDecoder(shape, fake.client(t, RegistryOptions{})).Decode(Source{Value: wire(999, []byte{2})})

@@ -1,27 +1,26 @@
 package event
 
 import (
-	"bytes"
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/sr"
 )
 
-// Registry is a small client of a Confluent Schema Registry (or a
-// compatible one: Redpanda, Apicurio's ccompat API, Karapace): it fetches
-// Avro schemas by id (GET /schemas/ids/{id}) and registers them under a
-// subject (POST /subjects/{subject}/versions). Schemas and ids are cached
-// for the life of the Registry: an id never changes its schema. It is safe
-// for concurrent use.
+// Registry is a client of a Confluent Schema Registry (or a compatible
+// one: Redpanda, Apicurio's ccompat API, Karapace), over franz-go's pkg/sr:
+// it fetches Avro schemas by id (GET /schemas/ids/{id}) and registers them
+// under a subject (POST /subjects/{subject}/versions). Schemas and ids are
+// cached for the life of the Registry: an id never changes its schema. It
+// is safe for concurrent use.
 //
 // As an AvroSchemas, it reads values in the Confluent wire format: a zero
 // magic byte, the schema id as four big-endian bytes, then Avro binary. A
@@ -31,10 +30,10 @@ import (
 // (the pipeline pauses the partition); a schema id the registry does not
 // have is a *RegistryError that is not (HTTP 404, error_code 40403).
 type Registry struct {
-	base     string
-	client   *http.Client
-	user     string
-	password string
+	// client makes one attempt per call: pkg/sr retries nothing itself
+	// (it moves to the next of its URLs on a transport error, and it is
+	// given one), and returns a refusal as an *sr.ResponseError.
+	client   *sr.Client
 	retryFor time.Duration
 
 	mu      sync.Mutex
@@ -61,15 +60,25 @@ type RegistryOptions struct {
 
 // NewRegistry returns a client of the registry at o.URL.
 func NewRegistry(o RegistryOptions) (*Registry, error) {
+	// Checked here, not left to pkg/sr, which would take "localhost:8081"
+	// for http://localhost:8081.
 	u, err := url.Parse(o.URL)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
 		return nil, fmt.Errorf("schema registry url %q: want http:// or https:// and a host", o.URL)
 	}
-	r := &Registry{base: strings.TrimSuffix(o.URL, "/"), client: o.HTTPClient, user: o.Username, password: o.Password,
-		retryFor: o.RetryFor, schemas: map[int]*avroSchema{}, ids: map[string]int{}}
-	if r.client == nil {
-		r.client = &http.Client{Timeout: 10 * time.Second}
+	httpClient := o.HTTPClient
+	if httpClient == nil {
+		httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
+	opts := []sr.ClientOpt{sr.URLs(o.URL), sr.HTTPClient(httpClient)}
+	if o.Username != "" {
+		opts = append(opts, sr.BasicAuth(o.Username, o.Password))
+	}
+	client, err := sr.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("schema registry: %w", err)
+	}
+	r := &Registry{client: client, retryFor: o.RetryFor, schemas: map[int]*avroSchema{}, ids: map[string]int{}}
 	if r.retryFor <= 0 {
 		r.retryFor = 30 * time.Second
 	}
@@ -79,7 +88,7 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 // RegistryError is a request to the schema registry that failed.
 type RegistryError struct {
 	Op     string // what was asked, e.g. "get schema id 7"
-	Status int    // the HTTP status; 0 if no response came
+	Status int    // the HTTP status of a refusal; 0 if no response came, or a success could not be read
 	Code   int    // the registry's error_code, such as 40403 (schema not found)
 	// Message is the registry's message, or the transport's error.
 	Message string
@@ -147,31 +156,26 @@ func (r *Registry) avro(id int) (*avroSchema, error) {
 	if s != nil {
 		return s, nil
 	}
-	var resp struct {
-		Schema     string `json:"schema"`
-		SchemaType string `json:"schemaType"`
-		References []any  `json:"references"`
-	}
 	// One request: an outage is the caller's to wait out (see Registry).
-	err := r.once(http.MethodGet, "/schemas/ids/"+strconv.Itoa(id), nil, &resp, fmt.Sprintf("get schema id %d", id))
-	var re *RegistryError
+	schema, err := r.client.SchemaByID(context.Background(), id)
+	if err != nil {
+		re := registryError(fmt.Sprintf("get schema id %d", id), err)
+		if re.Status == http.StatusNotFound {
+			// The id is unknown (40403), or the path is: either way not
+			// something time mends. Kept a *RegistryError, so that the
+			// failure names the registry (BULKSTREAM_SCHEMA_REGISTRY), not
+			// the record.
+			re.Message = fmt.Sprintf("schema id %d is not in the schema registry: %s", id, re.Message)
+		}
+		return nil, re
+	}
 	switch {
-	case errors.As(err, &re) && re.Status == http.StatusNotFound:
-		// The id is unknown (40403), or the path is: either way not
-		// something time mends. Kept a *RegistryError, so that the
-		// failure names the registry (BULKSTREAM_SCHEMA_REGISTRY), not
-		// the record.
-		re.Message = fmt.Sprintf("schema id %d is not in the schema registry: %s", id, re.Message)
-		re.Retriable = false
-		return nil, err
-	case err != nil:
-		return nil, err
-	case resp.SchemaType != "" && resp.SchemaType != "AVRO":
-		return nil, decodeErrorf("schema id %d is a %s schema; the route reads Avro", id, resp.SchemaType)
-	case len(resp.References) > 0:
+	case schema.Type != sr.TypeAvro:
+		return nil, decodeErrorf("schema id %d is a %s schema; the route reads Avro", id, schema.Type)
+	case len(schema.References) > 0:
 		return nil, decodeErrorf("schema id %d refers to other schemas (references), which Bulkstream does not resolve yet", id)
 	}
-	if s, err = compileAvro(id, resp.Schema); err != nil {
+	if s, err = compileAvro(id, schema.Schema); err != nil {
 		return nil, decodeErrorf("schema id %d is not an Avro schema Bulkstream can read: %v", id, err)
 	}
 	r.mu.Lock()
@@ -184,7 +188,8 @@ func (r *Registry) avro(id int) (*avroSchema, error) {
 // as "bulkstream.success-value", and returns its id. Registering a schema
 // the subject already has returns the existing id; the registry rejects a
 // schema that its compatibility rules refuse (409). Ids are cached, so a
-// schema is registered once per Registry.
+// schema is registered once per Registry. A transient failure is repeated
+// for RegistryOptions.RetryFor.
 func (r *Registry) Register(subject, schema string) (int, error) {
 	key := subject + "\x00" + schema
 	r.mu.Lock()
@@ -193,72 +198,50 @@ func (r *Registry) Register(subject, schema string) (int, error) {
 	if ok {
 		return id, nil
 	}
-	body, err := json.Marshal(map[string]string{"schema": schema})
-	if err != nil {
-		return 0, err
-	}
-	var resp struct {
-		ID int `json:"id"`
-	}
-	if err := r.do(http.MethodPost, "/subjects/"+url.PathEscape(subject)+"/versions", body, &resp, "register a schema under subject "+subject); err != nil {
-		return 0, err
-	}
-	r.mu.Lock()
-	r.ids[key] = resp.ID
-	r.mu.Unlock()
-	return resp.ID, nil
-}
-
-// do sends a request, retrying transient failures for r.retryFor, and
-// decodes the JSON response into out.
-func (r *Registry) do(method, path string, body []byte, out any, op string) error {
+	op := "register a schema under subject " + subject
 	deadline := time.Now().Add(r.retryFor)
 	pause := 100 * time.Millisecond
 	for {
-		err := r.once(method, path, body, out, op)
-		var re *RegistryError
-		if err == nil || !errors.As(err, &re) || !re.Retriable || time.Now().Add(pause).After(deadline) {
-			return err
+		// RegisterSchema, not CreateSchema: the id is all we need, and
+		// CreateSchema asks a second time for the schema's usages.
+		id, err := r.client.RegisterSchema(context.Background(), subject, sr.Schema{Schema: schema}, -1, -1)
+		if err == nil {
+			r.mu.Lock()
+			r.ids[key] = id
+			r.mu.Unlock()
+			return id, nil
+		}
+		re := registryError(op, err)
+		if !re.Retriable || time.Now().Add(pause).After(deadline) {
+			return 0, re
 		}
 		time.Sleep(pause)
 		pause = min(2*pause, 5*time.Second)
 	}
 }
 
-func (r *Registry) once(method, path string, body []byte, out any, op string) error {
-	req, err := http.NewRequestWithContext(context.Background(), method, r.base+path, bytes.NewReader(body))
-	if err != nil {
-		return err
+// registryError classifies an error of pkg/sr. A status other than 2xx is
+// an *sr.ResponseError, which may pass if it is a 5xx or a 429. Any other
+// error came with no answer or a cut-off one, which may pass: the
+// transport's *url.Error, or reading the body timed out or broke off (a
+// net.Error, io.ErrUnexpectedEOF); or it is a success whose body is not
+// what the API documents (not JSON, a schemaType pkg/sr does not know),
+// which will not. pkg/sr wraps both kinds with fmt.Errorf, so they are
+// told apart by type.
+func registryError(op string, err error) *RegistryError {
+	if re, ok := errors.AsType[*sr.ResponseError](err); ok {
+		message := re.Message // the registry's, or pkg/sr's "no response" for an empty body
+		if message == "" {
+			message = string(re.Raw)
+		}
+		return &RegistryError{Op: op, Status: re.StatusCode, Code: re.ErrorCode, Message: message,
+			Retriable: re.StatusCode >= 500 || re.StatusCode == http.StatusTooManyRequests}
 	}
-	req.Header.Set("Accept", "application/vnd.schemaregistry.v1+json, application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/vnd.schemaregistry.v1+json")
+	if ne, ok := errors.AsType[net.Error](err); ok {
+		return &RegistryError{Op: op, Message: ne.Error(), Retriable: true}
 	}
-	if r.user != "" {
-		req.SetBasicAuth(r.user, r.password)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &RegistryError{Op: op, Message: err.Error(), Retriable: true}
 	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return &RegistryError{Op: op, Message: "reading the response: " + err.Error(), Retriable: true}
-	}
-	if resp.StatusCode/100 != 2 {
-		var e struct {
-			Code    int    `json:"error_code"`
-			Message string `json:"message"`
-		}
-		if json.Unmarshal(data, &e) != nil || e.Message == "" {
-			e.Message = strings.TrimSpace(string(data))
-		}
-		retriable := resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-		return &RegistryError{Op: op, Status: resp.StatusCode, Code: e.Code, Message: e.Message, Retriable: retriable}
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return &RegistryError{Op: op, Status: resp.StatusCode, Message: "the response is not the JSON expected: " + err.Error()}
-	}
-	return nil
+	return &RegistryError{Op: op, Message: "the answer is not the JSON expected: " + err.Error()}
 }
