@@ -42,13 +42,20 @@ func TestSteadyStreamFillsItsBuffers(t *testing.T) {
 	run.shutdown(t)
 	results, _ := rr.snapshot()
 	everyEventHasAResult(t, results, n, 1)
-	jobs := map[string]bool{}
-	for _, rs := range results {
-		jobs[rs[0].JobID] = true
-	}
+	jobs := eventsByJob(results)
 	// 30 produce calls over about half a second (more on a loaded
 	// machine): one or two ages' worth of jobs, not one a poll.
 	if len(jobs) > 4 {
 		t.Errorf("%d jobs for %d events produced %d at a time", len(jobs), n, every)
 	}
+}
+
+// eventsByJob counts the events of each job, by the job of each event's
+// first result.
+func eventsByJob(results map[Source][]Result) map[string]int {
+	jobs := map[string]int{}
+	for _, rs := range results {
+		jobs[rs[0].JobID]++
+	}
+	return jobs
 }

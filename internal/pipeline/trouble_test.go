@@ -187,16 +187,24 @@ func TestHeaderTooLongFailsOnlyItsEvent(t *testing.T) {
 	insertsOnce(t, w, "H", n, bad)
 }
 
+// jobOfTheJournal produces six inserts (prefix-0 to prefix-5) and runs
+// the first three as a job behind the pipeline's back, which the journal
+// names as open, as a crash would leave it; it returns the job's id.
+func jobOfTheJournal(t *testing.T, w *world, prefix string) string {
+	t.Helper()
+	w.produce(insertRecords(prefix, 6)...)
+	done := runJobBehindThePipeline(t, w, fmt.Sprintf("Name\n%[1]s-0\n%[1]s-1\n%[1]s-2\n", prefix), true)
+	writeJournal(t, w, journal.Entry{JobID: done, Object: "Account", Operation: "insert", Attempt: 1,
+		Topic: "crm.accounts", Partition: 0, State: journal.Open, Offsets: [][2]int64{{0, 2}}})
+	return done
+}
+
 // A broker that answers the journal's fetches slowly: the journal is read
 // to its end offset however long that takes, so a job that ran before is
 // re-attached to, not loaded a second time.
 func TestSlowJournalReadUploadsNothingTwice(t *testing.T) {
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
-	records := insertRecords("J", 6)
-	w.produce(records...)
-	done := runJobBehindThePipeline(t, w, "Name\nJ-0\nJ-1\nJ-2\n", true)
-	writeJournal(t, w, journal.Entry{JobID: done, Object: "Account", Operation: "insert", Attempt: 1,
-		Topic: "crm.accounts", Partition: 0, State: journal.Open, Offsets: [][2]int64{{0, 2}}})
+	done := jobOfTheJournal(t, w, "J")
 	topics, err := kadm.NewClient(w.client()).ListTopics(context.Background(), testJournal)
 	if err != nil {
 		t.Fatal(err)
@@ -230,11 +238,7 @@ func TestSlowJournalReadUploadsNothingTwice(t *testing.T) {
 // the journal were empty.
 func TestFailedJournalReadIsRetried(t *testing.T) {
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
-	records := insertRecords("F", 6)
-	w.produce(records...)
-	done := runJobBehindThePipeline(t, w, "Name\nF-0\nF-1\nF-2\n", true)
-	writeJournal(t, w, journal.Entry{JobID: done, Object: "Account", Operation: "insert", Attempt: 1,
-		Topic: "crm.accounts", Partition: 0, State: journal.Open, Offsets: [][2]int64{{0, 2}}})
+	done := jobOfTheJournal(t, w, "F")
 	var refused atomic.Int32
 	w.cluster.ControlKey(kmsg.ListOffsets.Int16(), func(req kmsg.Request) (kmsg.Response, error, bool) {
 		r := req.(*kmsg.ListOffsetsRequest)
@@ -406,10 +410,7 @@ func TestJobsShareTheMemoryBudget(t *testing.T) {
 	run.shutdown(t)
 	results, _ := rr.snapshot()
 	everyEventHasAResult(t, results, n, 1)
-	rows := map[string]int{}
-	for _, rs := range results {
-		rows[rs[0].JobID]++
-	}
+	rows := eventsByJob(results)
 	// A quarter of 16 MiB is under 8,192 events (each costs eventCost and
 	// then some); a poll of up to pollRecords may come on top of it. One
 	// job taking the whole budget would have about 28,000.
@@ -441,10 +442,7 @@ func TestLargeJobClosesItsWholeSlice(t *testing.T) {
 	run.shutdown(t)
 	results, _ := rr.snapshot()
 	oneResultEach(t, results, n, "")
-	jobs := map[string]bool{}
-	for _, rs := range results {
-		jobs[rs[0].JobID] = true
-	}
+	jobs := eventsByJob(results)
 	if len(jobs) != 1 {
 		t.Fatalf("%d jobs, want the %d events in one", len(jobs), n)
 	}
@@ -463,7 +461,7 @@ func TestLargeJobClosesItsWholeSlice(t *testing.T) {
 		fetches.EachRecord(func(r *kgo.Record) {
 			next = r.Offset + 1
 			var e journal.Entry
-			if !r.Attrs.IsControl() && r.Value != nil && json.Unmarshal(r.Value, &e) == nil && jobs[e.JobID] {
+			if !r.Attrs.IsControl() && r.Value != nil && json.Unmarshal(r.Value, &e) == nil && jobs[e.JobID] > 0 {
 				last = &e
 			}
 		})
