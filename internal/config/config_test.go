@@ -451,6 +451,10 @@ func TestErrors(t *testing.T) {
 		{"record limit too large", minimal + "results:\n  max_record_bytes: 100MB\n", []string{
 			"t.yaml:12: results.max_record_bytes: must be from 16KiB to 64MiB, got 100MiB",
 		}},
+		{"fetch sizes out of range", edit("  group: g\n", "  group: g\n  fetch_max_bytes: 0\n  fetch_max_partition_bytes: 2GiB\n"), []string{
+			"t.yaml:4: kafka.fetch_max_bytes: must be from 1B to 2147483647B (2GiB-1), got 0B",
+			"t.yaml:5: kafka.fetch_max_partition_bytes: must be from 1B to 2147483647B (2GiB-1), got 2GiB",
+		}},
 		{"bad listen address", minimal + "http:\n  listen: 9464\n", []string{
 			`t.yaml:12: http.listen: "9464" is not host:port`,
 		}},
