@@ -38,6 +38,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"context"
 	"errors"
@@ -137,6 +138,7 @@ type sample struct {
 	events        int
 	valueBytes    float64            // mean size of an event's value
 	raw           time.Duration      // the raw consume, client created → last record
+	kcat          time.Duration      // kcat reading the topic to its end (0: no kcat on PATH)
 	connector     time.Duration      // connector started → every event has a result
 	firstConsumed time.Duration      // connector started → first event consumed (within a poll)
 	failures      float64            // failure results (0 expected)
@@ -149,6 +151,7 @@ type sample struct {
 }
 
 func (s sample) rawRate() float64        { return float64(s.events) / s.raw.Seconds() }
+func (s sample) kcatRate() float64       { return float64(s.events) / s.kcat.Seconds() }
 func (s sample) connectorRate() float64  { return float64(s.events) / s.connector.Seconds() }
 func per100k(sec float64, n int) float64 { return sec / float64(n) * 100_000 }
 
@@ -156,7 +159,15 @@ func (s sample) String() string {
 	return fmt.Sprintf("raw consume %v (%.0f events/s); connector %v (%.0f events/s, first event consumed after %v), ratio %.3f; "+
 		"connector CPU %.1f s, peak RSS %.0f MiB; emulator CPU %.1f s, broker CPU %.1f s; other CPU %.1f s; %.0f failures; values %.0f B; buffers sealed by %s",
 		s.raw.Round(time.Millisecond), s.rawRate(), s.connector.Round(time.Millisecond), s.connectorRate(), s.firstConsumed.Round(10*time.Millisecond),
-		s.connectorRate()/s.rawRate(), s.cpu, s.peakRSS, s.emulatorCPU, s.brokerCPU, s.otherCPU, s.failures, s.valueBytes, s.sealed())
+		s.connectorRate()/s.rawRate(), s.cpu, s.peakRSS, s.emulatorCPU, s.brokerCPU, s.otherCPU, s.failures, s.valueBytes, s.sealed()) + s.kcatString()
+}
+
+// kcatString is the kcat reference of the run, or "" without kcat.
+func (s sample) kcatString() string {
+	if s.kcat == 0 {
+		return ""
+	}
+	return fmt.Sprintf("; kcat %v (%.0f events/s), ratio to kcat %.3f", s.kcat.Round(time.Millisecond), s.kcatRate(), s.connectorRate()/s.kcatRate())
 }
 
 // sealed says how many buffers each limit sealed ("age 3, records 6").
@@ -194,6 +205,9 @@ func measure(bin, dir string, n int) (sample, error) {
 	}
 	if s.raw, err = rawConsume(broker, n); err != nil {
 		return s, fmt.Errorf("raw consume: %w", err)
+	}
+	if s.kcat, err = kcatConsume(broker, n); err != nil {
+		return s, fmt.Errorf("kcat: %w", err)
 	}
 
 	config := filepath.Join(dir, "config.yaml")
@@ -602,16 +616,44 @@ func summarise(n int, samples []sample) []row {
 		}
 		return row{events: n, runs: len(samples), what: what, format: format, min: v[0], median: median, max: v[len(v)-1]}
 	}
-	return []row{
+	rows := []row{
 		figure("connector, events/s", "%.0f", sample.connectorRate),
 		figure("raw consume, events/s", "%.0f", sample.rawRate),
 		figure("ratio connector / raw consume", "%.3f", func(s sample) float64 { return s.connectorRate() / s.rawRate() }),
+	}
+	if !slices.ContainsFunc(samples, func(s sample) bool { return s.kcat == 0 }) {
+		rows = append(rows,
+			figure("kcat, events/s", "%.0f", sample.kcatRate),
+			figure("ratio connector / kcat", "%.3f", func(s sample) float64 { return s.connectorRate() / s.kcatRate() }))
+	}
+	return append(rows,
 		figure("connector CPU s per 100,000 events", "%.2f", func(s sample) float64 { return per100k(s.cpu, s.events) }),
 		figure("connector peak RSS, MiB", "%.0f", func(s sample) float64 { return s.peakRSS }),
 		figure("emulator CPU s per 100,000 events", "%.2f", func(s sample) float64 { return per100k(s.emulatorCPU, s.events) }),
 		figure("broker CPU s per 100,000 events", "%.2f", func(s sample) float64 { return per100k(s.brokerCPU, s.events) }),
 		figure("other CPU s on the machine meanwhile", "%.1f", func(s sample) float64 { return s.otherCPU }),
+	)
+}
+
+// kcatConsume times kcat (librdkafka) reading the topic from its start to
+// its end, read_committed, as the reference was measured; 0 when
+// kcat is not on PATH (apt-get install kcat).
+func kcatConsume(broker string, n int) (time.Duration, error) {
+	path, err := exec.LookPath("kcat")
+	if err != nil {
+		return 0, nil
 	}
+	started := time.Now()
+	out, err := exec.Command(path, "-b", broker, "-C", "-t", topic, "-o", "beginning", "-e", "-q",
+		"-X", "isolation.level=read_committed", "-f", "\n").Output()
+	took := time.Since(started)
+	if err != nil {
+		return 0, err
+	}
+	if got := bytes.Count(out, []byte("\n")); got != n {
+		return 0, fmt.Errorf("read %d records, want %d", got, n)
+	}
+	return took, nil
 }
 
 // printTable prints the rows as a Markdown table, ready for the README.
