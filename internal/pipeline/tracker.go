@@ -1,5 +1,10 @@
 package pipeline
 
+import (
+	"cmp"
+	"slices"
+)
+
 // tracker decides what may be committed: for each partition, the offset
 // after the longest run of records, from the oldest one not yet committed,
 // whose results are all published. A record with no result yet holds back
@@ -22,12 +27,23 @@ type topicPartition struct {
 }
 
 // partitionTrack holds the offsets of a partition that were consumed and
-// are not committable yet, in consumption order (which is offset order).
+// are not committable yet, in consumption order (which is offset order), so
+// an offset is found by binary search: no map entry per record.
 type partitionTrack struct {
-	pending []int64         // offsets in order
-	done    map[int64]bool  // offsets whose result is published
-	cost    map[int64]int64 // offsets without a published result → their cost
-	next    int64           // the offset to commit: all before it are done; -1 if none yet
+	pending []tracked // from head on; the slice is reused as it empties
+	head    int
+	next    int64 // the offset to commit: all before it are done; -1 if none yet
+}
+
+// live is the records not committable yet.
+func (p *partitionTrack) live() []tracked { return p.pending[p.head:] }
+
+// tracked is a consumed record: its offset, what it costs until its result
+// is published, and whether it is.
+type tracked struct {
+	offset int64
+	cost   int64
+	done   bool
 }
 
 func newTracker() *tracker { return &tracker{parts: map[topicPartition]*partitionTrack{}} }
@@ -37,12 +53,12 @@ func newTracker() *tracker { return &tracker{parts: map[topicPartition]*partitio
 func (t *tracker) consumed(tp topicPartition, offset int64, size int) {
 	p := t.parts[tp]
 	if p == nil {
-		p = &partitionTrack{done: map[int64]bool{}, cost: map[int64]int64{}, next: -1}
+		p = &partitionTrack{next: -1}
 		t.parts[tp] = p
 	}
-	p.pending = append(p.pending, offset)
-	p.cost[offset] = int64(size) + eventCost
-	t.bytes += p.cost[offset]
+	e := tracked{offset: offset, cost: int64(size) + eventCost}
+	p.pending = append(p.pending, e)
+	t.bytes += e.cost
 }
 
 // published records that the result of a record is out. It returns the
@@ -52,16 +68,24 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 	if p == nil { // the partition was revoked meanwhile
 		return 0, false
 	}
-	if c, ok := p.cost[offset]; ok {
-		t.bytes -= c
-		delete(p.cost, offset)
+	live := p.live()
+	i, found := slices.BinarySearchFunc(live, offset, func(e tracked, o int64) int { return cmp.Compare(e.offset, o) })
+	if !found || live[i].done {
+		return p.next, false
 	}
-	p.done[offset] = true
-	for len(p.pending) > 0 && p.done[p.pending[0]] {
-		delete(p.done, p.pending[0])
-		p.next = p.pending[0] + 1
-		p.pending = p.pending[1:]
+	t.bytes -= live[i].cost
+	live[i] = tracked{offset: offset, done: true}
+	for p.head < len(p.pending) && p.pending[p.head].done {
+		p.next = p.pending[p.head].offset + 1
+		p.head++
 		advanced = true
+	}
+	switch {
+	case p.head == len(p.pending):
+		p.pending, p.head = p.pending[:0], 0
+	case p.head >= 1024 && 2*p.head >= len(p.pending): // keep the dead part below half
+		n := copy(p.pending, p.pending[p.head:])
+		p.pending, p.head = p.pending[:n], 0
 	}
 	return p.next, advanced
 }
@@ -69,8 +93,8 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 // forget drops a partition that is no longer ours.
 func (t *tracker) forget(tp topicPartition) {
 	if p := t.parts[tp]; p != nil {
-		for _, c := range p.cost {
-			t.bytes -= c
+		for _, e := range p.live() {
+			t.bytes -= e.cost
 		}
 	}
 	delete(t.parts, tp)
@@ -83,7 +107,7 @@ func (t *tracker) inFlightBytes() int64 { return t.bytes }
 func (t *tracker) outstanding() int {
 	n := 0
 	for _, p := range t.parts {
-		n += len(p.pending)
+		n += len(p.live())
 	}
 	return n
 }
