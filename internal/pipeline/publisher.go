@@ -4,6 +4,7 @@ import (
 	"context"
 	"maps"
 	"slices"
+	"sync"
 	"sync/atomic"
 )
 
@@ -29,10 +30,32 @@ type publication struct {
 }
 
 // lanes are the publisher stage's lanes, one goroutine each, started by the
-// main loop and ended with it.
+// main loop and ended with it. chunks recycles the outcome slices of
+// published chunks (cleared, of capacity settleChunk), which settle fills
+// again: a chunk is a few hundred bytes an event.
 type lanes struct {
-	in   []chan publication
-	next atomic.Uint32
+	in     []chan publication
+	next   atomic.Uint32
+	chunks sync.Pool
+}
+
+// chunk returns an empty slice for settleChunk outcomes.
+func (l *lanes) chunk() []outcome {
+	if c, ok := l.chunks.Get().(*[]outcome); ok {
+		return *c
+	}
+	return make([]outcome, 0, settleChunk)
+}
+
+// recycle takes back a chunk once published; what it held is cleared, so
+// the pool keeps no record alive.
+func (l *lanes) recycle(c []outcome) {
+	if cap(c) != settleChunk {
+		return
+	}
+	clear(c)
+	c = c[:0]
+	l.chunks.Put(&c)
 }
 
 // startLanes starts n publishing lanes that produce with ctx (the jobs'
@@ -67,6 +90,7 @@ func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
 		if len(pub.outcomes) > 0 {
 			done := p.publish(ctx, pub.outcomes, pub.closing)
 			c.sources, c.err = done.sources, done.err
+			p.lanes.recycle(pub.outcomes)
 		}
 		p.report(c)
 	}

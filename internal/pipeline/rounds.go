@@ -322,7 +322,7 @@ func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *j
 			continue
 		}
 		if chunk == nil {
-			chunk = make([]outcome, 0, min(settleChunk, len(b.Events)-i))
+			chunk = p.lanes.chunk()
 		}
 		chunk = append(chunk, o)
 		closing.add(o.result.Source)
