@@ -15,10 +15,15 @@ type lag struct {
 // backlog: more than a poll.
 const backlogRecords = pollRecords
 
-// fetchedLag is the lag of each partition of fetches, measured from the
-// last record fetched (those not polled yet count as lag).
-func fetchedLag(fetches kgo.Fetches) map[topicPartition]int64 {
-	lags := map[topicPartition]int64{}
+// position is where the consumer stands in a partition after a poll: the
+// offset after the last record polled, and how many records the
+// partition's end is ahead of it.
+type position struct{ next, lag int64 }
+
+// fetchedLag is the position of each partition of fetches, measured from
+// the last record fetched (those not polled yet count as lag).
+func fetchedLag(fetches kgo.Fetches) map[topicPartition]position {
+	at := map[topicPartition]position{}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if len(fp.Records) == 0 {
 			return
@@ -27,9 +32,10 @@ func fetchedLag(fetches kgo.Fetches) map[topicPartition]int64 {
 		if end <= 0 {
 			end = fp.HighWatermark
 		}
-		lags[topicPartition{fp.Topic, fp.Partition}] = max(end-(fp.Records[len(fp.Records)-1].Offset+1), 0)
+		next := fp.Records[len(fp.Records)-1].Offset + 1
+		at[topicPartition{fp.Topic, fp.Partition}] = position{next, max(end-next, 0)}
 	})
-	return lags
+	return at
 }
 
 // caughtUp notes the lag of a poll's partitions and reports whether the
@@ -37,12 +43,12 @@ func fetchedLag(fetches kgo.Fetches) map[topicPartition]int64 {
 // the backlog's tail, and waiting batch.max_age for more would idle the
 // pipeline; a steady stream, never a backlog behind, fills its buffers to
 // their limits as before, so it costs no more jobs.
-func (l *lag) caughtUp(polled map[topicPartition]int64) bool {
+func (l *lag) caughtUp(polled map[topicPartition]position) bool {
 	if l.parts == nil {
 		l.parts = map[topicPartition]int64{}
 	}
-	for tp, n := range polled {
-		l.parts[tp] = n
+	for tp, at := range polled {
+		l.parts[tp] = at.lag
 	}
 	var total int64
 	for _, n := range l.parts {

@@ -24,7 +24,7 @@ const pollRecords = 5000
 // the poller to hold back rebalances.
 type poll struct {
 	records []ahead
-	lag     map[topicPartition]int64 // of the poll's partitions (see lag)
+	lag     map[topicPartition]position // of the poll's partitions (see lag)
 	handled chan struct{}
 }
 

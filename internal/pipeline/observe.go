@@ -2,12 +2,15 @@ package pipeline
 
 import (
 	"cmp"
+	"context"
 	"errors"
-	"maps"
 	"slices"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
@@ -99,11 +102,18 @@ type watch struct {
 	recent   []JobView // a ring of watchedJobs; next is where the next goes
 	next     int
 	failures map[string]*failureTally
-	lag      map[topicPartition]int64
+	lag      map[topicPartition]watchedLag
+}
+
+// watchedLag is a partition's lag, the position it is measured from and
+// when it was measured (see refreshLag).
+type watchedLag struct {
+	position
+	at time.Time
 }
 
 func newWatch(p *Pipeline) *watch {
-	return &watch{p: p, running: map[string]*JobView{}, failures: map[string]*failureTally{}, lag: map[topicPartition]int64{}}
+	return &watch{p: p, running: map[string]*JobView{}, failures: map[string]*failureTally{}, lag: map[topicPartition]watchedLag{}}
 }
 
 // Observe returns what the pipeline does now: the jobs in flight, the last
@@ -140,8 +150,8 @@ func (p *Pipeline) Observe() Observation {
 	// Codes of equal counts by name, so that the console's list does not
 	// reorder them at every refresh (map order).
 	slices.SortFunc(o.Failures, func(a, b FailureCount) int { return cmp.Or(cmp.Compare(b.Count, a.Count), cmp.Compare(a.Code, b.Code)) })
-	for tp, lag := range w.lag {
-		o.Lag = append(o.Lag, PartitionLag{tp.topic, tp.partition, lag})
+	for tp, l := range w.lag {
+		o.Lag = append(o.Lag, PartitionLag{tp.topic, tp.partition, l.lag})
 	}
 	slices.SortFunc(o.Lag, func(a, b PartitionLag) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
@@ -245,13 +255,76 @@ func (w *watch) failed(o *outcome) {
 
 // fetched notes each fetched partition's lag (bulkstream_consumer_lag; see
 // fetchedLag).
-func (w *watch) fetched(lags map[topicPartition]int64) {
-	for tp, lag := range lags {
-		w.p.opts.Metrics.ConsumerLag.WithLabelValues(tp.topic, strconv.Itoa(int(tp.partition))).Set(float64(lag))
+func (w *watch) fetched(polled map[topicPartition]position) {
+	now := time.Now()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for tp, at := range polled {
+		w.setLag(tp, watchedLag{at, now})
+	}
+}
+
+// setLag notes a partition's lag, in Observe and in the metric; w.mu held.
+func (w *watch) setLag(tp topicPartition, l watchedLag) {
+	w.lag[tp] = l
+	w.p.opts.Metrics.ConsumerLag.WithLabelValues(tp.topic, strconv.Itoa(int(tp.partition))).Set(float64(l.lag))
+}
+
+// lagRefresh is how old a partition's lag may get before refreshLag asks
+// the broker for the partition's end.
+const lagRefresh = 10 * time.Second
+
+// refreshLag keeps the lag of partitions current while no poll measures it
+// (the pipeline is paused, or fetching waits for the memory budget, or the
+// partition has had nothing new): every lagRefresh it asks the broker for
+// the end (the last stable offset) of partitions whose lag is older than
+// that, and measures from the position the last poll left. It returns
+// when ctx ends.
+func (w *watch) refreshLag(ctx context.Context, cl *kgo.Client) {
+	t := time.NewTicker(lagRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-t.C:
+			w.refreshOnce(ctx, cl, now)
+		}
+	}
+}
+
+// refreshOnce is one round of refreshLag at now. A failed request is left
+// for the next round.
+func (w *watch) refreshOnce(ctx context.Context, cl *kgo.Client, now time.Time) {
+	stale := map[topicPartition]watchedLag{}
+	var topics []string
+	w.mu.Lock()
+	for tp, l := range w.lag {
+		if now.Sub(l.at) >= lagRefresh {
+			stale[tp] = l
+			if !slices.Contains(topics, tp.topic) {
+				topics = append(topics, tp.topic)
+			}
+		}
+	}
+	w.mu.Unlock()
+	if len(stale) == 0 {
+		return
+	}
+	ends, err := kadm.NewClient(cl).ListCommittedOffsets(ctx, topics...)
+	if err != nil {
+		return
 	}
 	w.mu.Lock()
-	maps.Copy(w.lag, lags)
-	w.mu.Unlock()
+	defer w.mu.Unlock()
+	for tp, l := range stale {
+		end, ok := ends.Lookup(tp.topic, tp.partition)
+		if cur, mine := w.lag[tp]; !ok || end.Err != nil || !mine || cur != l {
+			continue // unknown, or revoked or measured by a poll meanwhile
+		}
+		l.lag, l.at = max(end.Offset-l.next, 0), now
+		w.setLag(tp, l)
+	}
 }
 
 // assigned logs partitions assigned to this instance.

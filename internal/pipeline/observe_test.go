@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
@@ -184,6 +185,39 @@ func TestObserveLagForgottenOnRevoke(t *testing.T) {
 	p.submit.watch.revoked(topicPartition{"crm.accounts", 0})
 	if o, g := p.Observe(), gauges(t, reg, "bulkstream_consumer_lag"); len(o.Lag) != 1 || o.Lag[0].Partition != 1 || len(g) != 1 || g["1/crm.accounts"] != 0 {
 		t.Errorf("after revoking partition 0: observed %+v, exported %v", o.Lag, g)
+	}
+}
+
+// A partition's lag keeps up with its end while nothing is polled from it
+// (a pause, a full memory budget): once the last poll's figure is
+// lagRefresh old, the broker is asked for the end, and the lag is measured
+// from where that poll left off; a revoked partition stays forgotten.
+func TestLagRefreshedWhileNothingIsPolled(t *testing.T) {
+	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts")
+	w.produce(accountRecords(0, 40)...) // by key: both partitions get some
+	cl := w.client()
+	reg := prometheus.NewRegistry()
+	p := &Pipeline{log: slog.New(slog.DiscardHandler), submit: &submitter{}}
+	p.opts.Metrics = metrics.New(reg)
+	watch := newWatch(p)
+	p.submit.watch = watch
+	p0, p1 := topicPartition{"crm.accounts", 0}, topicPartition{"crm.accounts", 1}
+	watch.fetched(map[topicPartition]position{p0: {next: 5}, p1: {next: 1}})
+	ctx := t.Context()
+	watch.refreshOnce(ctx, cl, time.Now()) // too fresh: nothing asked
+	if o := p.Observe(); o.Lag[0].Lag != 0 || o.Lag[1].Lag != 0 {
+		t.Fatalf("lag refreshed before lagRefresh: %+v", o.Lag)
+	}
+	watch.revoked(p1)
+	watch.refreshOnce(ctx, cl, time.Now().Add(lagRefresh))
+	ends, err := kadm.NewClient(cl).ListEndOffsets(ctx, "crm.accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	end, _ := ends.Lookup("crm.accounts", 0)
+	o, g := p.Observe(), gauges(t, reg, "bulkstream_consumer_lag")
+	if want := end.Offset - 5; want <= 0 || len(o.Lag) != 1 || o.Lag[0] != (PartitionLag{"crm.accounts", 0, want}) || g["0/crm.accounts"] != float64(want) || len(g) != 1 {
+		t.Errorf("after a refresh: observed %+v, exported %v; want partition 0 at %d behind, partition 1 gone", o.Lag, g, want)
 	}
 }
 

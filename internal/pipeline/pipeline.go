@@ -414,6 +414,7 @@ func (p *Pipeline) Run(ctx context.Context) error {
 	if p.opts.Pacer != nil {
 		p.spawn(func() { p.watchLimits(p.background) })
 	}
+	p.spawn(func() { p.submit.watch.refreshLag(p.background, cl) })
 	p.log.Info("pipeline started", "group", p.opts.Group, "topics", p.source.pattern(), "max_jobs_in_flight", p.opts.MaxJobsInFlight)
 	p.loop(ctx)
 	if err := cl.CommitMarkedOffsets(context.Background()); err != nil {
