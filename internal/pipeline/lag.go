@@ -20,9 +20,9 @@ const backlogRecords = pollRecords
 // partition's end is ahead of it.
 type position struct{ next, lag int64 }
 
-// fetchedLag is the position of each partition of fetches, measured from
+// fetchedPositions is the position of each partition of fetches, measured from
 // the last record fetched (those not polled yet count as lag).
-func fetchedLag(fetches kgo.Fetches) map[topicPartition]position {
+func fetchedPositions(fetches kgo.Fetches) map[topicPartition]position {
 	at := map[topicPartition]position{}
 	fetches.EachPartition(func(fp kgo.FetchTopicPartition) {
 		if len(fp.Records) == 0 {

@@ -23,9 +23,9 @@ const pollRecords = 5000
 // handed to the main loop, which closes handled when it no longer needs
 // the poller to hold back rebalances.
 type poll struct {
-	records []ahead
-	lag     map[topicPartition]position // of the poll's partitions (see lag)
-	handled chan struct{}
+	records   []ahead
+	positions map[topicPartition]position // of the poll's partitions (see lag.go)
+	handled   chan struct{}
 }
 
 // ahead is a record made ready off the main loop: its source and, outside
@@ -107,11 +107,11 @@ func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll)
 				p.log.Warn("fetch error", "topic", topic, "partition", partition, "error", err)
 			}
 		})
-		lags := fetchedLag(fetches)
-		p.submit.watch.fetched(lags)
+		at := fetchedPositions(fetches)
+		p.submit.watch.fetched(at)
 		handled := make(chan struct{})
 		select {
-		case out <- poll{p.prepare(fetches.Records()), lags, handled}:
+		case out <- poll{p.prepare(fetches.Records()), at, handled}:
 			<-handled
 		case <-ctx.Done():
 		}
@@ -182,7 +182,7 @@ func (p *Pipeline) loop(ctx context.Context) {
 			p.handle(pl.records)
 			close(pl.handled)
 			p.enqueue(p.batcher.SealFrom(p.memoryShare(), batch.ReasonMemory))
-			if p.behind.caughtUp(pl.lag) {
+			if p.behind.caughtUp(pl.positions) {
 				p.enqueue(p.batcher.SealAll(batch.ReasonCaughtUp))
 			}
 		case c := <-p.done:

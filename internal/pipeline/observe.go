@@ -254,7 +254,7 @@ func (w *watch) failed(o *outcome) {
 }
 
 // fetched notes each fetched partition's lag (bulkstream_consumer_lag; see
-// fetchedLag).
+// fetchedPositions).
 func (w *watch) fetched(polled map[topicPartition]position) {
 	now := time.Now()
 	w.mu.Lock()

@@ -178,7 +178,7 @@ func TestObserveLagForgottenOnRevoke(t *testing.T) {
 	partition := func(n int32, hwm int64) kgo.FetchPartition {
 		return kgo.FetchPartition{Partition: n, HighWatermark: hwm, Records: []*kgo.Record{{Topic: "crm.accounts", Partition: n, Offset: 4}}}
 	}
-	p.submit.watch.fetched(fetchedLag(kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "crm.accounts", Partitions: []kgo.FetchPartition{partition(0, 10), partition(1, 5)}}}}}))
+	p.submit.watch.fetched(fetchedPositions(kgo.Fetches{{Topics: []kgo.FetchTopic{{Topic: "crm.accounts", Partitions: []kgo.FetchPartition{partition(0, 10), partition(1, 5)}}}}}))
 	if o := p.Observe(); len(o.Lag) != 2 || o.Lag[0] != (PartitionLag{"crm.accounts", 0, 5}) || o.Lag[1] != (PartitionLag{"crm.accounts", 1, 0}) {
 		t.Errorf("lag %+v", o.Lag)
 	}
