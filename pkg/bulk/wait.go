@@ -13,7 +13,8 @@ import (
 // far (and never below Initial). Small jobs thus finish with little delay,
 // a job is seen finished at most about a quarter of its time late, and
 // long ones cost few requests (each counts against the org's API limit):
-// about 20 looks for a job of a minute, 30 for ten minutes.
+// with the defaults, about 20 looks for a job of a minute and 75 for ten
+// minutes (once the pause reaches Max, one look every Max).
 type WaitPolicy struct {
 	// Initial is the first pause. Zero means 500ms.
 	Initial time.Duration
