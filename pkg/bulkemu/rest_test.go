@@ -55,8 +55,8 @@ func TestSalesforceCLILoginResources(t *testing.T) {
 	}
 }
 
-// The identity URL of a token response answers with the user and org, and
-// userinfo and the identity URL refuse a request without a valid token.
+// The identity URL of a token response answers with the user and org (its
+// ids in 18 or 15 characters, as Salesforce takes either), and userinfo and the identity URL refuse a request without a valid token.
 func TestIdentityURL(t *testing.T) {
 	o := newOrg(t, Options{})
 	tok := o.postToken(url.Values{"grant_type": {"client_credentials"}, "client_id": {"bulkstream"}, "client_secret": {"bulkstream"}}).json(t)
@@ -69,6 +69,9 @@ func TestIdentityURL(t *testing.T) {
 		if r := o.send("GET", u, "", "", http.Header{"Authorization": {"Bearer 00Dnope"}}); r.status != http.StatusForbidden || r.body != "Bad_OAuth_Token" {
 			t.Errorf("%s with a bad token: %d %q", u, r.status, r.body)
 		}
+	}
+	if r := o.send("GET", o.url+"/id/"+orgID[:15]+"/"+userID[:15], "", "", nil); r.status != http.StatusOK {
+		t.Errorf("identity by 15-character ids: %d %s", r.status, r.body)
 	}
 	if r := o.send("GET", o.url+"/id/"+orgID+"/"+makeID("005", 2), "", "", nil); r.status != http.StatusNotFound {
 		t.Errorf("identity of another user: %d %s", r.status, r.body)
