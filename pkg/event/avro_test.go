@@ -1,6 +1,7 @@
 package event
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"math/big"
@@ -383,6 +384,25 @@ func TestRegistry(t *testing.T) {
 			if _, ok := errors.AsType[*RegistryError](err); !ok || IsRegistryUnavailable(err) != unavailable {
 				t.Errorf("schema id %d: err = %v, want a *RegistryError, unavailable %v", id, err, unavailable)
 			}
+		}
+	})
+	t.Run("an answer past 16 MiB is refused, not read whole", func(t *testing.T) {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			chunk := bytes.Repeat([]byte(" "), 1<<20)
+			for range 2 * maxRegistryAnswer >> 20 {
+				if _, err := w.Write(chunk); err != nil {
+					return
+				}
+			}
+		}))
+		defer srv.Close()
+		reg, err := NewRegistry(RegistryOptions{URL: srv.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = NewAvroDecoder(shape, reg).Decode(Source{Value: wire(1, event)})
+		if _, ok := errors.AsType[*RegistryError](err); !ok || IsRegistryUnavailable(err) || !strings.Contains(err.Error(), "larger than 16 MiB") {
+			t.Errorf("err = %v, want a permanent *RegistryError that says the answer is too large", err)
 		}
 	})
 	t.Run("an unknown schema id is a failure, not an outage", func(t *testing.T) {

@@ -70,7 +70,10 @@ func NewRegistry(o RegistryOptions) (*Registry, error) {
 	if httpClient == nil {
 		httpClient = &http.Client{Timeout: 10 * time.Second}
 	}
-	opts := []sr.ClientOpt{sr.URLs(o.URL), sr.HTTPClient(httpClient)}
+	// pkg/sr reads a whole answer into memory: bound it.
+	bounded := *httpClient
+	bounded.Transport = boundedTransport{httpClient.Transport}
+	opts := []sr.ClientOpt{sr.URLs(o.URL), sr.HTTPClient(&bounded)}
 	if o.Username != "" {
 		opts = append(opts, sr.BasicAuth(o.Username, o.Password))
 	}
@@ -240,8 +243,56 @@ func registryError(op string, err error) *RegistryError {
 	if ne, ok := errors.AsType[net.Error](err); ok {
 		return &RegistryError{Op: op, Message: ne.Error(), Retriable: true}
 	}
+	if errors.Is(err, errAnswerTooLarge) {
+		return &RegistryError{Op: op, Message: errAnswerTooLarge.Error()}
+	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
 		return &RegistryError{Op: op, Message: err.Error(), Retriable: true}
 	}
 	return &RegistryError{Op: op, Message: "the answer is not the JSON expected: " + err.Error()}
+}
+
+// maxRegistryAnswer bounds the body of an answer of the registry, which
+// pkg/sr reads whole: a schema is a few KiB, and 16 MiB is far above any
+// that Bulkstream could decode with.
+const maxRegistryAnswer = 16 << 20
+
+var errAnswerTooLarge = fmt.Errorf("the answer is larger than %d MiB", maxRegistryAnswer>>20)
+
+// boundedTransport cuts answers off at maxRegistryAnswer with
+// errAnswerTooLarge, so that a registry (or what answers in its place)
+// cannot make the connector read an endless body into memory.
+type boundedTransport struct{ next http.RoundTripper }
+
+func (t boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	next := t.next
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	resp, err := next.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: maxRegistryAnswer}
+	return resp, nil
+}
+
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if b.left < 0 {
+		return 0, errAnswerTooLarge
+	}
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1] // a byte past the bound tells a body of the bound from a larger one
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, errAnswerTooLarge
+	}
+	return n, err
 }
