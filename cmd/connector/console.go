@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,11 +17,10 @@ import (
 
 // newConsole is the console of `connector run` (see internal/console),
 // whose dead-letter pages read and replay results.dead_letter_topic as
-// `connector replay` does, under the same replay group. A replay it runs
-// stops when ctx (the run's) ends, as when its request does; wait returns
-// once no replay runs, for run to call before it returns, so that a
-// replay's results and commits are done before the process exits.
-func newConsole(ctx context.Context, cfg *config.Config, sf *bulk.Client, p *pipeline.Pipeline, reg prometheus.Gatherer, opts pipeline.Options, log *slog.Logger) (c *console.Console, wait func()) {
+// `connector replay` does, under the same replay group. A replay runs in
+// the request that asks for it and stops when its context ends, which
+// serveHTTP ends with the run and waits for.
+func newConsole(cfg *config.Config, sf *bulk.Client, p *pipeline.Pipeline, reg prometheus.Gatherer, opts pipeline.Options, log *slog.Logger) *console.Console {
 	apiRequests := func() (used, max int64) {
 		l, _ := sf.LastLimitInfo()
 		return l.Used, l.Max
@@ -32,13 +30,11 @@ func newConsole(ctx context.Context, cfg *config.Config, sf *bulk.Client, p *pip
 		records = opts.Pacer.Records
 	}
 	var dl console.DeadLetters
-	wait = func() {}
 	if topic := cfg.Results.DeadLetterTopic; topic != "" {
-		d := &consoleDeadLetters{cfg: cfg, sf: sf, log: log, topic: topic, group: cfg.Kafka.Group + "-replay-" + topic, opts: opts, runCtx: ctx}
-		dl, wait = d, d.replays.Wait
+		dl = &consoleDeadLetters{cfg: cfg, sf: sf, log: log, topic: topic, group: cfg.Kafka.Group + "-replay-" + topic, opts: opts}
 	}
 	return console.New(console.Options{Pipeline: p, Metrics: reg, Config: cfg, InstanceURL: sf.InstanceURL(), DeadLetters: dl,
-		APIRequests: apiRequests, RecordLimit: cfg.Limits.RecordLimit, Records: records, Token: string(cfg.HTTP.ConsoleToken), Logger: log}), wait
+		APIRequests: apiRequests, RecordLimit: cfg.Limits.RecordLimit, Records: records, Token: string(cfg.HTTP.ConsoleToken), Logger: log})
 }
 
 // consoleDeadLetters is console.DeadLetters on the dead-letter topic.
@@ -48,8 +44,6 @@ type consoleDeadLetters struct {
 	log          *slog.Logger
 	topic, group string
 	opts         pipeline.Options // of the pipeline: its Kafka options and routes
-	runCtx       context.Context  // the run's: a replay stops when it ends
-	replays      sync.WaitGroup   // replays running
 }
 
 // filter turns the console's filter into the command line's.
@@ -136,11 +130,6 @@ func (d *consoleDeadLetters) Replay(ctx context.Context, f console.Filter) (*con
 	if err != nil {
 		return nil, err
 	}
-	d.replays.Add(1)
-	defer d.replays.Done()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	defer context.AfterFunc(d.runCtx, cancel)()
 	if err := p.Run(ctx); err != nil {
 		return nil, err
 	}

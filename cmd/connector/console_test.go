@@ -6,11 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
@@ -301,5 +303,48 @@ func TestConsoleValueCut(t *testing.T) {
 		if got := cutValue(tc.in, browseValue); len(got) != tc.want || !bytes.HasPrefix(tc.in, got) {
 			t.Errorf("%s: %d bytes, want %d", tc.name, len(got), tc.want)
 		}
+	}
+}
+
+// A request in flight when the run ends (a console replay) sees its
+// context end with the run's, and stop waits for it: its caller gets its
+// answer, and nothing it does outlives run.
+func TestServeHTTPAnswersRequestsInFlightBeforeStopping(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	started, answered := make(chan struct{}), make(chan struct{})
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		close(started)
+		<-r.Context().Done()               // as a replay's pipeline sees the run end
+		time.Sleep(200 * time.Millisecond) // and finishes its jobs
+		io.WriteString(w, "replayed")
+		close(answered)
+	})
+	addr := freeAddr(t)
+	stop, err := serveHTTP(ctx, addr, prometheus.NewRegistry(), slow, slow, 5*time.Second, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan string, 1)
+	go func() {
+		resp, err := http.Post("http://"+addr+"/api/replay", "application/json", strings.NewReader("{}"))
+		if err != nil {
+			got <- err.Error()
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		got <- string(b)
+	}()
+	<-started
+	cancel()
+	stop()
+	select {
+	case <-answered:
+	default:
+		t.Error("stop returned before the request in flight was answered")
+	}
+	if body := <-got; body != "replayed" {
+		t.Errorf("the request in flight got %q, want its answer", body)
 	}
 }

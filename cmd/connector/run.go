@@ -90,9 +90,8 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return err
 	}
 	if cfg.HTTP.Listen != "" {
-		con, waitReplays := newConsole(ctx, cfg, sf, p, reg, opts, log)
-		defer waitReplays() // after stop: a console replay ends with ctx and is waited for
-		stop, err := serveHTTP(cfg.HTTP.Listen, reg, &readiness{pipeline: p, status: sfStatus, sf: sf}, con, log)
+		con := newConsole(cfg, sf, p, reg, opts, log)
+		stop, err := serveHTTP(ctx, cfg.HTTP.Listen, reg, &readiness{pipeline: p, status: sfStatus, sf: sf}, con, cfg.ShutdownGrace, log)
 		if err != nil {
 			return err
 		}
@@ -240,7 +239,13 @@ func kafkaOptions(k config.Kafka, log *slog.Logger) ([]kgo.Opt, error) {
 // serveHTTP serves /metrics, /healthz (the process is up), /readyz
 // (ready's checks, as JSON with reasons) and the console (its pages and
 // /api/) on addr, and returns a function that stops it.
-func serveHTTP(addr string, reg *prometheus.Registry, ready, console http.Handler, log *slog.Logger) (func(), error) {
+//
+// A request's context ends with ctx, so a console replay stops as the run
+// does. stop ends every request's context, waits up to grace for the
+// requests in flight to be answered (a replay's results and commits are
+// then done, and its caller has its answer), closes what is left, and
+// returns once the server's goroutine has.
+func serveHTTP(ctx context.Context, addr string, reg *prometheus.Registry, ready, console http.Handler, grace time.Duration, log *slog.Logger) (stop func(), err error) {
 	mux := http.NewServeMux()
 	mux.Handle("/", console)
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
@@ -256,14 +261,26 @@ func serveHTTP(addr string, reg *prometheus.Registry, ready, console http.Handle
 	if err != nil {
 		return nil, fmt.Errorf("http.listen: %w", err)
 	}
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	reqCtx, cancel := context.WithCancel(ctx)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, BaseContext: func(net.Listener) context.Context { return reqCtx }}
+	served := make(chan struct{})
 	go func() {
+		defer close(served)
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", "error", err)
 		}
 	}()
 	log.Info("serving /metrics, /healthz, /readyz, /debug/pprof/ and the console (/ and /api/)", "address", ln.Addr().String(), "console", "http://"+ln.Addr().String()+"/")
-	return func() { srv.Close() }, nil
+	return func() {
+		cancel()
+		sctx, done := context.WithTimeout(context.Background(), grace)
+		defer done()
+		if err := srv.Shutdown(sctx); err != nil {
+			log.Warn("http server: requests still unanswered after shutdown_grace; closing their connections", "error", err)
+			srv.Close()
+		}
+		<-served
+	}, nil
 }
 
 // isTerminal reports whether w is a character device, where a progress
