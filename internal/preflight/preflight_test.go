@@ -166,6 +166,13 @@ func TestNoProblem(t *testing.T) {
 	if got := lines(r); len(got) != 0 {
 		t.Errorf("problems:\n%s", strings.Join(got, "\n"))
 	}
+	// The descriptions read are handed on by lower-case name, so that the
+	// pipeline does not describe the objects again.
+	for _, name := range []string{"account", "contact", "lead"} {
+		if d := r.Objects[name]; d == nil || !strings.EqualFold(d.Name, name) {
+			t.Errorf("Objects[%q] = %+v, want the object's description", name, d)
+		}
+	}
 	ctx := context.Background()
 	for job, err := range e.sf.ListIngestJobs(ctx, bulk.ListOptions{}) {
 		if err != nil {
