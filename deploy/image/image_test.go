@@ -5,6 +5,9 @@ import (
 	"os"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 // TestDigestReproducible: the same binary and time give the same digest,
@@ -62,5 +65,33 @@ func TestRootFS(t *testing.T) {
 	}
 	if b, err := os.ReadFile(dir + binaryPath); err != nil || string(b) != "bin" {
 		t.Errorf("%s: %q %v", binaryPath, b, err)
+	}
+}
+
+// TestSameImage: the tarball written for an image passes the check, and the
+// tarball of another image (another binary) does not.
+func TestSameImage(t *testing.T) {
+	m := meta{version: "v1.2.3", revision: "abc", source: "https://example.com/bulkstream", created: time.Date(2026, 12, 7, 6, 0, 0, 0, time.UTC), arch: "amd64"}
+	one, err := buildImage([]byte("\x7fELF one"), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	two, err := buildImage([]byte("\x7fELF two"), m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag("bulkstream/connector:v1.2.3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := t.TempDir() + "/image.tar"
+	if err := tarball.WriteToFile(file, ref, one); err != nil {
+		t.Fatal(err)
+	}
+	if err := sameImage(one, file); err != nil {
+		t.Errorf("the image's own tarball: %v", err)
+	}
+	if err := sameImage(two, file); err == nil {
+		t.Error("the tarball of another image passed")
 	}
 }

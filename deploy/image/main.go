@@ -26,6 +26,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -322,37 +323,29 @@ func sameImage(img v1.Image, file string) error {
 	if err != nil {
 		return fmt.Errorf("tarball %s: %w", file, err)
 	}
-	want, err := img.ConfigName()
+	want, err := contents(img)
 	if err != nil {
 		return err
 	}
-	got, err := other.ConfigName()
+	got, err := contents(other)
 	if err != nil {
 		return fmt.Errorf("tarball %s: %w", file, err)
 	}
-	wantLayers, err := img.Layers()
-	if err != nil {
-		return err
-	}
-	gotLayers, err := other.Layers()
-	if err != nil {
-		return fmt.Errorf("tarball %s: %w", file, err)
-	}
-	if got != want || len(gotLayers) != len(wantLayers) {
-		return fmt.Errorf("tarball %s: config %s and %d layers, the layout's %s and %d", file, got, len(gotLayers), want, len(wantLayers))
-	}
-	for i := range wantLayers {
-		w, err := wantLayers[i].Digest()
-		if err != nil {
-			return err
-		}
-		g, err := gotLayers[i].Digest()
-		if err != nil {
-			return fmt.Errorf("tarball %s: %w", file, err)
-		}
-		if g != w {
-			return fmt.Errorf("tarball %s: layer %d is %s, the layout's %s", file, i, g, w)
-		}
+	if !slices.Equal(got, want) {
+		return fmt.Errorf("tarball %s: config and layers %v, the layout's %v", file, got, want)
 	}
 	return nil
+}
+
+// contents returns the digests of img's config and layers, in order.
+func contents(img v1.Image) ([]v1.Hash, error) {
+	m, err := img.Manifest()
+	if err != nil {
+		return nil, err
+	}
+	hs := []v1.Hash{m.Config.Digest}
+	for _, l := range m.Layers {
+		hs = append(hs, l.Digest)
+	}
+	return hs, nil
 }
