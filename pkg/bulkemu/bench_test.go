@@ -30,6 +30,61 @@ func BenchmarkInsertJob(b *testing.B) {
 	b.ReportMetric(float64(rows*b.N)/b.Elapsed().Seconds(), "rows/s")
 }
 
+// BenchmarkUpsertJob measures what the connector asks of the emulator for
+// each job of the end-to-end benchmark (test/bench): an upsert of 30,000
+// new Accounts on External_Id__c with 8 fields, over HTTP: create, upload,
+// close, wait, then read the three result files. Per row it reports wall
+// time (ns/row), CPU time of the whole process (cpu-ns/row: the emulator's
+// batches run in parallel, and the emulator's CPU is what the end-to-end
+// benchmark shares with the connector), and bytes and allocations (B/row,
+// allocs/row). The test's HTTP client is counted in all of them.
+func BenchmarkUpsertJob(b *testing.B) {
+	const rows = 30_000
+	o := newOrg(b, Options{})
+	csvs := make([]string, b.N)
+	for i := range csvs {
+		csvs[i] = upsertRowsCSV(rows, fmt.Sprintf("U%d", i))
+	}
+	b.SetBytes(int64(len(csvs[0])))
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	cpu := processCPU()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		id, info := o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"External_Id__c"}`, csvs[i])
+		if info["numberRecordsFailed"] != 0.0 || info["numberRecordsProcessed"] != float64(rows) {
+			b.Fatalf("job: %v", info)
+		}
+		o.results(id, "successfulResults")
+		o.results(id, "failedResults")
+		o.results(id, "unprocessedrecords")
+	}
+	b.StopTimer()
+	cpu = processCPU() - cpu
+	runtime.ReadMemStats(&after)
+	n := float64(rows * b.N)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/row")
+	b.ReportMetric(float64(cpu.Nanoseconds())/n, "cpu-ns/row")
+	b.ReportMetric(float64(after.TotalAlloc-before.TotalAlloc)/n, "B/row")
+	b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/row")
+}
+
+// upsertRowsCSV makes n Accounts of 8 fields, keyed by new external ids, as
+// the connector writes them: a header, then rows whose every value is
+// quoted only where it must be.
+func upsertRowsCSV(n int, prefix string) string {
+	var sb strings.Builder
+	sb.Grow(n * 120)
+	sb.WriteString("External_Id__c,Name,Industry,BillingCity,NumberOfEmployees,AnnualRevenue,Phone,Website\n")
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&sb, "%s-%08d,Bench Account %s %08d,Energy,Springfield,%d,%d.5,+1 555 %07d,https://example.com/%d\n",
+			prefix, i, prefix, i, i%5000+1, i*10, i, i)
+	}
+	return sb.String()
+}
+
 // accountRowsCSV makes n Accounts with a few typical fields.
 func accountRowsCSV(n int, prefix string) string {
 	var sb strings.Builder
