@@ -139,6 +139,7 @@ type Buffer struct {
 	// buffer is sealed.
 	identities, parentList []string
 	memoised               bool
+	eventSlab              []int // see rowEvents
 }
 
 // newBuffer returns an open buffer with room for size.
@@ -174,11 +175,10 @@ func (b *Buffer) Spilled() bool { return b.store.spilled() }
 // add folds c into the buffer. It returns errFull, leaving the buffer as
 // it was, when c would pass a limit of a non-empty buffer, and ErrTooLarge
 // when c alone passes MaxBytes.
-func (b *Buffer) add(c *event.Change, identity string) error {
+func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	if b.sealed {
 		return fmt.Errorf("add to a sealed buffer %s", b.Key)
 	}
-	rk := c.RecordKey()
 	row, coalesce := b.byRecord[rk]
 	coalesce = coalesce && rk != "" && !b.policy.DisableCoalescing
 	var headerGrowth, valueGrowth int64
@@ -235,7 +235,11 @@ func (b *Buffer) add(c *event.Change, identity string) error {
 		}
 	}
 	b.valueBytes += valueGrowth
-	b.Rows[row].Events = append(b.Rows[row].Events, len(b.Events))
+	if r := &b.Rows[row]; r.Events == nil {
+		r.Events = b.rowEvents(len(b.Events))
+	} else {
+		r.Events = append(r.Events, len(b.Events))
+	}
 	b.Events = append(b.Events, Event{Topic: c.Source.Topic, Partition: c.Source.Partition, Offset: c.Source.Offset, Row: row, off: off, n: len(part)})
 	return nil
 }
@@ -274,7 +278,25 @@ func NewBuffer(k Key, p Policy, now time.Time) *Buffer {
 }
 
 // Add folds c into a buffer made by NewBuffer.
-func (b *Buffer) Add(c *event.Change, identity string) error { return b.add(c, identity) }
+func (b *Buffer) Add(c *event.Change, identity string) error {
+	return b.add(c, c.RecordKey(), identity)
+}
+
+// rowEventsSlab is how many rows' first events share one allocation.
+const rowEventsSlab = 1024
+
+// rowEvents returns a new row's Events holding event i: a slice of one
+// of a slab shared by many rows (its capacity capped at 1, so a row that
+// coalesces a second event moves to a slice of its own), since most rows
+// hold one event and an allocation each cost a tenth of batching.
+func (b *Buffer) rowEvents(i int) []int {
+	if len(b.eventSlab) == cap(b.eventSlab) {
+		b.eventSlab = make([]int, 0, rowEventsSlab)
+	}
+	n := len(b.eventSlab)
+	b.eventSlab = append(b.eventSlab, i)
+	return b.eventSlab[n : n+1 : n+1]
+}
 
 // Parents returns the identities of the parent records that the buffer's
 // rows refer to (see Batcher.AddReferring), in no particular order. The
@@ -298,7 +320,7 @@ func (b *Buffer) memoise() {
 	if b.memoised {
 		return
 	}
-	b.identities, b.parentList = nil, nil
+	b.identities, b.parentList = make([]string, 0, len(b.Rows)), nil
 	for _, r := range b.Rows {
 		if r.Identity != "" {
 			b.identities = append(b.identities, r.Identity)
@@ -430,7 +452,7 @@ func (b *Buffer) Retry(events []int, maxRows int) ([]*Buffer, error) {
 		c, err := b.Change(i)
 		if err == nil {
 			cur.sealed = false
-			err = cur.add(c, b.Rows[row].Identity)
+			err = cur.add(c, b.Rows[row].RecordKey, b.Rows[row].Identity)
 			cur.sealed = true
 		}
 		if err != nil {

@@ -59,7 +59,8 @@ type Batcher struct {
 	open   map[Key]*Buffer
 	// holder says which open buffer holds a record identity, to seal that
 	// buffer first when another buffer gets a change to the record.
-	holder map[string]Key
+	holder map[string]*Buffer
+	last   *Buffer // the open buffer of the last change, see openBuffer
 	// sizes holds the size the last buffer of each key was sealed at: the
 	// next one starts at it rather than growing to it, which cost a third of
 	// batching (slices and maps of a buffer of 150,000 rows doubling and
@@ -76,7 +77,7 @@ func NewBatcher(p Policy) (*Batcher, error) {
 	if p.SpillDir == "" {
 		p.SpillDir = os.TempDir()
 	}
-	return &Batcher{policy: p, open: map[Key]*Buffer{}, holder: map[string]Key{}, sizes: map[Key]bufferSize{}}, nil
+	return &Batcher{policy: p, open: map[Key]*Buffer{}, holder: map[string]*Buffer{}, sizes: map[Key]bufferSize{}}, nil
 }
 
 // Add puts c into the buffer of its key; identity names c's record across
@@ -106,43 +107,48 @@ func (bt *Batcher) Add(c *event.Change, identity string, now time.Time) (sealed 
 // process in any order; a parent in another open buffer stays there (the
 // caller waits for it, see Holds).
 func (bt *Batcher) AddReferring(c *event.Change, identity string, parents []string, now time.Time) (sealed []*Buffer, err error) {
+	return bt.AddKeyed(c, c.RecordKey(), identity, parents, now)
+}
+
+// AddKeyed is AddReferring for a caller that has c's RecordKey at hand
+// (recordKey), so that it is not made again.
+func (bt *Batcher) AddKeyed(c *event.Change, recordKey, identity string, parents []string, now time.Time) (sealed []*Buffer, err error) {
 	k := KeyOf(c)
+	var held *Buffer // the open buffer holding the record, if any
 	if identity != "" {
-		if other, ok := bt.holder[identity]; ok && other != k {
-			sealed = append(sealed, bt.seal(other, ReasonDependency))
+		held = bt.holder[identity]
+		if held != nil && held.Key != k {
+			sealed = append(sealed, bt.seal(held.Key, ReasonDependency))
+			held = nil
 		}
 	}
 	for _, parent := range parents {
-		if holder, ok := bt.holder[parent]; ok && holder == k && parent != identity {
+		if holder := bt.holder[parent]; holder != nil && holder.Key == k && parent != identity {
 			sealed = append(sealed, bt.seal(k, ReasonDependency))
+			held = nil
 			break
 		}
 	}
-	b := bt.open[k]
-	if b == nil {
-		b = newBuffer(k, bt.policy, now, bt.sizes[k])
-		bt.open[k] = b
-	}
-	err = b.add(c, identity)
+	b := bt.openBuffer(k, now)
+	err = b.add(c, recordKey, identity)
 	if errors.Is(err, errFull) {
 		reason := ReasonBytes
 		if len(b.Rows) >= bt.policy.MaxRecords {
 			reason = ReasonRecords
 		}
 		sealed = append(sealed, bt.seal(k, reason))
-		b = newBuffer(k, bt.policy, now, bt.sizes[k])
-		bt.open[k] = b
-		err = b.add(c, identity)
+		b = bt.openBuffer(k, now)
+		err = b.add(c, recordKey, identity)
 	}
 	if err != nil {
 		if len(b.Events) == 0 {
-			delete(bt.open, k)
+			bt.close(k)
 			b.Close()
 		}
 		return sealed, err
 	}
-	if identity != "" {
-		bt.holder[identity] = k
+	if identity != "" && held != b {
+		bt.holder[identity] = b
 	}
 	b.referTo(parents)
 	if len(b.Rows) >= bt.policy.MaxRecords {
@@ -151,12 +157,36 @@ func (bt *Batcher) AddReferring(c *event.Change, identity string, parents []stri
 	return sealed, nil
 }
 
+// openBuffer returns the open buffer of k, opening one at now if there is
+// none. The last one used is at hand without a map lookup: changes to one
+// key nearly always come in runs.
+func (bt *Batcher) openBuffer(k Key, now time.Time) *Buffer {
+	if b := bt.last; b != nil && b.Key == k {
+		return b
+	}
+	b := bt.open[k]
+	if b == nil {
+		b = newBuffer(k, bt.policy, now, bt.sizes[k])
+		bt.open[k] = b
+	}
+	bt.last = b
+	return b
+}
+
+// close forgets the open buffer of k.
+func (bt *Batcher) close(k Key) {
+	if bt.last != nil && bt.last.Key == k {
+		bt.last = nil
+	}
+	delete(bt.open, k)
+}
+
 func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
 	b := bt.open[k]
-	delete(bt.open, k)
+	bt.close(k)
 	bt.sizes[k] = b.size()
 	for _, r := range b.Rows {
-		if r.Identity != "" && bt.holder[r.Identity] == k {
+		if r.Identity != "" && bt.holder[r.Identity] == b {
 			delete(bt.holder, r.Identity)
 		}
 	}
@@ -254,7 +284,8 @@ func (bt *Batcher) Drop(topic string, partition int32) error {
 		for _, i := range keep {
 			c, err := b.Change(i)
 			if err == nil {
-				err = rebuilt.add(c, b.Rows[b.Events[i].Row].Identity)
+				r := &b.Rows[b.Events[i].Row]
+				err = rebuilt.add(c, r.RecordKey, r.Identity)
 			}
 			if err != nil {
 				rebuilt.Close()
@@ -263,19 +294,19 @@ func (bt *Batcher) Drop(topic string, partition int32) error {
 		}
 		b.Close()
 		for id, holder := range bt.holder {
-			if holder == k {
+			if holder == b {
 				delete(bt.holder, id)
 			}
 		}
 		if len(rebuilt.Events) == 0 {
 			rebuilt.Close()
-			delete(bt.open, k)
+			bt.close(k)
 			continue
 		}
-		bt.open[k] = rebuilt
+		bt.open[k], bt.last = rebuilt, nil
 		for _, r := range rebuilt.Rows {
 			if r.Identity != "" {
-				bt.holder[r.Identity] = k
+				bt.holder[r.Identity] = rebuilt
 			}
 		}
 	}

@@ -62,13 +62,20 @@ func newIdentities(size int) *identities {
 // plain insert).
 func (ids *identities) of(c *event.Change) string {
 	rk := c.RecordKey()
-	if rk == "" {
-		return ""
-	}
 	if id, ok := strings.CutPrefix(rk, "id="); ok {
 		return ids.ofID(c.Object, id)
 	}
-	return c.Object + "/" + rk
+	return identityByKey(c.Object, rk)
+}
+
+// identityByKey is the identity of the record of object with RecordKey
+// rk when rk names it by external id; "" when it names it by Id (see
+// ofID) or names no record.
+func identityByKey(object, rk string) string {
+	if rk == "" || strings.HasPrefix(rk, "id=") {
+		return ""
+	}
+	return object + "/" + rk
 }
 
 // ofID returns the identity of the record of object with Salesforce Id id

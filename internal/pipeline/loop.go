@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -36,6 +37,22 @@ type ahead struct {
 	decoded bool
 	c       *event.Change
 	err     error
+	// key is c's RecordKey, and identity its identity by external id
+	// (see identities.of); "" for a record named by Id, whose identity
+	// depends on the id cache, which the main loop owns.
+	key, identity string
+}
+
+// decode decodes a's record with route's decoder, and finds its record's
+// key and identity by external id: the part of dispatch that needs
+// nothing of the main loop's, done where prepare runs it.
+func (a *ahead) decode(route *Route) {
+	a.c, a.err = route.Decoder.Decode(a.src)
+	a.decoded = true
+	if a.err == nil {
+		a.key = a.c.RecordKey()
+		a.identity = identityByKey(a.c.Object, a.key)
+	}
 }
 
 // decodeMin is the poll size from which records are decoded by several
@@ -61,8 +78,7 @@ func (p *Pipeline) prepare(records []*kgo.Record) []ahead {
 			}
 			a.size = recordSize(r)
 			if route := p.route(r.Topic); route != nil && p.source.decodesAhead() {
-				a.c, a.err = route.Decoder.Decode(a.src)
-				a.decoded = true
+				a.decode(route)
 			}
 		}
 	}
@@ -388,7 +404,7 @@ func (p *Pipeline) dispatch(a *ahead) {
 		return
 	}
 	if !a.decoded {
-		a.c, a.err = route.Decoder.Decode(src)
+		a.decode(route)
 	}
 	if event.IsRegistryUnavailable(a.err) {
 		p.park(tp, *a, route, a.err)
@@ -405,14 +421,17 @@ func (p *Pipeline) dispatch(a *ahead) {
 		p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(a.err), a.err.Error()))
 		return
 	}
-	identity := p.ids.of(a.c)
+	identity := a.identity
+	if id, ok := strings.CutPrefix(a.key, "id="); ok {
+		identity = p.ids.ofID(a.c.Object, id)
+	}
 	var parents []string
 	if p.opts.naive {
 		identity = ""
 	} else {
 		parents = p.parents(a.c)
 	}
-	sealed, err := p.batcher.AddReferring(a.c, identity, parents, time.Now())
+	sealed, err := p.batcher.AddKeyed(a.c, a.key, identity, parents, time.Now())
 	p.enqueue(sealed)
 	switch {
 	case errors.Is(err, batch.ErrTooLarge):
