@@ -115,8 +115,9 @@ func (ids *identities) id(identity string) (string, bool) {
 
 // learn records that the record with Salesforce Id id (of object) has the
 // given identity. Only identities by external id are worth keeping. The
-// cache keeps copies, so it never pins the line or buffer an Id was read
-// from.
+// cache keeps the Id as bytes, so it never pins the line it was read
+// from; identity is kept as given: the pipeline makes each identity a
+// string of its own (see identityByKey), so it pins nothing larger.
 func (ids *identities) learn(object, id, identity string) {
 	if len(id) < 15 || identity == "" || byID(object, identity) {
 		return
@@ -125,16 +126,32 @@ func (ids *identities) learn(object, id, identity string) {
 	if !ok {
 		return
 	}
-	if s, ok := ids.byIdentity[identity]; ok && ids.slots[s].key != k {
+	s, ok := ids.byIdentity[identity]
+	switch {
+	case ok && ids.slots[s].key == k: // known: the commonest case after a cold start
+		ids.touch(s)
+	case ok:
 		ids.remove(s) // the external id now belongs to another record (a re-create)
+		fallthrough
+	default:
+		s = ids.place(k, identity)
 	}
+	sl := &ids.slots[s]
+	if sl.full = len(id) >= 18; sl.full {
+		copy(sl.suffix[:], id[15:18])
+	}
+}
+
+// place gives the pair (k, identity) a slot, at the head of the list: the
+// slot of k if it has one (its identity changed), else a free slot, else
+// the least recently used one's.
+func (ids *identities) place(k idKey, identity string) int32 {
 	s, ok := ids.byID[k]
 	switch {
 	case ok:
-		if sl := &ids.slots[s]; sl.identity != identity {
-			delete(ids.byIdentity, sl.identity)
-			sl.identity = strings.Clone(identity)
-		}
+		sl := &ids.slots[s]
+		delete(ids.byIdentity, sl.identity)
+		sl.identity = identity
 		ids.touch(s)
 	case ids.free >= 0:
 		s, ids.free = ids.free, ids.slots[ids.free].next
@@ -148,11 +165,8 @@ func (ids *identities) learn(object, id, identity string) {
 		s, ids.free = ids.free, ids.slots[ids.free].next
 		ids.fill(s, k, identity)
 	}
-	sl := &ids.slots[s]
-	if sl.full = len(id) >= 18; sl.full {
-		copy(sl.suffix[:], id[15:18])
-	}
-	ids.byIdentity[sl.identity] = s
+	ids.byIdentity[identity] = s
+	return s
 }
 
 // forget drops what is known about the record with Id id (of object): it
@@ -191,7 +205,7 @@ func (ids *identities) key(object, id string, add bool) (idKey, bool) {
 
 // fill puts a pair in the unused slot s, at the head of the list.
 func (ids *identities) fill(s int32, k idKey, identity string) {
-	ids.slots[s] = idSlot{key: k, identity: strings.Clone(identity), prev: -1, next: -1}
+	ids.slots[s] = idSlot{key: k, identity: identity, prev: -1, next: -1}
 	ids.byID[k] = s
 	ids.pushFront(s)
 }

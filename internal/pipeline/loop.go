@@ -63,8 +63,16 @@ const decodeMin = 256
 // GOMAXPROCS goroutines that each take a contiguous run of records, so the
 // records keep their order. In a replay the decoder depends on each
 // record's headers and the replay's filter, so the main loop decodes.
-func (p *Pipeline) prepare(records []*kgo.Record) []ahead {
-	out := make([]ahead, len(records))
+// It fills and returns buf, grown if need be: the poller hands the same
+// slice to every poll, since the main loop is done with a poll's records
+// (it copies those it keeps) before the next one is taken.
+func (p *Pipeline) prepare(records []*kgo.Record, buf []ahead) []ahead {
+	clear(buf)
+	out := buf[:0]
+	if cap(out) < len(records) {
+		out = make([]ahead, len(records))
+	}
+	out = out[:len(records)]
 	work := func(from, to int) {
 		for i := from; i < to; i++ {
 			r := records[i]
@@ -106,6 +114,7 @@ func (p *Pipeline) prepare(records []*kgo.Record) []ahead {
 // was told it lost.
 func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll) {
 	defer close(out)
+	var buf []ahead // see prepare
 	for {
 		var n int
 		select {
@@ -126,8 +135,9 @@ func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll)
 		at := fetchedPositions(fetches)
 		p.submit.watch.fetched(at)
 		handled := make(chan struct{})
+		buf = p.prepare(fetches.Records(), buf)
 		select {
-		case out <- poll{p.prepare(fetches.Records()), at, handled}:
+		case out <- poll{buf, at, handled}:
 			<-handled
 		case <-ctx.Done():
 		}
