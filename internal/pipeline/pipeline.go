@@ -280,9 +280,6 @@ func New(opts Options) (*Pipeline, error) {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 30 * time.Second
 	}
-	if opts.EncodeResult == nil {
-		opts.EncodeResult = EncodeJSON
-	}
 	opts.Results.Connector = cmp.Or(opts.Results.Connector, opts.Group)
 	opts.Results.Task = cmp.Or(opts.Results.Task, "0")
 	if opts.LimitsInterval <= 0 {

@@ -105,14 +105,14 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed close
 		jobID = outcomes[0].result.JobID
 	}
 	closing := p.closingEntries(jobID, closed)
+	w := p.recordWriter()
 	if !p.opts.ExactlyOnce {
-		var records []*kgo.Record
+		records := make([]*kgo.Record, 0, len(outcomes))
 		for i := range outcomes {
-			rs, err := p.outcomeRecords(&outcomes[i])
-			if err != nil {
+			var err error
+			if records, err = w.add(records, &outcomes[i]); err != nil {
 				return err
 			}
-			records = append(records, rs...)
 		}
 		err := p.produceRecords(ctx, records)
 		for _, rec := range closing {
@@ -122,14 +122,14 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed close
 		}
 		return err
 	}
-	byPartition := map[topicPartition][]*kgo.Record{}
+	byPartition := p.partitionSlices(outcomes, closing)
 	for i := range outcomes {
-		rs, err := p.outcomeRecords(&outcomes[i])
+		tp := topicPartition{outcomes[i].result.Source.Topic, outcomes[i].result.Source.Partition}
+		rs, err := w.add(byPartition[tp], &outcomes[i])
 		if err != nil {
 			return err
 		}
-		tp := topicPartition{outcomes[i].result.Source.Topic, outcomes[i].result.Source.Partition}
-		byPartition[tp] = append(byPartition[tp], rs...)
+		byPartition[tp] = rs
 	}
 	for tp, rec := range closing {
 		byPartition[tp] = append(byPartition[tp], rec)
@@ -149,9 +149,38 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed close
 	return nil
 }
 
-// outcomeRecords encodes the records that publish an outcome.
-func (p *Pipeline) outcomeRecords(o *outcome) ([]*kgo.Record, error) {
-	return o.records(p.opts.Results, p.opts.EncodeResult, p.source.replays(), p.opts.MaxRecordBytes)
+// recordWriter returns a writer of the records that publish outcomes, for
+// one call of produce.
+func (p *Pipeline) recordWriter() *recordWriter {
+	return &recordWriter{topics: p.opts.Results, encode: p.opts.EncodeResult, replay: p.source.replays(), limit: p.opts.MaxRecordBytes}
+}
+
+// partitionSlices returns, for each source partition of outcomes and of
+// closing, an empty slice with room for its records (a result, a
+// dead-letter copy of a failure, its closing entry), all carved from one
+// array.
+func (p *Pipeline) partitionSlices(outcomes []outcome, closing map[topicPartition]*kgo.Record) map[topicPartition][]*kgo.Record {
+	counts := make(map[topicPartition]int, len(closing)+1)
+	for i := range outcomes {
+		n := 1
+		if !outcomes[i].result.Success && p.opts.Results.DeadLetter != "" {
+			n = 2
+		}
+		counts[topicPartition{outcomes[i].result.Source.Topic, outcomes[i].result.Source.Partition}] += n
+	}
+	for tp := range closing {
+		counts[tp]++
+	}
+	total := 0
+	for _, n := range counts {
+		total += n
+	}
+	all := make([]*kgo.Record, total)
+	out := make(map[topicPartition][]*kgo.Record, len(counts))
+	for tp, n := range counts {
+		out[tp], all = all[:0:n], all[n:]
+	}
+	return out
 }
 
 // produceRecords produces records without a transaction and waits for

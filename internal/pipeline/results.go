@@ -119,53 +119,124 @@ func sourceOf(src *event.Source) Source {
 
 // records returns the Kafka records that publish an outcome: the result on
 // the success or failure topic and, for a failure, a dead-letter copy of the
-// original record with Kafka Connect's error headers and Salesforce's. The
-// error message is cut (cutMessage); a dead-letter copy larger than
-// limit (recordSize) is cut to fit (see deadLetter).
+// original record with Kafka Connect's error headers and Salesforce's. See
+// recordWriter, which publish uses for a chunk of outcomes.
+func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), replay bool, limit int) ([]*kgo.Record, error) {
+	w := recordWriter{topics: topics, encode: encode, replay: replay, limit: limit}
+	return w.add(nil, o)
+}
+
+// recordWriter turns the outcomes of a chunk into their Kafka records,
+// allocating for the chunk rather than for each event: the results come
+// from a slab of records, a JSON value (encode nil: AppendJSON) is appended
+// to a buffer shared with the values before it and handed out with its
+// capacity cut to its length, so no value can grow into the next, and the
+// Result being encoded is one the writer reuses. What add returns is the
+// caller's and stays valid however the writer goes on; a writer is not safe
+// for concurrent use.
+type recordWriter struct {
+	topics Topics
+	encode func(*Result) ([]byte, error) // nil: AppendJSON into values
+	replay bool
+	limit  int
+
+	res      Result       // the result being encoded
+	replayOf Source       // its ReplayOf, in a replay
+	headers  []Header     // its SourceHeaders
+	slab     []kgo.Record // records to hand out, from len on
+	values   []byte       // JSON values, handed out up to len
+}
+
+// Sizes of a recordWriter's allocations: a chunk's records come in slabs of
+// at most slabRecords; JSON values are appended to buffers of valueSlab
+// bytes, a new one started when less than valueRoom is left, which holds
+// most results (a success is about 250 bytes).
+const (
+	slabRecords = settleChunk
+	valueSlab   = 64 << 10
+	valueRoom   = 1 << 10
+)
+
+// add appends to out the records that publish o: the result on the success
+// or failure topic and, for a failure, a dead-letter copy of the original
+// record with Kafka Connect's error headers and Salesforce's. The error
+// message is cut (cutMessage); a dead-letter copy larger than limit
+// (recordSize) is cut to fit (see deadLetter).
 //
 // In a replay (replay), o.src is a dead-letter copy: the result names the
 // original position as its source and the copy's as replayOf, and a new
 // dead-letter copy is made of the original record. A replayed copy that was
 // truncated fails with CodeTruncated: the routes' decoders refuse it (see
 // refuseTruncated and decodeErrorCode), so no other outcome can come of it.
-func (o *outcome) records(topics Topics, encode func(*Result) ([]byte, error), replay bool, limit int) ([]*kgo.Record, error) {
-	res, src := o.result, o.src
-	if replay {
+func (w *recordWriter) add(out []*kgo.Record, o *outcome) ([]*kgo.Record, error) {
+	res, src := &w.res, &o.src
+	*res = o.result
+	if w.replay {
 		if orig, _, ok := DeadLetterOrigin(&o.src); ok {
-			dl := sourceOf(&o.src)
-			res.ReplayOf, res.Source, src = &dl, sourceOf(&orig), orig
+			w.replayOf = sourceOf(&o.src)
+			res.ReplayOf, res.Source, src = &w.replayOf, sourceOf(&orig), &orig
 		}
 	}
-	res.Error = cutMessage(res.Error, limit)
+	res.Error = cutMessage(res.Error, w.limit)
 	res.Status = res.status()
 	if !src.Timestamp.IsZero() {
 		res.SourceTimestamp = src.Timestamp.UnixMilli()
 	}
-	for _, h := range src.Headers {
-		res.SourceHeaders = append(res.SourceHeaders, Header{Key: h.Key, Value: string(h.Value)})
+	if len(src.Headers) > 0 {
+		w.headers = append(w.headers[:0], res.SourceHeaders...)
+		for _, h := range src.Headers {
+			w.headers = append(w.headers, Header{Key: h.Key, Value: string(h.Value)})
+		}
+		res.SourceHeaders = w.headers
 	}
-	value, err := encode(&res)
-	if err == nil && len(res.SourceHeaders) > 0 && len(src.Key)+len(value) > limit {
+	value, err := w.value(res)
+	if err == nil && len(res.SourceHeaders) > 0 && len(src.Key)+len(value) > w.limit {
 		res.SourceHeaders = nil // headers that crowd the result out are the dead-letter copy's to keep
-		value, err = encode(&res)
+		value, err = w.value(res)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("encode result: %w", err)
+		return out, fmt.Errorf("encode result: %w", err)
 	}
-	topic := topics.Success
+	topic := w.topics.Success
 	if !res.Success {
-		topic = topics.Failure
+		topic = w.topics.Failure
 	}
-	out := []*kgo.Record{{Topic: topic, Key: src.Key, Value: value}}
-	if recordSize(out[0]) > limit { // a key of about the limit on its own
-		if small := topics.reduced(out[0]); small != nil {
-			out[0] = small
+	r := w.record()
+	r.Topic, r.Key, r.Value = topic, src.Key, value
+	if recordSize(r) > w.limit { // a key of about the limit on its own
+		if small := w.topics.reduced(r); small != nil {
+			r = small
 		}
 	}
-	if res.Success || topics.DeadLetter == "" {
+	out = append(out, r)
+	if res.Success || w.topics.DeadLetter == "" {
 		return out, nil
 	}
-	return append(out, deadLetter(topics, &src, &res, limit)), nil
+	return append(out, deadLetter(w.topics, src, res, w.limit)), nil
+}
+
+// value encodes r with the writer's encoder, or appends its JSON to the
+// values buffer.
+func (w *recordWriter) value(r *Result) ([]byte, error) {
+	if w.encode != nil {
+		return w.encode(r)
+	}
+	if cap(w.values)-len(w.values) < valueRoom {
+		w.values = make([]byte, 0, valueSlab)
+	}
+	start := len(w.values)
+	w.values = AppendJSON(w.values, r)
+	return w.values[start:len(w.values):len(w.values)], nil
+}
+
+// record returns a zero record from the slab, starting a new slab when it
+// is used up (never growing it, which would move the records handed out).
+func (w *recordWriter) record() *kgo.Record {
+	if len(w.slab) == cap(w.slab) {
+		w.slab = make([]kgo.Record, 0, slabRecords)
+	}
+	w.slab = w.slab[:len(w.slab)+1]
+	return &w.slab[len(w.slab)-1]
 }
 
 // Headers of a dead-letter copy that does not hold its whole original
@@ -366,9 +437,17 @@ func deadLetterCopy(r *kgo.Record) bool {
 
 // EncodeJSON is the default encoding of result records: the JSON of Result,
 // byte for byte what encoding/json writes (<, >, &, U+2028 and U+2029
-// escaped, invalid UTF-8 as U+FFFD). It appends it by hand: reflection was
-// most of the cost of publishing a result. It never fails.
+// escaped, invalid UTF-8 as U+FFFD), in a new slice of its size. It never
+// fails. See AppendJSON.
 func EncodeJSON(r *Result) ([]byte, error) {
+	var scratch [512]byte // on the stack: the result is copied out at its size
+	return append([]byte(nil), AppendJSON(scratch[:0], r)...), nil
+}
+
+// AppendJSON appends the JSON of r, as EncodeJSON writes it, to b and
+// returns the extended slice. It writes it by hand: reflection was most of
+// the cost of publishing a result.
+func AppendJSON(b []byte, r *Result) []byte {
 	const hex = "0123456789abcdef"
 	str := func(b []byte, s string) []byte {
 		b = append(b, '"')
@@ -422,8 +501,6 @@ func EncodeJSON(r *Result) ([]byte, error) {
 		b = strconv.AppendInt(append(b, `,"offset":`...), s.Offset, 10)
 		return append(b, '}')
 	}
-	var scratch [512]byte // on the stack: the result is copied out at its size
-	b := scratch[:0]
 	b = strconv.AppendBool(append(b, `{"success":`...), r.Success)
 	b = str(append(b, `,"status":`...), r.Status)
 	if r.SkipReason != "" {
@@ -460,7 +537,7 @@ func EncodeJSON(r *Result) ([]byte, error) {
 		}
 		b = append(b, ']')
 	}
-	return append([]byte(nil), append(b, '}')...), nil
+	return append(b, '}')
 }
 
 // Topics are the topics results go to, and the names a dead-letter copy
