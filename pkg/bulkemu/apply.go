@@ -1,16 +1,44 @@
 package bulkemu
 
 import (
+	"slices"
 	"strings"
 )
 
-// change is one CSV row turned into what it asks of the org.
+// change is one CSV row turned into what it asks of the org. A batch reuses
+// one change from row to row.
 type change struct {
-	id      string             // value of the Id column, if any
-	key     string             // value of the upsert key column, if any
-	hasKey  bool               // the upsert key column is present
-	set     map[*Field]*string // nil value: set to null
-	missing map[*Field]bool    // required fields given as #N/A
+	id        string        // value of the Id column, if any
+	key       string        // value of the upsert key column, if any
+	hasKey    bool          // the upsert key column is present
+	keyFolded string        // foldKey(key) when the caller had it, else ""
+	set       []fieldChange // in column order; empty cells are left out
+	missing   []*Field      // required fields given as #N/A
+}
+
+// fieldChange is the new value of one field; null sets it to null.
+type fieldChange struct {
+	field *Field
+	value string
+	null  bool
+}
+
+// get returns the change of field f, if the row changes it.
+func (ch *change) get(f *Field) (fieldChange, bool) {
+	for _, fc := range ch.set {
+		if fc.field == f {
+			return fc, true
+		}
+	}
+	return fieldChange{}, false
+}
+
+// fold returns foldKey(v), without folding the upsert key again.
+func (ch *change) fold(v string) string {
+	if ch.keyFolded != "" && v == ch.key {
+		return ch.keyFolded
+	}
+	return foldKey(v)
 }
 
 // outcome is the result of applying one row.
@@ -22,17 +50,19 @@ type outcome struct {
 
 var errRowLocked = &rowError{Code: "UNABLE_TO_LOCK_ROW", Message: "unable to obtain exclusive access to this record"}
 
-// apply performs one row of an ingest job on the org. The caller holds the
-// store's write lock. It never panics on data: every problem is a rowError.
-func (s *store) apply(j *job, cols []csvColumn, values []string, now int64) outcome {
+// apply performs one row of an ingest job on the org, using ch for its
+// change. keyFolded is foldKey of the row's upsert key if the caller has
+// it, else "". The caller holds the store's write lock. It never panics on
+// data: every problem is a rowError.
+func (s *store) apply(j *job, cols []csvColumn, values []string, keyFolded string, now int64, ch *change) outcome {
 	t := s.tables[j.object]
 	if len(values) != len(cols) {
 		return outcome{rec: -1, err: &rowError{Code: "INVALID_FIELD", Message: "Row has a different number of columns than the header"}}
 	}
-	ch, rerr := s.parseRow(j, cols, values)
-	if rerr != nil {
+	if rerr := s.parseRow(j, cols, values, ch); rerr != nil {
 		return outcome{rec: -1, err: rerr}
 	}
+	ch.keyFolded = keyFolded
 	switch j.operation {
 	case "insert":
 		if ch.id != "" {
@@ -64,10 +94,10 @@ func (s *store) apply(j *job, cols []csvColumn, values []string, now int64) outc
 	return outcome{rec: -1, err: &rowError{Code: "INVALID_OPERATION", Message: "unknown operation " + j.operation}}
 }
 
-// parseRow checks and converts the values of a row. Empty cells are left
-// out (unchanged), #N/A cells become nulls.
-func (s *store) parseRow(j *job, cols []csvColumn, values []string) (change, *rowError) {
-	ch := change{set: map[*Field]*string{}}
+// parseRow checks and converts the values of a row into ch. Empty cells
+// are left out (unchanged), #N/A cells become nulls.
+func (s *store) parseRow(j *job, cols []csvColumn, values []string, ch *change) *rowError {
+	*ch = change{set: ch.set[:0], missing: ch.missing[:0]}
 	for i, c := range cols {
 		v := values[i]
 		switch {
@@ -81,17 +111,14 @@ func (s *store) parseRow(j *job, cols []csvColumn, values []string) (change, *ro
 			continue
 		}
 		if c.field.ReadOnly {
-			return ch, &rowError{Code: "INVALID_FIELD_FOR_INSERT_UPDATE", Message: "Unable to create/update fields: " + c.field.Name +
+			return &rowError{Code: "INVALID_FIELD_FOR_INSERT_UPDATE", Message: "Unable to create/update fields: " + c.field.Name +
 				". Please check the security settings of this field and verify that it is read/write for your profile or permission set.", Fields: []string{c.field.Name}}
 		}
 		if v == nullValue {
 			if c.field.Required {
-				if ch.missing == nil {
-					ch.missing = map[*Field]bool{}
-				}
-				ch.missing[c.field] = true
+				ch.missing = append(ch.missing, c.field)
 			}
-			ch.set[c.field] = nil
+			ch.set = append(ch.set, fieldChange{field: c.field, null: true})
 			continue
 		}
 		var (
@@ -107,11 +134,11 @@ func (s *store) parseRow(j *job, cols []csvColumn, values []string) (change, *ro
 			value, err = canonical(c.field, i+1, v)
 		}
 		if err != nil {
-			return ch, err
+			return err
 		}
-		ch.set[c.field] = &value
+		ch.set = append(ch.set, fieldChange{field: c.field, value: value})
 	}
-	return ch, nil
+	return nil
 }
 
 // resolveParent finds the parent named by a relationship column and returns
@@ -166,10 +193,10 @@ func (s *store) existing(t *table, id, call string) (int32, *rowError) {
 	return idx, nil
 }
 
-func (s *store) insert(t *table, ch change, now int64) outcome {
+func (s *store) insert(t *table, ch *change, now int64) outcome {
 	var missing []string
 	for _, f := range t.obj.requiredOnes {
-		if v, ok := ch.set[f]; !ok || v == nil {
+		if fc, ok := ch.get(f); !ok || fc.null {
 			missing = append(missing, f.Name)
 		}
 	}
@@ -179,21 +206,33 @@ func (s *store) insert(t *table, ch change, now int64) outcome {
 	if err := t.checkUnique(ch, -1); err != nil {
 		return outcome{rec: -1, err: err}
 	}
-	idx := int32(len(t.rows))
-	t.rows = append(t.rows, row{created: now, modified: now})
-	r := &t.rows[idx]
-	for f, v := range ch.set {
-		r.set(f, v)
+	n := 0
+	for _, fc := range ch.set {
+		if !fc.null {
+			n++
+		}
 	}
-	t.reindex(idx, nil)
+	var vals []fieldValue
+	if n > 0 {
+		vals = make([]fieldValue, 0, n)
+		for _, fc := range ch.set {
+			if !fc.null {
+				vals = append(vals, fieldValue{field: uint16(fc.field.index), value: fc.value})
+			}
+		}
+		slices.SortFunc(vals, func(a, b fieldValue) int { return int(a.field) - int(b.field) })
+	}
+	idx := int32(len(t.rows))
+	t.rows = append(t.rows, row{vals: vals, created: now, modified: now})
+	t.reindex(idx, nil, ch)
 	return outcome{rec: idx, created: true}
 }
 
-func (s *store) update(t *table, idx int32, ch change, now int64) outcome {
+func (s *store) update(t *table, idx int32, ch *change, now int64) outcome {
 	if len(ch.missing) > 0 {
 		var names []string
 		for _, f := range t.obj.requiredOnes {
-			if ch.missing[f] {
+			if slices.Contains(ch.missing, f) {
 				names = append(names, f.Name)
 			}
 		}
@@ -204,15 +243,19 @@ func (s *store) update(t *table, idx int32, ch change, now int64) outcome {
 	}
 	old := t.uniqueValues(idx)
 	r := &t.rows[idx]
-	for f, v := range ch.set {
-		r.set(f, v)
+	for _, fc := range ch.set {
+		if fc.null {
+			r.set(fc.field, nil)
+		} else {
+			r.set(fc.field, &fc.value)
+		}
 	}
 	r.modified = now
-	t.reindex(idx, old)
+	t.reindex(idx, old, ch)
 	return outcome{rec: idx}
 }
 
-func (s *store) upsert(t *table, key *Field, ch change, now int64) outcome {
+func (s *store) upsert(t *table, key *Field, ch *change, now int64) outcome {
 	if key.Name == "Id" {
 		if ch.id == "" {
 			return s.insert(t, ch, now)
@@ -229,7 +272,8 @@ func (s *store) upsert(t *table, key *Field, ch change, now int64) outcome {
 	if ch.key == nullValue {
 		return outcome{rec: -1, err: fieldError("INVALID_FIELD", key, "%s: the upsert key cannot be null", key.Label)}
 	}
-	if idx, ok := t.lookup(key, *ch.set[key]); ok {
+	fc, _ := ch.get(key)
+	if idx, ok := t.lookupFolded(key, ch.fold(fc.value)); ok {
 		return s.update(t, idx, ch, now)
 	}
 	return s.insert(t, ch, now)
@@ -242,20 +286,20 @@ func (s *store) remove(t *table, idx int32, state rowState, now int64) outcome {
 	if state == rowHardDeleted {
 		t.rows[idx].vals = nil
 	}
-	t.reindex(idx, old)
+	t.reindex(idx, old, nil)
 	return outcome{rec: idx}
 }
 
 // checkUnique fails a change that would give a unique field a value another
 // live record holds. self is the record being updated, or -1.
-func (t *table) checkUnique(ch change, self int32) *rowError {
-	for f, m := range t.external {
-		v, ok := ch.set[f]
-		if !ok || v == nil {
+func (t *table) checkUnique(ch *change, self int32) *rowError {
+	for _, u := range t.unique {
+		fc, ok := ch.get(u.field)
+		if !ok || fc.null {
 			continue
 		}
-		if other, taken := m[foldKey(*v)]; taken && other != self {
-			return &rowError{Code: "DUPLICATE_VALUE", Message: "duplicate value found: " + f.Name + " duplicates value on record with id: " + t.recordID(other)}
+		if other, taken := u.rows[ch.fold(fc.value)]; taken && other != self {
+			return &rowError{Code: "DUPLICATE_VALUE", Message: "duplicate value found: " + u.field.Name + " duplicates value on record with id: " + t.recordID(other)}
 		}
 	}
 	return nil
@@ -264,27 +308,32 @@ func (t *table) checkUnique(ch change, self int32) *rowError {
 // uniqueValues returns the record's current values of its unique fields.
 func (t *table) uniqueValues(idx int32) map[*Field]string {
 	out := map[*Field]string{}
-	for f := range t.external {
-		if v, ok := t.rows[idx].get(f); ok {
-			out[f] = v
+	for _, u := range t.unique {
+		if v, ok := t.rows[idx].get(u.field); ok {
+			out[u.field] = v
 		}
 	}
 	return out
 }
 
 // reindex brings the unique indexes up to date after record idx changed;
-// old holds its unique values before the change. Only live records are
+// old holds its unique values before the change, and ch is the change (nil
+// for a deletion), whose folded upsert key it reuses. Only live records are
 // indexed: a deleted record's external id is free for a new record.
-func (t *table) reindex(idx int32, old map[*Field]string) {
-	for f, m := range t.external {
-		if v, ok := old[f]; ok && m[foldKey(v)] == idx {
-			delete(m, foldKey(v))
+func (t *table) reindex(idx int32, old map[*Field]string, ch *change) {
+	fold := foldKey
+	if ch != nil {
+		fold = ch.fold
+	}
+	for _, u := range t.unique {
+		if v, ok := old[u.field]; ok && u.rows[foldKey(v)] == idx {
+			delete(u.rows, foldKey(v))
 		}
 		if t.rows[idx].state != rowLive {
 			continue
 		}
-		if v, ok := t.rows[idx].get(f); ok {
-			m[foldKey(v)] = idx
+		if v, ok := t.rows[idx].get(u.field); ok {
+			u.rows[fold(v)] = idx
 		}
 	}
 }

@@ -1,9 +1,11 @@
 package bulkemu
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 )
 
 // csvReader reads the records of an uploaded CSV file the way Salesforce's
@@ -38,10 +40,42 @@ func newCSVReader(data []byte, delim byte, crlf bool) *csvReader {
 	return &csvReader{data: data, delim: delim, crlf: crlf}
 }
 
+// cell is where one value of a record lies in the data: the bytes
+// [start, end), without the quotes around a quoted value. escaped says that
+// they hold quotes written twice, which the value holds once. Cells let the
+// emulator go through an upload without making a string of every value.
+type cell struct {
+	start, end int
+	escaped    bool
+}
+
+// value returns the value of c in data as a string of its own.
+func (c cell) value(data []byte) string {
+	if c.escaped {
+		return strings.ReplaceAll(string(data[c.start:c.end]), `""`, `"`)
+	}
+	return string(data[c.start:c.end])
+}
+
 // next reads one record into fields (reusing its storage) and returns the
 // byte range [start, end) of the record without its line ending. Empty
 // lines are skipped. At the end of the data it returns io.EOF.
 func (r *csvReader) next(fields []string) (out []string, start, end int, err error) {
+	var buf [16]cell
+	cells, start, end, err := r.nextCells(buf[:0])
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	out = fields[:0]
+	for _, c := range cells {
+		out = append(out, c.value(r.data))
+	}
+	return out, start, end, nil
+}
+
+// nextCells is next without making strings: it reads one record into cells
+// (reusing their storage).
+func (r *csvReader) nextCells(cells []cell) (out []cell, start, end int, err error) {
 	for r.pos < len(r.data) && r.atLineBreak(r.pos) {
 		n, err := r.lineBreak(r.pos)
 		if err != nil {
@@ -52,14 +86,14 @@ func (r *csvReader) next(fields []string) (out []string, start, end int, err err
 	if r.pos >= len(r.data) {
 		return nil, 0, 0, io.EOF
 	}
-	out = fields[:0]
+	out = cells[:0]
 	start = r.pos
 	for {
-		value, err := r.field()
+		c, err := r.field()
 		if err != nil {
 			return nil, 0, 0, err
 		}
-		out = append(out, value)
+		out = append(out, c)
 		if r.pos >= len(r.data) {
 			return out, start, r.pos, nil
 		}
@@ -99,51 +133,46 @@ func (r *csvReader) lineBreak(i int) (int, error) {
 
 // field reads one value starting at r.pos and leaves r.pos on the delimiter,
 // the line break or the end of the data that follows it.
-func (r *csvReader) field() (string, error) {
+func (r *csvReader) field() (cell, error) {
 	if r.pos < len(r.data) && r.data[r.pos] == '"' {
 		return r.quoted()
 	}
 	start := r.pos
 	for r.pos < len(r.data) {
 		c := r.data[r.pos]
-		if c == r.delim || r.atLineBreak(r.pos) {
+		if c == r.delim || (c == '\n' || c == '\r') && r.atLineBreak(r.pos) {
 			break
 		}
 		if c == '"' {
-			return "", &csvSyntaxError{Offset: r.pos, Reason: "Found unescaped quote"}
+			return cell{}, &csvSyntaxError{Offset: r.pos, Reason: "Found unescaped quote"}
 		}
 		r.pos++
 	}
-	return string(r.data[start:r.pos]), nil
+	return cell{start: start, end: r.pos}, nil
 }
 
-func (r *csvReader) quoted() (string, error) {
+func (r *csvReader) quoted() (cell, error) {
 	open := r.pos
 	r.pos++ // opening quote
-	var buf []byte
-	start := r.pos
+	c := cell{start: r.pos}
 	for {
 		i := r.pos
-		for i < len(r.data) && r.data[i] != '"' {
-			i++
-		}
-		if i >= len(r.data) {
-			return "", &csvSyntaxError{Offset: open, Reason: "Reached the end of the data inside a quoted value"}
+		if n := bytes.IndexByte(r.data[i:], '"'); n >= 0 {
+			i += n
+		} else {
+			return cell{}, &csvSyntaxError{Offset: open, Reason: "Reached the end of the data inside a quoted value"}
 		}
 		if i+1 < len(r.data) && r.data[i+1] == '"' {
-			buf = append(buf, r.data[start:i+1]...)
+			c.escaped = true
 			r.pos = i + 2
-			start = r.pos
 			continue
 		}
 		// Closing quote: what follows must end the field.
 		r.pos = i + 1
 		if r.pos < len(r.data) && r.data[r.pos] != r.delim && !r.atLineBreak(r.pos) {
-			return "", &csvSyntaxError{Offset: r.pos, Reason: "Found unescaped quote"}
+			return cell{}, &csvSyntaxError{Offset: r.pos, Reason: "Found unescaped quote"}
 		}
-		if buf == nil {
-			return string(r.data[start:i]), nil
-		}
-		return string(append(buf, r.data[start:i]...)), nil
+		c.end = i
+		return c, nil
 	}
 }

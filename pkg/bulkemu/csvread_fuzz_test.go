@@ -7,8 +7,10 @@ import (
 )
 
 // FuzzCSVReader feeds arbitrary uploads to the CSV reader. It must never
-// panic, every record's byte range must lie inside the data, and a record
-// written back with every value quoted must read back to the same values.
+// panic, every record's byte range must lie inside the data, a record
+// written back with every value quoted must read back to the same values,
+// and the cells of a record, copied between quotes as result files copy
+// them, must give the same bytes as its values quoted.
 func FuzzCSVReader(f *testing.F) {
 	for _, seed := range []string{
 		"Name,Phone\nAcme,555\n",
@@ -27,7 +29,11 @@ func FuzzCSVReader(f *testing.F) {
 		delims := []byte{',', ';', '|', '^', '`', '\t'}
 		delim := delims[int(delimSeed)%len(delims)]
 		r := newCSVReader(data, delim, crlf)
-		var fields []string
+		cr := newCSVReader(data, delim, crlf)
+		var (
+			fields []string
+			cells  []cell
+		)
 		for i := 0; i < len(data)+1; i++ {
 			var (
 				start, end int
@@ -42,6 +48,19 @@ func FuzzCSVReader(f *testing.F) {
 			}
 			var buf bytes.Buffer
 			writeQuoted(&buf, delim, fields...)
+			if cells, _, _, err = cr.nextCells(cells); err != nil {
+				t.Fatalf("cells of a record that reads as values: %v", err)
+			}
+			var copied []byte
+			for k, c := range cells {
+				if k > 0 {
+					copied = append(copied, delim)
+				}
+				copied = append(append(append(copied, '"'), data[c.start:c.end]...), '"')
+			}
+			if !bytes.Equal(copied, buf.Bytes()) {
+				t.Fatalf("cells copied as %q, values quoted as %q", copied, buf.Bytes())
+			}
 			again, _, _, err := newCSVReader(buf.Bytes(), delim, crlf).next(nil)
 			if err != nil {
 				t.Fatalf("quoted record %q does not read back: %v", buf.String(), err)

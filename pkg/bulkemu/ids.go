@@ -16,19 +16,35 @@ const idPod = "8c0"
 // Salesforce's three-character checksum, so clients that validate ids accept
 // it.
 func makeID(prefix string, n int64) string {
+	var buf [18]byte
+	return string(appendID(buf[:0], prefix, n))
+}
+
+// appendID appends the id makeID returns to dst, for result files that
+// write an id a row without making a string of each.
+func appendID(dst []byte, prefix string, n int64) []byte {
+	start := len(dst)
+	dst = append(dst, prefix...)
+	dst = append(dst, idPod...)
 	var counter [9]byte
 	for i := len(counter) - 1; i >= 0; i-- {
 		counter[i] = base62[n%62]
 		n /= 62
 	}
-	id15 := prefix + idPod + string(counter[:])
-	return id15 + idChecksum(id15)
+	dst = append(dst, counter[:]...)
+	sum := checksum(dst[start:])
+	return append(dst, sum[:]...)
 }
 
 // idChecksum computes the suffix that makes a 15-character id
 // case-insensitive: one character per five-character chunk, whose bits mark
 // the upper-case letters of the chunk.
 func idChecksum(id15 string) string {
+	sum := checksum(id15)
+	return string(sum[:])
+}
+
+func checksum[S string | []byte](id15 S) [3]byte {
 	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
 	var out [3]byte
 	for chunk := 0; chunk < 3; chunk++ {
@@ -40,7 +56,7 @@ func idChecksum(id15 string) string {
 		}
 		out[chunk] = alphabet[flags]
 	}
-	return string(out[:])
+	return out
 }
 
 // parseID splits a 15- or 18-character id into its key prefix and record

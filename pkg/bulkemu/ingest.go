@@ -475,7 +475,11 @@ func (e *Emulator) results(q *request, j *job, kind string) error {
 		return nil
 	}
 	bw.WriteString(resultHeader(kind, data, delim) + eol)
-	var fields []string
+	t := e.store.tables[j.object]
+	var (
+		line  []byte
+		cells []cell
+	)
 	for i := range data.resultOrder() {
 		rr := data.rows[i]
 		want := false
@@ -495,19 +499,31 @@ func (e *Emulator) results(q *request, j *job, kind string) error {
 			bw.WriteString(eol)
 			continue
 		}
-		id := ""
+		line = append(line[:0], '"')
 		if rr.rec >= 0 {
-			id = e.store.tables[j.object].recordID(rr.rec)
+			line = appendID(line, t.obj.KeyPrefix, int64(rr.rec)+1)
 		}
-		second := rr.err
+		line = append(line, '"', delim, '"')
 		if kind == "successful" {
-			second = formatBool(rr.status == rowCreated)
+			line = append(line, formatBool(rr.status == rowCreated)...)
+		} else {
+			line = appendEscaped(line, rr.err)
 		}
-		fields = rowFields(data, rr, delim, crlf, fields)
-		writeQuoted(bw, delim, id, second)
-		bw.WriteByte(delim)
-		writeQuoted(bw, delim, fields...)
-		bw.WriteString(eol)
+		line = append(line, '"', delim)
+		// Every value is written quoted, quotes in it doubled: the bytes
+		// between the quotes of a quoted cell of the upload are already
+		// that, and an unquoted cell holds no quote.
+		cells = rowCells(data, rr, delim, crlf, cells)
+		for k, c := range cells {
+			if k > 0 {
+				line = append(line, delim)
+			}
+			line = append(line, '"')
+			line = append(line, data.csv[c.start:c.end]...)
+			line = append(line, '"')
+		}
+		line = append(line, eol...)
+		bw.Write(line)
 	}
 	return nil
 }

@@ -157,14 +157,14 @@ func (e *Emulator) runSafely(j *job, data *ingestData, abort <-chan struct{}) (f
 // returns the job's errorMessage when the job fails.
 func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 	delim, crlf := j.csvFormat()
-	cols, err := e.scan(j, data, delim, crlf)
+	cols, keys, err := e.scan(j, data, delim, crlf)
 	if err != nil {
 		return err.Error()
 	}
 	if e.hit(e.faults().JobFailureRate, "job", j.seq, 0) {
 		return "Unknown : the job failed while Salesforce processed it (fault injected by the emulator)"
 	}
-	duplicates := e.duplicateKeys(j, data, cols, delim, crlf)
+	duplicates := duplicateKeys(keys)
 
 	var (
 		wg        sync.WaitGroup
@@ -198,7 +198,7 @@ func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 				}
 				<-workers
 			}()
-			b := batch{e: e, j: j, data: data, cols: cols, delim: delim, crlf: crlf, dups: duplicates, done: &done, exhausted: &exhausted, abort: abort}
+			b := batch{e: e, j: j, data: data, cols: cols, delim: delim, crlf: crlf, keyCol: upsertKeyColumn(j, cols), keys: keys, dups: duplicates, done: &done, exhausted: &exhausted, abort: abort}
 			b.run(start, end)
 		}()
 	}
@@ -227,32 +227,57 @@ func countStatus(rows []rowResult, s rowStatus) int {
 
 // scan checks the whole upload (header, syntax, line endings) before any
 // row is processed, as Salesforce does, and records each row's byte range.
-func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) ([]csvColumn, error) {
+// For an upsert on an external id it also returns the folded key of each
+// row ("" for a row without one), which the job's duplicate check, its row
+// locks and its unique index share: a row's key is folded once.
+func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols []csvColumn, keys []string, err error) {
 	r := newCSVReader(data.csv, delim, crlf)
 	header, _, end, err := r.next(nil)
 	if err == io.EOF {
-		return nil, jobFailure("ClientInputError : No data found in the upload")
+		return nil, nil, jobFailure("ClientInputError : No data found in the upload")
 	}
 	if err != nil {
-		return nil, csvFailure(err, crlf)
+		return nil, nil, csvFailure(err, crlf)
 	}
 	data.headerEnd = end
-	cols, err := resolveHeader(e.schema, j.object, j.operation, header)
+	cols, err = resolveHeader(e.schema, j.object, j.operation, header)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	var fields []string
+	keyCol := upsertKeyColumn(j, cols)
+	var cells []cell
 	for {
 		var start int
-		fields, start, end, err = r.next(fields)
+		cells, start, end, err = r.nextCells(cells)
 		if err == io.EOF {
-			return cols, nil
+			return cols, keys, nil
 		}
 		if err != nil {
-			return nil, csvFailure(err, crlf)
+			return nil, nil, csvFailure(err, crlf)
 		}
 		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1})
+		if keyCol >= 0 {
+			key := ""
+			if keyCol < len(cells) && cells[keyCol].end > cells[keyCol].start {
+				key = foldCell(data.csv, cells[keyCol])
+			}
+			keys = append(keys, key)
+		}
 	}
+}
+
+// upsertKeyColumn returns the column of an upsert job's external id, or -1
+// when the job is no upsert, upserts on Id or has no such column.
+func upsertKeyColumn(j *job, cols []csvColumn) int {
+	if j.operation != "upsert" || j.externalID == nil || j.externalID.Name == "Id" {
+		return -1
+	}
+	for i, c := range cols {
+		if c.field == j.externalID && c.parentField == nil {
+			return i
+		}
+	}
+	return -1
 }
 
 func csvFailure(err error, crlf bool) error {
@@ -266,51 +291,41 @@ func csvFailure(err error, crlf bool) error {
 	return jobFailure("InvalidBatch : " + err.Error())
 }
 
-// duplicateKeys returns the upsert keys that occur in more than one row of
-// the job (folded); all rows of such a key fail with DUPLICATE_VALUE.
-func (e *Emulator) duplicateKeys(j *job, data *ingestData, cols []csvColumn, delim byte, crlf bool) map[string]bool {
-	if j.operation != "upsert" || j.externalID == nil || j.externalID.Name == "Id" {
+// duplicateKeys returns the upsert keys (folded, as scan returns them) that
+// occur in more than one row of the job; all rows of such a key fail with
+// DUPLICATE_VALUE.
+func duplicateKeys(keys []string) map[string]bool {
+	if keys == nil {
 		return nil
 	}
-	keyCol := -1
-	for i, c := range cols {
-		if c.field == j.externalID && c.parentField == nil {
-			keyCol = i
-		}
-	}
-	if keyCol < 0 {
-		return nil
-	}
-	seen := make(map[string]bool, len(data.rows))
+	seen := make(map[string]struct{}, len(keys))
 	dups := map[string]bool{}
-	var fields []string
-	for _, rr := range data.rows {
-		fields = rowFields(data, rr, delim, crlf, fields)
-		if keyCol >= len(fields) || fields[keyCol] == "" {
+	for _, k := range keys {
+		if k == "" {
 			continue
 		}
-		k := foldKey(fields[keyCol])
-		if seen[k] {
+		if _, ok := seen[k]; ok {
 			dups[k] = true
 		}
-		seen[k] = true
+		seen[k] = struct{}{}
 	}
 	return dups
 }
 
-// rowFields parses the values of one data row again from the upload.
-func rowFields(data *ingestData, rr rowResult, delim byte, crlf bool, fields []string) []string {
-	r := newCSVReader(data.csv[rr.start:rr.end], delim, crlf)
-	out, _, _, err := r.next(fields)
+// rowCells finds the cells of one data row again in the upload.
+func rowCells(data *ingestData, rr rowResult, delim byte, crlf bool, cells []cell) []cell {
+	r := csvReader{data: data.csv[:rr.end], pos: int(rr.start), delim: delim, crlf: crlf}
+	out, _, _, err := r.nextCells(cells)
 	if err != nil { // cannot happen: scan parsed the same bytes
-		return fields[:0]
+		return cells[:0]
 	}
 	return out
 }
 
 // batch is one internal batch of an ingest job: rows processed in chunks of
 // 200 (one Apex transaction each in Salesforce), each chunk holding the row
-// locks of the records and parents it touches.
+// locks of the records and parents it touches. A batch is run by one
+// goroutine, which owns its scratch buffers.
 type batch struct {
 	e         *Emulator
 	j         *job
@@ -318,10 +333,28 @@ type batch struct {
 	cols      []csvColumn
 	delim     byte
 	crlf      bool
-	dups      map[string]bool
+	keyCol    int             // column of the upsert key, or -1
+	keys      []string        // folded upsert key of each row of the job, or nil; see scan
+	dups      map[string]bool // folded upsert keys of more than one row
 	done      *atomic.Int64
 	exhausted *atomic.Bool
 	abort     <-chan struct{}
+
+	// The chunk being processed: its rows' values and lock keys, each row's
+	// a range of values and locks. Reused from chunk to chunk.
+	rows   []chunkRow
+	values []string
+	locks  []lockKey
+	sorted []lockKey // locks sorted and without repeats, as acquired
+	cells  []cell
+	change change
+}
+
+// chunkRow is where the values and lock keys of a row of the chunk are in
+// batch.values and batch.locks.
+type chunkRow struct {
+	values, valuesEnd int
+	locks, locksEnd   int
 }
 
 const chunkSize = 200
@@ -331,7 +364,6 @@ func (b *batch) run(start, end int) {
 	// running job's numberRecordsProcessed grows batch by batch.
 	defer b.count(start, end)
 	owner := b.e.locks.newOwner()
-	var fields []string
 	for c := start; c < end; c += chunkSize {
 		select {
 		case <-b.abort:
@@ -344,38 +376,59 @@ func (b *batch) run(start, end int) {
 			b.exhausted.Store(true)
 			return
 		}
-		keys := make([][]string, cEnd-c)
-		rows := make([][]string, cEnd-c)
-		var all []string
+		b.rows, b.values, b.locks = b.rows[:0], b.values[:0], b.locks[:0]
 		for i := c; i < cEnd; i++ {
-			fields = rowFields(b.data, b.data.rows[i], b.delim, b.crlf, nil)
-			rows[i-c] = fields
-			keys[i-c] = b.lockKeys(fields)
-			all = append(all, keys[i-c]...)
+			r := chunkRow{values: len(b.values), locks: len(b.locks)}
+			b.values = b.rowValues(i, b.values)
+			r.valuesEnd = len(b.values)
+			b.locks = b.lockKeys(i, b.values[r.values:], b.locks)
+			r.locksEnd = len(b.locks)
+			b.rows = append(b.rows, r)
 		}
-		b.chunk(owner, c, rows, keys, all)
+		b.chunk(owner, c)
 	}
 }
 
-// chunk processes the rows starting at first while holding their record
-// locks, takes the Speed model's time for them (still holding the locks),
-// and paces the job.
-func (b *batch) chunk(owner int64, first int, rows, keys [][]string, all []string) {
-	locked := b.e.locks.acquire(owner, all, b.e.opts.LockWait)
-	defer b.e.locks.release(owner, all)
-	due := time.Now().Add(b.e.opts.Speed.chunkDuration(len(rows)))
+// rowValues appends the values of data row i to values. They share one
+// string, a copy of the row, so that a row costs one allocation however
+// many values it has (and a quoted value with quotes in it one more); the
+// records the row writes keep their values, not the upload.
+func (b *batch) rowValues(i int, values []string) []string {
+	rr := b.data.rows[i]
+	b.cells = rowCells(b.data, rr, b.delim, b.crlf, b.cells)
+	line := string(b.data.csv[rr.start:rr.end])
+	for _, c := range b.cells {
+		v := line[c.start-int(rr.start) : c.end-int(rr.start)]
+		if c.escaped {
+			v = strings.ReplaceAll(v, `""`, `"`)
+		}
+		values = append(values, v)
+	}
+	return values
+}
+
+// chunk processes the chunk's rows, the first of which is data row first,
+// while holding their record locks, takes the Speed model's time for them
+// (still holding the locks), and paces the job.
+func (b *batch) chunk(owner int64, first int) {
+	b.sorted = append(b.sorted[:0], b.locks...)
+	slices.SortFunc(b.sorted, compareLockKeys)
+	b.sorted = slices.Compact(b.sorted)
+	missed := b.e.locks.acquire(owner, b.sorted, b.e.opts.LockWait)
+	defer b.e.locks.release(owner, b.sorted)
+	due := time.Now().Add(b.e.opts.Speed.chunkDuration(len(b.rows)))
 	func() {
 		b.e.store.mu.Lock()
 		defer b.e.store.mu.Unlock()
 		now := b.e.now().UnixMilli()
-		for i := range rows {
-			b.row(first+i, rows[i], keys[i], locked, now)
+		for k, r := range b.rows {
+			b.row(first+k, b.values[r.values:r.valuesEnd], b.locks[r.locks:r.locksEnd], missed, now)
 		}
 	}()
 	if b.e.opts.Speed.on() {
 		b.sleepUntil(due)
 	}
-	b.pace(int64(len(rows)))
+	b.pace(int64(len(b.rows)))
 }
 
 // sleepUntil waits until t or until the job is aborted.
@@ -407,8 +460,9 @@ func (b *batch) count(from, to int) {
 	b.j.mu.Unlock()
 }
 
-// row processes data row i.
-func (b *batch) row(i int, fields []string, keys []string, locked map[string]bool, now int64) {
+// row processes data row i; missed holds the lock keys the chunk did not
+// get (nil when it got them all).
+func (b *batch) row(i int, values []string, locks []lockKey, missed map[lockKey]bool, now int64) {
 	rr := &b.data.rows[i]
 	fail := func(err *rowError) {
 		rr.status = rowFailed
@@ -422,17 +476,21 @@ func (b *batch) row(i int, fields []string, keys []string, locked map[string]boo
 		fail(errRowLocked)
 		return
 	}
-	for _, k := range keys {
-		if !locked[k] {
+	for _, k := range locks {
+		if missed[k] {
 			fail(errRowLocked)
 			return
 		}
 	}
-	if key := b.upsertKey(fields); key != "" && b.dups[foldKey(key)] {
-		fail(&rowError{Code: "DUPLICATE_VALUE", Message: "Duplicate external id specified: " + key, Fields: []string{b.j.externalID.Name}})
+	key := ""
+	if b.keys != nil {
+		key = b.keys[i]
+	}
+	if key != "" && b.dups[key] {
+		fail(&rowError{Code: "DUPLICATE_VALUE", Message: "Duplicate external id specified: " + values[b.keyCol], Fields: []string{b.j.externalID.Name}})
 		return
 	}
-	out := b.e.store.apply(b.j, b.cols, fields, now)
+	out := b.e.store.apply(b.j, b.cols, values, key, now, &b.change)
 	rr.rec = out.rec
 	switch {
 	case out.err != nil:
@@ -444,36 +502,47 @@ func (b *batch) row(i int, fields []string, keys []string, locked map[string]boo
 	}
 }
 
-func (b *batch) upsertKey(fields []string) string {
-	if b.dups == nil {
-		return ""
-	}
-	for i, c := range b.cols {
-		if c.field == b.j.externalID && c.parentField == nil && i < len(fields) {
-			return fields[i]
-		}
-	}
-	return ""
+// lockKey names a record a row touches, by its object and the field that
+// identifies it: Id (with the id's 15-character form) or a unique field
+// (with its folded value).
+type lockKey struct {
+	object, field, value string
 }
 
-// lockKeys names the records a row touches: itself (by Id or upsert key)
-// and the parents its reference columns point to. Two concurrent chunks
-// that share a key contend for its lock, as Salesforce's row locks do.
-func (b *batch) lockKeys(fields []string) []string {
-	var keys []string
-	for i, c := range b.cols {
-		if i >= len(fields) || fields[i] == "" || fields[i] == nullValue {
+func compareLockKeys(a, b lockKey) int {
+	if c := strings.Compare(a.object, b.object); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.field, b.field); c != 0 {
+		return c
+	}
+	return strings.Compare(a.value, b.value)
+}
+
+// lockKeys appends the records data row i (whose values are given) touches:
+// itself (by Id or upsert key) and the parents its reference columns point
+// to. Two concurrent chunks that share a key contend for its lock, as
+// Salesforce's row locks do.
+func (b *batch) lockKeys(i int, values []string, keys []lockKey) []lockKey {
+	for k, c := range b.cols {
+		if k >= len(values) || values[k] == "" || values[k] == nullValue {
 			continue
 		}
+		v := values[k]
 		switch {
 		case c.parentField != nil:
-			keys = append(keys, c.parent.Name+"."+c.parentField.Name+"="+foldKey(fields[i]))
+			keys = append(keys, lockKey{c.parent.Name, c.parentField.Name, foldKey(v)})
 		case c.field.Type == TypeReference:
-			keys = append(keys, c.field.ReferenceTo+".Id="+id15(fields[i]))
+			keys = append(keys, lockKey{c.field.ReferenceTo, "Id", id15(v)})
 		case c.field.Name == "Id":
-			keys = append(keys, b.j.object.Name+".Id="+id15(fields[i]))
+			keys = append(keys, lockKey{b.j.object.Name, "Id", id15(v)})
 		case c.field == b.j.externalID:
-			keys = append(keys, b.j.object.Name+"."+c.field.Name+"="+foldKey(fields[i]))
+			if k == b.keyCol {
+				v = b.keys[i] // folded by scan
+			} else {
+				v = foldKey(v)
+			}
+			keys = append(keys, lockKey{b.j.object.Name, c.field.Name, v})
 		}
 	}
 	return keys
@@ -515,41 +584,58 @@ func (e *Emulator) hit(rate float64, kind string, a, b int64) bool {
 // paced.
 type rowLocks struct {
 	mu     sync.Mutex
-	held   map[string]int64 // key → owner
+	held   map[lockKey]int64 // key → owner
 	owners atomic.Int64
 }
 
 func (l *rowLocks) newOwner() int64 { return l.owners.Add(1) }
 
-// acquire takes the locks of keys for owner, one by one in sorted order
-// (so two chunks never wait for each other in a cycle), waiting up to wait
-// in all for locks other owners hold. It returns the keys it got; a row
-// whose key it did not get fails with UNABLE_TO_LOCK_ROW.
-func (l *rowLocks) acquire(owner int64, keys []string, wait time.Duration) map[string]bool {
-	sorted := slices.Clone(keys)
-	slices.Sort(sorted)
-	sorted = slices.Compact(sorted)
-	got := make(map[string]bool, len(sorted))
+// acquire takes the locks of keys (sorted, without repeats) for owner, one
+// by one in their order (so two chunks never wait for each other in a
+// cycle), waiting up to wait in all for locks other owners hold. It returns
+// the keys it did not get, nil when it got them all; a row with such a key
+// fails with UNABLE_TO_LOCK_ROW.
+func (l *rowLocks) acquire(owner int64, keys []lockKey, wait time.Duration) (missed map[lockKey]bool) {
 	deadline := time.Now().Add(wait)
-	for _, k := range sorted {
+	l.mu.Lock()
+	for _, k := range keys {
+		if l.take(owner, k) {
+			continue
+		}
+		l.mu.Unlock()
 		for {
-			l.mu.Lock()
-			o, taken := l.held[k]
-			if !taken || o == owner {
-				l.held[k] = owner
-				got[k] = true
-			}
-			l.mu.Unlock()
-			if got[k] || time.Now().After(deadline) {
+			if time.Now().After(deadline) {
+				if missed == nil {
+					missed = map[lockKey]bool{}
+				}
+				missed[k] = true
 				break
 			}
 			time.Sleep(time.Millisecond)
+			l.mu.Lock()
+			got := l.take(owner, k)
+			l.mu.Unlock()
+			if got {
+				break
+			}
 		}
+		l.mu.Lock()
 	}
-	return got
+	l.mu.Unlock()
+	return missed
 }
 
-func (l *rowLocks) release(owner int64, keys []string) {
+// take takes the lock of k for owner if no other owner holds it. The
+// caller holds l.mu.
+func (l *rowLocks) take(owner int64, k lockKey) bool {
+	if o, taken := l.held[k]; taken && o != owner {
+		return false
+	}
+	l.held[k] = owner
+	return true
+}
+
+func (l *rowLocks) release(owner int64, keys []lockKey) {
 	l.mu.Lock()
 	for _, k := range keys {
 		if l.held[k] == owner {
@@ -575,6 +661,19 @@ func resultHeader(kind string, data *ingestData, delim byte) string {
 type textWriter interface {
 	WriteByte(byte) error
 	WriteString(string) (int, error)
+}
+
+// appendEscaped appends v with its quotes doubled.
+func appendEscaped(dst []byte, v string) []byte {
+	for {
+		i := strings.IndexByte(v, '"')
+		if i < 0 {
+			return append(dst, v...)
+		}
+		dst = append(dst, v[:i+1]...)
+		dst = append(dst, '"')
+		v = v[i+1:]
+	}
 }
 
 // writeQuoted writes values quoted, quotes inside them doubled, separated by

@@ -4,6 +4,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // store is the in-memory org data: one table per object. One RWMutex guards
@@ -20,10 +21,10 @@ type store struct {
 func newStore(s *Schema) *store {
 	st := &store{schema: s, tables: map[*Object]*table{}}
 	for _, o := range s.objects {
-		t := &table{obj: o, external: map[*Field]map[string]int32{}}
+		t := &table{obj: o}
 		for _, f := range o.Fields {
 			if f.ExternalID || f.Unique {
-				t.external[f] = map[string]int32{}
+				t.unique = append(t.unique, uniqueIndex{field: f, rows: map[string]int32{}})
 			}
 		}
 		st.tables[o] = t
@@ -37,8 +38,25 @@ func newStore(s *Schema) *store {
 type table struct {
 	obj *Object
 
-	rows     []row
-	external map[*Field]map[string]int32 // unique or external-id field → folded value → row index
+	rows   []row
+	unique []uniqueIndex // of each unique or external-id field, in field order
+}
+
+// uniqueIndex finds the record that holds a value of a unique or
+// external-id field: folded value → row index.
+type uniqueIndex struct {
+	field *Field
+	rows  map[string]int32
+}
+
+// uniqueIndexOf returns the index of f, nil when f is not unique.
+func (t *table) uniqueIndexOf(f *Field) *uniqueIndex {
+	for i := range t.unique {
+		if t.unique[i].field == f {
+			return &t.unique[i]
+		}
+	}
+	return nil
 }
 
 // row is one record. Its Id is derived from its index, never stored.
@@ -99,10 +117,43 @@ func (r *row) set(f *Field, value *string) {
 // foldKey is how unique and external-id values are compared: case-insensitively.
 func foldKey(v string) string { return strings.ToLower(v) }
 
+// foldCell returns foldKey of the value of c in data, as a string of its
+// own made with one allocation (foldKey of a copy takes two when the value
+// has upper-case letters).
+func foldCell(data []byte, c cell) string {
+	raw := data[c.start:c.end]
+	for _, ch := range raw {
+		if ch >= utf8.RuneSelf {
+			return foldKey(c.value(data))
+		}
+	}
+	if c.escaped {
+		return foldKey(c.value(data))
+	}
+	var sb strings.Builder
+	sb.Grow(len(raw))
+	for _, ch := range raw {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		sb.WriteByte(ch)
+	}
+	return sb.String()
+}
+
 // lookup finds the live or deleted record whose unique field f holds value.
 // The caller holds the store's lock.
 func (t *table) lookup(f *Field, value string) (int32, bool) {
-	idx, ok := t.external[f][foldKey(value)]
+	return t.lookupFolded(f, foldKey(value))
+}
+
+// lookupFolded is lookup of a value already folded.
+func (t *table) lookupFolded(f *Field, folded string) (int32, bool) {
+	u := t.uniqueIndexOf(f)
+	if u == nil {
+		return 0, false
+	}
+	idx, ok := u.rows[folded]
 	return idx, ok
 }
 
