@@ -80,7 +80,7 @@ func (s *store) apply(j *job, cols []csvColumn, values []string, keyFolded strin
 	case "delete", "hardDelete":
 		idx, err := s.existing(t, ch.id, "delete")
 		if err != nil {
-			if idx >= 0 && j.operation == "hardDelete" && t.rows[idx].state == rowDeleted {
+			if idx >= 0 && j.operation == "hardDelete" && t.row(idx).state == rowDeleted {
 				return s.remove(t, idx, rowHardDeleted, now)
 			}
 			return outcome{rec: idx, err: err}
@@ -164,10 +164,10 @@ func (s *store) checkReference(f *Field, v string) (string, *rowError) {
 	if err != nil || (!ok && !strings.HasPrefix(v, parent.KeyPrefix)) {
 		return "", fieldError("MALFORMED_ID", f, "%s: id value of incorrect type: %s", f.Label, v)
 	}
-	if !ok || pt.rows[idx].state == rowHardDeleted {
+	if !ok || pt.row(idx).state == rowHardDeleted {
 		return "", &rowError{Code: "INVALID_CROSS_REFERENCE_KEY", Message: "invalid cross reference id"}
 	}
-	if pt.rows[idx].state == rowDeleted {
+	if pt.row(idx).state == rowDeleted {
 		return "", &rowError{Code: "ENTITY_IS_DELETED", Message: "entity is deleted"}
 	}
 	return pt.recordID(idx), nil
@@ -184,10 +184,10 @@ func (s *store) existing(t *table, id, call string) (int32, *rowError) {
 	if err != nil || (!ok && !strings.HasPrefix(id, t.obj.KeyPrefix)) {
 		return -1, &rowError{Code: "MALFORMED_ID", Message: t.obj.Label + " ID: id value of incorrect type: " + id, Fields: []string{"Id"}}
 	}
-	if !ok || t.rows[idx].state == rowHardDeleted {
+	if !ok || t.row(idx).state == rowHardDeleted {
 		return -1, &rowError{Code: "INVALID_CROSS_REFERENCE_KEY", Message: "invalid cross reference id"}
 	}
-	if t.rows[idx].state == rowDeleted {
+	if t.row(idx).state == rowDeleted {
 		return idx, &rowError{Code: "ENTITY_IS_DELETED", Message: "entity is deleted"}
 	}
 	return idx, nil
@@ -222,8 +222,7 @@ func (s *store) insert(t *table, ch *change, now int64) outcome {
 		}
 		slices.SortFunc(vals, func(a, b fieldValue) int { return int(a.field) - int(b.field) })
 	}
-	idx := int32(len(t.rows))
-	t.rows = append(t.rows, row{vals: vals, created: now, modified: now})
+	idx := t.add(row{vals: vals, created: now, modified: now})
 	t.reindex(idx, nil, ch)
 	return outcome{rec: idx, created: true}
 }
@@ -242,7 +241,7 @@ func (s *store) update(t *table, idx int32, ch *change, now int64) outcome {
 		return outcome{rec: idx, err: err}
 	}
 	old := t.uniqueValues(idx)
-	r := &t.rows[idx]
+	r := t.row(idx)
 	for _, fc := range ch.set {
 		if fc.null {
 			r.set(fc.field, nil)
@@ -281,10 +280,11 @@ func (s *store) upsert(t *table, key *Field, ch *change, now int64) outcome {
 
 func (s *store) remove(t *table, idx int32, state rowState, now int64) outcome {
 	old := t.uniqueValues(idx)
-	t.rows[idx].state = state
-	t.rows[idx].modified = now
+	r := t.row(idx)
+	r.state = state
+	r.modified = now
 	if state == rowHardDeleted {
-		t.rows[idx].vals = nil
+		r.vals = nil
 	}
 	t.reindex(idx, old, nil)
 	return outcome{rec: idx}
@@ -309,7 +309,7 @@ func (t *table) checkUnique(ch *change, self int32) *rowError {
 func (t *table) uniqueValues(idx int32) map[*Field]string {
 	out := map[*Field]string{}
 	for _, u := range t.unique {
-		if v, ok := t.rows[idx].get(u.field); ok {
+		if v, ok := t.row(idx).get(u.field); ok {
 			out[u.field] = v
 		}
 	}
@@ -329,10 +329,10 @@ func (t *table) reindex(idx int32, old map[*Field]string, ch *change) {
 		if v, ok := old[u.field]; ok && u.rows[foldKey(v)] == idx {
 			delete(u.rows, foldKey(v))
 		}
-		if t.rows[idx].state != rowLive {
+		if t.row(idx).state != rowLive {
 			continue
 		}
-		if v, ok := t.rows[idx].get(u.field); ok {
+		if v, ok := t.row(idx).get(u.field); ok {
 			u.rows[fold(v)] = idx
 		}
 	}

@@ -117,7 +117,7 @@ func TestMillionAccountsFitInAGigabyte(t *testing.T) {
 	if m.HeapInuse > 1<<30 {
 		t.Fatalf("heap in use %d MiB, want under 1024", m.HeapInuse>>20)
 	}
-	if n := len(o.emu.store.tables[o.emu.schema.Object("Account")].rows); n != 1_000_000 {
+	if n := o.emu.store.tables[o.emu.schema.Object("Account")].len(); n != 1_000_000 {
 		t.Fatalf("%d records", n)
 	}
 }

@@ -236,12 +236,12 @@ func (e *Emulator) queryPage(q *request, j *job) error {
 func (s *store) selectViews(parsed *query, all bool) []recordView {
 	t := s.tables[parsed.Object]
 	var matches []recordView
-	for i := range t.rows {
-		st := t.rows[i].state
+	for i := range int32(t.len()) {
+		st := t.row(i).state
 		if st == rowHardDeleted || (st == rowDeleted && !all) {
 			continue
 		}
-		v := s.view(t, int32(i))
+		v := s.view(t, i)
 		if parsed.Match(v) {
 			matches = append(matches, v)
 		}

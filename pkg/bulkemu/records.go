@@ -21,12 +21,12 @@ func (e *Emulator) Records(object string) []Record {
 	defer e.store.mu.RUnlock()
 	t := e.store.tables[o]
 	var out []Record
-	for i := range t.rows {
-		r := &t.rows[i]
+	for i := range int32(t.len()) {
+		r := t.row(i)
 		if r.state == rowHardDeleted {
 			continue
 		}
-		rec := Record{ID: t.recordID(int32(i)), Deleted: r.state == rowDeleted, Fields: make(map[string]string, len(r.vals))}
+		rec := Record{ID: t.recordID(i), Deleted: r.state == rowDeleted, Fields: make(map[string]string, len(r.vals))}
 		for _, v := range r.vals {
 			rec.Fields[o.Fields[v.field].Name] = v.value
 		}

@@ -57,16 +57,16 @@ func newDirectory(username string, now time.Time) *directory {
 func (d *directory) add(object string, ms int64, values map[string]string) {
 	o := d.schema.Object(object)
 	t := d.store.tables[o]
-	t.rows = append(t.rows, row{created: ms, modified: ms})
+	r := t.row(t.add(row{created: ms, modified: ms}))
 	for name, v := range values {
-		t.rows[len(t.rows)-1].set(o.Field(name), &v)
+		r.set(o.Field(name), &v)
 	}
 }
 
 // username is the login name of the org's one user.
 func (d *directory) username() string {
 	u := d.schema.Object("User")
-	v, _ := d.store.tables[u].rows[0].get(u.Field("Username"))
+	v, _ := d.store.tables[u].row(0).get(u.Field("Username"))
 	return v
 }
 
@@ -206,7 +206,7 @@ func (e *Emulator) record(q *request) error {
 	defer st.mu.RUnlock()
 	t := st.tables[o]
 	idx, ok, err := t.index(q.seg[2])
-	if err != nil || !ok || t.rows[idx].state != rowLive {
+	if err != nil || !ok || t.row(idx).state != rowLive {
 		return errNotFound
 	}
 	cols := make([]column, len(o.Fields))
