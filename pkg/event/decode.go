@@ -113,7 +113,7 @@ func (f format) missing(key string) string {
 }
 
 // reader walks one record value. The value is first checked whole by
-// validJSON (json.Valid's rules, faster) and utf8.Valid, so that the walk
+// validJSON (json.Valid's and utf8.Valid's rules, faster), so that the walk
 // itself only has to find the tokens of a document known to be valid;
 // names and values without escapes are then substrings of one copy of the
 // value, which keeps a decode at a few allocations whatever the number of
@@ -132,6 +132,10 @@ type reader struct {
 	at      loc
 	keyFrom int // offset of the key being read, or -1
 	fold    map[string]string
+	// keys counts the keys one and two levels deep in a valid value (see
+	// validJSON), the fields of a json or an envelope event; zero when the
+	// value is not valid or too deep for validJSON to count.
+	keys [2]int
 
 	// What the record gave; the route's defaults until the record overrides.
 	object, operation, externalID string
@@ -157,12 +161,16 @@ func (r *reader) read(v []byte, f format) error {
 		return decodeErrorf("record value is empty; the %s format needs a JSON object", f)
 	}
 	r.src, r.text, r.keyFrom = v, string(v), -1
+	var ok bool
+	if r.keys, ok = validJSON(v); ok {
+		return r.walk(f)
+	}
 	fault, reason := jsonFault(v)
 	utf8Fault := -1
 	if !utf8.Valid(v) {
 		utf8Fault = firstInvalidUTF8(v)
 	}
-	if fault < 0 && utf8Fault < 0 {
+	if fault < 0 && utf8Fault < 0 { // valid, nested deeper than validJSON checks
 		return r.walk(f)
 	}
 	// The earlier fault wins; at one byte (outside a string) the JSON one.
@@ -200,7 +208,7 @@ func nullJSONError(f format) *DecodeError {
 // valid JSON and the scanner's message, len(v) if v is a valid but
 // incomplete start of a document, or -1 if v is valid.
 func jsonFault(v []byte) (int, string) {
-	if validJSON(v) || json.Valid(v) { // json.Valid for what validJSON leaves to it
+	if json.Valid(v) {
 		return -1, ""
 	}
 	// A NUL byte is valid nowhere in JSON, so after one appended the
@@ -228,7 +236,7 @@ func (r *reader) walk(f format) error {
 	case envelopeFormat:
 		return r.envelope()
 	case jsonFormat:
-		r.fields = make([]Field, 0, fieldCap(r.src))
+		r.fields = make([]Field, 0, min(r.keys[0], maxFieldCap))
 		return r.members(true, r.field)
 	}
 	stack := stacks.Get().(*[]member)
@@ -464,12 +472,10 @@ func (r *reader) duplicate(name string) (string, bool) {
 	return "", false
 }
 
-// fieldCap is the capacity of a change's field slice for a record value:
-// the number of colons (an upper bound of its keys outside strings), up to
-// a bound that keeps a value full of colons from allocating much.
-func fieldCap(v []byte) int { return min(bytes.Count(v, colon), 64) }
-
-var colon = []byte{':'}
+// maxFieldCap bounds the fields allocated before they are read, so that a
+// value of many keys that fails early does not allocate for all of them.
+// (Salesforce objects have fewer fields; more grow the slice as read.)
+const maxFieldCap = 1024
 
 // loc names a key of a record value for messages: an envelope key or a
 // field. It is formatted only on failure.

@@ -77,7 +77,7 @@ func (r *reader) fieldsObject() error {
 	switch c := r.src[r.pos]; c {
 	case '{':
 		r.pos++
-		r.fields = make([]Field, 0, fieldCap(r.src))
+		r.fields = make([]Field, 0, min(r.keys[1], maxFieldCap))
 		at := r.at
 		if err := r.members(true, r.field); err != nil {
 			return err

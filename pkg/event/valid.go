@@ -1,19 +1,25 @@
 package event
 
-// validJSON reports whether v is one valid JSON value, as json.Valid
-// does, in a fraction of its time: a record value is checked whole before
-// it is read, and json.Valid's scanner (a function call per byte) cost a
-// third of a decode. A value nested deeper than maxValidDepth is reported
-// as not valid, so a caller that gets false asks json.Valid, which also
-// says where a value that is not valid goes wrong.
-func validJSON(v []byte) bool {
+import "unicode/utf8"
+
+// validJSON reports whether v is one valid JSON value and valid UTF-8, as
+// json.Valid(v) && utf8.Valid(v) do, in a fraction of their time and in one
+// pass: a record value is checked whole before it is read, and json.Valid's
+// scanner (a function call per byte) cost a third of a decode. A value
+// nested deeper than maxValidDepth is reported as not valid, so a caller
+// that gets false asks json.Valid and utf8.Valid, which also say where a
+// value that is not valid goes wrong. Of a valid value, keys counts the
+// keys of the objects one and two levels deep, an array counting as a
+// level (keys[0] those of a top-level object): the fields of a json or an
+// envelope event, which size its change's fields exactly.
+func validJSON(v []byte) (keys [2]int, ok bool) {
 	var stack [maxValidDepth]byte // the open '{' and '['
 	depth := 0
 	i := skipSpace(v, 0)
 	for {
 		// A value starts at i.
 		if i >= len(v) {
-			return false
+			return keys, false
 		}
 		switch c := v[i]; c {
 		case '{', '[':
@@ -23,45 +29,48 @@ func validJSON(v []byte) bool {
 				break
 			}
 			if depth == len(stack) {
-				return false
+				return keys, false
 			}
 			stack[depth] = c
 			depth++
 			if c == '{' {
+				if depth <= len(keys) {
+					keys[depth-1]++
+				}
 				if i = validKey(v, i); i < 0 {
-					return false
+					return keys, false
 				}
 			}
 			continue
 		case '"':
 			if i = validString(v, i); i < 0 {
-				return false
+				return keys, false
 			}
 		case 't':
 			if i = validLiteral(v, i, "true"); i < 0 {
-				return false
+				return keys, false
 			}
 		case 'f':
 			if i = validLiteral(v, i, "false"); i < 0 {
-				return false
+				return keys, false
 			}
 		case 'n':
 			if i = validLiteral(v, i, "null"); i < 0 {
-				return false
+				return keys, false
 			}
 		default:
 			if i = validNumber(v, i); i < 0 {
-				return false
+				return keys, false
 			}
 		}
 		// A value ended at i: close the containers it ends, up to the
 		// next value.
 		for i = skipSpace(v, i); ; i = skipSpace(v, i+1) {
 			if depth == 0 {
-				return i == len(v)
+				return keys, i == len(v)
 			}
 			if i >= len(v) {
-				return false
+				return keys, false
 			}
 			open := stack[depth-1]
 			if v[i] == open+2 {
@@ -69,12 +78,15 @@ func validJSON(v []byte) bool {
 				continue
 			}
 			if v[i] != ',' {
-				return false
+				return keys, false
 			}
 			i = skipSpace(v, i+1)
 			if open == '{' {
+				if depth <= len(keys) {
+					keys[depth-1]++
+				}
 				if i = validKey(v, i); i < 0 {
-					return false
+					return keys, false
 				}
 			}
 			break
@@ -109,18 +121,22 @@ func validKey(v []byte, i int) int {
 	return skipSpace(v, i+1)
 }
 
-// stringByte marks the bytes that end the plain run of a JSON string: its
-// quote, an escape, and the control characters it may not hold.
+// stringByte marks the bytes that end the plain ASCII run of a JSON string:
+// its quote, an escape, the control characters it may not hold, and the
+// bytes that start or continue a multi-byte UTF-8 sequence.
 var stringByte = func() (t [256]bool) {
 	for c := range 0x20 {
+		t[c] = true
+	}
+	for c := utf8.RuneSelf; c < 256; c++ {
 		t[c] = true
 	}
 	t['"'], t['\\'] = true, true
 	return t
 }()
 
-// validString checks the string whose quote is at i and returns the index
-// after its closing quote, or -1. Like json.Valid it does not check UTF-8.
+// validString checks the string whose quote is at i, its UTF-8 included,
+// and returns the index after its closing quote, or -1.
 func validString(v []byte, i int) int {
 	for i++; i < len(v); i++ {
 		c := v[i]
@@ -145,8 +161,15 @@ func validString(v []byte, i int) int {
 			default:
 				return -1
 			}
-		default: // a control character
-			return -1
+		default:
+			if c < utf8.RuneSelf { // a control character
+				return -1
+			}
+			r, n := utf8.DecodeRune(v[i:])
+			if r == utf8.RuneError && n == 1 {
+				return -1
+			}
+			i += n - 1
 		}
 	}
 	return -1

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"unicode/utf8"
 )
 
 // validCases are JSON texts at the edges of the grammar, valid or not.
@@ -13,15 +14,19 @@ var validCases = []string{
 	`true`, `false`, `null`, `tru`, `truex`, `nul`, `True`, `NULL`, `[true,false,null]`, `[true false]`,
 	`""`, `"a"`, `"\"`, `"\\"`, `"\/"`, `"\b\f\n\r\t"`, `"\u00e9"`, `"\u00E9"`, `"\u00g9"`, `"\u12"`, `"\u"`, `"\x"`, `"\'"`,
 	"\"\t\"", "\"\x1f\"", "\"\x7f\"", "\"\xff\"", "\"é\"", `"a`, `"`, `"\`,
+	"\"\xc3\"", "\"\xc3(\"", "\"\xe2\x82\"", "\"\xe2\x82\xac\"", "\"\xed\xa0\x80\"", "\"\xf0\x9f\x98\x80\"", "\"\xf4\x90\x80\x80\"", "\"\xc0\xaf\"", "\"\x80\"", "[\"é\", \xff]",
 	`{"a":1}`, `{"a" : 1 , "b" : [1, 2, {"c": null}]}`, `{"a":1,}`, `{"a":}`, `{"a"}`, `{"a" 1}`, `{a:1}`, `{1:1}`, `{"a":1 "b":2}`,
 	`[1,]`, `[,1]`, `[1,,2]`, `[1 2]`, `[[[]]]`, `[[[]]`, `{"a":{"b":{"c":{}}}}`,
 	" \t\r\n{\"a\" :\n[ 1 ,\t2 ]\r}\n ", "\v{}", "\u00a0{}", `{"a":1}` + "\x00",
 }
 
+// valid is what validJSON reports, the slow way.
+func valid(v []byte) bool { return json.Valid(v) && utf8.Valid(v) }
+
 func TestValidJSON(t *testing.T) {
 	for _, v := range validCases {
-		if got, want := validJSON([]byte(v)), json.Valid([]byte(v)); got != want {
-			t.Errorf("validJSON(%q) = %v, json.Valid says %v", v, got, want)
+		if _, got := validJSON([]byte(v)); got != valid([]byte(v)) {
+			t.Errorf("validJSON(%q) = %v, json.Valid and utf8.Valid say %v", v, got, !got)
 		}
 	}
 	// Nesting: validJSON checks up to maxValidDepth itself and leaves
@@ -33,15 +38,35 @@ func TestValidJSON(t *testing.T) {
 				close = "}"
 			}
 			v := []byte(strings.Repeat(open, depth) + "1" + strings.Repeat(close, depth))
-			if got, want := validJSON(v), depth <= maxValidDepth; got != want || !json.Valid(v) {
-				t.Errorf("%d levels of %s: validJSON = %v, want %v", depth, open, got, want)
+			if _, got := validJSON(v); got != (depth <= maxValidDepth) || !json.Valid(v) {
+				t.Errorf("%d levels of %s: validJSON = %v, want %v", depth, open, got, !got)
 			}
 		}
 	}
 }
 
-// FuzzValidJSON checks validJSON against json.Valid on any bytes; a value
-// it does not check itself (nested too deep) it must call not valid.
+// TestValidJSONKeys: the keys one and two levels deep, which size a
+// change's fields, are counted exactly, whatever the strings and deeper
+// objects hold.
+func TestValidJSONKeys(t *testing.T) {
+	for v, want := range map[string][2]int{
+		`{}`:                        {0, 0},
+		`[]`:                        {0, 0},
+		`"a:b"`:                     {0, 0},
+		`{"a":1}`:                   {1, 0},
+		`[{"a":1}, {"b":2, "c":3}]`: {0, 3},
+		`{"object": "Contact", "fields": {"a:b": "c:d", "e": null, "f": {"g": 1, "h": {"i": 2}}}, "x": {}}`: {3, 3},
+		`{"a": [{"b": 1}], "c": {"d": {"e": 1}}}`:                                                           {2, 1}, // {"b": 1} is three levels deep
+	} {
+		if got, ok := validJSON([]byte(v)); !ok || got != want {
+			t.Errorf("validJSON(%s) = %v, %v; want %v, true", v, got, ok, want)
+		}
+	}
+}
+
+// FuzzValidJSON checks validJSON against json.Valid and utf8.Valid on any
+// bytes; a value it does not check itself (nested too deep) it must call
+// not valid.
 func FuzzValidJSON(f *testing.F) {
 	for _, v := range validCases {
 		f.Add([]byte(v))
@@ -50,9 +75,9 @@ func FuzzValidJSON(f *testing.F) {
 		f.Add([]byte(tc.value))
 	}
 	f.Fuzz(func(t *testing.T, v []byte) {
-		got, want := validJSON(v), json.Valid(v)
-		if got && !want || !got && want && nesting(v) <= maxValidDepth {
-			t.Fatalf("validJSON(%q) = %v, json.Valid says %v", v, got, want)
+		_, got := validJSON(v)
+		if want := valid(v); got && !want || !got && want && nesting(v) <= maxValidDepth {
+			t.Fatalf("validJSON(%q) = %v, json.Valid and utf8.Valid say %v", v, got, want)
 		}
 	})
 }
