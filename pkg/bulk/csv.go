@@ -20,6 +20,9 @@ type csvReader struct {
 	long   []byte // a line longer than br's buffer
 	buf    []byte // unescaped bytes of the current record
 	ends   []int  // end of each field of the current record in buf
+	// reuse: read returns rec again, overwritten, instead of a new slice.
+	reuse bool
+	rec   []string
 }
 
 func newCSVReader(r io.Reader, delim byte) *csvReader {
@@ -27,7 +30,8 @@ func newCSVReader(r io.Reader, delim byte) *csvReader {
 }
 
 // read returns the next record, or io.EOF after the last one. The fields of
-// a record share one string allocation.
+// a record share one string allocation. With reuse, the slice is the one
+// read returned before, valid until the next call; the strings stay valid.
 func (r *csvReader) read() ([]string, error) {
 	line, err := r.readLine()
 	for err == nil && isLineBreak(line) {
@@ -71,7 +75,14 @@ func (r *csvReader) read() ([]string, error) {
 		return nil, fmt.Errorf("csv line %d: %d fields, want %d", first, len(r.ends), r.fields)
 	}
 	s := string(r.buf)
-	rec := make([]string, len(r.ends))
+	rec := r.rec[:0]
+	if !r.reuse || cap(rec) < len(r.ends) {
+		rec = make([]string, len(r.ends))
+	}
+	rec = rec[:len(r.ends)]
+	if r.reuse {
+		r.rec = rec
+	}
 	start := 0
 	for i, end := range r.ends {
 		rec[i] = s[start:end]
