@@ -474,8 +474,8 @@ func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) e
 // are not empty) and gives every event the outcome of its row. A row Salesforce reports nothing about
 // fails with BULKSTREAM_NO_RESULT, so no event is ever left without one.
 func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int) (verdict, error) {
-	rowResults := make([]*Result, len(b.Rows))
-	base := Result{Object: b.Key.Object, Operation: string(b.Key.Operation), JobID: info.ID, Attempts: attempt}
+	rows := make([]rowResult, len(b.Rows))
+	unprocessed := "Salesforce did not process the row: " + info.ErrorMessage
 	readers := []struct {
 		name string
 		open func(context.Context, *bulk.JobInfo) (*bulk.ResultReader, error)
@@ -493,21 +493,18 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		if err != nil {
 			return nil, fmt.Errorf("read %s results: %w", r.name, err)
 		}
+		rr.ReuseValues() // matching keeps none of them
 		err = readResults(rr, b, func(row int, res bulk.Result) {
-			out := base
+			out := rowResult{read: true, id: res.ID}
 			switch {
 			case r.name == "successful":
-				out.Success, out.Created = true, res.Created
+				out.success, out.created = true, res.Created
 			case r.name == "failed" && res.Err != nil:
-				out.ErrorCode, out.Error = res.Err.Code, res.Err.Message
+				out.code, out.message = res.Err.Code, res.Err.Message
 			default:
-				out.ErrorCode, out.Error = CodeUnprocessed, "Salesforce did not process the row: "+info.ErrorMessage
+				out.code, out.message = CodeUnprocessed, unprocessed
 			}
-			if res.ID != "" {
-				id := res.ID
-				out.ID = &id
-			}
-			rowResults[row] = &out
+			rows[row] = out
 		})
 		rr.Close()
 		if err != nil {
@@ -515,19 +512,31 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		}
 	}
 	return func(i int) (outcome, error) {
-		res := rowResults[b.Events[i].Row]
-		if res == nil {
-			res = &Result{Object: base.Object, Operation: base.Operation, JobID: info.ID, Attempts: attempt,
-				ErrorCode: CodeNoResult, Error: "Salesforce returned no result for this row"}
+		row := &rows[b.Events[i].Row]
+		res := Result{Success: row.success, Created: row.created, Object: b.Key.Object, Operation: string(b.Key.Operation),
+			ErrorCode: row.code, Error: row.message, JobID: info.ID, Attempts: attempt}
+		switch {
+		case !row.read:
+			res.ErrorCode, res.Error = CodeNoResult, "Salesforce returned no result for this row"
+		case row.id != "":
+			res.ID = &row.id // shared by the row's events, and read only
 		}
 		src, err := b.Source(i, !res.Success) // only a dead-letter copy needs the value
 		if err != nil {
 			return outcome{}, err
 		}
-		o := outcome{result: *res, src: src}
-		o.result.Source = sourceOf(&src)
-		return o, nil
+		res.Source = sourceOf(&src)
+		return outcome{result: res, src: src}, nil
 	}, nil
+}
+
+// rowResult is what a job's result files say of one of its rows; collect
+// keeps one per row, in one slice, and builds each event's Result from it.
+type rowResult struct {
+	read             bool // a result file has the row
+	success, created bool
+	id               string // sf__Id; "" when there is none
+	code, message    string // the row's error
 }
 
 func readResults(rr *bulk.ResultReader, b *batch.Buffer, f func(row int, res bulk.Result)) error {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"maps"
 	"slices"
-	"sync"
 	"sync/atomic"
 )
 
@@ -30,38 +29,47 @@ type publication struct {
 }
 
 // lanes are the publisher stage's lanes, one goroutine each, started by the
-// main loop and ended with it. chunks recycles the outcome slices of
-// published chunks (cleared, of capacity settleChunk), which settle fills
-// again: a chunk is a few hundred bytes an event.
+// main loop and ended with it. free holds published chunks for settle to
+// fill again (cleared, of capacity settleChunk: 1.7 MB, a few hundred bytes
+// an event), at most one a lane, kept while the pipeline runs: a sync.Pool,
+// emptied by every other garbage collection, gave few of them back at the
+// pace results are made.
 type lanes struct {
-	in     []chan publication
-	next   atomic.Uint32
-	chunks sync.Pool
+	in   []chan publication
+	next atomic.Uint32
+	free chan []outcome
 }
 
-// chunk returns an empty slice for settleChunk outcomes.
-func (l *lanes) chunk() []outcome {
-	if c, ok := l.chunks.Get().(*[]outcome); ok {
-		return *c
+// chunk returns an empty slice for up to settleChunk outcomes, n of them
+// expected: a published one, or a new one of room for n.
+func (l *lanes) chunk(n int) []outcome {
+	select {
+	case c := <-l.free:
+		return c
+	default:
+		return make([]outcome, 0, min(n, settleChunk))
 	}
-	return make([]outcome, 0, settleChunk)
 }
 
 // recycle takes back a chunk once published; what it held is cleared, so
-// the pool keeps no record alive.
+// the free list keeps no record alive. A chunk smaller than settleChunk, or
+// one more than the list holds, is left to the garbage collector.
 func (l *lanes) recycle(c []outcome) {
 	if cap(c) != settleChunk {
 		return
 	}
 	clear(c)
-	c = c[:0]
-	l.chunks.Put(&c)
+	select {
+	case l.free <- c[:0]:
+	default:
+	}
 }
 
 // startLanes starts n publishing lanes that produce with ctx (the jobs'
 // context) until the main loop ends.
 func (p *Pipeline) startLanes(ctx context.Context, n int) {
 	p.lanes.in = make([]chan publication, max(n, 1))
+	p.lanes.free = make(chan []outcome, len(p.lanes.in))
 	for i := range p.lanes.in {
 		in := make(chan publication, 1)
 		p.lanes.in[i] = in

@@ -298,8 +298,14 @@ func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *j
 			switch {
 			case o.result.ID == nil:
 			case b.Key.Operation.IsDelete():
+				if deleted == nil {
+					deleted = make([]string, 0, len(b.Events)-i)
+				}
 				deleted = append(deleted, *o.result.ID)
 			case b.Rows[row].Events[0] == i:
+				if learned == nil {
+					learned = make([]learnedID, 0, len(b.Rows)-row) // at most one a row
+				}
 				learned = append(learned, learnedID{*o.result.ID, b.Rows[row].Identity})
 			}
 		case attempt < p.opts.MaxAttempts && retryableRow(o.result.ErrorCode),
@@ -322,7 +328,7 @@ func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *j
 			continue
 		}
 		if chunk == nil {
-			chunk = p.lanes.chunk()
+			chunk = p.lanes.chunk(len(b.Events) - i)
 		}
 		chunk = append(chunk, o)
 		closing.add(o.result.Source)
