@@ -112,6 +112,11 @@ func TestSpeedModel(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	// 10 batches of one chunk of 100 ms on one worker, after the queue.
+	// Which job the worker serves first depends on which job's queue delay
+	// ends first, milliseconds apart: the test waits for both.
+	if info := o.wait("/jobs/ingest/" + ids[0]); info["state"] != stateJobComplete {
+		t.Fatalf("first job: %v", info)
+	}
 	if took, want := time.Since(start), speed.QueueDelay+time.Second; took < want {
 		t.Fatalf("two jobs of 1,000 rows on one worker took %v, want at least %v", took, want)
 	}
