@@ -1,6 +1,7 @@
 package bulkemu
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -244,7 +245,14 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 	if err != nil {
 		return nil, nil, err
 	}
+	// Made once for the rows to come, at most one a line break, instead of
+	// grown by copying as they are found.
+	lines := bytes.Count(data.csv[r.pos:], []byte{'\n'}) + 1
+	data.rows = make([]rowResult, 0, lines)
 	keyCol := upsertKeyColumn(j, cols)
+	if keyCol >= 0 {
+		keys = make([]string, 0, lines)
+	}
 	var cells []cell
 	for {
 		var start int
