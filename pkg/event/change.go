@@ -26,6 +26,9 @@ const (
 	HardDelete Operation = "hardDelete"
 )
 
+// operationNames are the operations, as strings.
+var operationNames = [...]string{string(Insert), string(Update), string(Upsert), string(Delete), string(HardDelete)}
+
 // ParseOperation returns the operation named s (exact spelling, as
 // Salesforce requires) and whether it is one.
 func ParseOperation(s string) (Operation, bool) {

@@ -116,17 +116,20 @@ func (f format) missing(key string) string {
 // validJSON (json.Valid's and utf8.Valid's rules, faster), so that the walk
 // itself only has to find the tokens of a document known to be valid;
 // names and values without escapes are then substrings of one copy of the
-// value, which keeps a decode at a few allocations whatever the number of
-// fields. (json.Decoder's Token costs about twelve allocations per field.)
+// value from the first of them that a change keeps (see textAt), which
+// keeps a decode at a few allocations whatever the number of fields. (json.Decoder's Token costs about twelve allocations per field.)
 // The walk keeps document order.
 //
 // When the value is not valid, the walk runs over its valid prefix only: it
 // stops where the prefix ends, and its position names the place of the
 // fault for the message, unless it finds an earlier fault of its own.
 type reader struct {
-	src  []byte
-	text string // src as a string: names and values are its substrings
-	pos  int
+	src []byte
+	// text is src[textFrom:] as a string, made by the first textAt: names
+	// and values are its substrings.
+	text     string
+	textFrom int
+	pos      int
 	// at is where the walk is: the key whose value comes next or, with
 	// at.after, the key whose value was read last.
 	at      loc
@@ -160,7 +163,7 @@ func (r *reader) read(v []byte, f format) error {
 	case len(v) == 0:
 		return decodeErrorf("record value is empty; the %s format needs a JSON object", f)
 	}
-	r.src, r.text, r.keyFrom = v, string(v), -1
+	r.src, r.keyFrom, r.textFrom = v, -1, -1
 	var ok bool
 	if r.keys, ok = validJSON(v); ok {
 		return r.walk(f)
@@ -179,7 +182,7 @@ func (r *reader) read(v []byte, f format) error {
 	} else {
 		utf8Fault = -1
 	}
-	r.src, r.text = v[:fault], r.text[:fault]
+	r.src = v[:fault]
 	switch err := r.walk(f); {
 	case err == nil: // the prefix is the whole object: the fault follows it
 		return decodeErrorf("invalid JSON at byte %d: %s", fault, reason)
@@ -237,7 +240,7 @@ func (r *reader) walk(f format) error {
 		return r.envelope()
 	case jsonFormat:
 		r.fields = make([]Field, 0, min(r.keys[0], maxFieldCap))
-		return r.members(true, r.field)
+		return r.members(true, nil, r.field)
 	}
 	stack := stacks.Get().(*[]member)
 	r.stack = (*stack)[:0]
@@ -252,8 +255,9 @@ func (r *reader) walk(f format) error {
 
 // members reads the members of an object whose '{' has been read, up to
 // and including its '}', calling member for each after its key and colon.
-// fields says whether the keys are field names, for messages.
-func (r *reader) members(fields bool, member func(key string) error) error {
+// fields says whether the keys are field names, for messages. A key
+// spelled as one of known is that string, not a substring of the value.
+func (r *reader) members(fields bool, known []string, member func(key string) error) error {
 	r.at = loc{field: fields, after: true}
 	if r.next() == '}' {
 		r.pos++
@@ -264,7 +268,7 @@ func (r *reader) members(fields bool, member func(key string) error) error {
 			return errPrefixEnd
 		}
 		r.keyFrom = r.pos
-		key, err := r.str()
+		key, err := r.knownStr(known)
 		if err != nil {
 			return err
 		}
@@ -334,23 +338,66 @@ func (r *reader) field(name string) error {
 		for r.pos < len(r.src) && isNumberByte(r.src[r.pos]) {
 			r.pos++
 		}
-		v = Text(r.text[start:r.pos])
+		v = Text(r.textAt(start, r.pos))
 	}
 	r.fields = append(r.fields, Field{Name: name, Value: v})
 	return nil
 }
 
 // str reads the JSON string that starts at r.pos.
-func (r *reader) str() (string, error) {
+func (r *reader) str() (string, error) { return r.knownStr(nil) }
+
+// knownStr reads the JSON string that starts at r.pos, as str does, but
+// one spelled as one of known is that string (see known).
+func (r *reader) knownStr(known []string) (string, error) {
+	from, s, err := r.rawStr()
+	if from < 0 {
+		return s, err
+	}
+	return r.known(from, known), nil
+}
+
+// known returns the text of the string that rawStr read from from: the
+// string of known that it spells, else a substring of the copy of the
+// value. So a string that a change does not keep, such as an envelope key,
+// does not start the copy (see textAt).
+func (r *reader) known(from int, known []string) string {
+	raw := r.src[from : r.pos-1]
+	for _, k := range known {
+		if string(raw) == k {
+			return k
+		}
+	}
+	return r.textAt(from, r.pos-1)
+}
+
+// textAt returns r.src[from:to] as a string. The first call copies the
+// value from from on, once; the others are substrings of that copy (the
+// walk only goes forward). So the part of the value before the first
+// string a change keeps, such as an envelope's keys, is never copied.
+func (r *reader) textAt(from, to int) string {
+	if from == to {
+		return ""
+	}
+	if r.textFrom < 0 {
+		r.text, r.textFrom = string(r.src[from:]), from
+	}
+	return r.text[from-r.textFrom : to-r.textFrom]
+}
+
+// rawStr reads the JSON string that starts at r.pos. Without escapes it
+// returns the offset in r.src of its text, which ends before the closing
+// quote at r.pos-1; with escapes, -1 and the text decoded.
+func (r *reader) rawStr() (int, string, error) {
 	start := r.pos + 1
 	end := bytes.IndexByte(r.src[start:], '"')
 	if end < 0 {
-		return "", errPrefixEnd
+		return -1, "", errPrefixEnd
 	}
 	end += start
 	if bytes.IndexByte(r.src[start:end], '\\') < 0 {
 		r.pos = end + 1
-		return r.text[start:end], nil
+		return start, "", nil
 	}
 	// Escapes: find the closing quote past them, and let encoding/json
 	// decode the string.
@@ -360,34 +407,42 @@ func (r *reader) str() (string, error) {
 		}
 	}
 	if end >= len(r.src) {
-		return "", errPrefixEnd
+		return -1, "", errPrefixEnd
 	}
 	r.pos = end + 1
 	raw := r.src[start-1 : r.pos]
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", decodeErrorf("%sinvalid JSON string: %v", r.where(r.src), err) // cannot be: the value is valid
+		return -1, "", decodeErrorf("%sinvalid JSON string: %v", r.where(r.src), err) // cannot be: the value is valid
 	}
 	if strings.ContainsRune(s, utf8.RuneError) {
 		if u := loneSurrogate(raw); u != "" {
 			if r.keyFrom >= 0 {
-				return "", decodeErrorf("%s has a lone UTF-16 surrogate %s, which is not valid UTF-8", r.nameAt(r.src), u)
+				return -1, "", decodeErrorf("%s has a lone UTF-16 surrogate %s, which is not valid UTF-8", r.nameAt(r.src), u)
 			}
-			return "", decodeErrorf("%s: value has a lone UTF-16 surrogate %s, which is not valid UTF-8", r.at, u)
+			return -1, "", decodeErrorf("%s: value has a lone UTF-16 surrogate %s, which is not valid UTF-8", r.at, u)
 		}
 	}
-	return s, nil
+	return -1, s, nil
 }
 
 // optionalString reads a value that must be a string or null; null and ""
-// mean "not given", and leave *s as it is.
-func (r *reader) optionalString(s *string) error {
+// mean "not given", and leave *s as it is. A value spelled as *s is
+// *s, and one spelled as one of known is that string (see knownStr).
+func (r *reader) optionalString(s *string, known ...string) error {
 	switch c := r.src[r.pos]; c {
 	case 'n':
 		r.pos += len("null")
 		return nil
 	case '"':
-		v, err := r.str()
+		from, v, err := r.rawStr()
+		switch {
+		case from < 0:
+		case string(r.src[from:r.pos-1]) == *s:
+			return nil
+		default:
+			v = r.known(from, known)
+		}
 		if v != "" {
 			*s = v
 		}

@@ -50,7 +50,7 @@ var envelopeKeys = [...]string{"object", "operation", "externalIdField", "fields
 // envelope reads the keys of an envelope whose '{' has been read.
 func (r *reader) envelope() error {
 	var seen [len(envelopeKeys)]bool
-	return r.members(false, func(key string) error {
+	return r.members(false, envelopeKeys[:], func(key string) error {
 		k := slices.Index(envelopeKeys[:], key)
 		switch {
 		case k < 0:
@@ -63,7 +63,7 @@ func (r *reader) envelope() error {
 		case "object":
 			return r.optionalString(&r.object)
 		case "operation":
-			return r.optionalString(&r.operation)
+			return r.optionalString(&r.operation, operationNames[:]...)
 		case "externalIdField":
 			return r.optionalString(&r.externalID)
 		}
@@ -79,7 +79,7 @@ func (r *reader) fieldsObject() error {
 		r.pos++
 		r.fields = make([]Field, 0, min(r.keys[1], maxFieldCap))
 		at := r.at
-		if err := r.members(true, r.field); err != nil {
+		if err := r.members(true, nil, r.field); err != nil {
 			return err
 		}
 		r.at = at // back in the envelope, at its "fields"

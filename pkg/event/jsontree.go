@@ -22,7 +22,7 @@ import (
 func (r *reader) treeObject(top bool) (node, error) {
 	base := len(r.stack)
 	at := r.at
-	err := r.members(false, func(key string) error {
+	err := r.members(false, nil, func(key string) error {
 		if r.seen(base, key) {
 			return decodeErrorf("key %q appears twice", key)
 		}
@@ -31,7 +31,7 @@ func (r *reader) treeObject(top bool) (node, error) {
 		if top && key == "schema" && r.src[r.pos] == '{' {
 			start := r.pos
 			err = r.skipObject()
-			v = node{kind: kindRaw, text: r.text[start:r.pos]}
+			v = node{kind: kindRaw, text: r.textAt(start, r.pos)}
 		} else {
 			v, err = r.treeValue()
 		}
@@ -100,7 +100,7 @@ func (r *reader) treeValue() (node, error) {
 	for r.pos < len(r.src) && isNumberByte(r.src[r.pos]) {
 		r.pos++
 	}
-	return node{kind: kindNumber, text: r.text[start:r.pos]}, nil
+	return node{kind: kindNumber, text: r.textAt(start, r.pos)}, nil
 }
 
 // elements reads the elements of an array whose '[' has been read, up to
