@@ -105,7 +105,7 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed close
 		jobID = outcomes[0].result.JobID
 	}
 	closing := p.closingEntries(jobID, closed)
-	w := p.recordWriter()
+	w := p.recordWriter(len(outcomes))
 	if !p.opts.ExactlyOnce {
 		records := make([]*kgo.Record, 0, len(outcomes))
 		for i := range outcomes {
@@ -149,10 +149,10 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed close
 	return nil
 }
 
-// recordWriter returns a writer of the records that publish outcomes, for
-// one call of produce.
-func (p *Pipeline) recordWriter() *recordWriter {
-	return &recordWriter{topics: p.opts.Results, encode: p.opts.EncodeResult, replay: p.source.replays(), limit: p.opts.MaxRecordBytes}
+// recordWriter returns a writer of the records that publish n outcomes,
+// for one call of produce.
+func (p *Pipeline) recordWriter(n int) *recordWriter {
+	return &recordWriter{topics: p.opts.Results, encode: p.opts.EncodeResult, replay: p.source.replays(), limit: p.opts.MaxRecordBytes, left: n}
 }
 
 // partitionSlices returns, for each source partition of outcomes and of

@@ -145,16 +145,17 @@ type recordWriter struct {
 	headers  []Header     // its SourceHeaders
 	slab     []kgo.Record // records to hand out, from len on
 	values   []byte       // JSON values, handed out up to len
+	left     int          // results still to come, which sizes the slabs
 }
 
-// Sizes of a recordWriter's allocations: a chunk's records come in slabs of
-// at most slabRecords; JSON values are appended to buffers of valueSlab
-// bytes, a new one started when less than valueRoom is left, which holds
-// most results (a success is about 250 bytes).
+// Sizes of a recordWriter's JSON values: they are appended to buffers of
+// room for the results still to come at valueGuess bytes each (a success
+// is about 260 bytes), of at most valueSlab bytes, a new one started when
+// less than valueRoom is left.
 const (
-	slabRecords = settleChunk
-	valueSlab   = 64 << 10
-	valueRoom   = 1 << 10
+	valueGuess = 320
+	valueSlab  = 64 << 10
+	valueRoom  = 1 << 10
 )
 
 // add appends to out the records that publish o: the result on the success
@@ -222,19 +223,21 @@ func (w *recordWriter) value(r *Result) ([]byte, error) {
 		return w.encode(r)
 	}
 	if cap(w.values)-len(w.values) < valueRoom {
-		w.values = make([]byte, 0, valueSlab)
+		w.values = make([]byte, 0, min(max(w.left*valueGuess, valueRoom), valueSlab))
 	}
 	start := len(w.values)
 	w.values = AppendJSON(w.values, r)
 	return w.values[start:len(w.values):len(w.values)], nil
 }
 
-// record returns a zero record from the slab, starting a new slab when it
-// is used up (never growing it, which would move the records handed out).
+// record returns a zero record from the slab, starting a new slab for the
+// results still to come when it is used up (never growing it, which would
+// move the records handed out).
 func (w *recordWriter) record() *kgo.Record {
 	if len(w.slab) == cap(w.slab) {
-		w.slab = make([]kgo.Record, 0, slabRecords)
+		w.slab = make([]kgo.Record, 0, max(w.left, 1))
 	}
+	w.left--
 	w.slab = w.slab[:len(w.slab)+1]
 	return &w.slab[len(w.slab)-1]
 }

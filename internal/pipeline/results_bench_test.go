@@ -69,7 +69,7 @@ func BenchmarkChunkRecords(b *testing.B) {
 
 // benchChunkRecords builds the records of a chunk as produce does.
 func benchChunkRecords(outcomes []outcome) ([]*kgo.Record, error) {
-	w := &recordWriter{topics: testTopics, limit: DefaultMaxRecordBytes}
+	w := &recordWriter{topics: testTopics, limit: DefaultMaxRecordBytes, left: len(outcomes)}
 	records := make([]*kgo.Record, 0, len(outcomes))
 	for i := range outcomes {
 		var err error
