@@ -2,10 +2,17 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand/v2"
+	"strings"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
 // resultTexts are strings a result's fields may hold, with every byte
@@ -120,5 +127,56 @@ func BenchmarkEncodeJSON(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// recordsDigest is the SHA-256 of the records that publish recordCases,
+// as records wrote them before it allocated a chunk's records together.
+const recordsDigest = "687f2affa1df74429ebb36dc15fde5b395747a4d70b8b663235e1657cbbf2070"
+
+// The records of results and dead-letter copies keep their bytes: topic,
+// key, value, headers and timestamp, for successes, failures, replays of
+// dead-letter copies, and copies cut to the limit.
+func TestRecordsKeepTheirBytes(t *testing.T) {
+	h := sha256.New()
+	dump := func(rs []*kgo.Record) {
+		for _, r := range rs {
+			fmt.Fprintf(h, "%q %q %q %d|", r.Topic, r.Key, r.Value, r.Timestamp.UnixNano())
+			for _, hd := range r.Headers {
+				fmt.Fprintf(h, "%q=%q ", hd.Key, hd.Value)
+			}
+			fmt.Fprintln(h)
+		}
+	}
+	outcomes := benchOutcomes(true)[:400]
+	big := outcomes[4]
+	big.src.Value = bytes.Repeat([]byte("v"), 20<<10)
+	big.src.Headers = append(big.src.Headers, event.Header{Key: "big", Value: bytes.Repeat([]byte{1}, 3000)})
+	big.result.Error = strings.Repeat("é", 5000)
+	for _, limit := range []int{DefaultMaxRecordBytes, 16 << 10} {
+		for _, o := range append(outcomes, big) {
+			rs, err := o.records(testTopics, nil, false, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dump(rs)
+			if len(rs) < 2 {
+				continue
+			}
+			dl := rs[1] // replayed: the copy is the source
+			replayed := outcome{result: o.result, src: event.Source{Topic: dl.Topic, Partition: 2, Offset: 77, Key: dl.Key, Value: dl.Value,
+				Timestamp: dl.Timestamp}}
+			for _, hd := range dl.Headers {
+				replayed.src.Headers = append(replayed.src.Headers, event.Header{Key: hd.Key, Value: hd.Value})
+			}
+			rs, err = replayed.records(testTopics, EncodeJSON, true, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dump(rs)
+		}
+	}
+	if got := fmt.Sprintf("%x", h.Sum(nil)); got != recordsDigest {
+		t.Errorf("records digest %s, want %s", got, recordsDigest)
 	}
 }
