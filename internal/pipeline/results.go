@@ -344,35 +344,41 @@ func failureKind(code string) (stage, class, exception string) {
 // alone leave no room, becomes a reference (TruncatedReference);
 // HeaderTruncated and HeaderOriginalSize say so.
 func deadLetter(topics Topics, src *event.Source, res *Result, limit int) *kgo.Record {
-	r := &kgo.Record{Topic: topics.DeadLetter, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp}
-	for _, h := range src.Headers {
-		r.Headers = append(r.Headers, kgo.RecordHeader{Key: h.Key, Value: h.Value})
-	}
 	message := res.Error
 	if res.ErrorCode != "" {
 		message = res.ErrorCode + ": " + res.Error
 	}
 	message = cutMessage(message, limit)
 	stage, class, exception := failureKind(res.ErrorCode)
-	// Go errors carry no stack: the trace says where the event failed.
-	trace := exception + ": " + message + "\n\tat " + stage + " (" + class + ")"
-	if res.JobID != "" {
-		trace += "\n\tin Bulk API job " + res.JobID + ", attempt " + strconv.Itoa(res.Attempts)
+	const failureHeaders = 12
+	r := &kgo.Record{Topic: topics.DeadLetter, Key: src.Key, Value: src.Value, Timestamp: src.Timestamp,
+		Headers: make([]kgo.RecordHeader, len(src.Headers), len(src.Headers)+failureHeaders)}
+	for i, h := range src.Headers {
+		r.Headers[i] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
 	}
-	r.Headers = append(r.Headers,
-		kgo.RecordHeader{Key: "__connect.errors.topic", Value: []byte(src.Topic)},
-		kgo.RecordHeader{Key: "__connect.errors.partition", Value: []byte(strconv.Itoa(int(src.Partition)))},
-		kgo.RecordHeader{Key: "__connect.errors.offset", Value: []byte(strconv.FormatInt(src.Offset, 10))},
-		kgo.RecordHeader{Key: "__connect.errors.connector.name", Value: []byte(topics.Connector)},
-		kgo.RecordHeader{Key: "__connect.errors.task.id", Value: []byte(topics.Task)},
-		kgo.RecordHeader{Key: "__connect.errors.stage", Value: []byte(stage)},
-		kgo.RecordHeader{Key: "__connect.errors.class.name", Value: []byte(class)},
-		kgo.RecordHeader{Key: "__connect.errors.exception.class.name", Value: []byte(exception)},
-		kgo.RecordHeader{Key: "__connect.errors.exception.message", Value: []byte(message)},
-		kgo.RecordHeader{Key: "__connect.errors.exception.stacktrace", Value: []byte(trace)},
-		kgo.RecordHeader{Key: "sf.error.code", Value: []byte(res.ErrorCode)},
-		kgo.RecordHeader{Key: "sf.job.id", Value: []byte(res.JobID)},
-	)
+	// The values of the headers about the failure share one buffer, each
+	// capped at its length.
+	v := headerValues{b: make([]byte, 0, 2*len(message)+len(src.Topic)+len(topics.Connector)+len(topics.Task)+
+		2*(len(stage)+len(class)+len(exception))+len(res.ErrorCode)+2*len(res.JobID)+96)}
+	v.add(r, "__connect.errors.topic", append(v.b, src.Topic...))
+	v.add(r, "__connect.errors.partition", strconv.AppendInt(v.b, int64(src.Partition), 10))
+	v.add(r, "__connect.errors.offset", strconv.AppendInt(v.b, src.Offset, 10))
+	v.add(r, "__connect.errors.connector.name", append(v.b, topics.Connector...))
+	v.add(r, "__connect.errors.task.id", append(v.b, topics.Task...))
+	v.add(r, "__connect.errors.stage", append(v.b, stage...))
+	v.add(r, "__connect.errors.class.name", append(v.b, class...))
+	v.add(r, "__connect.errors.exception.class.name", append(v.b, exception...))
+	v.add(r, "__connect.errors.exception.message", append(v.b, message...))
+	// Go errors carry no stack: the trace says where the event failed.
+	trace := append(append(append(v.b, exception...), ": "...), message...)
+	trace = append(append(append(append(append(trace, "\n\tat "...), stage...), " ("...), class...), ')')
+	if res.JobID != "" {
+		trace = append(append(append(trace, "\n\tin Bulk API job "...), res.JobID...), ", attempt "...)
+		trace = strconv.AppendInt(trace, int64(res.Attempts), 10)
+	}
+	v.add(r, "__connect.errors.exception.stacktrace", trace)
+	v.add(r, "sf.error.code", append(v.b, res.ErrorCode...))
+	v.add(r, "sf.job.id", append(v.b, res.JobID...))
 	if recordSize(r) <= limit {
 		return r
 	}
@@ -382,6 +388,17 @@ func deadLetter(topics Topics, src *event.Source, res *Result, limit int) *kgo.R
 		return cut
 	}
 	return truncated(r, TruncatedReference)
+}
+
+// headerValues is a buffer that header values are appended to.
+type headerValues struct{ b []byte }
+
+// add adds to r a header whose value is what b, v.b with a value appended
+// (in the same array or, grown, a new one), holds past v.b, and keeps b.
+func (v *headerValues) add(r *kgo.Record, key string, b []byte) {
+	start := len(v.b)
+	v.b = b
+	r.Headers = append(r.Headers, kgo.RecordHeader{Key: key, Value: b[start:len(b):len(b)]})
 }
 
 // truncated returns a copy of the dead-letter record r marked as lacking
