@@ -135,11 +135,19 @@ func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll)
 		at := fetchedPositions(fetches)
 		p.submit.watch.fetched(at)
 		handled := make(chan struct{})
-		buf = p.prepare(fetches.Records(), buf)
+		records := fetches.Records()
+		buf = p.prepare(records, buf)
 		select {
 		case out <- poll{buf, at, handled}:
 			<-handled
 		case <-ctx.Done():
+		}
+		if p.fetchPool != nil {
+			// The main loop is done with them, and kept owned copies of
+			// what it keeps.
+			for _, r := range records {
+				r.Recycle()
+			}
 		}
 		p.client.AllowRebalance()
 	}
@@ -401,7 +409,7 @@ func (p *Pipeline) dispatch(a *ahead) {
 	src := a.src
 	tp := topicPartition{src.Topic, src.Partition}
 	if q, ok := p.parked[tp]; ok {
-		p.parked[tp] = append(q, *a)
+		p.parked[tp] = append(q, ahead{src: owned(src), size: a.size}) // decoded again when it goes on
 		return
 	}
 	topic, ok := p.source.admit(p, src)
@@ -410,7 +418,7 @@ func (p *Pipeline) dispatch(a *ahead) {
 	}
 	route := p.route(topic)
 	if route == nil { // the pattern matched but no route does: cannot happen, except in a replay
-		p.failed = append(p.failed, decodeFailure(src, CodeDecode, "no route for topic "+topic))
+		p.failed = append(p.failed, decodeFailure(owned(src), CodeDecode, "no route for topic "+topic))
 		return
 	}
 	if !a.decoded {
@@ -424,11 +432,11 @@ func (p *Pipeline) dispatch(a *ahead) {
 		return
 	}
 	if reason, ok := event.IsSkip(a.err); ok {
-		p.failed = append(p.failed, skipped(src, reason))
+		p.failed = append(p.failed, skipped(owned(src), reason))
 		return
 	}
 	if a.err != nil {
-		p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(a.err), a.err.Error()))
+		p.failed = append(p.failed, decodeFailure(owned(src), decodeErrorCode(a.err), a.err.Error()))
 		return
 	}
 	identity := a.identity
@@ -445,9 +453,9 @@ func (p *Pipeline) dispatch(a *ahead) {
 	p.enqueue(sealed)
 	switch {
 	case errors.Is(err, batch.ErrTooLarge):
-		p.failed = append(p.failed, decodeFailure(src, CodeTooLarge, "the change is larger than batch.max_bytes on its own"))
+		p.failed = append(p.failed, decodeFailure(owned(src), CodeTooLarge, "the change is larger than batch.max_bytes on its own"))
 	case err != nil: // a spill file could not be written: fail the event rather than lose it
-		p.failed = append(p.failed, decodeFailure(src, CodeBuffer, err.Error()))
+		p.failed = append(p.failed, decodeFailure(owned(src), CodeBuffer, err.Error()))
 	}
 }
 

@@ -29,7 +29,7 @@ var registryProbe = struct{ first, max time.Duration }{time.Second, 30 * time.Se
 // park makes the record a (whose decoding failed with err) the first of
 // partition tp to wait for the registry.
 func (p *Pipeline) park(tp topicPartition, a ahead, route *Route, err error) {
-	a = ahead{src: a.src, size: a.size}
+	a = ahead{src: owned(a.src), size: a.size} // decoded again when it goes on
 	p.parked[tp] = []ahead{a}
 	p.client.PauseFetchPartitions(map[string][]int32{tp.topic: {tp.partition}})
 	p.opts.Metrics.Paused.WithLabelValues(PausedSchemaRegistry).Set(1)

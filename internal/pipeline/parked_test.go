@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -67,21 +68,28 @@ func TestSchemaRegistryOutageWaits(t *testing.T) {
 
 	prod := w.client(kgo.RecordPartitioner(kgo.ManualPartitioner()))
 	defer prod.Close()
-	produce := func(partition int32, id int, text, code, name string) {
-		t.Helper()
+	record := func(partition int32, id int, text, code, name string) *kgo.Record {
 		native := map[string]any{"code": code, "name": name}
 		if id == v2 {
 			native["industry"] = "Banking"
 		}
-		if err := prod.ProduceSync(t.Context(), &kgo.Record{Topic: topic, Partition: partition, Key: []byte(code), Value: avroValue(t, id, text, native)}).FirstErr(); err != nil {
+		return &kgo.Record{Topic: topic, Partition: partition, Key: []byte(code), Value: avroValue(t, id, text, native)}
+	}
+	// produce sends records in one batch: compressed, as their names
+	// repeat, so that the parked ones lie in decompressed memory that the
+	// connector recycles once it has handled their poll (see owned).
+	produce := func(records ...*kgo.Record) {
+		t.Helper()
+		if err := prod.ProduceSync(t.Context(), records...).FirstErr(); err != nil {
 			t.Fatal(err)
 		}
 	}
+	long := func(name string) string { return strings.Repeat(name+" ", 20) }
 	paused := func() float64 { return gaugeValue(t, opts.Metrics.Paused.WithLabelValues(PausedSchemaRegistry)) }
 
 	// The first schema is read while the registry is up.
 	for i := range 4 {
-		produce(int32(i%2), v1, erpAccountV1, fmt.Sprintf("K-%d", i), "first")
+		produce(record(int32(i%2), v1, erpAccountV1, fmt.Sprintf("K-%d", i), "first"))
 	}
 	rr.waitFor(t, 4, 30*time.Second)
 
@@ -89,14 +97,16 @@ func TestSchemaRegistryOutageWaits(t *testing.T) {
 	// first (to the same records, so their order shows); partition 1 only
 	// of the first, which the connector has.
 	down.Store(true)
+	var batch []*kgo.Record
 	for i := range 5 {
-		produce(0, v2, erpAccountV2, fmt.Sprintf("P0-%d", i), "second")
+		batch = append(batch, record(0, v2, erpAccountV2, fmt.Sprintf("P0-%d", i), long("second")))
 	}
 	for i := range 5 {
-		produce(0, v1, erpAccountV1, fmt.Sprintf("P0-%d", i), "final")
+		batch = append(batch, record(0, v1, erpAccountV1, fmt.Sprintf("P0-%d", i), long("final")))
 	}
+	produce(batch...)
 	for i := range 5 {
-		produce(1, v1, erpAccountV1, fmt.Sprintf("P1-%d", i), "meanwhile")
+		produce(record(1, v1, erpAccountV1, fmt.Sprintf("P1-%d", i), long("meanwhile")))
 	}
 	rr.waitFor(t, 4+5, 30*time.Second) // partition 1 goes on
 	time.Sleep(500 * time.Millisecond)
@@ -129,7 +139,7 @@ func TestSchemaRegistryOutageWaits(t *testing.T) {
 		names[r.Fields["External_Id__c"]] = [2]string{r.Fields["Name"], r.Fields["Industry"]}
 	}
 	for i := range 5 {
-		if got := names[fmt.Sprintf("P0-%d", i)]; got != [2]string{"final", "Banking"} {
+		if got := names[fmt.Sprintf("P0-%d", i)]; got != [2]string{long("final"), "Banking"} {
 			t.Errorf("P0-%d is %v, want [final Banking] (the second schema's change, then the first's)", i, got)
 		}
 	}

@@ -167,12 +167,15 @@ type Pipeline struct {
 	napping  int             // job runners between rounds, without a slot
 	waking   []chan struct{} // of napping runners that asked for a slot back, first first
 	busy     busyRecords
-	refs     *references
-	parked   map[topicPartition][]ahead // partitions waiting for the schema registry (parked.go)
-	failed   []outcome                  // of the poll being handled: records that fail (or are skipped) before a job
-	ids      *identities
-	source   source // routedTopics, or a replay's replayProgress (set by Run)
-	behind   lag    // how far the consumer is from the end of each partition
+	// fetchPool recycles fetched records' memory (see poller); nil in a
+	// replay, whose filter and carried copies keep dead-letter records.
+	fetchPool *fetchPool
+	refs      *references
+	parked    map[topicPartition][]ahead // partitions waiting for the schema registry (parked.go)
+	failed    []outcome                  // of the poll being handled: records that fail (or are skipped) before a job
+	ids       *identities
+	source    source // routedTopics, or a replay's replayProgress (set by Run)
+	behind    lag    // how far the consumer is from the end of each partition
 
 	// What the journal said about assigned partitions; the main loop owns
 	// these.
@@ -394,6 +397,10 @@ func (p *Pipeline) Run(ctx context.Context) error {
 		kgo.OnPartitionsLost(p.onLost),
 		kgo.ProducerLinger(5 * time.Millisecond),
 	}, p.opts.Kafka...)
+	if p.opts.Replay == nil {
+		p.fetchPool = &fetchPool{}
+		opts = append(opts, kgo.WithPools(p.fetchPool))
+	}
 	// The topics exist before the group is joined: assignment reads the
 	// journal.
 	if err := p.createTopics(ctx); err != nil {

@@ -197,7 +197,7 @@ func (p *Pipeline) intercept(src event.Source, c *event.Change, err error) bool 
 		err = a.buffer.Add(c, p.ids.of(c))
 	}
 	if err != nil { // it was in the job once, so this cannot happen; do not lose it
-		p.failed = append(p.failed, decodeFailure(src, decodeErrorCode(err), err.Error()))
+		p.failed = append(p.failed, decodeFailure(owned(src), decodeErrorCode(err), err.Error()))
 	}
 	if len(a.missing) == 0 {
 		a.buffer.Seal(batch.ReasonResume)
