@@ -45,9 +45,14 @@ type ahead struct {
 
 // decode decodes a's record with route's decoder, and finds its record's
 // key and identity by external id: the part of dispatch that needs
-// nothing of the main loop's, done where prepare runs it.
-func (a *ahead) decode(route *Route) {
-	a.c, a.err = route.Decoder.Decode(a.src)
+// nothing of the main loop's, done where prepare runs it. reuse, if not
+// nil, is a Change the decoder may decode into (event.ReusingDecoder).
+func (a *ahead) decode(route *Route, reuse *event.Change) {
+	if rd, ok := route.Decoder.(event.ReusingDecoder); ok && reuse != nil {
+		a.c, a.err = rd.DecodeReusing(a.src, reuse)
+	} else {
+		a.c, a.err = route.Decoder.Decode(a.src)
+	}
 	a.decoded = true
 	if a.err == nil {
 		a.key = a.c.RecordKey()
@@ -63,16 +68,22 @@ const decodeMin = 256
 // GOMAXPROCS goroutines that each take a contiguous run of records, so the
 // records keep their order. In a replay the decoder depends on each
 // record's headers and the replay's filter, so the main loop decodes.
-// It fills and returns buf, grown if need be: the poller hands the same
-// slice to every poll, since the main loop is done with a poll's records
-// (it copies those it keeps) before the next one is taken.
-func (p *Pipeline) prepare(records []*kgo.Record, buf []ahead) []ahead {
+// It fills and returns buf, grown if need be, and decodes into the
+// Changes of changes where the decoder can (grown likewise): the poller
+// hands the same slices to every poll, since the main loop is done with a
+// poll's records and changes (it copies what it keeps: a buffer encodes a
+// change, a parked record is decoded again) before the next one is taken.
+func (p *Pipeline) prepare(records []*kgo.Record, buf []ahead, changes *[]event.Change) []ahead {
 	clear(buf)
 	out := buf[:0]
 	if cap(out) < len(records) {
 		out = make([]ahead, len(records))
 	}
 	out = out[:len(records)]
+	if len(*changes) < len(records) {
+		*changes = append(*changes, make([]event.Change, len(records)-len(*changes))...)
+	}
+	reuse := *changes
 	work := func(from, to int) {
 		for i := from; i < to; i++ {
 			r := records[i]
@@ -86,7 +97,7 @@ func (p *Pipeline) prepare(records []*kgo.Record, buf []ahead) []ahead {
 			}
 			a.size = recordSize(r)
 			if route := p.route(r.Topic); route != nil && p.source.decodesAhead() {
-				a.decode(route)
+				a.decode(route, &reuse[i])
 			}
 		}
 	}
@@ -114,7 +125,8 @@ func (p *Pipeline) prepare(records []*kgo.Record, buf []ahead) []ahead {
 // was told it lost.
 func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll) {
 	defer close(out)
-	var buf []ahead // see prepare
+	var buf []ahead            // see prepare
+	var changes []event.Change // see prepare
 	for {
 		var n int
 		select {
@@ -136,7 +148,7 @@ func (p *Pipeline) poller(ctx context.Context, room <-chan int, out chan<- poll)
 		p.submit.watch.fetched(at)
 		handled := make(chan struct{})
 		records := fetches.Records()
-		buf = p.prepare(records, buf)
+		buf = p.prepare(records, buf, &changes)
 		select {
 		case out <- poll{buf, at, handled}:
 			<-handled
@@ -422,7 +434,7 @@ func (p *Pipeline) dispatch(a *ahead) {
 		return
 	}
 	if !a.decoded {
-		a.decode(route)
+		a.decode(route, nil)
 	}
 	if event.IsRegistryUnavailable(a.err) {
 		p.park(tp, *a, route, a.err)

@@ -79,6 +79,18 @@ type Decoder interface {
 	Decode(src Source) (*Change, error)
 }
 
+// ReusingDecoder is a Decoder that can decode into a Change the caller
+// reuses, for a caller that decodes many records and is done with each
+// Change before the next (the pipeline's decode workers): the Change and
+// its Fields' array are then allocated once, not per record.
+// DecodeReusing returns what Decode returns, except that the Change may be
+// c, overwritten, with Fields in c.Fields' array; the strings it holds are
+// new, as with Decode. The JSON and envelope decoders are ReusingDecoders.
+type ReusingDecoder interface {
+	Decoder
+	DecodeReusing(src Source, c *Change) (*Change, error)
+}
+
 // format is the shape of record values.
 type format uint8
 
@@ -143,6 +155,9 @@ type reader struct {
 	// What the record gave; the route's defaults until the record overrides.
 	object, operation, externalID string
 	fields                        []Field
+	// into is the Change to decode into, whose Fields' array fields reuses
+	// (see ReusingDecoder); nil: a new one.
+	into *Change
 
 	// tree is the whole value, for the formats that read it as a tree of
 	// nodes (debezium, salesforce_cdc) rather than field by field; stack
@@ -239,7 +254,7 @@ func (r *reader) walk(f format) error {
 	case envelopeFormat:
 		return r.envelope()
 	case jsonFormat:
-		r.fields = make([]Field, 0, min(r.keys[0], maxFieldCap))
+		r.fields = r.newFields(r.keys[0])
 		return r.members(true, nil, r.field)
 	}
 	stack := stacks.Get().(*[]member)
@@ -567,7 +582,11 @@ func (r *reader) change(src Source, f format) (*Change, error) {
 	if len(fs) == 0 {
 		return nil, decodeErrorf("%s has no fields", op)
 	}
-	c := &Change{Object: r.object, Operation: op, Fields: fs, Source: src}
+	c := r.into
+	if c == nil {
+		c = new(Change)
+	}
+	*c = Change{Object: r.object, Operation: op, Fields: fs, Source: src}
 	switch op {
 	case Insert:
 		c.ExternalIDField = r.externalID
@@ -607,6 +626,19 @@ func (r *reader) change(src Source, f format) (*Change, error) {
 		}
 	}
 	return c, nil
+}
+
+// newFields returns an empty slice for the n fields validJSON counted:
+// the array of the Change decoded into when it has room (its old fields
+// cleared, so that they pin nothing), else a new one.
+func (r *reader) newFields(n int) []Field {
+	n = min(n, maxFieldCap)
+	if r.into != nil && cap(r.into.Fields) >= n {
+		fs := r.into.Fields[:cap(r.into.Fields)]
+		clear(fs)
+		return fs[:0]
+	}
+	return make([]Field, 0, n)
 }
 
 func badID(f Field) error {

@@ -22,16 +22,21 @@ type envelopeDecoder struct{ d Defaults }
 func NewEnvelopeDecoder(d Defaults) Decoder { return envelopeDecoder{d} }
 
 func (e envelopeDecoder) Decode(src Source) (*Change, error) {
-	return e.d.decodeJSON(src, envelopeFormat, TombstonesFail)
+	return e.d.decodeJSON(src, envelopeFormat, TombstonesFail, nil)
+}
+
+func (e envelopeDecoder) DecodeReusing(src Source, c *Change) (*Change, error) {
+	return e.d.decodeJSON(src, envelopeFormat, TombstonesFail, c)
 }
 
 // decodeJSON decodes a JSON value of the envelope or json format f, or a
-// tombstone with the tombstones setting's default def.
-func (d *Defaults) decodeJSON(src Source, f format, def Tombstones) (*Change, error) {
+// tombstone with the tombstones setting's default def; into, if not nil,
+// is a Change to reuse (see ReusingDecoder).
+func (d *Defaults) decodeJSON(src Source, f format, def Tombstones, into *Change) (*Change, error) {
 	if src.Value == nil {
 		return d.tombstone(f, def, src, keyValue, nullJSONError(f))
 	}
-	r := reader{object: d.Object, operation: string(d.Operation), externalID: d.ExternalIDField}
+	r := reader{object: d.Object, operation: string(d.Operation), externalID: d.ExternalIDField, into: into}
 	if err := r.read(src.Value, f); err != nil {
 		return nil, err
 	}
@@ -77,7 +82,7 @@ func (r *reader) fieldsObject() error {
 	switch c := r.src[r.pos]; c {
 	case '{':
 		r.pos++
-		r.fields = make([]Field, 0, min(r.keys[1], maxFieldCap))
+		r.fields = r.newFields(r.keys[1])
 		at := r.at
 		if err := r.members(true, nil, r.field); err != nil {
 			return err

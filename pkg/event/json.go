@@ -19,5 +19,9 @@ type jsonDecoder struct{ d Defaults }
 func NewJSONDecoder(d Defaults) Decoder { return jsonDecoder{d} }
 
 func (j jsonDecoder) Decode(src Source) (*Change, error) {
-	return j.d.decodeJSON(src, jsonFormat, j.d.jsonTombstones())
+	return j.d.decodeJSON(src, jsonFormat, j.d.jsonTombstones(), nil)
+}
+
+func (j jsonDecoder) DecodeReusing(src Source, c *Change) (*Change, error) {
+	return j.d.decodeJSON(src, jsonFormat, j.d.jsonTombstones(), c)
 }
