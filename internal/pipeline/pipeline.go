@@ -167,6 +167,7 @@ type Pipeline struct {
 	napping  int             // job runners between rounds, without a slot
 	waking   []chan struct{} // of napping runners that asked for a slot back, first first
 	busy     busyRecords
+	arenas   recordArenas // for produce calls, on any goroutine
 	// fetchPool recycles fetched records' memory (see poller); nil in a
 	// replay, whose filter and carried copies keep dead-letter records.
 	fetchPool *fetchPool
@@ -322,6 +323,7 @@ func New(opts Options) (*Pipeline, error) {
 		batcher: bt,
 		tracker: newTracker(),
 		busy:    busyRecords{},
+		arenas:  make(recordArenas, keptArenas),
 		ids:     newIdentities(opts.IDCacheSize),
 		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
 			retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts, stalls: &stalls{}},

@@ -106,6 +106,8 @@ func (p *Pipeline) produce(ctx context.Context, outcomes []outcome, closed close
 	}
 	closing := p.closingEntries(jobID, closed)
 	w := p.recordWriter(len(outcomes))
+	w.arena = p.arenas.get()
+	defer p.arenas.put(w.arena) // every ProduceSync of the call has returned
 	if !p.opts.ExactlyOnce {
 		records := make([]*kgo.Record, 0, len(outcomes))
 		for i := range outcomes {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"unicode/utf8"
+	"unsafe"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -146,6 +147,7 @@ type recordWriter struct {
 	slab     []kgo.Record // records to hand out, from len on
 	values   []byte       // JSON values, handed out up to len
 	left     int          // results still to come, which sizes the slabs
+	arena    *recordArena // where slabs and value buffers come from; nil: new ones
 }
 
 // Sizes of a recordWriter's JSON values: they are appended to buffers of
@@ -223,7 +225,7 @@ func (w *recordWriter) value(r *Result) ([]byte, error) {
 		return w.encode(r)
 	}
 	if cap(w.values)-len(w.values) < valueRoom {
-		w.values = make([]byte, 0, min(max(w.left*valueGuess, valueRoom), valueSlab))
+		w.values = w.arena.valueBuffer(min(max(w.left*valueGuess, valueRoom), valueSlab))
 	}
 	start := len(w.values)
 	w.values = AppendJSON(w.values, r)
@@ -235,11 +237,97 @@ func (w *recordWriter) value(r *Result) ([]byte, error) {
 // move the records handed out).
 func (w *recordWriter) record() *kgo.Record {
 	if len(w.slab) == cap(w.slab) {
-		w.slab = make([]kgo.Record, 0, max(w.left, 1))
+		w.slab = w.arena.recordSlab(max(w.left, 1))
 	}
 	w.left--
 	w.slab = w.slab[:len(w.slab)+1]
 	return &w.slab[len(w.slab)-1]
+}
+
+// recordArena is the memory of the records that one produce call makes
+// (values and record slabs, see recordWriter), which the next call that
+// takes the arena reuses: a chunk's results were a quarter of what a run
+// of upserts allocated. It is reused only once the call that filled it has
+// returned, after ProduceSync has returned, when franz-go keeps no
+// reference to the records (it fails a record of an idempotent producer
+// only once its request is answered, and serialises it when it sends it).
+// An arena is handed out by recordArenas; it is not safe for concurrent
+// use.
+type recordArena struct {
+	values [][]byte       // buffers of valueSlab bytes
+	slabs  [][]kgo.Record // of arenaSlab records
+	nv, ns int            // buffers and slabs handed out since reset
+}
+
+// arenaSlab is the number of records of an arena's slab.
+const arenaSlab = 512
+
+// valueBuffer returns an empty buffer of room for n bytes or more.
+func (a *recordArena) valueBuffer(n int) []byte {
+	if a == nil {
+		return make([]byte, 0, n)
+	}
+	if a.nv == len(a.values) {
+		a.values = append(a.values, make([]byte, 0, valueSlab))
+	}
+	a.nv++
+	return a.values[a.nv-1][:0]
+}
+
+// recordSlab returns an empty slice of room for up to n records.
+func (a *recordArena) recordSlab(n int) []kgo.Record {
+	if a == nil {
+		return make([]kgo.Record, 0, n)
+	}
+	if a.ns == len(a.slabs) {
+		a.slabs = append(a.slabs, make([]kgo.Record, arenaSlab))
+	}
+	a.ns++
+	return a.slabs[a.ns-1][:0]
+}
+
+// reset makes the arena's memory free to hand out again, the records
+// cleared so that they keep nothing alive.
+func (a *recordArena) reset() {
+	for _, slab := range a.slabs[:a.ns] {
+		clear(slab)
+	}
+	a.nv, a.ns = 0, 0
+}
+
+// bytes is about what the arena holds.
+func (a *recordArena) bytes() int {
+	return len(a.values)*valueSlab + len(a.slabs)*arenaSlab*int(unsafe.Sizeof(kgo.Record{}))
+}
+
+// recordArenas keeps the arenas that produce calls return, at most
+// keptArenas of at most arenaMax bytes each, for the next calls; more and
+// larger are left to the garbage collector, so memory stays bounded.
+type recordArenas chan *recordArena
+
+const (
+	keptArenas = 2
+	arenaMax   = 8 << 20
+)
+
+func (ra recordArenas) get() *recordArena {
+	select {
+	case a := <-ra:
+		return a
+	default:
+		return new(recordArena)
+	}
+}
+
+func (ra recordArenas) put(a *recordArena) {
+	a.reset()
+	if a.bytes() > arenaMax {
+		return
+	}
+	select {
+	case ra <- a:
+	default:
+	}
 }
 
 // Headers of a dead-letter copy that does not hold its whole original
