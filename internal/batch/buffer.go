@@ -155,6 +155,12 @@ type bufferSize struct{ rows, events, records int }
 
 func (b *Buffer) size() bufferSize { return bufferSize{len(b.Rows), len(b.Events), len(b.byRecord)} }
 
+// withRoom is s and a quarter more, rows and records no more than
+// maxRows.
+func (s bufferSize) withRoom(maxRows int) bufferSize {
+	return bufferSize{min(s.rows+s.rows/4, maxRows), s.events + s.events/4, min(s.records+s.records/4, maxRows)}
+}
+
 // Size returns an upper bound of the CSV upload's bytes.
 func (b *Buffer) Size() int64 {
 	return csvSize(b.header, b.valueBytes, len(b.Rows), len(b.columns))

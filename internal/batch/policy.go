@@ -62,10 +62,13 @@ type Batcher struct {
 	holder map[string]*Buffer
 	last   *Buffer // the open buffer of the last change, see openBuffer
 	// sizes holds the size the last buffer of each key was sealed at: the
-	// next one starts at it rather than growing to it, which cost a third of
-	// batching (slices and maps of a buffer of 150,000 rows doubling and
-	// copying). After a burst, the first buffer of a lull is as large as
-	// the buffers of the burst were; the one after it is the lull's size.
+	// next one starts at it and a quarter more (buffers sealed by the
+	// memory budget vary in size by a few percent; rows no more than
+	// MaxRecords) rather than growing to
+	// it, which cost a third of batching (slices and maps of a buffer of
+	// 150,000 rows growing and copying). After a burst, the first buffer of
+	// a lull is as large as the buffers of the burst were; the one after it
+	// is the lull's size.
 	sizes map[Key]bufferSize
 }
 
@@ -184,7 +187,7 @@ func (bt *Batcher) close(k Key) {
 func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
 	b := bt.open[k]
 	bt.close(k)
-	bt.sizes[k] = b.size()
+	bt.sizes[k] = b.size().withRoom(bt.policy.MaxRecords)
 	for _, r := range b.Rows {
 		if r.Identity != "" && bt.holder[r.Identity] == b {
 			delete(bt.holder, r.Identity)
