@@ -100,3 +100,29 @@ func TestIDCacheRecency(t *testing.T) {
 		t.Errorf("%d Ids and %d identities cached, want 3 each", len(ids.byID), len(ids.byIdentity))
 	}
 }
+
+// The decode workers make a change's record key and its identity by
+// external id in one string: they are RecordKey and what ids.of gives, for
+// every kind of change.
+func TestDecodedKeyAndIdentity(t *testing.T) {
+	route := &Route{Decoder: event.NewEnvelopeDecoder(event.Defaults{})}
+	for _, value := range []string{
+		`{"object": "Account", "operation": "upsert", "externalIdField": "External_Id__c", "fields": {"External_Id__c": "A-1", "Name": "x"}}`,
+		`{"object": "Account", "operation": "upsert", "externalIdField": "External_Id__c", "fields": {"External_Id__c": "ÄÖ-Straße", "Name": "x"}}`,
+		`{"object": "Contact", "operation": "update", "fields": {"Id": "003000000000001AAA", "LastName": "x"}}`,
+		`{"object": "Contact", "operation": "delete", "externalIdField": "Code__c", "fields": {"Code__c": "C-9"}}`,
+		`{"object": "Account", "operation": "insert", "fields": {"Name": "x"}}`,
+	} {
+		a := ahead{src: event.Source{Value: []byte(value)}}
+		a.decode(route, new(event.Change))
+		if a.err != nil {
+			t.Fatalf("%s: %v", value, a.err)
+		}
+		if want := a.c.RecordKey(); a.key != want {
+			t.Errorf("%s: key %q, want %q", value, a.key, want)
+		}
+		if want := identityByKey(a.c.Object, a.c.RecordKey()); a.identity != want {
+			t.Errorf("%s: identity %q, want %q", value, a.identity, want)
+		}
+	}
+}

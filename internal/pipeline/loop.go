@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"runtime"
@@ -54,9 +55,22 @@ func (a *ahead) decode(route *Route, reuse *event.Change) {
 		a.c, a.err = route.Decoder.Decode(a.src)
 	}
 	a.decoded = true
-	if a.err == nil {
-		a.key = a.c.RecordKey()
-		a.identity = identityByKey(a.c.Object, a.key)
+	if a.err != nil {
+		return
+	}
+	// One string holds both: the identity object/key, the key after the
+	// slash (see identityByKey).
+	var scratch [128]byte
+	b := append(append(scratch[:0], a.c.Object...), '/')
+	n := len(b)
+	b = a.c.AppendRecordKey(b)
+	switch {
+	case len(b) == n: // a plain insert names no record
+	case bytes.HasPrefix(b[n:], []byte("id=")):
+		a.key = string(b[n:])
+	default:
+		a.identity = string(b)
+		a.key = a.identity[n:]
 	}
 }
 

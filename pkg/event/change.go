@@ -133,34 +133,42 @@ func (c *Change) ByExternalID() bool {
 // the same external id value share a key. It is "" when the change names no
 // record (a plain insert).
 func (c *Change) RecordKey() string {
+	var scratch [64]byte
+	return string(c.AppendRecordKey(scratch[:0]))
+}
+
+// AppendRecordKey appends c's RecordKey to b, for a caller that makes one
+// string of it and more (the pipeline's record identity, object/key).
+func (c *Change) AppendRecordKey(b []byte) []byte {
 	byExternalID := c.ExternalIDField != "" && !strings.EqualFold(c.ExternalIDField, "Id") &&
 		(c.Operation == Upsert || c.Operation == Insert || c.Operation.IsDelete())
 	if byExternalID {
 		if v, ok := c.Get(c.ExternalIDField); ok && !v.Null && v.Text != "" {
-			return foldedKey(c.ExternalIDField, v.Text)
+			return appendLower(append(appendLower(b, c.ExternalIDField), '='), v.Text)
 		}
-		return ""
+		return b
 	}
 	// Update, delete, and upsert by Id are about the record with that Id.
 	if v, ok := c.Get("Id"); ok && !v.Null && len(v.Text) >= 15 {
-		return "id=" + v.Text[:15]
+		return append(append(b, "id="...), v.Text[:15]...)
 	}
-	return ""
+	return b
 }
 
-// foldedKey is strings.ToLower(name) + "=" + strings.ToLower(value), made
-// in one allocation rather than three when both are ASCII, as they nearly
-// always are.
-func foldedKey(name, value string) string {
-	if !isASCII(name) || !isASCII(value) {
-		return strings.ToLower(name) + "=" + strings.ToLower(value)
+// appendLower appends strings.ToLower(s) to b, byte by byte when s is
+// ASCII, as it nearly always is.
+func appendLower(b []byte, s string) []byte {
+	if !isASCII(s) {
+		return append(b, strings.ToLower(s)...)
 	}
-	var b strings.Builder
-	b.Grow(len(name) + 1 + len(value))
-	writeLowerASCII(&b, name)
-	b.WriteByte('=')
-	writeLowerASCII(&b, value)
-	return b.String()
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		b = append(b, c)
+	}
+	return b
 }
 
 func isASCII(s string) bool {
@@ -172,12 +180,3 @@ func isASCII(s string) bool {
 	return true
 }
 
-func writeLowerASCII(b *strings.Builder, s string) {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
-		}
-		b.WriteByte(c)
-	}
-}
