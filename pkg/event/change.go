@@ -179,4 +179,3 @@ func isASCII(s string) bool {
 	}
 	return true
 }
-
