@@ -257,6 +257,10 @@ type matcher struct {
 	at     []int
 	key    int
 	cells  []string // Match's scratch
+	// Match's probe: the change a result line names, and its record key.
+	probe      event.Change
+	probeField [1]event.Field
+	rk         []byte
 }
 
 type contentRows struct{ first, last int }
@@ -348,12 +352,14 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 		keyField = b.Key.ExternalIDField
 	}
 	m.index(header, keyField)
-	probe := event.Change{Operation: b.Key.Operation, ExternalIDField: b.Key.ExternalIDField}
+	probe := &m.probe
+	*probe = event.Change{Operation: b.Key.Operation, ExternalIDField: b.Key.ExternalIDField}
 	if m.key >= 0 {
-		probe.Fields = []event.Field{{Name: keyField, Value: event.Text(values[m.key])}}
+		m.probeField[0] = event.Field{Name: keyField, Value: event.Text(values[m.key])}
+		probe.Fields = m.probeField[:]
 	}
-	if rk := probe.RecordKey(); rk != "" && !b.policy.DisableCoalescing {
-		row, ok = b.byRecord[rk]
+	if m.rk = probe.AppendRecordKey(m.rk[:0]); len(m.rk) > 0 && !b.policy.DisableCoalescing {
+		row, ok = b.byRecord[string(m.rk)] // no string is made for the lookup
 		return row, ok
 	}
 	// A plain insert, or rows that were not coalesced: match by content, in

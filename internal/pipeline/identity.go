@@ -21,9 +21,11 @@ import (
 // entries, about 150 bytes in all; nothing in it points into a result
 // file's line or a buffer.
 type identities struct {
-	size       int
-	objects    map[string]uint16 // object name → its number in names
-	names      []string
+	size    int
+	objects map[string]uint16 // object name → its number in names
+	names   []string
+	// byID and byIdentity map each live slot's Id and identity to it, and
+	// nothing else: learn keeps one pair per Id and per identity.
 	byID       map[idKey]int32  // (object, 15-char Id) → slot
 	byIdentity map[string]int32 // identity → slot
 	slots      []idSlot         // at most size; a slot is reused, never freed
@@ -215,9 +217,7 @@ func (ids *identities) fill(s int32, k idKey, identity string) {
 func (ids *identities) remove(s int32) {
 	sl := &ids.slots[s]
 	delete(ids.byID, sl.key)
-	if cur, ok := ids.byIdentity[sl.identity]; ok && cur == s {
-		delete(ids.byIdentity, sl.identity)
-	}
+	delete(ids.byIdentity, sl.identity) // a live slot's entries are its own (see place)
 	ids.unlink(s)
 	sl.identity = ""
 	sl.next, ids.free = ids.free, s
