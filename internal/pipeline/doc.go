@@ -80,4 +80,23 @@
 // Every goroutine of the pipeline (poller, job runners, publishing lanes,
 // planners, describers, registry probes, watchers) is a task started by spawn and joined by Run before
 // it returns.
+//
+// # Memory that is used again
+//
+// Per event, what the pipeline allocates is what the garbage collector
+// works for, so the memory of a poll and of a publication is recycled
+// where its end is certain:
+//
+//   - a poll's records: franz-go decompresses and decodes fetched batches
+//     into memory the poller gives back once the main loop has handled
+//     the poll (fetchpool.go); the decode workers decode into the
+//     poller's Changes (event.ReusingDecoder) and the poller reuses its
+//     []ahead. Whatever outlives the poll keeps copies: a failure's
+//     outcome and a parked record own their bytes, a buffer encodes the
+//     change, a parked record is decoded again.
+//   - a buffer's blocks go back to a pool when it closes (batch's store).
+//   - a publication's result values and records come from an arena that
+//     the next produce call reuses once ProduceSync has returned
+//     (recordArena), and published chunks of outcomes go back to their
+//     lane.
 package pipeline
