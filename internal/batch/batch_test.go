@@ -343,6 +343,39 @@ func TestDependencySealsTheOtherBufferFirst(t *testing.T) {
 	}
 }
 
+// Sealing one open buffer leaves what the others hold known: a change to a
+// record of another open buffer still seals that buffer first.
+func TestSealKeepsTheOtherBuffersRecords(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	mustAddAs := func(c *event.Change, identity string, at time.Time) []*Buffer {
+		t.Helper()
+		sealed, err := bt.Add(c, identity, at)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sealed
+	}
+	mustAddAs(upsert(1, "A-1", "Name", "x"), "Account/a-1", t0)
+	del := func(offset int64, id string) *event.Change {
+		return &event.Change{Object: "Account", Operation: event.Delete, Fields: []event.Field{{Name: "Id", Value: event.Text(id)}},
+			Source: event.Source{Topic: "t", Offset: offset}}
+	}
+	later := t0.Add(time.Minute)
+	mustAddAs(del(2, "0018c0000000002AAA"), "Account/b-1", later) // the deletes' buffer holds b-1
+	due := bt.Due(t0.Add(policy().MaxAge))                        // the upserts' buffer only
+	if len(due) != 1 || due[0].Key.Operation != event.Upsert {
+		t.Fatalf("due %v, want the upserts' buffer", due)
+	}
+	due[0].Close()
+	sealed := mustAddAs(upsert(3, "B-1", "Name", "y"), "Account/b-1", later)
+	if len(sealed) != 1 || sealed[0].Reason != ReasonDependency || sealed[0].Key.Operation != event.Delete {
+		t.Fatalf("upsert of a record the deletes' buffer holds: sealed %v, want the deletes' buffer", sealed)
+	}
+	for _, b := range append(sealed, bt.SealAll(ReasonShutdown)...) {
+		b.Close()
+	}
+}
+
 func TestParentOrderGroupsChildren(t *testing.T) {
 	p := policy()
 	p.ParentOrder = true
