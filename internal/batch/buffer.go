@@ -144,9 +144,53 @@ type Buffer struct {
 
 // newBuffer returns an open buffer with room for size.
 func newBuffer(k Key, p Policy, now time.Time, size bufferSize) *Buffer {
-	return &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, colExact: map[string]int{},
-		Rows: make([]Row, 0, size.rows), Events: make([]Event, 0, size.events), byRecord: make(map[string]int, size.records),
+	b := &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, colExact: map[string]int{},
 		store: newStore(p.SpillThreshold, p.SpillDir)}
+	select {
+	case s := <-spares:
+		if fits(cap(s.rows), size.rows) && fits(cap(s.events), size.events) {
+			b.Rows, b.Events, b.byRecord = s.rows, s.events, s.byRecord
+			return b
+		}
+	default:
+	}
+	b.Rows, b.Events, b.byRecord = make([]Row, 0, size.rows), make([]Event, 0, size.events), make(map[string]int, size.records)
+	return b
+}
+
+// spare is what a closed buffer leaves for a new one: its rows, events and
+// record map, emptied and cleared.
+type spare struct {
+	rows     []Row
+	events   []Event
+	byRecord map[string]int
+}
+
+// spares holds up to two spares, which new buffers take when they are
+// large enough: making them anew was a fifth of what the pipeline
+// allocated in a run of upserts (rows, events and map of 30,000-row
+// buffers, about 6 MB a buffer).
+var spares = make(chan spare, 2)
+
+// fits reports whether a spare's capacity c suits a need of n: enough,
+// and not so much more that a small buffer (of a lull) keeps a large one's
+// memory.
+func fits(c, n int) bool { return c >= n && c <= 2*n+1024 }
+
+// recycle empties b into spares (if there is room); b has no rows and no
+// events after it.
+func (b *Buffer) recycle() {
+	if b.Rows == nil || b.Events == nil || b.byRecord == nil {
+		return
+	}
+	clear(b.Rows)
+	clear(b.Events)
+	clear(b.byRecord)
+	select {
+	case spares <- spare{b.Rows[:0], b.Events[:0], b.byRecord}:
+	default:
+	}
+	b.Rows, b.Events, b.byRecord = nil, nil, nil
 }
 
 // bufferSize is the size of a buffer: its rows, its events and the records
@@ -471,9 +515,15 @@ func (b *Buffer) Retry(events []int, maxRows int) ([]*Buffer, error) {
 	return out, nil
 }
 
-// Close releases the buffer's temporary file. The buffer is unusable
-// afterwards.
-func (b *Buffer) Close() error { return b.store.close() }
+// Close releases the buffer's memory and temporary file. The buffer is
+// unusable afterwards: it has no rows and no events, and Identities and
+// Parents give what they gave before (see memoise).
+func (b *Buffer) Close() error {
+	b.memoise()
+	b.memoised = true
+	b.recycle()
+	return b.store.close()
+}
 
 // csvLen is the length of v as a CSV cell: quoted, with quotes doubled,
 // when it holds a delimiter, a quote or a line break.
