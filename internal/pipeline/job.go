@@ -51,6 +51,7 @@ type submitter struct {
 	// meanwhile; those are not loaded here.
 	owned *ownership
 	watch *watch // what Observe shows
+	pace  jobPace
 }
 
 // verdict gives the outcome of event i of a job's buffer, built when
@@ -233,15 +234,23 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, c
 // its results, for as long as it takes. It returns the job's *bulk.JobError
 // when the job ended without processing a row (its rows may run again), a
 // *closedJobError when Salesforce no longer knows the job, or errStopped.
+// The wait looks when jobs like it ended (see jobPace).
 func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, attempt int) (verdict, error) {
+	op := string(b.Key.Operation)
+	expect := s.pace.expect(b.Key.Object, op, len(b.Rows))
+	if expect > 0 {
+		expect = max(expect, bulk.MinFirstPause)
+	}
 	var info *bulk.JobInfo
+	waited := time.Now()
 	err := s.persist(ctx, "wait for job", jobID, func() (err error) {
-		info, err = s.client.WaitIngestJob(ctx, jobID)
+		info, err = s.client.WaitIngestJobFor(ctx, jobID, expect)
 		return err
 	})
 	if err != nil {
 		return nil, err
 	}
+	s.pace.observe(b.Key.Object, op, len(b.Rows), expect, s.client.WaitPolicy().Initial, time.Since(waited))
 	failpoint("before-results")
 	s.metrics.Jobs.WithLabelValues(b.Key.Object, string(b.Key.Operation), string(info.State)).Inc()
 	s.watch.finished(b, info, attempt)

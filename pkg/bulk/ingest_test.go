@@ -482,3 +482,56 @@ func TestWaitLooksAtMostAQuarterLate(t *testing.T) {
 	}
 	t.Logf("%d looks over %v", len(looks), looks[len(looks)-1].Sub(looks[0]).Round(time.Millisecond))
 }
+
+// WaitIngestJobFor looks again when the caller expects the job to end,
+// sooner than the policy's first pause: a job of 100 ms is seen done at the
+// second look, not after the first pause of 1 s; a guess too short costs
+// one look more, then the policy goes on as WaitIngestJob's.
+func TestWaitIngestJobForLooksWhenExpected(t *testing.T) {
+	o := newOrg(t, bulkemu.Options{})
+	o.emu.SetFaults(bulkemu.Faults{RowsPerSecond: 1000})
+	var mu sync.Mutex
+	looks := 0
+	o.wire.setIntercept(func(_ http.ResponseWriter, r *http.Request) bool {
+		if r.Method == http.MethodGet && strings.Count(r.URL.Path, "/") == 6 && strings.Contains(r.URL.Path, "/jobs/ingest/") {
+			mu.Lock()
+			looks++
+			mu.Unlock()
+		}
+		return false
+	})
+	const initial = time.Second
+	c := o.client(t, bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: initial, Max: 10 * time.Second}))
+	ctx := testContext(t)
+	wait := func(expect time.Duration) (int, time.Duration) {
+		t.Helper()
+		job, err := c.CreateIngestJob(ctx, bulk.IngestJobSpec{Object: "Account", Operation: bulk.OpInsert})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.UploadJobData(ctx, job.ID, strings.NewReader(accounts("fast", 100))); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.CloseIngestJob(ctx, job.ID); err != nil {
+			t.Fatal(err)
+		}
+		mu.Lock()
+		looks = 0
+		mu.Unlock()
+		start := time.Now()
+		info, err := c.WaitIngestJobFor(ctx, job.ID, expect)
+		if err != nil || info.State != bulk.StateJobComplete {
+			t.Fatalf("wait: %+v, %v", info, err)
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		return looks, time.Since(start)
+	}
+	// 100 rows at 1,000 a second: about 100 ms.
+	if n, took := wait(400 * time.Millisecond); n != 2 || took >= initial {
+		t.Errorf("expected in 400 ms: %d looks over %v, want 2 within %v", n, took.Round(time.Millisecond), initial)
+	}
+	if n, took := wait(bulk.MinFirstPause); n != 3 || took < initial {
+		t.Errorf("expected too soon: %d looks over %v, want 3 (the last after the policy's %v)", n, took.Round(time.Millisecond), initial)
+	}
+}

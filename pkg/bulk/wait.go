@@ -53,7 +53,24 @@ var ErrJobOpen = errors.New("job is Open: close it to start processing")
 // info it saw with ctx's error. Each look is a request, retried on
 // transient failures; one that fails for good ends the wait with its error.
 func (c *Client) WaitIngestJob(ctx context.Context, jobID string) (*JobInfo, error) {
-	info, err := c.waitJob(ctx, ingestJobs, jobID)
+	return c.WaitIngestJobFor(ctx, jobID, 0)
+}
+
+// WaitPolicy returns the client's wait policy, defaults filled in.
+func (c *Client) WaitPolicy() WaitPolicy { return c.wait }
+
+// MinFirstPause bounds from below the first pause of WaitIngestJobFor.
+const MinFirstPause = 10 * time.Millisecond
+
+// WaitIngestJobFor is WaitIngestJob for a job that the caller expects to
+// end about expect from now (from how long jobs like it took): when that
+// is sooner than the policy's first pause, the second look comes then (at
+// least MinFirstPause from the first), and the pauses after it are the
+// policy's from its first. A job of a fast org is then seen done when it
+// is, without more looks than WaitIngestJob's when the guess is right,
+// and at most one more when it is not. expect <= 0 is WaitIngestJob.
+func (c *Client) WaitIngestJobFor(ctx context.Context, jobID string, expect time.Duration) (*JobInfo, error) {
+	info, err := c.waitJob(ctx, ingestJobs, jobID, expect)
 	if err != nil {
 		return info, fmt.Errorf("wait for ingest job %s: %w", jobID, err)
 	}
@@ -63,16 +80,20 @@ func (c *Client) WaitIngestJob(ctx context.Context, jobID string) (*JobInfo, err
 // WaitQueryJob polls the query job until it is JobComplete, Failed or
 // Aborted, like WaitIngestJob.
 func (c *Client) WaitQueryJob(ctx context.Context, jobID string) (*JobInfo, error) {
-	info, err := c.waitJob(ctx, queryJobs, jobID)
+	info, err := c.waitJob(ctx, queryJobs, jobID, 0)
 	if err != nil {
 		return info, fmt.Errorf("wait for query job %s: %w", jobID, err)
 	}
 	return info, nil
 }
 
-func (c *Client) waitJob(ctx context.Context, kind jobKind, id string) (*JobInfo, error) {
+func (c *Client) waitJob(ctx context.Context, kind jobKind, id string, expect time.Duration) (*JobInfo, error) {
 	start := time.Now()
 	pause := c.wait.Initial
+	early := expect > 0 && expect < pause // the second look comes at expect, then the policy's
+	if early {
+		pause = max(expect, MinFirstPause)
+	}
 	var last *JobInfo
 	for {
 		info, err := c.getJob(ctx, kind, id)
@@ -88,6 +109,10 @@ func (c *Client) waitJob(ctx context.Context, kind jobKind, id string) (*JobInfo
 		}
 		if err := sleep(ctx, pause); err != nil {
 			return info, err
+		}
+		if early {
+			pause, early = c.wait.Initial, false
+			continue
 		}
 		pause = min(time.Duration(float64(pause)*c.wait.Multiplier), c.wait.Max, max(time.Since(start)/4, c.wait.Initial))
 	}

@@ -1,0 +1,78 @@
+package pipeline
+
+import (
+	"log/slog"
+	"testing"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/bulkstream/bulkstream/pkg/bulk"
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
+)
+
+// With a wait policy whose first pause is 3 s, jobs of 200 rows that the
+// emulator processes in 200 ms are seen done sooner than that pause once
+// the first one has shown the pace: the second batch's results come within
+// two thirds of it (without the pace, each job waits it out).
+func TestJobsOfAFastOrgAreSeenDoneWhenTheyEnd(t *testing.T) {
+	const pause = 3 * time.Second
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	w.emu.SetFaults(bulkemu.Faults{RowsPerSecond: 1000})
+	rr := w.readResults()
+	opts := w.options("pace", accountRoute)
+	sf, err := bulk.New(w.sfURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: w.emu.Token()}),
+		bulk.WithWaitPolicy(bulk.WaitPolicy{Initial: pause, Max: 10 * time.Second}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.Salesforce = sf
+	opts.Logger = slog.New(slog.DiscardHandler)
+	run := w.start(opts)
+	defer run.shutdown(t)
+	records := accountRecords(0, 400)
+	w.produce(records[:200]...)
+	rr.waitFor(t, 200, 30*time.Second)
+	started := time.Now()
+	w.produce(records[200:]...)
+	rr.waitFor(t, 400, 30*time.Second)
+	if took := time.Since(started); took > pause*2/3 {
+		t.Errorf("the second batch's results took %v; want within two thirds of the wait policy's first pause of %v", took.Round(time.Millisecond), pause)
+	}
+}
+
+// The guess starts at half of a wait without an early look, drops by a
+// fifth for each job seen done at its early look, and doubles for one
+// that was not.
+func TestJobPace(t *testing.T) {
+	const first = 500 * time.Millisecond
+	var jp jobPace
+	if got := jp.expect("Account", "upsert", 1000); got != 0 {
+		t.Fatalf("no job seen: expect %v, want 0", got)
+	}
+	jp.observe("Account", "upsert", 1000, 0, first, 500*time.Millisecond) // seen at the policy's second look
+	want := 250 * time.Millisecond
+	if got := jp.expect("Account", "upsert", 1000); got != want {
+		t.Fatalf("after a wait of 500 ms: expect %v, want %v", got, want)
+	}
+	jp.observe("Account", "upsert", 1000, want, first, want+5*time.Millisecond) // done at the early look
+	want = want * 4 / 5
+	if got := jp.expect("Account", "upsert", 1000); got != want {
+		t.Fatalf("after a job done at its early look: expect %v, want %v", got, want)
+	}
+	jp.observe("Account", "upsert", 1000, want, first, want+first) // not done then: seen a first pause later
+	want *= 2
+	if got := jp.expect("Account", "upsert", 1000); got != want {
+		t.Fatalf("after a job not done at its early look: expect %v, want %v", got, want)
+	}
+	if got := jp.expect("Account", "upsert", 2000); got != 2*want {
+		t.Errorf("twice the rows: expect %v, want %v", got, 2*want)
+	}
+	if got := jp.expect("Contact", "upsert", 1000); got != 0 {
+		t.Errorf("another object: expect %v, want 0", got)
+	}
+	jp.observe("Account", "upsert", 1000, 0, first, 20*time.Second) // a slow org: guessed past the first pause
+	if got := jp.expect("Account", "upsert", 1000); got < first {
+		t.Errorf("after a job of 20 s: expect %v, want at least the first pause %v (no early look)", got, first)
+	}
+}
