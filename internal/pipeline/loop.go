@@ -563,8 +563,10 @@ func (br busyRecords) add(ids []string) {
 
 func (br busyRecords) remove(ids []string) {
 	for _, id := range ids {
-		if br[id]--; br[id] <= 0 {
-			delete(br, id)
+		if n := br[id]; n > 1 {
+			br[id] = n - 1
+		} else {
+			delete(br, id) // a map lookup and a delete, the common case
 		}
 	}
 }
