@@ -20,8 +20,8 @@ import (
 // more.
 type fetchPool struct {
 	mu      sync.Mutex
-	bytes   [][]byte
-	records [][]kgo.Record
+	bytes   freeList[byte]
+	records freeList[kgo.Record]
 }
 
 const fetchPoolSlices = 64
@@ -30,42 +30,23 @@ const fetchPoolSlices = 64
 // times the compressed size (a guess; franz-go grows it if need be and
 // puts back the grown one).
 func (fp *fetchPool) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
-	want := 4 * len(compressed)
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	for i := len(fp.bytes) - 1; i >= 0; i-- {
-		if b := fp.bytes[i]; cap(b) >= want {
-			fp.bytes[i] = fp.bytes[len(fp.bytes)-1]
-			fp.bytes[len(fp.bytes)-1] = nil
-			fp.bytes = fp.bytes[:len(fp.bytes)-1]
-			return b[:0]
-		}
-	}
-	return make([]byte, 0, want)
+	return fp.bytes.get(4 * len(compressed))
 }
 
 // PutDecompressBytes takes back a slice franz-go has zeroed.
 func (fp *fetchPool) PutDecompressBytes(b []byte) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	if len(fp.bytes) < fetchPoolSlices {
-		fp.bytes = append(fp.bytes, b)
-	}
+	fp.bytes.put(b)
 }
 
 // GetRecords returns a slice of at least n records.
 func (fp *fetchPool) GetRecords(n int) []kgo.Record {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	for i := len(fp.records) - 1; i >= 0; i-- {
-		if r := fp.records[i]; cap(r) >= n {
-			fp.records[i] = fp.records[len(fp.records)-1]
-			fp.records[len(fp.records)-1] = nil
-			fp.records = fp.records[:len(fp.records)-1]
-			return r[:0]
-		}
-	}
-	return make([]kgo.Record, 0, n)
+	return fp.records.get(n)
 }
 
 // PutRecords takes back a slice whose records were recycled (and so
@@ -73,8 +54,33 @@ func (fp *fetchPool) GetRecords(n int) []kgo.Record {
 func (fp *fetchPool) PutRecords(r []kgo.Record) {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	if len(fp.records) < fetchPoolSlices {
-		fp.records = append(fp.records, r)
+	fp.records.put(r)
+}
+
+// freeList holds up to fetchPoolSlices slices for reuse; its owner locks
+// it.
+type freeList[T any] [][]T
+
+// get returns an empty slice of room for n or more: a kept one, or a new
+// one of room for n.
+func (f *freeList[T]) get(n int) []T {
+	l := *f
+	for i := len(l) - 1; i >= 0; i-- {
+		if cap(l[i]) >= n {
+			s := l[i]
+			l[i] = l[len(l)-1]
+			l[len(l)-1] = nil
+			*f = l[:len(l)-1]
+			return s[:0]
+		}
+	}
+	return make([]T, 0, n)
+}
+
+// put keeps s, if there is room.
+func (f *freeList[T]) put(s []T) {
+	if len(*f) < fetchPoolSlices {
+		*f = append(*f, s)
 	}
 }
 
