@@ -28,10 +28,15 @@ type publication struct {
 	then     completion
 }
 
+// keptChunks bounds the published chunks the lanes keep for settle: 1.7 MB
+// each, one a lane held 14 MB with 8 jobs in flight (a heap profile of a
+// run of 10,000,000 events), where two serve the runners as well.
+const keptChunks = 2
+
 // lanes are the publisher stage's lanes, one goroutine each, started by the
 // main loop and ended with it. free holds published chunks for settle to
 // fill again (cleared, of capacity settleChunk: 1.7 MB, a few hundred bytes
-// an event), at most one a lane, kept while the pipeline runs: a sync.Pool,
+// an event), at most keptChunks, kept while the pipeline runs: a sync.Pool,
 // emptied by every other garbage collection, gave few of them back at the
 // pace results are made.
 type lanes struct {
@@ -69,7 +74,7 @@ func (l *lanes) recycle(c []outcome) {
 // context) until the main loop ends.
 func (p *Pipeline) startLanes(ctx context.Context, n int) {
 	p.lanes.in = make([]chan publication, max(n, 1))
-	p.lanes.free = make(chan []outcome, len(p.lanes.in))
+	p.lanes.free = make(chan []outcome, min(len(p.lanes.in), keptChunks))
 	for i := range p.lanes.in {
 		in := make(chan publication, 1)
 		p.lanes.in[i] = in
