@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"os"
 	"sync"
 	"time"
@@ -99,6 +100,7 @@ const oauthRefreshFactor = 0.8
 // expires_in is taken to live an hour.
 type oauthTokens struct {
 	cc         clientcredentials.Config
+	tokenURL   string // cc.TokenURL, a password in it masked, for messages
 	extensions map[string]string
 	http       *http.Client
 	now        func() time.Time
@@ -113,6 +115,7 @@ type oauthTokens struct {
 func newOAuthTokens(o config.SASLOAuth, log *slog.Logger) *oauthTokens {
 	return &oauthTokens{
 		cc:         clientcredentials.Config{ClientID: o.ClientID, ClientSecret: string(o.ClientSecret), TokenURL: o.TokenURL, Scopes: o.Scopes},
+		tokenURL:   redactedURL(o.TokenURL),
 		extensions: o.Extensions,
 		http:       &http.Client{Timeout: saslHTTPTimeout},
 		now:        time.Now,
@@ -131,7 +134,7 @@ func (o *oauthTokens) auth(ctx context.Context) (oauth.Auth, error) {
 	}
 	t, err := o.cc.Token(context.WithValue(ctx, oauth2.HTTPClient, o.http))
 	if err != nil {
-		err = fmt.Errorf("kafka.sasl.oauth: token from %s: %w", o.cc.TokenURL, err)
+		err = fmt.Errorf("kafka.sasl.oauth: token from %s: %w", o.tokenURL, err)
 		if o.token == "" || !now.Before(o.expiresAt) {
 			return oauth.Auth{}, err
 		}
@@ -144,4 +147,14 @@ func (o *oauthTokens) auth(ctx context.Context) (oauth.Auth, error) {
 	}
 	o.token, o.refreshAt, o.expiresAt = t.AccessToken, now.Add(time.Duration(float64(lifetime)*oauthRefreshFactor)), now.Add(lifetime)
 	return oauth.Auth{Token: o.token, Extensions: o.extensions}, nil
+}
+
+// redactedURL is u with a password in it masked (url.URL.Redacted), or
+// "(token_url)" when u is not a URL, so that no message shows a password.
+func redactedURL(u string) string {
+	parsed, err := url.Parse(u)
+	if err != nil {
+		return "(token_url)"
+	}
+	return parsed.Redacted()
 }

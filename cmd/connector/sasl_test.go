@@ -583,3 +583,16 @@ func TestAWSCredentialChain(t *testing.T) {
 		t.Errorf("no credentials anywhere: %v", err)
 	}
 }
+
+// A token URL with a password in it (user:password@host) never shows it:
+// the error of a failed fetch masks it.
+func TestOAuthBearerErrorMasksTheURLsPassword(t *testing.T) {
+	idp := newTokenEndpoint(t, "bulkstream", "s3cr3t", time.Hour)
+	idp.down.Store(true)
+	withPassword := strings.Replace(idp.URL, "://", "://proxy:url-p4ss@", 1)
+	o := newOAuthTokens(config.SASLOAuth{TokenURL: withPassword, ClientID: "bulkstream", ClientSecret: "s3cr3t"}, slog.New(slog.DiscardHandler))
+	_, err := o.auth(context.Background())
+	if err == nil || strings.Contains(err.Error(), "url-p4ss") || !strings.Contains(err.Error(), "proxy:xxxxx@") {
+		t.Fatalf("a failed fetch from a token URL with a password: %v; want an error naming the URL with the password masked", err)
+	}
+}

@@ -682,6 +682,12 @@ func TestSASLMechanisms(t *testing.T) {
 		{"oauthbearer over plain http", sasl("mechanism: oauthbearer", "oauth: {token_url: 'http://idp.example.com/token', client_id: i, client_secret: s}"), []string{
 			`t.yaml:6: kafka.sasl.oauth.token_url: "http://idp.example.com/token": plain http would send the client secret in the clear; use https`,
 		}},
+		{"oauthbearer's token url with a password, over plain http", sasl("mechanism: oauthbearer", "oauth: {token_url: 'http://proxy:p4ss@idp.example.com/token', client_id: i, client_secret: s}"), []string{
+			`t.yaml:6: kafka.sasl.oauth.token_url: "http://proxy:xxxxx@idp.example.com/token": plain http would send the client secret in the clear; use https`,
+		}},
+		{"oauthbearer's token url with a password, not a URL", sasl("mechanism: oauthbearer", "oauth: {token_url: 'ftp://proxy:p4ss@idp.example.com/token', client_id: i, client_secret: s}"), []string{
+			`t.yaml:6: kafka.sasl.oauth.token_url: "ftp://proxy:xxxxx@idp.example.com/token" is not a URL such as https://idp.example.com/oauth2/token`,
+		}},
 		{"oauthbearer with a password and a bad extension", sasl("mechanism: oauthbearer", "password: p",
 			"oauth: {token_url: 'https://idp/token', client_id: i, client_secret: s, extensions: {auth: x}}"), []string{
 			"t.yaml:6: kafka.sasl.password: is not used by oauthbearer",

@@ -238,10 +238,12 @@ func (v *validator) sasl(s *SASL) {
 		if v.required("kafka.sasl.oauth.token_url", o.TokenURL) {
 			u, err := url.Parse(o.TokenURL)
 			switch {
-			case err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
-				v.errorf("kafka.sasl.oauth.token_url", "%q is not a URL such as https://idp.example.com/oauth2/token", o.TokenURL)
+			case err != nil:
+				v.errorf("kafka.sasl.oauth.token_url", "is not a URL such as https://idp.example.com/oauth2/token")
+			case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+				v.errorf("kafka.sasl.oauth.token_url", "%q is not a URL such as https://idp.example.com/oauth2/token", u.Redacted())
 			case u.Scheme == "http" && !loopback(u.Hostname()):
-				v.errorf("kafka.sasl.oauth.token_url", "%q: plain http would send the client secret in the clear; use https", o.TokenURL)
+				v.errorf("kafka.sasl.oauth.token_url", "%q: plain http would send the client secret in the clear; use https", u.Redacted())
 			}
 		}
 		v.required("kafka.sasl.oauth.client_id", o.ClientID)
