@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -316,6 +317,10 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&req); err != nil {
 		writeError(w, http.StatusBadRequest, "the body is not a replay request: "+err.Error())
+		return
+	}
+	if _, err := dec.Token(); err != io.EOF { // a second request, or a typo after the first
+		writeError(w, http.StatusBadRequest, "the body is not a replay request: more follows its JSON object")
 		return
 	}
 	if req.Limit < 0 {

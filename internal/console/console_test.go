@@ -192,7 +192,8 @@ func post(t *testing.T, url, body string) (int, string) {
 
 // A body that is not a replay request is refused with 400 and a message,
 // and replays nothing: a misspelt filter key (which would otherwise leave
-// the filter empty and replay every record), a negative limit, bad JSON.
+// the filter empty and replay every record), a negative limit, bad JSON,
+// more after the request's object.
 func TestConsoleReplayRefusesBadRequests(t *testing.T) {
 	dl := &deadLetters{replays: make(chan Filter, 10), release: make(chan struct{})}
 	close(dl.release)
@@ -203,6 +204,8 @@ func TestConsoleReplayRefusesBadRequests(t *testing.T) {
 		`{"limit":-1}`:                   "limit must not be negative",
 		`{"errorCode":`:                  "not a replay request",
 		`["INVALID_FIELD"]`:              "not a replay request",
+		`{"limit":1} {"limit":2}`:        "more follows its JSON object",
+		`{"dryRun":false}}`:              "more follows its JSON object",
 	} {
 		if code, got := post(t, srv.URL, body); code != http.StatusBadRequest || !strings.Contains(got, want) {
 			t.Errorf("%s: %d %s, want 400 with %q", body, code, got, want)
