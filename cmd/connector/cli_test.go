@@ -14,13 +14,22 @@ import (
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 )
 
-// `connector help CMD` prints the command's own flags, not the list of
-// commands; `connector help` alone still lists them.
+// `connector help CMD` prints the command's usage line, summary and own
+// flags (or that it has none), not the list of commands; `connector help`
+// alone still lists them.
 func TestHelpCommand(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run(context.Background(), []string{"help", "run"}, &bytes.Buffer{}, &stderr); code != 0 ||
 		!strings.Contains(stderr.String(), "-skip-check-errors") || strings.Contains(stderr.String(), "Commands:") {
 		t.Errorf("help run: exit %d, %q", code, stderr.String())
+	}
+	if !strings.HasPrefix(stderr.String(), "Usage: connector run [flags]\n\nrun the streaming pipeline") {
+		t.Errorf("help run starts %q; want the command's usage line and summary", stderr.String())
+	}
+	stderr.Reset()
+	if code := run(context.Background(), []string{"help", "version"}, &bytes.Buffer{}, &stderr); code != 0 ||
+		stderr.String() != "Usage: connector version [flags]\n\nprint the version.\n\nIt takes no flags.\n" {
+		t.Errorf("help version: exit %d, %q", code, stderr.String())
 	}
 	stderr.Reset()
 	if code := run(context.Background(), []string{"help"}, &bytes.Buffer{}, &stderr); code != 0 || !strings.Contains(stderr.String(), "Commands:") {

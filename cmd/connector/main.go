@@ -65,6 +65,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		if c.name != args[0] {
 			continue
 		}
+		if helpAsked(args[1:]) { // the flags follow, from parseFlags
+			fmt.Fprintf(stderr, "Usage: connector %s [flags]\n\n%s.\n\n", c.name, c.summary)
+		}
 		err := c.run(ctx, args[1:], stdout, stderr)
 		switch {
 		case err == nil:
@@ -102,9 +105,31 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
+// helpAsked reports whether args ask for a command's help.
+func helpAsked(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "-h", "-help", "--h", "--help":
+			return true
+		}
+	}
+	return false
+}
+
 // parseFlags parses args with fs, turning flag errors into usage errors.
+// Its usage lists the flags, or says there are none.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		n := 0
+		fs.VisitAll(func(*flag.Flag) { n++ })
+		if n == 0 {
+			fmt.Fprintln(stderr, "It takes no flags.")
+			return
+		}
+		fmt.Fprintln(stderr, "Flags:")
+		fs.PrintDefaults()
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return err
