@@ -36,7 +36,7 @@ func saslMechanism(s config.SASL, log *slog.Logger) sasl.Mechanism {
 	case config.SASLOAuthBearer:
 		return oauth.Oauth(newOAuthTokens(s.OAuth, log).auth)
 	case config.SASLAWSMSKIAM:
-		return aws.ManagedStreamingIAM(newAWSCredentials(os.Getenv).auth)
+		return aws.ManagedStreamingIAM(newAWSCredentials(os.Getenv, log).auth)
 	}
 	return nil
 }
@@ -52,7 +52,7 @@ func checkSASL(ctx context.Context, s config.SASL) error {
 	case config.SASLOAuthBearer:
 		_, err = newOAuthTokens(s.OAuth, slog.New(slog.DiscardHandler)).auth(ctx)
 	case config.SASLAWSMSKIAM:
-		_, err = newAWSCredentials(os.Getenv).auth(ctx)
+		_, err = newAWSCredentials(os.Getenv, slog.New(slog.DiscardHandler)).auth(ctx)
 	}
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -26,11 +27,14 @@ import (
 // credential_process, role chaining (role_arn/source_profile) in the
 // shared config file. Temporary credentials are kept until five minutes
 // before they expire; mu serialises the connections that authenticate at
-// once, so that one lookup serves all.
+// once, so that one lookup serves all. A lookup that fails while the kept
+// credentials have not expired yet is logged, and they serve meanwhile
+// (each authentication tries the lookup again), as OAUTHBEARER's tokens.
 type awsCredentials struct {
 	env  func(string) string
 	http *http.Client
 	now  func() time.Time
+	log  *slog.Logger
 
 	mu      sync.Mutex
 	cached  aws.Auth
@@ -41,8 +45,8 @@ type awsCredentials struct {
 // are fetched again: an MSK IAM signature is valid for 15 minutes.
 const awsRefreshMargin = 5 * time.Minute
 
-func newAWSCredentials(env func(string) string) *awsCredentials {
-	return &awsCredentials{env: env, http: &http.Client{Timeout: saslHTTPTimeout}, now: time.Now}
+func newAWSCredentials(env func(string) string, log *slog.Logger) *awsCredentials {
+	return &awsCredentials{env: env, http: &http.Client{Timeout: saslHTTPTimeout}, now: time.Now, log: log}
 }
 
 func (a *awsCredentials) auth(ctx context.Context) (aws.Auth, error) {
@@ -51,7 +55,12 @@ func (a *awsCredentials) auth(ctx context.Context) (aws.Auth, error) {
 	if a.cached.AccessKey == "" || (!a.expires.IsZero() && !a.now().Before(a.expires.Add(-awsRefreshMargin))) {
 		creds, expires, err := a.resolve(ctx)
 		if err != nil {
-			return aws.Auth{}, fmt.Errorf("kafka.sasl (aws_msk_iam): %w", err)
+			err = fmt.Errorf("kafka.sasl (aws_msk_iam): %w", err)
+			if a.cached.AccessKey == "" || a.expires.IsZero() || !a.now().Before(a.expires) {
+				return aws.Auth{}, err
+			}
+			a.log.Warn("no new AWS credentials for Kafka; authenticating with the current ones until they expire", "expires", a.expires, "error", err)
+			return a.cached, nil
 		}
 		creds.UserAgent = "bulkstream/" + buildStamps().version
 		a.cached, a.expires = creds, expires

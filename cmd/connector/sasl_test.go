@@ -543,7 +543,7 @@ func TestAWSCredentialChain(t *testing.T) {
 			for k, v := range tc.env {
 				env[k] = v
 			}
-			c := newAWSCredentials(func(k string) string { return env[k] })
+			c := newAWSCredentials(func(k string) string { return env[k] }, slog.New(slog.DiscardHandler))
 			got, err := c.auth(context.Background())
 			if err != nil {
 				t.Fatal(err)
@@ -557,7 +557,8 @@ func TestAWSCredentialChain(t *testing.T) {
 	// Temporary credentials are kept, then fetched again five minutes
 	// before they expire.
 	env := map[string]string{"AWS_CONTAINER_CREDENTIALS_FULL_URI": aws.URL + "/pod-identity", "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE": authzFile}
-	c := newAWSCredentials(func(k string) string { return env[k] })
+	var logged lockedBuffer
+	c := newAWSCredentials(func(k string) string { return env[k] }, slog.New(slog.NewTextHandler(&logged, nil)))
 	now := time.Now()
 	c.now = func() time.Time { return now }
 	count := func() int {
@@ -578,7 +579,22 @@ func TestAWSCredentialChain(t *testing.T) {
 		t.Errorf("%d fetches after the margin, want 2", count()-before)
 	}
 
-	none := newAWSCredentials(func(k string) string { return map[string]string{"AWS_EC2_METADATA_DISABLED": "true", "HOME": dir}[k] })
+	// A lookup that fails while the kept credentials are valid keeps them,
+	// with a warning; once they expired, it fails.
+	env["AWS_CONTAINER_CREDENTIALS_FULL_URI"] = aws.URL + "/no-such-endpoint"
+	now = expiry.Add(-3 * time.Minute)
+	if got, err := c.auth(context.Background()); err != nil || got.AccessKey != "AKIDPOD" {
+		t.Errorf("a failed lookup before the expiry: %s, %v; want the kept AKIDPOD", got.AccessKey, err)
+	}
+	if log := logged.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "until they expire") {
+		t.Errorf("want a warning of the failed lookup; log:\n%s", log)
+	}
+	now = expiry.Add(time.Minute)
+	if _, err := c.auth(context.Background()); err == nil || !strings.Contains(err.Error(), "aws_msk_iam") {
+		t.Errorf("a failed lookup after the expiry: %v; want an error", err)
+	}
+
+	none := newAWSCredentials(func(k string) string { return map[string]string{"AWS_EC2_METADATA_DISABLED": "true", "HOME": dir}[k] }, slog.New(slog.DiscardHandler))
 	if _, err := none.auth(context.Background()); err == nil || !strings.Contains(err.Error(), "no AWS credentials") {
 		t.Errorf("no credentials anywhere: %v", err)
 	}
