@@ -22,7 +22,8 @@ import (
 // So the guess settles just above how long jobs take, and costs a look
 // more than the policy's for about one job in five of a fast org; a slow
 // org's jobs, guessed past the first pause, are waited for as the policy
-// says, with no look more. Safe for concurrent use (job runners share it).
+// says, with no look more. It keeps at most maxObjects keys. Safe for
+// concurrent use (job runners share it).
 type jobPace struct {
 	mu     sync.Mutex
 	perRow map[paceKey]time.Duration
@@ -49,7 +50,10 @@ func (jp *jobPace) observe(object, operation string, rows int, expect, first, to
 		jp.perRow = map[paceKey]time.Duration{}
 	}
 	k := paceKey{object, operation}
-	guess := jp.perRow[k]
+	guess, known := jp.perRow[k]
+	if !known && len(jp.perRow) >= maxObjects {
+		return // object names come from the data: past this many, the policy alone
+	}
 	switch {
 	case expect <= 0 || expect >= first: // no early look
 		guess = took / 2 / time.Duration(rows)

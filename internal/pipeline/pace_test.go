@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"fmt"
 	"log/slog"
 	"testing"
 	"time"
@@ -70,6 +71,12 @@ func TestJobPace(t *testing.T) {
 	}
 	if got := jp.expect("Contact", "upsert", 1000); got != 0 {
 		t.Errorf("another object: expect %v, want 0", got)
+	}
+	for i := range maxObjects { // object names come from the data: the keys kept are bounded
+		jp.observe(fmt.Sprint("Custom", i, "__c"), "insert", 1, 0, first, time.Second)
+	}
+	if len(jp.perRow) != maxObjects {
+		t.Errorf("%d keys kept after %d more objects, want at most %d", len(jp.perRow), maxObjects, maxObjects)
 	}
 	jp.observe("Account", "upsert", 1000, 0, first, 20*time.Second) // a slow org: guessed past the first pause
 	if got := jp.expect("Account", "upsert", 1000); got < first {
