@@ -226,6 +226,9 @@ func countStatus(rows []rowResult, s rowStatus) int {
 	return n
 }
 
+// maxRowsGuess caps the rows scan makes room for before it reads them.
+const maxRowsGuess = 1 << 16
+
 // scan checks the whole upload (header, syntax, line endings) before any
 // row is processed, as Salesforce does, and records each row's byte range.
 // For an upsert on an external id it also returns the folded key of each
@@ -246,8 +249,10 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 		return nil, nil, err
 	}
 	// Made once for the rows to come, at most one a line break, instead of
-	// grown by copying as they are found.
-	lines := bytes.Count(data.csv[r.pos:], []byte{'\n'}) + 1
+	// grown by copying as they are found; the guess is capped, since an
+	// upload of empty lines, or of one quoted cell of line breaks, has far
+	// fewer rows than line breaks (at 100 MB, gigabytes of rows otherwise).
+	lines := min(bytes.Count(data.csv[r.pos:], []byte{'\n'})+1, maxRowsGuess)
 	data.rows = make([]rowResult, 0, lines)
 	keyCol := upsertKeyColumn(j, cols)
 	if keyCol >= 0 {
