@@ -85,7 +85,8 @@ type Decoder interface {
 // its Fields' array are then allocated once, not per record.
 // DecodeReusing returns what Decode returns, except that the Change may be
 // c, overwritten, with Fields in c.Fields' array; the strings it holds are
-// new, as with Decode. The JSON and envelope decoders are ReusingDecoders.
+// new, as with Decode. After an error, what c holds is undefined: reuse it,
+// do not read it. The JSON and envelope decoders are ReusingDecoders.
 type ReusingDecoder interface {
 	Decoder
 	DecodeReusing(src Source, c *Change) (*Change, error)
@@ -129,8 +130,9 @@ func (f format) missing(key string) string {
 // itself only has to find the tokens of a document known to be valid;
 // names and values without escapes are then substrings of one copy of the
 // value from the first of them that a change keeps (see textAt), which
-// keeps a decode at a few allocations whatever the number of fields. (json.Decoder's Token costs about twelve allocations per field.)
-// The walk keeps document order.
+// keeps a decode at a few allocations whatever the number of fields
+// (json.Decoder's Token costs about twelve allocations per field). The walk
+// keeps document order.
 //
 // When the value is not valid, the walk runs over its valid prefix only: it
 // stops where the prefix ends, and its position names the place of the
@@ -147,9 +149,9 @@ type reader struct {
 	at      loc
 	keyFrom int // offset of the key being read, or -1
 	fold    map[string]string
-	// keys counts the keys one and two levels deep in a valid value (see
-	// validJSON), the fields of a json or an envelope event; zero when the
-	// value is not valid or too deep for validJSON to count.
+	// keys counts the keys one and two levels deep (see validJSON), the
+	// fields of a json or an envelope event: a capacity hint only, partial
+	// when the value is not valid or too deep for validJSON to count.
 	keys [2]int
 
 	// What the record gave; the route's defaults until the record overrides.
