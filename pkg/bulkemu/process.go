@@ -404,8 +404,9 @@ func (b *batch) run(start, end int) {
 
 // rowValues appends the values of data row i to values. They share one
 // string, a copy of the row, so that a row costs one allocation however
-// many values it has (and a quoted value with quotes in it one more); the
-// records the row writes keep their values, not the upload.
+// many values it has (and a quoted value with quotes in it one more); a
+// record the row writes keeps that copy of its row (all its columns, as
+// long as one of its values is kept), never the upload.
 func (b *batch) rowValues(i int, values []string) []string {
 	rr := b.data.rows[i]
 	b.cells = rowCells(b.data, rr, b.delim, b.crlf, b.cells)
