@@ -26,6 +26,10 @@ type publication struct {
 	outcomes []outcome
 	closing  closedRanges
 	then     completion
+	// published, when not nil, makes the publication a barrier: it carries
+	// nothing else, and the lane closes it once what was handed before it
+	// is published (see drained).
+	published chan struct{}
 }
 
 // keptChunks bounds the published chunks the lanes keep for settle: 1.7 MB
@@ -99,6 +103,10 @@ func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
 		case <-p.loopEnded:
 			return
 		}
+		if pub.published != nil {
+			close(pub.published)
+			continue
+		}
 		c := pub.then
 		if len(pub.outcomes) > 0 {
 			done := p.publish(ctx, pub.outcomes, pub.closing)
@@ -112,9 +120,36 @@ func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
 // hand gives a publication to the job runner's lane; it waits while the
 // lane is full, and gives up when the main loop has ended.
 func (p *Pipeline) hand(run *jobRun, pub publication) {
+	if len(pub.outcomes) > 0 {
+		run.handed = true
+	}
 	select {
 	case run.lane <- pub:
 	case <-p.loopEnded:
+	}
+}
+
+// drained waits until the runner's lane has published the outcomes the
+// runner handed it, with their journal closing entries. A runner waits so
+// before it journals a follow-up job (a retry, an unfolded change), so that
+// the journal never holds the follow-up's entry before the closing entry of
+// the job before: a crash or a move between the two would find two jobs
+// open for the same events, attach them in either order, and could load
+// rows twice.
+func (p *Pipeline) drained(ctx context.Context, run *jobRun) error {
+	if !run.handed {
+		return nil
+	}
+	published := make(chan struct{})
+	p.hand(run, publication{published: published})
+	select {
+	case <-published:
+		run.handed = false
+		return nil
+	case <-p.loopEnded:
+		return errStopped
+	case <-ctx.Done():
+		return errStopped
 	}
 }
 

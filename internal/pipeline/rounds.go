@@ -41,6 +41,7 @@ type jobRun struct {
 	started time.Time
 	slot    jobSlot
 	lane    chan<- publication
+	handed  bool // outcomes went to the lane since the last drained
 }
 
 // resolved calls run with b, or, when b holds deletes by external id, with
@@ -100,7 +101,7 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			if resume != nil {
 				outcomes, err = p.submit.resume(ctx, cur, resume.JobID, attempt, cl)
 				resume = nil
-			} else {
+			} else if err = p.drained(ctx, run); err == nil { // the journal's order
 				outcomes, err = p.submit.run(ctx, cur, attempt, cl)
 			}
 			over := cur // the buffer outcomes are about
