@@ -95,8 +95,8 @@
 //     outcome and a parked record own their bytes, a buffer encodes the
 //     change, a parked record is decoded again.
 //   - a buffer's blocks go back to a pool when it closes (batch's store).
-//   - a publication's result values and records come from an arena that
-//     the next produce call reuses once ProduceSync has returned
-//     (recordArena), and published chunks of outcomes go back to their
-//     lane.
+//   - a publication's records, and its result values with the default
+//     JSON encoding (EncodeResult nil), come from an arena that the next
+//     produce call reuses once ProduceSync has returned (recordArena), and
+//     published chunks of outcomes go back to the lanes.
 package pipeline

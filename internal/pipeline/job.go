@@ -237,10 +237,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, c
 // The wait looks when jobs like it ended (see jobPace).
 func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, attempt int) (verdict, error) {
 	op := string(b.Key.Operation)
-	expect := s.pace.expect(b.Key.Object, op, len(b.Rows))
-	if expect > 0 {
-		expect = max(expect, bulk.MinFirstPause)
-	}
+	expect := s.pace.expect(b.Key.Object, op, len(b.Rows)) // WaitIngestJobFor bounds it from below
 	var info *bulk.JobInfo
 	waited := time.Now()
 	err := s.persist(ctx, "wait for job", jobID, func() (err error) {

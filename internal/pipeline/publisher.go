@@ -17,7 +17,10 @@ import (
 // the main loop after its last results are out, and a later job for the
 // same records cannot publish before it. Each lane holds at most one
 // chunk waiting (settleChunk outcomes) besides the one it produces, so a
-// job runner waits when Kafka is slower than Salesforce.
+// job runner waits when Kafka is slower than Salesforce; lanes are picked
+// in turn, so a runner may also wait behind another runner's chunks. A
+// runner waits for its lane to be drained before it journals a follow-up
+// job (see drained).
 
 // publication is one chunk of outcomes to publish, the journal slices its
 // closing entries close (nil: the outcomes' own), and the completion to

@@ -45,8 +45,8 @@ type jobRun struct {
 }
 
 // resolved calls run with b, or, when b holds deletes by external id, with
-// the buffer of the deletes by Id they resolve to, after publishing the
-// results of those that resolve to no record.
+// the buffer of the deletes by Id they resolve to, after handing the
+// results of those that resolve to no record to the run's lane.
 func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int]string, recycled bool, jr *jobRun, run func(*batch.Buffer) error) error {
 	if !needsIDs(b) {
 		return run(b)
@@ -68,7 +68,9 @@ func (p *Pipeline) resolved(ctx context.Context, b *batch.Buffer, cached map[int
 }
 
 // rounds runs b as job number attempt and then follow-up jobs, until every
-// event of b has a published result:
+// event of b has its result handed to the run's lane (a follow-up job is
+// journaled only once the lane has published what came before, see
+// drained):
 //
 //   - rows that failed for a retryable reason (a lock, a row left
 //     unprocessed, a transient server error) go into the next round after a
