@@ -87,6 +87,31 @@ func TestCoalescingAndColumnUnion(t *testing.T) {
 	}
 }
 
+// Match tries the row after the last it matched before the record map
+// (result files follow the upload's order): lines in any other order, a
+// line of an unknown record in between, still match their own rows.
+func TestMatchInAnyOrder(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	for i := range 6 {
+		mustAdd(t, bt, upsert(int64(i), fmt.Sprintf("K-%d", i), "Name", "x"))
+	}
+	b := bt.SealAll(ReasonShutdown)[0]
+	defer b.Close()
+	csvOf(t, b)
+	for _, k := range []int{0, 1, 2, 5, 3, 4, -1, 0, 2, 1} {
+		row, ok := b.Match([]string{"External_Id__c"}, []string{fmt.Sprintf("k-%d", k)})
+		if k < 0 {
+			if ok {
+				t.Fatalf("a record not in the buffer matched row %d", row)
+			}
+			continue
+		}
+		if !ok || row != k {
+			t.Fatalf("line of K-%d matched row %d, %v", k, row, ok)
+		}
+	}
+}
+
 func TestInsertsMatchByContent(t *testing.T) {
 	bt, _ := NewBatcher(policy())
 	for i, name := range []string{"Same", "Other", "Same"} {

@@ -261,6 +261,12 @@ type matcher struct {
 	probe      event.Change
 	probeField [1]event.Field
 	rk         []byte
+	// guess is the row Match tries before the record map: the row after
+	// the one it matched last. Result files list rows in the order they
+	// were uploaded (Salesforce's and the emulator's do, each file on its
+	// own), so the guess is mostly right and costs a string comparison
+	// where the map costs a lookup in a table of the buffer's size.
+	guess int
 }
 
 type contentRows struct{ first, last int }
@@ -359,7 +365,14 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 		probe.Fields = m.probeField[:]
 	}
 	if m.rk = probe.AppendRecordKey(m.rk[:0]); len(m.rk) > 0 && !b.policy.DisableCoalescing {
-		row, ok = b.byRecord[string(m.rk)] // no string is made for the lookup
+		if m.guess < len(b.Rows) && b.Rows[m.guess].RecordKey == string(m.rk) {
+			row, ok = m.guess, true
+		} else {
+			row, ok = b.byRecord[string(m.rk)] // no string is made for the lookup
+		}
+		if ok {
+			m.guess = row + 1
+		}
 		return row, ok
 	}
 	// A plain insert, or rows that were not coalesced: match by content, in
