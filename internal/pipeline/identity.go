@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"hash/maphash"
 	"strings"
 
 	"github.com/bulkstream/bulkstream/pkg/event"
@@ -18,20 +19,46 @@ import (
 // It is sized for hundreds of thousands of pairs: each is a fixed slot in
 // one slice (the Id as 18 bytes, the object as a small number, links of the
 // recency list as slot numbers) plus the identity string and two map
-// entries, about 150 bytes in all; nothing in it points into a result
-// file's line or a buffer.
+// entries keyed by hashes (the slot tells whether a hit is its own; a pair
+// whose hash another takes is forgotten), about 130 bytes in all; nothing
+// in it points into a result file's line or a buffer.
+//
+// Learning is lazy: learn only notes the pair (pending), and the maps take
+// the pending pairs when something reads the cache, or when size of them
+// wait. Most streams name their records by external id and never read the
+// cache, and a map of 100,000 pairs costs a cache miss an operation: put
+// in one by one, a new pair takes six (look up its identity and Id, drop
+// the least recently used pair's two entries, add its own two). size
+// pending pairs make the cache anew from the most recent: two
+// operations each, on new maps (see rebuild). While they wait, pending
+// pairs take about 40 bytes each besides their identity strings.
 type identities struct {
 	size    int
 	objects map[string]uint16 // object name → its number in names
 	names   []string
-	// byID and byIdentity map each live slot's Id and identity to it, and
-	// nothing else: learn keeps one pair per Id and per identity.
-	byID       map[idKey]int32  // (object, 15-char Id) → slot
-	byIdentity map[string]int32 // identity → slot
+	// byID and byIdentity map the hashes of each live slot's Id and
+	// identity to it, and nothing else: learn keeps one pair per Id and
+	// per identity, and one per hash. Keys of 8 bytes that need no string
+	// to compare make the tables half as large, and a lookup that misses
+	// touches nothing but its group.
+	seed       maphash.Seed
+	byID       map[uint64]int32 // hash of (object, 15-char Id) → slot
+	byIdentity map[uint64]int32 // hash of identity → slot
 	slots      []idSlot         // at most size; a slot is reused, never freed
 	// head is the most recently used slot, tail the least; -1 when empty.
 	head, tail int32
 	free       int32 // the first slot that remove emptied, linked by next; -1 for none
+	// pending are the pairs learned and not yet in the maps, oldest
+	// first; at most size.
+	pending []idPair
+}
+
+// idPair is a pair as learned: an Id and the identity of its record.
+type idPair struct {
+	key      idKey
+	suffix   [3]byte
+	full     bool
+	identity string
 }
 
 // idKey is a record's Id without its case-safe suffix, and its object.
@@ -41,19 +68,17 @@ type idKey struct {
 }
 
 type idSlot struct {
-	key        idKey
-	suffix     [3]byte // the last 3 characters of the 18-character Id, if given
-	full       bool    // the Id came with its suffix
-	identity   string  // object/external id field=value, folded
-	prev, next int32   // towards head, towards tail; -1 at the ends
+	idPair
+	prev, next int32 // towards head, towards tail; -1 at the ends
 }
 
 func newIdentities(size int) *identities {
 	return &identities{
 		size:       max(size, 1),
 		objects:    map[string]uint16{},
-		byID:       map[idKey]int32{},
-		byIdentity: map[string]int32{},
+		seed:       maphash.MakeSeed(),
+		byID:       map[uint64]int32{},
+		byIdentity: map[uint64]int32{},
 		head:       -1,
 		tail:       -1,
 		free:       -1,
@@ -84,8 +109,9 @@ func identityByKey(object, rk string) string {
 // (15 or 18 characters): its identity by external id when the cache knows
 // it, else its identity by Id.
 func (ids *identities) ofID(object, id string) string {
+	ids.flush()
 	if k, ok := ids.key(object, id, false); ok {
-		if s, ok := ids.byID[k]; ok {
+		if s, ok := ids.slotOfID(k); ok {
 			ids.touch(s)
 			return ids.slots[s].identity
 		}
@@ -103,7 +129,8 @@ func byID(object, identity string) bool {
 // id returns the Salesforce Id of the record with the given identity (by
 // external id), if it is known: 18 characters when Salesforce gave them.
 func (ids *identities) id(identity string) (string, bool) {
-	s, ok := ids.byIdentity[identity]
+	ids.flush()
+	s, ok := ids.slotOfIdentity(identity)
 	if !ok {
 		return "", false
 	}
@@ -119,7 +146,8 @@ func (ids *identities) id(identity string) (string, bool) {
 // given identity. Only identities by external id are worth keeping. The
 // cache keeps the Id as bytes, so it never pins the line it was read
 // from; identity is kept as given: the pipeline makes each identity a
-// string of its own (see identityByKey), so it pins nothing larger.
+// string of its own (see identityByKey), so it pins nothing larger. The
+// pair waits in pending until the cache is read (see flush).
 func (ids *identities) learn(object, id, identity string) {
 	if len(id) < 15 || identity == "" || byID(object, identity) {
 		return
@@ -128,31 +156,127 @@ func (ids *identities) learn(object, id, identity string) {
 	if !ok {
 		return
 	}
-	s, ok := ids.byIdentity[identity]
+	pair := idPair{key: k, identity: identity}
+	if pair.full = len(id) >= 18; pair.full {
+		copy(pair.suffix[:], id[15:18])
+	}
+	ids.pending = append(ids.pending, pair)
+	if len(ids.pending) >= ids.size {
+		ids.flush()
+	}
+}
+
+// flush puts the pending pairs in the maps: one by one (put) when they are
+// fewer than size, else by making the cache anew (rebuild). Everything
+// that reads the maps calls it first.
+func (ids *identities) flush() {
+	if len(ids.pending) >= ids.size {
+		ids.rebuild()
+	} else {
+		for i := range ids.pending {
+			ids.put(&ids.pending[i])
+		}
+	}
+	clear(ids.pending) // the identities go with their slots
+	ids.pending = ids.pending[:0]
+}
+
+// put learns one pair: it becomes the most recently used.
+func (ids *identities) put(pair *idPair) {
+	hi := ids.identityHash(pair.identity)
+	s, ok := ids.byIdentity[hi]
 	switch {
-	case ok && ids.slots[s].key == k: // known: the commonest case after a cold start
+	case ok && ids.slots[s].key == pair.key && ids.slots[s].identity == pair.identity: // known: the commonest case after a cold start
 		ids.touch(s)
 	case ok:
-		ids.remove(s) // the external id now belongs to another record (a re-create)
+		// The external id now belongs to another record (a re-create),
+		// or another identity has its hash and is forgotten.
+		ids.remove(s)
 		fallthrough
 	default:
-		s = ids.place(k, identity)
+		s = ids.place(pair.key, hi, pair.identity)
 	}
 	sl := &ids.slots[s]
-	if sl.full = len(id) >= 18; sl.full {
-		copy(sl.suffix[:], id[15:18])
+	if sl.full = pair.full; sl.full {
+		sl.suffix = pair.suffix
+	}
+}
+
+// rebuild makes the cache anew from the pending pairs, most recent first,
+// then from the pairs it held, most recently used first, until it holds
+// size: a pair is kept unless a more recent pending pair has its Id or its
+// identity (the later learn moved it, as put does), whether that pair was
+// kept or not. With size pending pairs of new records nothing old is left;
+// each pair costs two lookups and two insertions into maps made for size,
+// not the six operations of put.
+//
+// The result is what put would leave, but for one case: put may have
+// evicted an old pair to make room for a pair that a later learn then
+// moved onto another's slot (a re-create); rebuild keeps the old pair
+// instead, which is as true. Either way the cache never answers with a
+// pair a later learn or forget undid (forget flushes first).
+func (ids *identities) rebuild() {
+	old, oldHead := ids.slots, ids.head
+	ids.byID = make(map[uint64]int32, ids.size)
+	ids.byIdentity = make(map[uint64]int32, ids.size)
+	ids.slots = make([]idSlot, 0, ids.size)
+	ids.head, ids.tail, ids.free = -1, -1, -1
+	// The Ids and identities of the pending pairs that were not kept: they
+	// undo older pairs as much as kept ones do. Rare: only re-creates and
+	// repeated learns make them.
+	// A hash taken stands for its pair: an older pair with that hash is
+	// not kept (forgotten, as put does).
+	var undoneIDs, undoneIdentities map[uint64]bool
+	keep := func(pair *idPair) bool {
+		hk, hi := ids.idHash(pair.key), ids.identityHash(pair.identity)
+		_, taken := ids.byID[hk]
+		if !taken {
+			_, taken = ids.byIdentity[hi]
+		}
+		if !taken && undoneIDs != nil {
+			taken = undoneIDs[hk] || undoneIdentities[hi]
+		}
+		if taken {
+			return false
+		}
+		s := int32(len(ids.slots))
+		ids.slots = append(ids.slots, idSlot{idPair: *pair, prev: ids.tail, next: -1})
+		if ids.tail >= 0 {
+			ids.slots[ids.tail].next = s
+		} else {
+			ids.head = s
+		}
+		ids.tail = s
+		ids.byID[hk], ids.byIdentity[hi] = s, s
+		return true
+	}
+	for i := len(ids.pending) - 1; i >= 0 && len(ids.slots) < ids.size; i-- {
+		if pair := &ids.pending[i]; !keep(pair) {
+			if undoneIDs == nil {
+				undoneIDs, undoneIdentities = map[uint64]bool{}, map[uint64]bool{}
+			}
+			undoneIDs[ids.idHash(pair.key)], undoneIdentities[ids.identityHash(pair.identity)] = true, true
+		}
+	}
+	for s := oldHead; s >= 0 && len(ids.slots) < ids.size; s = old[s].next {
+		keep(&old[s].idPair)
 	}
 }
 
 // place gives the pair (k, identity) a slot, at the head of the list: the
 // slot of k if it has one (its identity changed), else a free slot, else
-// the least recently used one's.
-func (ids *identities) place(k idKey, identity string) int32 {
-	s, ok := ids.byID[k]
+// the least recently used one's. hi is identity's hash, which no slot has.
+func (ids *identities) place(k idKey, hi uint64, identity string) int32 {
+	hk := ids.idHash(k)
+	s, ok := ids.byID[hk]
+	if ok && ids.slots[s].key != k {
+		ids.remove(s) // another Id with the same hash: forgotten
+		ok = false
+	}
 	switch {
 	case ok:
 		sl := &ids.slots[s]
-		delete(ids.byIdentity, sl.identity)
+		delete(ids.byIdentity, ids.identityHash(sl.identity))
 		sl.identity = identity
 		ids.touch(s)
 	case ids.free >= 0:
@@ -167,18 +291,22 @@ func (ids *identities) place(k idKey, identity string) int32 {
 		s, ids.free = ids.free, ids.slots[ids.free].next
 		ids.fill(s, k, identity)
 	}
-	ids.byIdentity[identity] = s
+	if !ok {
+		ids.byID[hk] = s
+	}
+	ids.byIdentity[hi] = s
 	return s
 }
 
 // forget drops what is known about the record with Id id (of object): it
 // was deleted, so its external id no longer resolves to it.
 func (ids *identities) forget(object, id string) {
+	ids.flush()
 	k, ok := ids.key(object, id, false)
 	if !ok {
 		return
 	}
-	if s, ok := ids.byID[k]; ok {
+	if s, ok := ids.slotOfID(k); ok {
 		ids.remove(s)
 	}
 }
@@ -205,19 +333,39 @@ func (ids *identities) key(object, id string, add bool) (idKey, bool) {
 	return k, true
 }
 
-// fill puts a pair in the unused slot s, at the head of the list.
+// fill puts a pair in the unused slot s, at the head of the list; the
+// caller maps it.
 func (ids *identities) fill(s int32, k idKey, identity string) {
-	ids.slots[s] = idSlot{key: k, identity: identity, prev: -1, next: -1}
-	ids.byID[k] = s
+	ids.slots[s] = idSlot{idPair: idPair{key: k, identity: identity}, prev: -1, next: -1}
 	ids.pushFront(s)
+}
+
+// slotOfID returns the live slot of the Id k.
+func (ids *identities) slotOfID(k idKey) (int32, bool) {
+	s, ok := ids.byID[ids.idHash(k)]
+	return s, ok && ids.slots[s].key == k
+}
+
+// slotOfIdentity returns the live slot of identity.
+func (ids *identities) slotOfIdentity(identity string) (int32, bool) {
+	s, ok := ids.byIdentity[ids.identityHash(identity)]
+	return s, ok && ids.slots[s].identity == identity
+}
+
+func (ids *identities) idHash(k idKey) uint64 {
+	return maphash.Bytes(ids.seed, k.id[:]) ^ uint64(k.object)*0x9e3779b97f4a7c15
+}
+
+func (ids *identities) identityHash(identity string) uint64 {
+	return maphash.String(ids.seed, identity)
 }
 
 // remove unlinks slot s and drops its map entries; the slot goes to the
 // free list. learn calls it on a slot it fills again at once.
 func (ids *identities) remove(s int32) {
 	sl := &ids.slots[s]
-	delete(ids.byID, sl.key)
-	delete(ids.byIdentity, sl.identity) // a live slot's entries are its own (see place)
+	delete(ids.byID, ids.idHash(sl.key))
+	delete(ids.byIdentity, ids.identityHash(sl.identity)) // a live slot's entries are its own (see place)
 	ids.unlink(s)
 	sl.identity = ""
 	sl.next, ids.free = ids.free, s

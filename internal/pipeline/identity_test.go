@@ -2,43 +2,52 @@ package pipeline
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
-// The id cache costs what the README says per entry (about 160 bytes with
-// external ids of 20-odd characters), and an entry keeps only its own Id,
-// not the result line it was read from.
+// The id cache costs what the README says per entry (about 170 bytes with
+// external ids of 20-odd characters, up to about 210 while as many new
+// pairs wait to be put in), and an entry keeps only its own Id, not the
+// result line it was read from.
 func TestIDCacheEntrySize(t *testing.T) {
 	const n = 100_000
-	per := int64(0)
-	for range 3 { // the largest of three: garbage of the test itself can only hide bytes
-		per = max(per, idCacheBytes(t, n)/n)
-	}
-	t.Logf("%d bytes per entry", per)
-	if per > 200 {
-		t.Fatalf("%d bytes per id cache entry; the README says about 160", per)
+	for _, c := range []struct {
+		waiting int
+		limit   int64
+	}{{0, 200}, {n - 1, 250}} {
+		per := int64(0)
+		for range 3 { // the largest of three: garbage of the test itself can only hide bytes
+			per = max(per, idCacheBytes(t, n, c.waiting)/n)
+		}
+		t.Logf("%d bytes per entry with %d pairs waiting", per, c.waiting)
+		if per > c.limit {
+			t.Errorf("%d bytes per id cache entry with %d pairs waiting; the README says less", per, c.waiting)
+		}
 	}
 }
 
-// idCacheBytes is the heap that a cache of n entries holds.
-func idCacheBytes(t *testing.T, n int) int64 {
+// idCacheBytes is the heap that a cache of n entries holds with waiting
+// more pairs learned and not yet put in.
+func idCacheBytes(t *testing.T, n, waiting int) int64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	ids := newIdentities(n)
-	for i := range n {
+	for i := range n + waiting {
 		line := fmt.Sprintf("001%012dAAA,true,%0200d", i, 0) // a result line: the Id is a slice of it
 		ids.learn("Account", line[:18], fmt.Sprintf("Account/external_id__c=r-%d", i))
 	}
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if len(ids.byID) != n {
-		t.Fatalf("%d entries, want %d", len(ids.byID), n)
+	if len(ids.byID) != n || len(ids.pending) != waiting {
+		t.Fatalf("%d entries and %d waiting, want %d and %d", len(ids.byID), len(ids.pending), n, waiting)
 	}
 	runtime.KeepAlive(ids)
 	return int64(after.HeapAlloc) - int64(before.HeapAlloc)
@@ -124,5 +133,108 @@ func TestDecodedKeyAndIdentity(t *testing.T) {
 		if want := identityByKey(a.c.Object, a.c.RecordKey()); a.identity != want {
 			t.Errorf("%s: identity %q, want %q", value, a.identity, want)
 		}
+	}
+}
+
+// Learning is lazy (pairs wait, then go in one by one or make the cache
+// anew), and neither way changes what the cache answers: without
+// re-creates it holds exactly the size most recently used pairs, as a
+// least-recently-used cache put in one by one does.
+func TestIDCacheKeepsTheMostRecentlyUsed(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	for round := range 200 {
+		size := 1 + rng.IntN(8)
+		ids := newIdentities(size)
+		var recent []int // the model: most recent first, at most size
+		use := func(i int) {
+			recent = slices.DeleteFunc(recent, func(j int) bool { return j == i })
+			recent = slices.Insert(recent, 0, i)
+			recent = recent[:min(len(recent), size)]
+		}
+		for op := range 60 {
+			i := rng.IntN(3 * size)
+			if rng.IntN(3) > 0 {
+				ids.learn("Account", testID(i), testIdentity(i))
+				use(i)
+				continue
+			}
+			_, ok := ids.id(testIdentity(i))
+			if want := slices.Contains(recent, i); ok != want {
+				t.Fatalf("round %d (size %d), op %d: id(%s) found %v, want %v (most recent first: %v)", round, size, op, testIdentity(i), ok, want, recent)
+			}
+			if ok {
+				use(i)
+			}
+		}
+	}
+}
+
+// With re-creates (an external id moving to a new Id, an Id learned with
+// another external id) and deletes among the learns, the cache never
+// answers with a pair that a later learn or forget undid.
+func TestIDCacheNeverAnswersWhatWasUndone(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 300 {
+		size := 1 + rng.IntN(6)
+		ids := newIdentities(size)
+		identityOf := map[int]int{} // the truth: Id → external id
+		idOf := map[int]int{}       // external id → Id
+		unbind := func(id int) {
+			if e, ok := identityOf[id]; ok {
+				delete(idOf, e)
+				delete(identityOf, id)
+			}
+		}
+		for op := range 80 {
+			id, ext := rng.IntN(2*size+2), rng.IntN(2*size+2)
+			switch rng.IntN(4) {
+			case 0, 1:
+				ids.learn("Account", testID(id), testIdentity(ext))
+				unbind(id)
+				if old, ok := idOf[ext]; ok {
+					unbind(old)
+				}
+				identityOf[id], idOf[ext] = ext, id
+			case 2:
+				ids.forget("Account", testID(id))
+				unbind(id)
+			default:
+				if got, ok := ids.id(testIdentity(ext)); ok {
+					if want, bound := idOf[ext]; !bound || got != testID(want) {
+						t.Fatalf("round %d, op %d: id(%s) = %s, but the truth is %v", round, op, testIdentity(ext), got, idOf)
+					}
+				}
+				got := ids.ofID("Account", testID(id))
+				if e, ok := identityOf[id]; got != "Account/id="+testID(id)[:15] && (!ok || got != testIdentity(e)) {
+					t.Fatalf("round %d, op %d: ofID(%s) = %s, but the truth is %v", round, op, testID(id), got, identityOf)
+				}
+			}
+		}
+	}
+}
+
+func testID(i int) string       { return fmt.Sprintf("001%012dAB%d", i, i%10) }
+func testIdentity(i int) string { return fmt.Sprintf("Account/ext__c=%d", i) }
+
+// BenchmarkIDCacheLearn learns the Ids of new records, as a stream of
+// upserts of distinct records does, into a cache of the default size that
+// is already full: the cost of learning an Id in the steady state.
+func BenchmarkIDCacheLearn(b *testing.B) {
+	const size = 100_000
+	const n = 1 << 20
+	idents := make([]string, n)
+	ids := make([]string, n)
+	for i := range n {
+		ids[i] = fmt.Sprintf("001%012dAAA", i)
+		idents[i] = fmt.Sprintf("Account/external_id__c=ext-%d", i)
+	}
+	cache := newIdentities(size)
+	for i := range size {
+		cache.learn("Account", ids[i], idents[i])
+	}
+	b.ResetTimer()
+	for i := range b.N {
+		k := (size + i) % n
+		cache.learn("Account", ids[k], idents[k])
 	}
 }

@@ -116,8 +116,9 @@ type Options struct {
 	// id) the pipeline remembers, learned from upsert and insert results, to
 	// order changes by Id after changes by external id and to resolve
 	// deletes by external id without a query. Default 100,000; an entry
-	// takes about 160 bytes (external ids of 20-odd characters;
-	// TestIDCacheEntrySize), so the default holds about 16 MB at most.
+	// takes about 170 bytes, about 210 while as many Ids learned wait to be
+	// put in (external ids of 20-odd characters; TestIDCacheEntrySize), so
+	// the default holds about 21 MB at most.
 	IDCacheSize int
 	Logger      *slog.Logger
 	Metrics     *metrics.Pipeline // required
