@@ -417,6 +417,7 @@ func (p *Pipeline) handle(records []ahead) {
 		}
 		p.count(func(s *Stats) { s.Consumed += int64(n) })
 	}()
+	now := time.Now() // the time a buffer opens at, for its max_age: one look a poll is close enough
 	for i := range records {
 		a := &records[i]
 		if !p.source.takes(&a.src) {
@@ -424,14 +425,15 @@ func (p *Pipeline) handle(records []ahead) {
 		}
 		p.tracker.consumed(topicPartition{a.src.Topic, a.src.Partition}, a.src.Offset, a.size)
 		consumed[a.src.Topic]++
-		p.dispatch(a)
+		p.dispatch(a, now)
 	}
 }
 
 // dispatch takes a consumed record to its buffer, or to its result: a
 // failure, a skip, a replay's filter. A record of a partition waiting for
-// the schema registry waits behind it (see park).
-func (p *Pipeline) dispatch(a *ahead) {
+// the schema registry waits behind it (see park). A buffer it opens is
+// opened at now.
+func (p *Pipeline) dispatch(a *ahead, now time.Time) {
 	src := a.src
 	tp := topicPartition{src.Topic, src.Partition}
 	if q, ok := p.parked[tp]; ok {
@@ -475,7 +477,7 @@ func (p *Pipeline) dispatch(a *ahead) {
 	} else {
 		parents = p.parents(a.c)
 	}
-	sealed, err := p.batcher.AddKeyed(a.c, a.key, identity, parents, time.Now())
+	sealed, err := p.batcher.AddKeyed(a.c, a.key, identity, parents, now)
 	p.enqueue(sealed)
 	switch {
 	case errors.Is(err, batch.ErrTooLarge):

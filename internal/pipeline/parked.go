@@ -68,8 +68,9 @@ func (p *Pipeline) unpark(tp topicPartition) {
 	}
 	delete(p.parked, tp)
 	p.log.Info("the schema registry answers again: the partition goes on", "topic", tp.topic, "partition", tp.partition, "records", len(q))
+	now := time.Now()
 	for i := range q {
-		p.dispatch(&q[i])
+		p.dispatch(&q[i], now)
 	}
 	p.publishAsync(p.failed)
 	p.failed = nil
