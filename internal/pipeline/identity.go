@@ -42,6 +42,7 @@ type identities struct {
 	// to compare make the tables half as large, and a lookup that misses
 	// touches nothing but its group.
 	seed       maphash.Seed
+	hashMask   uint64 // all ones; tests narrow it to make hashes collide
 	byID       map[uint64]int32 // hash of (object, 15-char Id) → slot
 	byIdentity map[uint64]int32 // hash of identity → slot
 	slots      []idSlot         // at most size; a slot is reused, never freed
@@ -77,6 +78,7 @@ func newIdentities(size int) *identities {
 		size:       max(size, 1),
 		objects:    map[string]uint16{},
 		seed:       maphash.MakeSeed(),
+		hashMask:   ^uint64(0),
 		byID:       map[uint64]int32{},
 		byIdentity: map[uint64]int32{},
 		head:       -1,
@@ -353,11 +355,11 @@ func (ids *identities) slotOfIdentity(identity string) (int32, bool) {
 }
 
 func (ids *identities) idHash(k idKey) uint64 {
-	return maphash.Bytes(ids.seed, k.id[:]) ^ uint64(k.object)*0x9e3779b97f4a7c15
+	return (maphash.Bytes(ids.seed, k.id[:]) ^ uint64(k.object)*0x9e3779b97f4a7c15) & ids.hashMask
 }
 
 func (ids *identities) identityHash(identity string) uint64 {
-	return maphash.String(ids.seed, identity)
+	return maphash.String(ids.seed, identity) & ids.hashMask
 }
 
 // remove unlinks slot s and drops its map entries; the slot goes to the
