@@ -42,7 +42,7 @@ type identities struct {
 	// to compare make the tables half as large, and a lookup that misses
 	// touches nothing but its group.
 	seed       maphash.Seed
-	hashMask   uint64 // all ones; tests narrow it to make hashes collide
+	hashMask   uint64           // all ones; tests narrow it to make hashes collide
 	byID       map[uint64]int32 // hash of (object, 15-char Id) → slot
 	byIdentity map[uint64]int32 // hash of identity → slot
 	slots      []idSlot         // at most size; a slot is reused, never freed
