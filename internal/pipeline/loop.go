@@ -541,34 +541,76 @@ func (p *Pipeline) launch(ctx context.Context) {
 // result, on whichever route the parent came.
 func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
 	for _, id := range b.Identities() {
-		if held[id] || p.busy[id] > 0 {
+		if held[id] || p.busy.holds(id) {
 			return true
 		}
 	}
 	for _, id := range b.Parents() {
-		if held[id] || p.busy[id] > 0 || p.batcher.Holds(id) {
+		if held[id] || p.busy.holds(id) || p.batcher.Holds(id) {
 			return true
 		}
 	}
 	return false
 }
 
-// busyRecords counts, per record identity, the jobs in flight that hold the
-// record. The main loop owns it.
-type busyRecords map[string]int
-
-func (br busyRecords) add(ids []string) {
-	for _, id := range ids {
-		br[id]++
-	}
+// busyRecords tells which record identities the jobs in flight hold. The
+// main loop owns it.
+//
+// A record is held by one job in flight at most (launch starts no buffer
+// that holds a busy record), so each identity maps to the number of the
+// last job that took it, and a job's end only drops its number from the
+// running ones: no lookup and delete per record, each a cache miss in a
+// table of the records in flight. The entries of ended jobs are swept, in
+// the table's order, once they outnumber twice the held ones.
+type busyRecords struct {
+	job     map[string]uint64 // identity → the last job that held it
+	running map[uint64]int    // a job in flight → how many identities it took
+	next    uint64            // the number of the next job
+	held    int               // identities taken by the jobs in flight
 }
 
-func (br busyRecords) remove(ids []string) {
+func newBusyRecords() *busyRecords {
+	return &busyRecords{job: map[string]uint64{}, running: map[uint64]int{}, next: 1}
+}
+
+// holds reports whether a job in flight holds the record identity id.
+func (br *busyRecords) holds(id string) bool {
+	j, ok := br.job[id]
+	return ok && br.running[j] > 0
+}
+
+// add marks ids as held by a new job in flight; none of them may be held.
+func (br *busyRecords) add(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	if len(br.job) > 2*br.held+4096 {
+		br.sweep()
+	}
+	j := br.next
+	br.next++
 	for _, id := range ids {
-		if n := br[id]; n > 1 {
-			br[id] = n - 1
-		} else {
-			delete(br, id) // a map lookup and a delete, the common case
+		br.job[id] = j
+	}
+	br.running[j] = len(ids)
+	br.held += len(ids)
+}
+
+// remove ends the job that add gave ids: its records are free.
+func (br *busyRecords) remove(ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	j := br.job[ids[0]] // the job's own: no other in flight has held ids[0] since
+	br.held -= br.running[j]
+	delete(br.running, j)
+}
+
+// sweep drops the entries of jobs that ended.
+func (br *busyRecords) sweep() {
+	for id, j := range br.job {
+		if br.running[j] == 0 {
+			delete(br.job, id)
 		}
 	}
 }

@@ -167,7 +167,7 @@ type Pipeline struct {
 	inFlight int             // jobs running (see slots.go)
 	napping  int             // job runners between rounds, without a slot
 	waking   []chan struct{} // of napping runners that asked for a slot back, first first
-	busy     busyRecords
+	busy     *busyRecords
 	arenas   recordArenas // for produce calls, on any goroutine
 	// fetchPool recycles fetched records' memory (see poller); nil in a
 	// replay, whose filter and carried copies keep dead-letter records.
@@ -323,7 +323,7 @@ func New(opts Options) (*Pipeline, error) {
 		log:     opts.Logger,
 		batcher: bt,
 		tracker: newTracker(),
-		busy:    busyRecords{},
+		busy:    newBusyRecords(),
 		arenas:  make(recordArenas, keptArenas),
 		ids:     newIdentities(opts.IDCacheSize),
 		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
