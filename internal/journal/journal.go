@@ -13,16 +13,27 @@
 //     offsets of the slice's events. The job may be running.
 //   - closed: written once the results of the slice's events are published
 //     (in exactly-once delivery, in the same Kafka transaction as the
-//     results), with the offsets whose results are out (Published); events
-//     of the slice that are not among them went on to a follow-up job or
-//     are to be loaded again.
+//     results), with the offsets whose results are out; events of the slice
+//     that are not among them went on to a follow-up job or are to be
+//     loaded again. A slice none of whose events has a result (every row
+//     failed for a retryable reason) is closed with no offsets, before the
+//     follow-up job is journaled.
+//
+// An event can still be open in two jobs: when a job ended without
+// processing a row (it failed as a whole, or was aborted before its close)
+// and its rows went to a new job, and in journals written before slices
+// were closed empty. The earlier job is never closed; the later one is the
+// one to re-attach to, which is why Read gives entries in the order of their
+// last word.
 package journal
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -48,11 +59,13 @@ type Entry struct {
 	Partition       int32  `json:"partition"`
 	State           string `json:"state"`
 	// Offsets are the slice's events (open), or those whose results are
-	// published (closed), as sorted, disjoint [first, last] ranges.
+	// published (closed; none when the job published none of them), as
+	// sorted, disjoint [first, last] ranges.
 	Offsets [][2]int64 `json:"offsets"`
 }
 
-// Key is the record key of an entry.
+// Key is the record key of an entry. An entry of no job is keyed by its
+// first offset, so it needs one.
 func (e *Entry) Key() []byte {
 	job := e.JobID
 	if job == "" && len(e.Offsets) > 0 {
@@ -120,7 +133,8 @@ func ptr(s string) *string { return &s }
 
 // Read returns the last entry of every slice of the given source partitions
 // in the journal, with read_committed isolation, so a closing entry of an
-// aborted transaction is not seen. It reads up to the journal's last stable
+// aborted transaction is not seen. Entries come in the order their last
+// words were written, the latest last. It reads up to the journal's last stable
 // offset as listed before reading, however slowly the broker answers (ctx
 // bounds it), so a slow fetch is never taken for the journal's end; a
 // journal that cannot be listed or fetched is an error.
@@ -146,7 +160,11 @@ func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][
 	if err != nil {
 		return nil, fmt.Errorf("read journal: %w", err)
 	}
-	last := map[string]*Entry{}
+	type word struct {
+		e  *Entry
+		at int64 // its offset in the journal
+	}
+	last := map[string]word{}
 	for next := start; next < end; {
 		fetches := cl.PollFetches(ctx)
 		if err := ctx.Err(); err != nil {
@@ -168,13 +186,14 @@ func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][
 				if json.Unmarshal(r.Value, &e) != nil || !want[e.Topic][e.Partition] {
 					return
 				}
-				last[string(r.Key)] = &e
+				last[string(r.Key)] = word{&e, r.Offset}
 			}
 		})
 	}
-	out := make([]*Entry, 0, len(last))
-	for _, e := range last {
-		out = append(out, e)
+	words := slices.SortedFunc(maps.Values(last), func(a, b word) int { return cmp.Compare(a.at, b.at) })
+	out := make([]*Entry, len(words))
+	for i, w := range words {
+		out[i] = w.e
 	}
 	return out, nil
 }

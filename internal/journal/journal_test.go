@@ -1,8 +1,13 @@
 package journal
 
 import (
+	"context"
+	"fmt"
 	"reflect"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 func TestRangesAndEntries(t *testing.T) {
@@ -28,5 +33,58 @@ func TestRangesAndEntries(t *testing.T) {
 	nojob := Entry{Topic: "t", Partition: 0, Offsets: [][2]int64{{42, 43}}}
 	if k := string(nojob.Key()); k != "nojob-42/t/0" {
 		t.Errorf("key of results without a job: %s", k)
+	}
+}
+
+// Read gives the last word on each slice in the order the words were
+// written, the latest last: a slice written again moves to the end, one
+// cleared by a tombstone is gone, slices of other partitions are left out.
+func TestReadGivesEntriesInTheOrderOfTheirLastWord(t *testing.T) {
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cluster.Close()
+	seeds := []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}
+	cl, err := kgo.NewClient(seeds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx := context.Background()
+	const topic = "bulkstream.journal"
+	if err := Create(ctx, cl, topic, 1); err != nil {
+		t.Fatal(err)
+	}
+	entry := func(job string, partition int32, state string, offsets ...[2]int64) *Entry {
+		return &Entry{JobID: job, Topic: "t", Partition: partition, State: state, Offsets: offsets}
+	}
+	var records []*kgo.Record
+	for i := range 10 {
+		records = append(records, entry(fmt.Sprintf("job-%d", i), 0, Open, [2]int64{int64(i), int64(i)}).Record(topic))
+	}
+	records = append(records,
+		entry("job-3", 0, Closed).Record(topic), // every row of job-3 retried
+		entry("job-0", 0, Closed, [2]int64{0, 0}).Record(topic),
+		&kgo.Record{Topic: topic, Key: entry("job-5", 0, Open).Key()}, // cleared
+		entry("job-9", 1, Open, [2]int64{0, 0}).Record(topic),         // another partition
+	)
+	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := Read(ctx, seeds, topic, map[string][]int32{"t": {0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range entries {
+		got = append(got, e.JobID+" "+e.State)
+	}
+	want := []string{"job-1 open", "job-2 open", "job-4 open", "job-6 open", "job-7 open", "job-8 open", "job-9 open", "job-3 closed", "job-0 closed"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("Read gave\n%v\nwant\n%v", got, want)
+	}
+	if len(entries[7].Offsets) != 0 || string(entries[7].Key()) != "job-3/t/0" {
+		t.Errorf("the slice closed empty reads %+v, key %s", *entries[7], entries[7].Key())
 	}
 }

@@ -25,7 +25,7 @@ type spentSlices struct {
 
 type spentSlice struct {
 	key  []byte
-	last int64 // the slice's highest offset
+	last int64 // the slice's highest offset published; -1 for none
 }
 
 // closed records the slices that the journal entries written for outcomes
@@ -38,7 +38,12 @@ func (p *Pipeline) closed(jobID string, closing closedRanges) {
 	defer p.spent.mu.Unlock()
 	for tp, ranges := range closing {
 		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, Offsets: ranges}
-		s := spentSlice{key: e.Key(), last: ranges[len(ranges)-1][1]}
+		// A slice closed with nothing published tells a resume nothing
+		// (its events went on to a follow-up job): spent at the next commit.
+		s := spentSlice{key: e.Key(), last: -1}
+		if len(ranges) > 0 {
+			s.last = ranges[len(ranges)-1][1]
+		}
 		// A job published in chunks closes the same slice again with more
 		// offsets: the slice is spent once the group has passed the last.
 		if i := slices.IndexFunc(p.spent.m[tp], func(x spentSlice) bool { return bytes.Equal(x.key, s.key) }); i >= 0 {

@@ -23,11 +23,15 @@ import (
 // job (see drained).
 
 // publication is one chunk of outcomes to publish, the journal slices its
-// closing entries close (nil: the outcomes' own), and the completion to
-// report once they are out (the Ids a job learned, the end of a job).
+// closing entries close (nil: the outcomes' own) and the job they are
+// slices of ("" for outcomes of no job), and the completion to report once
+// they are out (the Ids a job learned, the end of a job). A publication may
+// close slices with no outcome at all: those of a job none of whose events
+// in the partition have a result yet (all went on to a follow-up job).
 type publication struct {
 	outcomes []outcome
 	closing  closedRanges
+	job      string
 	then     completion
 	// published, when not nil, makes the publication a barrier: it carries
 	// nothing else, and the lane closes it once what was handed before it
@@ -111,8 +115,8 @@ func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
 			continue
 		}
 		c := pub.then
-		if len(pub.outcomes) > 0 {
-			done := p.publish(ctx, pub.outcomes, pub.closing)
+		if len(pub.outcomes) > 0 || len(pub.closing) > 0 {
+			done := p.publish(ctx, pub.job, pub.outcomes, pub.closing)
 			c.sources, c.err = done.sources, done.err
 			p.lanes.recycle(pub.outcomes)
 		}
@@ -123,7 +127,7 @@ func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
 // hand gives a publication to the job runner's lane; it waits while the
 // lane is full, and gives up when the main loop has ended.
 func (p *Pipeline) hand(run *jobRun, pub publication) {
-	if len(pub.outcomes) > 0 {
+	if len(pub.outcomes) > 0 || len(pub.closing) > 0 {
 		run.handed = true
 	}
 	select {
@@ -133,7 +137,7 @@ func (p *Pipeline) hand(run *jobRun, pub publication) {
 }
 
 // drained waits until the runner's lane has published the outcomes the
-// runner handed it, with their journal closing entries. A runner waits so
+// runner handed it and the journal's closing entries. A runner waits so
 // before it journals a follow-up job (a retry, an unfolded change), so that
 // the journal never holds the follow-up's entry before the closing entry of
 // the job before: a crash or a move between the two would find two jobs

@@ -97,6 +97,13 @@ func (p *Pipeline) planAssigned(cl *kgo.Client, parts map[string][]int32, claime
 // job runner asks it (submitter.resume), for as long as that takes. It
 // takes the client from the group callback: the callback may run before Run
 // has stored p.client.
+//
+// An event open in several jobs (see package journal) is attached to the
+// latest in the journal only: the earlier ones ended without processing
+// its row, and re-attached to one of them it would be loaded again beside
+// the later job. An event whose result is out is attached to none. The
+// earlier jobs do not wait for it, and one left with no event is not
+// re-attached.
 func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (*plan, error) {
 	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts)
 	if err != nil {
@@ -108,21 +115,39 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 	}
 	pl := &plan{parts: parts, skip: map[topicPartition]map[int64]bool{}}
 	var spent []*kgo.Record // entries behind the committed offsets: tombstones keep the journal small
-	for _, e := range entries {
+	var open []*journal.Entry
+	latest := map[topicPartition]map[int64]*journal.Entry{} // the last open entry holding an offset
+	for _, e := range entries {                             // in the order they were written
 		tp := topicPartition{e.Topic, e.Partition}
-		if c, ok := committed.Lookup(e.Topic, e.Partition); ok && len(e.Offsets) > 0 && e.Offsets[len(e.Offsets)-1][1] < c.At {
+		c, ok := committed.Lookup(e.Topic, e.Partition)
+		switch {
+		case len(e.Offsets) == 0 && e.State == journal.Closed, // closed with nothing published: it says nothing
+			ok && len(e.Offsets) > 0 && e.Offsets[len(e.Offsets)-1][1] < c.At:
 			spent = append(spent, &kgo.Record{Topic: p.opts.Journal, Key: e.Key()})
-			continue
-		}
-		if e.State == journal.Closed {
+		case e.State == journal.Closed:
 			if pl.skip[tp] == nil {
 				pl.skip[tp] = map[int64]bool{}
 			}
 			e.Each(func(o int64) { pl.skip[tp][o] = true })
+		default:
+			if latest[tp] == nil {
+				latest[tp] = map[int64]*journal.Entry{}
+			}
+			e.Each(func(o int64) { latest[tp][o] = e })
+			open = append(open, e)
+		}
+	}
+	for _, e := range open {
+		tp := topicPartition{e.Topic, e.Partition}
+		a := &attachment{entry: e, missing: map[int64]bool{}}
+		e.Each(func(o int64) {
+			if latest[tp][o] == e && !pl.skip[tp][o] {
+				a.missing[o] = true
+			}
+		})
+		if len(a.missing) == 0 {
 			continue
 		}
-		a := &attachment{entry: e, missing: map[int64]bool{}}
-		e.Each(func(o int64) { a.missing[o] = true })
 		a.buffer = batch.NewBuffer(batch.Key{Object: e.Object, Operation: event.Operation(e.Operation), ExternalIDField: e.ExternalIDField},
 			p.opts.Batch, time.Now())
 		pl.attach = append(pl.attach, a)
@@ -245,7 +270,8 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 
 // closingEntries returns the journal records that close, for each source
 // partition of closing, the slice of job jobID ("" for results of no job)
-// with the offsets whose results are out.
+// with the offsets whose results are out (none for a slice of a job whose
+// events all went on to a follow-up job; a slice of no job has some).
 func (p *Pipeline) closingEntries(jobID string, closing closedRanges) map[topicPartition]*kgo.Record {
 	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
 		return nil

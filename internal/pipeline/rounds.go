@@ -111,13 +111,19 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 				var rest []*batch.Buffer
 				over, rest, err = p.narrow(cur, se.job)
 				round = append(round, rest...)
-				if err == nil && over != nil {
+				switch {
+				case err != nil:
+				case over != nil:
 					outcomes, err = failAll(over, se.job.JobID, attempt, se.job)
+				default: // every row runs again: the job's slices close empty
+					if none := p.unclosed(cur, cl, nil); len(none) > 0 {
+						p.hand(run, publication{job: se.job.JobID, closing: none})
+					}
 				}
 			}
 			var left settled
 			if err == nil && over != nil {
-				left, err = p.settle(over, outcomes, attempt, run)
+				left, err = p.settle(over, cur, outcomes, attempt, run)
 			}
 			if err == nil && len(left.unfold) > 0 {
 				err = p.unfold(ctx, over, left.unfold, attempt+1, run)
@@ -261,8 +267,12 @@ type settled struct {
 // settle hands the final outcomes of a job's events (as outcomes gives
 // them) to the run's publishing lane, settleChunk at a time, and returns
 // what is left (see settled); those events get their results later. Events of partitions lost
-// to cl are passed over: their new owner reports them.
-func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *jobRun) (settled, error) {
+// to cl are passed over: their new owner reports them. journaled is the
+// buffer the job ran (b, or the one b was narrowed from): with the last
+// chunk, each of its slices is closed, those with no result out too, so
+// that the journal closes the job before a follow-up job journals the same
+// events.
+func (p *Pipeline) settle(b, journaled *batch.Buffer, outcomes verdict, attempt int, run *jobRun) (settled, error) {
 	cl := run.cl
 	var out settled
 	var learned []learnedID // from successful rows, one per row
@@ -271,17 +281,28 @@ func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *j
 	retried := map[int]bool{}
 	var chunk []outcome
 	// The journal's closing entries of each chunk name every event
-	// published so far: an entry replaces the one before it.
+	// published so far: an entry replaces the one before it. A slice is
+	// closed with nothing published only with the last chunk: before, its
+	// events may be in a later chunk, and a resume would load them again.
 	closing := closedRanges{}
+	job := "" // the job the outcomes are of; "" when none ran
 	flush := func(last bool) {
 		if len(chunk) == 0 && !last {
 			return
 		}
-		pub := publication{outcomes: chunk}
+		pub := publication{outcomes: chunk, job: job}
 		if len(chunk) > 0 {
 			pub.closing = closing.clone()
 		}
 		if last {
+			if job != "" {
+				for tp, none := range p.unclosed(journaled, cl, closing) {
+					if pub.closing == nil {
+						pub.closing = closedRanges{}
+					}
+					pub.closing[tp] = none
+				}
+			}
 			pub.then = completion{object: b.Key.Object, learned: learned, deleted: deleted}
 		}
 		p.hand(run, pub)
@@ -294,6 +315,9 @@ func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *j
 		o, err := outcomes(i)
 		if err != nil {
 			return settled{}, err
+		}
+		if job == "" {
+			job = o.result.JobID
 		}
 		row := b.Events[i].Row
 		switch {
@@ -341,6 +365,25 @@ func (p *Pipeline) settle(b *batch.Buffer, outcomes verdict, attempt int, run *j
 	}
 	flush(true)
 	return out, nil
+}
+
+// unclosed returns an empty range list for each partition of b's events
+// that is still b's (not lost to cl) and not in closing: the slices of b's
+// job with no result out, which the journal closes empty.
+func (p *Pipeline) unclosed(b *batch.Buffer, cl claim, closing closedRanges) closedRanges {
+	out := closedRanges{}
+	seen := map[topicPartition]bool{}
+	for _, ev := range b.Events {
+		tp := topicPartition{ev.Topic, ev.Partition}
+		if seen[tp] {
+			continue
+		}
+		seen[tp] = true
+		if _, done := closing[tp]; !done && !p.owned.lost(cl, tp) {
+			out[tp] = [][2]int64{}
+		}
+	}
+	return out
 }
 
 // retryableRow is the error taxonomy of rows: lock contention, rows

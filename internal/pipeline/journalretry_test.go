@@ -1,0 +1,234 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
+)
+
+// A job whose rows all fail on a lock publishes no result, yet its slice is
+// closed (with no offset published) before the follow-up job that runs its
+// events again is journaled: read in order, as a resume reads it, no event
+// is ever open in two jobs at once. Before, such a slice stayed open beside
+// its follow-up's, and a crash while the follow-up ran attached the events
+// to either job: the older one's results (all to retry) loaded the rows a
+// second time. With exactly-once delivery the empty closing entry is a
+// transaction of its own.
+func TestJobWithEveryRowRetriedIsClosedBeforeItsFollowUp(t *testing.T) {
+	for _, exactlyOnce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exactly_once=%v", exactlyOnce), func(t *testing.T) { testEveryRowRetried(t, exactlyOnce) })
+	}
+}
+
+func testEveryRowRetried(t *testing.T, exactlyOnce bool) {
+	const n = 20
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	w.emu.SetFaults(bulkemu.Faults{LockErrorRate: 1}) // every row of every job
+	rr := w.readResults()
+	opts := w.options("journal-retry", insertRoute)
+	opts.Journal, opts.MaxAttempts, opts.ExactlyOnce = testJournal, 3, exactlyOnce
+	run := w.start(opts)
+	w.produce(insertRecords("L", n)...)
+	rr.waitFor(t, n, 20*time.Second)
+	run.shutdown(t)
+
+	openIn := map[int64]string{} // event offset → the job whose open entry holds it
+	attempts := map[string]int{} // job → its attempt
+	closedEmpty := map[string]bool{}
+	overlaps := map[[2]string]int{} // (job, job still open) → events
+	for _, e := range readJournalInOrder(t, w) {
+		if e.JobID == "" {
+			continue
+		}
+		if e.State == journal.Closed { // replaces the job's open entry, as a resume reads it
+			for o, job := range openIn {
+				if job == e.JobID {
+					delete(openIn, o)
+				}
+			}
+			if len(e.Offsets) == 0 {
+				closedEmpty[e.JobID] = true
+			}
+			continue
+		}
+		attempts[e.JobID] = e.Attempt
+		e.Each(func(o int64) {
+			if other, ok := openIn[o]; ok && other != e.JobID {
+				overlaps[[2]string{e.JobID, other}]++
+			}
+			openIn[o] = e.JobID
+		})
+	}
+	for jobs, events := range overlaps {
+		t.Errorf("%d events journaled open in job %s (attempt %d) while job %s (attempt %d) still held them open",
+			events, jobs[0], attempts[jobs[0]], jobs[1], attempts[jobs[1]])
+	}
+	for job, attempt := range attempts {
+		if attempt < opts.MaxAttempts && !closedEmpty[job] {
+			t.Errorf("job %s (attempt %d) had every row retried but no closing entry without offsets", job, attempt)
+		}
+	}
+	if len(attempts) < opts.MaxAttempts {
+		t.Fatalf("%d jobs journaled, want at least %d (a follow-up for each retry): the test shows nothing", len(attempts), opts.MaxAttempts)
+	}
+	results, _ := rr.snapshot()
+	for src, rs := range results {
+		if len(rs) != 1 || rs[0].Success || rs[0].ErrorCode != "UNABLE_TO_LOCK_ROW" || rs[0].Attempts != opts.MaxAttempts {
+			t.Errorf("%v: %+v, want one UNABLE_TO_LOCK_ROW failure after %d attempts", src, rs, opts.MaxAttempts)
+		}
+	}
+}
+
+// readJournalInOrder returns the journal's entries as written, read
+// committed, until the journal has no more.
+func readJournalInOrder(t *testing.T, w *world) []journal.Entry {
+	t.Helper()
+	cl := w.client(kgo.ConsumeTopics(testJournal), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchIsolationLevel(kgo.ReadCommitted()))
+	var out []journal.Entry
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		fetches := cl.PollFetches(ctx)
+		cancel()
+		if fetches.NumRecords() == 0 {
+			return out
+		}
+		fetches.EachRecord(func(r *kgo.Record) {
+			var e journal.Entry
+			if r.Value != nil && json.Unmarshal(r.Value, &e) == nil {
+				out = append(out, e)
+			}
+		})
+	}
+}
+
+// A journal written before jobs with every row retried were closed holds
+// an event open in two jobs, as does one where a job failed as a whole and
+// its rows went to a new job. The plan attaches such an event to the
+// latest job only, and to none when its result is out; the earlier jobs do
+// not wait for it, and a job left with no event is not re-attached. A slice
+// closed with nothing published tells nothing and is cleared.
+func TestPlanAttachesAnEventOpenInTwoJobsToTheLatest(t *testing.T) {
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	open := func(job string, first, last int64) journal.Entry {
+		return journal.Entry{JobID: job, Object: "Account", Operation: "insert", Attempt: 1, Topic: "crm.accounts", State: journal.Open, Offsets: [][2]int64{{first, last}}}
+	}
+	closed := func(job string, offsets ...[2]int64) journal.Entry {
+		return journal.Entry{JobID: job, Topic: "crm.accounts", State: journal.Closed, Offsets: offsets}
+	}
+	writeJournal(t, w,
+		open("A", 0, 9), open("B", 0, 9), // every row of A retried in B
+		open("C", 20, 29), open("D", 25, 34), // half of C's rows retried in D
+		open("E", 40, 44), closed("F", [2]int64{40, 44}), // E failed as a whole, F published its rows
+		open("G", 50, 54), closed("G"), open("H", 50, 54), // G closed empty before H
+		open("I", 60, 69), open("J", 0, 0), // J's offset is B's, written after B
+	)
+	opts := w.options("plan", insertRoute)
+	opts.Journal = testJournal
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parts := map[string][]int32{"crm.accounts": {0}}
+	var start kadm.Offsets // the plan is made for a member of the group, which exists
+	start.Add(kadm.Offset{Topic: "crm.accounts", Partition: 0, At: 0, LeaderEpoch: -1})
+	if err := kadm.NewClient(w.client()).CommitAllOffsets(context.Background(), opts.Group, start); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := p.makePlan(context.Background(), w.client(), parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	span := func(first, last int64) map[int64]bool {
+		m := map[int64]bool{}
+		for o := first; o <= last; o++ {
+			m[o] = true
+		}
+		return m
+	}
+	want := map[string]map[int64]bool{"B": span(1, 9), "C": span(20, 24), "D": span(25, 34), "H": span(50, 54), "I": span(60, 69), "J": span(0, 0)}
+	got := map[string]map[int64]bool{}
+	for _, a := range pl.attach {
+		got[a.entry.JobID] = a.missing
+		a.buffer.Close()
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("attachments wait for\n%v\nwant\n%v", got, want)
+	}
+	if pl.resumed != len(want) {
+		t.Errorf("%d jobs resumed, want %d", pl.resumed, len(want))
+	}
+	if skip := pl.skip[topicPartition{"crm.accounts", 0}]; !reflect.DeepEqual(skip, span(40, 44)) {
+		t.Errorf("events passed over: %v, want 40-44", skip)
+	}
+	entries, err := journal.Read(context.Background(), []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, testJournal, parts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.JobID == "G" {
+			t.Errorf("the slice G closed empty is still in the journal: %+v", *e)
+		}
+	}
+}
+
+// The case the plan guards against, end to end: insert job A had every row
+// fail on a lock, its rows went to job B, which inserted them, and the
+// instance stopped before B's results were out, with A's slice never
+// closed (as a journal of an older version has it). The next owner reads
+// B's results and inserts nothing again; re-attached to A, it would have
+// run A's rows again (duplicates) and left B waiting for events that never
+// came.
+func TestResumeAttachesToTheFollowUpJob(t *testing.T) {
+	const n = 10
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	w.produce(insertRecords("R", n)...)
+	csv := "Name\n"
+	for i := range n {
+		csv += fmt.Sprintf("R-%d\n", i)
+	}
+	w.emu.SetFaults(bulkemu.Faults{LockErrorRate: 1})
+	a := runJobBehindThePipeline(t, w, csv, true)
+	w.emu.SetFaults(bulkemu.Faults{})
+	b := runJobBehindThePipeline(t, w, csv, true)
+	entry := func(job string, attempt int) journal.Entry {
+		return journal.Entry{JobID: job, Object: "Account", Operation: "insert", Attempt: attempt, Topic: "crm.accounts", State: journal.Open, Offsets: [][2]int64{{0, n - 1}}}
+	}
+	entries := []journal.Entry{entry(a, 1), entry(b, 2)}
+	for i := range 14 { // finished jobs of later events: read in the order of a map, A would follow B half the time
+		entries = append(entries, journal.Entry{JobID: fmt.Sprintf("7508c00000000%02dZZZ", i), Topic: "crm.accounts", State: journal.Closed,
+			Offsets: [][2]int64{{int64(n + i), int64(n + i)}}})
+	}
+	writeJournal(t, w, entries...)
+	rr := w.readResults()
+	opts := w.options("resume-follow-up", insertRoute)
+	opts.Journal = testJournal
+	run := w.start(opts)
+	rr.waitFor(t, n, 10*time.Second)
+	run.shutdown(t)
+
+	results, _ := rr.snapshot()
+	for src, rs := range results {
+		if len(rs) != 1 || !rs[0].Success || rs[0].JobID != b {
+			t.Errorf("%v: %+v, want one success from the follow-up job %s", src, rs, b)
+		}
+	}
+	names := map[string]int{}
+	for _, r := range w.emu.Records("Account") {
+		names[r.Fields["Name"]]++
+	}
+	for i := range n {
+		if c := names[fmt.Sprintf("R-%d", i)]; c != 1 {
+			t.Errorf("R-%d is in the org %d times, want once", i, c)
+		}
+	}
+	w.committedAtEnd("resume-follow-up", "crm.accounts")
+}
