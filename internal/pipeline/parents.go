@@ -35,8 +35,16 @@ type objectRefs struct {
 	// seen memoises a column as events spell it: its parent object, or ""
 	// for a column that names no parent; at most maxColumns, nil for an
 	// object past maxObjects.
-	seen map[string]string
+	seen map[string]column
+	// last are the columns of the object's last change, in its order: a
+	// stream's changes mostly name the same fields in the same order, and
+	// comparing names costs less than looking each up in seen.
+	last []column
 }
+
+// column is a column as events spell it and the object it refers to, ""
+// for none.
+type column struct{ name, parent string }
 
 // Bounds of what references keeps: objects (each described once) and
 // columns memoised per object. Both come from the data.
@@ -72,7 +80,7 @@ func (p *Pipeline) parents(c *event.Change) []string {
 		if d := p.opts.Described[strings.ToLower(c.Object)]; d != nil {
 			refs = refsOf(d)
 		} else {
-			refs = &objectRefs{seen: map[string]string{}}
+			refs = &objectRefs{seen: map[string]column{}}
 			if p.background != nil {
 				object := c.Object
 				p.spawn(func() { p.describeRefs(p.background, object) })
@@ -80,18 +88,13 @@ func (p *Pipeline) parents(c *event.Change) []string {
 		}
 		p.refs.objects[c.Object] = refs
 	}
+	cols := refs.columns(c.Fields)
 	var out []string
-	for _, f := range c.Fields {
+	for i, f := range c.Fields {
 		if f.Value.Null || f.Value.Text == "" {
 			continue
 		}
-		parent, ok := refs.seen[f.Name]
-		if !ok {
-			parent = refs.parentOf(f.Name)
-			if refs.seen != nil && len(refs.seen) < maxColumns {
-				refs.seen[f.Name] = parent
-			}
-		}
+		parent := cols[i].parent
 		if parent == "" {
 			continue
 		}
@@ -104,6 +107,31 @@ func (p *Pipeline) parents(c *event.Change) []string {
 		}
 	}
 	return out
+}
+
+// columns returns the columns of fields with their parent objects: the
+// last change's when the names are the same, else found in seen, or by
+// parentOf.
+func (r *objectRefs) columns(fields []event.Field) []column {
+	same := len(fields) == len(r.last)
+	for i := 0; same && i < len(fields); i++ {
+		same = fields[i].Name == r.last[i].name
+	}
+	if same {
+		return r.last
+	}
+	r.last = r.last[:0]
+	for _, f := range fields {
+		col, ok := r.seen[f.Name]
+		if !ok {
+			col = column{f.Name, r.parentOf(f.Name)}
+			if r.seen != nil && len(r.seen) < maxColumns {
+				r.seen[f.Name] = col
+			}
+		}
+		r.last = append(r.last, col)
+	}
+	return r.last
 }
 
 // parentColumns returns the columns of a buffer of object that refer to
@@ -173,7 +201,7 @@ func (p *Pipeline) describeRefs(ctx context.Context, object string) {
 
 // refsOf reads the parent columns of an object from its description.
 func refsOf(d *bulk.ObjectDescription) *objectRefs {
-	refs := &objectRefs{described: true, relationships: map[string]string{}, lookups: map[string]string{}, seen: map[string]string{}}
+	refs := &objectRefs{described: true, relationships: map[string]string{}, lookups: map[string]string{}, seen: map[string]column{}}
 	for _, f := range d.Fields {
 		if len(f.ReferenceTo) != 1 { // not a reference, or polymorphic (WhoId)
 			continue

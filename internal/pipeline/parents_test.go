@@ -292,3 +292,35 @@ func TestParentReferencesByNameAndBounded(t *testing.T) {
 		t.Errorf("%d columns kept, want at most %d", n, maxColumns)
 	}
 }
+
+// The columns of an object's last change are remembered in their order:
+// a change naming the same fields in another order, or other fields, gets
+// its own parents.
+func TestParentsOfChangesWithOtherColumns(t *testing.T) {
+	p := &Pipeline{refs: newReferences(), ids: newIdentities(10)}
+	change := func(fields ...string) *event.Change {
+		c := &event.Change{Object: "Contact", Operation: event.Upsert, ExternalIDField: "External_Id__c"}
+		for i := 0; i < len(fields); i += 2 {
+			c.Fields = append(c.Fields, event.Field{Name: fields[i], Value: event.Text(fields[i+1])})
+		}
+		return c
+	}
+	for _, c := range []struct {
+		change *event.Change
+		want   []string
+	}{
+		{change("Name", "n", "Account.External_Id__c", "A-1"), []string{"Account/external_id__c=a-1"}},
+		{change("Name", "n", "Account.External_Id__c", "A-2"), []string{"Account/external_id__c=a-2"}},
+		{change("Account.External_Id__c", "A-3", "Name", "n"), []string{"Account/external_id__c=a-3"}},
+		{change("Account.External_Id__c", "n", "Name", "A-4"), []string{"Account/external_id__c=n"}},
+		{change("Name", "A-5", "Title", "x"), nil},
+		{change("Name", "A-5", "Title", "x", "Parent__r.Code__c", "P"), []string{"Parent__c/code__c=p"}},
+		{change("Title", "x", "Name", "A-5"), nil},
+		{change("Name", "n", "Account.Ext__c", "A"), []string{"Account/ext__c=a"}},
+		{change("Name", "n", "Partner.Ext__c", "A"), []string{"Partner/ext__c=a"}},
+	} {
+		if got := p.parents(c.change); !slices.Equal(got, c.want) {
+			t.Errorf("parents of %v = %q, want %q", c.change.Fields, got, c.want)
+		}
+	}
+}
