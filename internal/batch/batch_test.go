@@ -677,3 +677,39 @@ func TestClosedBufferLeavesItsMemory(t *testing.T) {
 		s.Close()
 	}
 }
+
+// A buffer open alone does not note its records in the holder map as it
+// takes them (nothing else can hold them), yet Holds tells them, before
+// and after another buffer opens, and not once the buffer is sealed.
+func TestHoldsTheRecordsOfABufferOpenAlone(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	for i := range 3 {
+		mustAddAs(t, bt, upsert(int64(i), fmt.Sprintf("K-%d", i), "Name", "x"), fmt.Sprintf("Account/k-%d", i))
+	}
+	if !bt.Holds("Account/k-1") || bt.Holds("Account/k-9") {
+		t.Fatalf("Holds(k-1) = %v, Holds(k-9) = %v with one buffer open", bt.Holds("Account/k-1"), bt.Holds("Account/k-9"))
+	}
+	mustAddAs(t, bt, upsert(3, "K-3", "Name", "x"), "Account/k-3") // noted as it comes now
+	other := &event.Change{Object: "Contact", Operation: event.Insert, Fields: []event.Field{{Name: "LastName", Value: event.Text("x")}},
+		Source: event.Source{Topic: "t", Offset: 4}}
+	mustAddAs(t, bt, other, "")
+	mustAddAs(t, bt, upsert(5, "K-5", "Name", "x"), "Account/k-5")
+	for _, id := range []string{"Account/k-0", "Account/k-3", "Account/k-5"} {
+		if !bt.Holds(id) {
+			t.Errorf("Holds(%s) = false with two buffers open", id)
+		}
+	}
+	for _, b := range bt.SealAll(ReasonShutdown) {
+		b.Close()
+	}
+	if bt.Holds("Account/k-0") {
+		t.Error("Holds(k-0) after its buffer was sealed")
+	}
+}
+
+func mustAddAs(t *testing.T, bt *Batcher, c *event.Change, identity string) {
+	t.Helper()
+	if _, err := bt.Add(c, identity, t0); err != nil {
+		t.Fatal(err)
+	}
+}

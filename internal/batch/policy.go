@@ -58,8 +58,13 @@ type Batcher struct {
 	policy Policy
 	open   map[Key]*Buffer
 	// holder says which open buffer holds a record identity, to seal that
-	// buffer first when another buffer gets a change to the record.
-	holder map[string]*Buffer
+	// buffer first when another buffer gets a change to the record. It
+	// lacks the rows of unnoted, a buffer opened alone: while no other is
+	// open and nothing asks, no other can hold its records, and a stream of
+	// one key saves an insertion an event into a table of the buffer's
+	// size (note puts them in when that ends).
+	holder  map[string]*Buffer
+	unnoted *Buffer
 	last   *Buffer // the open buffer of the last change, see openBuffer
 	// sizes holds the size the last buffer of each key was sealed at: the
 	// next one starts at it and a quarter more (buffers sealed by the
@@ -122,6 +127,9 @@ func (bt *Batcher) AddKeyed(c *event.Change, recordKey, identity string, parents
 	// the lookup is saved (a miss in a large map, 3% of the pipeline's
 	// CPU) and the identity noted again.
 	alone := len(bt.open) == 1 && bt.last != nil && bt.last.Key == k
+	if !alone || len(parents) > 0 {
+		bt.note()
+	}
 	if identity != "" && !alone {
 		held = bt.holder[identity]
 		if held != nil && held.Key != k {
@@ -154,7 +162,7 @@ func (bt *Batcher) AddKeyed(c *event.Change, recordKey, identity string, parents
 		}
 		return sealed, err
 	}
-	if identity != "" && held != b {
+	if identity != "" && held != b && b != bt.unnoted {
 		bt.holder[identity] = b
 	}
 	b.referTo(parents)
@@ -173,11 +181,30 @@ func (bt *Batcher) openBuffer(k Key, now time.Time) *Buffer {
 	}
 	b := bt.open[k]
 	if b == nil {
+		bt.note() // another buffer opens: the one alone is not any more
 		b = newBuffer(k, bt.policy, now, bt.sizes[k])
+		if len(bt.open) == 0 {
+			bt.unnoted = b
+		}
 		bt.open[k] = b
 	}
 	bt.last = b
 	return b
+}
+
+// note puts the rows of the buffer opened alone in holder: another buffer
+// opens, or the caller asks what the open buffers hold.
+func (bt *Batcher) note() {
+	b := bt.unnoted
+	if b == nil {
+		return
+	}
+	bt.unnoted = nil
+	for _, r := range b.Rows {
+		if r.Identity != "" {
+			bt.holder[r.Identity] = b
+		}
+	}
 }
 
 // close forgets the open buffer of k.
@@ -185,12 +212,15 @@ func (bt *Batcher) close(k Key) {
 	if bt.last != nil && bt.last.Key == k {
 		bt.last = nil
 	}
+	if bt.unnoted != nil && bt.unnoted.Key == k {
+		bt.unnoted = nil
+	}
 	delete(bt.open, k)
 }
 
 func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
 	b := bt.open[k]
-	bt.close(k)
+	bt.close(k) // if b was alone and unnoted, holder has none of its rows
 	bt.sizes[k] = b.size().withRoom(bt.policy.MaxRecords)
 	if len(bt.open) == 0 { // the holder's entries were all b's
 		clear(bt.holder)
@@ -208,6 +238,7 @@ func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
 // Holds reports whether an open buffer holds a change to the record with
 // the given identity.
 func (bt *Batcher) Holds(identity string) bool {
+	bt.note()
 	_, ok := bt.holder[identity]
 	return ok
 }
@@ -280,6 +311,7 @@ func (bt *Batcher) Pending() int {
 // the partition is revoked: the new owner reads them again, so they must not
 // be submitted here. Buffers are rebuilt from their remaining events.
 func (bt *Batcher) Drop(topic string, partition int32) error {
+	bt.note()
 	for k, b := range bt.open {
 		keep := make([]int, 0, len(b.Events))
 		for i, ev := range b.Events {
