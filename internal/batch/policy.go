@@ -65,7 +65,7 @@ type Batcher struct {
 	// size (note puts them in when that ends).
 	holder  map[string]*Buffer
 	unnoted *Buffer
-	last   *Buffer // the open buffer of the last change, see openBuffer
+	last    *Buffer // the open buffer of the last change, see openBuffer
 	// sizes holds the size the last buffer of each key was sealed at: the
 	// next one starts at it and a quarter more (buffers sealed by the
 	// memory budget vary in size by a few percent; rows no more than
