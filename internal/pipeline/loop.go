@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/maphash"
 	"runtime"
 	"strings"
 	"sync"
@@ -562,20 +563,25 @@ func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
 // running ones: no lookup and delete per record, each a cache miss in a
 // table of the records in flight. The entries of ended jobs are swept, in
 // the table's order, once they outnumber twice the held ones.
+//
+// Identities are kept as 64-bit hashes: the table is smaller, and a sweep
+// deletes without hashing strings again. Two identities of one hash are
+// one record to it: the second waits for the first's job, which is safe.
 type busyRecords struct {
-	job     map[string]uint64 // identity → the last job that held it
+	seed    maphash.Seed
+	job     map[uint64]uint64 // hash of an identity → the last job that held it
 	running map[uint64]int    // a job in flight → how many identities it took
 	next    uint64            // the number of the next job
 	held    int               // identities taken by the jobs in flight
 }
 
 func newBusyRecords() *busyRecords {
-	return &busyRecords{job: map[string]uint64{}, running: map[uint64]int{}, next: 1}
+	return &busyRecords{seed: maphash.MakeSeed(), job: map[uint64]uint64{}, running: map[uint64]int{}, next: 1}
 }
 
 // holds reports whether a job in flight holds the record identity id.
 func (br *busyRecords) holds(id string) bool {
-	j, ok := br.job[id]
+	j, ok := br.job[maphash.String(br.seed, id)]
 	return ok && br.running[j] > 0
 }
 
@@ -590,7 +596,7 @@ func (br *busyRecords) add(ids []string) {
 	j := br.next
 	br.next++
 	for _, id := range ids {
-		br.job[id] = j
+		br.job[maphash.String(br.seed, id)] = j
 	}
 	br.running[j] = len(ids)
 	br.held += len(ids)
@@ -601,16 +607,16 @@ func (br *busyRecords) remove(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	j := br.job[ids[0]] // the job's own: no other in flight has held ids[0] since
+	j := br.job[maphash.String(br.seed, ids[0])] // the job's own: no other in flight has held ids[0] since
 	br.held -= br.running[j]
 	delete(br.running, j)
 }
 
 // sweep drops the entries of jobs that ended.
 func (br *busyRecords) sweep() {
-	for id, j := range br.job {
+	for h, j := range br.job {
 		if br.running[j] == 0 {
-			delete(br.job, id)
+			delete(br.job, h)
 		}
 	}
 }
