@@ -54,8 +54,13 @@ func (o *ownership) claim(b *batch.Buffer) claim {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	c := claim{}
-	for _, ev := range b.Events {
+	var last topicPartition
+	for i, ev := range b.Events {
 		tp := topicPartition{ev.Topic, ev.Partition}
+		if i > 0 && tp == last { // events come in runs of one partition
+			continue
+		}
+		last = tp
 		if _, ok := c[tp]; !ok {
 			c[tp] = o.gen[tp] // 0 when not owned: lost from the start
 		}
@@ -107,12 +112,27 @@ func (o *ownership) lostEvents(c claim, b *batch.Buffer) []int {
 	o.mu.RLock()
 	defer o.mu.RUnlock()
 	var out []int
+	var m lostMemo
 	for i, ev := range b.Events {
-		if o.lostLocked(c, topicPartition{ev.Topic, ev.Partition}) {
+		if m.lost(o, c, topicPartition{ev.Topic, ev.Partition}) {
 			out = append(out, i)
 		}
 	}
 	return out
+}
+
+// lostMemo answers lostLocked for a run of one partition's events with one
+// look at the maps: a buffer's events come in such runs.
+type lostMemo struct {
+	tp         topicPartition
+	known, was bool
+}
+
+func (m *lostMemo) lost(o *ownership, c claim, tp topicPartition) bool {
+	if !m.known || tp != m.tp {
+		m.tp, m.known, m.was = tp, true, o.lostLocked(c, tp)
+	}
+	return m.was
 }
 
 // hold keeps every partition from being revoked until release is called,
@@ -120,8 +140,9 @@ func (o *ownership) lostEvents(c claim, b *batch.Buffer) []int {
 // holds while it writes a job's journal entry, which is quick.
 func (o *ownership) hold(c claim, b *batch.Buffer) (anyLost bool, release func()) {
 	o.mu.RLock()
+	var m lostMemo
 	for _, ev := range b.Events {
-		if o.lostLocked(c, topicPartition{ev.Topic, ev.Partition}) {
+		if m.lost(o, c, topicPartition{ev.Topic, ev.Partition}) {
 			anyLost = true
 			break
 		}

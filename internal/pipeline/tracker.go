@@ -14,6 +14,10 @@ import (
 type tracker struct {
 	parts map[topicPartition]*partitionTrack
 	bytes int64 // what the records without a published result cost
+	// last is the partition of the last record consumed or published, at
+	// hand without a map lookup: records come in runs of one partition.
+	last     *partitionTrack
+	lastPart topicPartition
 }
 
 // eventCost is what a record in flight costs besides its key, value and
@@ -51,10 +55,11 @@ func newTracker() *tracker { return &tracker{parts: map[topicPartition]*partitio
 // consumed registers a record that needs a result before its offset can be
 // committed; size is its key, value and headers in bytes.
 func (t *tracker) consumed(tp topicPartition, offset int64, size int) {
-	p := t.parts[tp]
+	p := t.part(tp)
 	if p == nil {
 		p = &partitionTrack{next: -1}
 		t.parts[tp] = p
+		t.last, t.lastPart = p, tp
 	}
 	e := tracked{offset: offset, cost: int64(size) + eventCost}
 	p.pending = append(p.pending, e)
@@ -64,7 +69,7 @@ func (t *tracker) consumed(tp topicPartition, offset int64, size int) {
 // published records that the result of a record is out. It returns the
 // partition's new commit offset and whether it advanced.
 func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanced bool) {
-	p := t.parts[tp]
+	p := t.part(tp)
 	if p == nil { // the partition was revoked meanwhile
 		return 0, false
 	}
@@ -90,8 +95,23 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 	return p.next, advanced
 }
 
+// part returns the track of tp, nil if there is none.
+func (t *tracker) part(tp topicPartition) *partitionTrack {
+	if t.last != nil && tp == t.lastPart {
+		return t.last
+	}
+	p := t.parts[tp]
+	if p != nil {
+		t.last, t.lastPart = p, tp
+	}
+	return p
+}
+
 // forget drops a partition that is no longer ours.
 func (t *tracker) forget(tp topicPartition) {
+	if tp == t.lastPart {
+		t.last = nil
+	}
 	if p := t.parts[tp]; p != nil {
 		for _, e := range p.live() {
 			t.bytes -= e.cost

@@ -107,3 +107,23 @@ func BenchmarkTracker(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(int64(b.N)*2*job), "ns/event")
 }
+
+// The track of the last partition is at hand without a lookup; a partition
+// revoked and assigned again starts afresh, not from that track.
+func TestTrackerForgetsThePartitionAtHand(t *testing.T) {
+	tr := newTracker()
+	tp := topicPartition{"t", 0}
+	tr.consumed(tp, 10, 100)
+	tr.consumed(tp, 11, 100)
+	tr.forget(tp)
+	if tr.inFlightBytes() != 0 {
+		t.Fatalf("%d bytes in flight after forget", tr.inFlightBytes())
+	}
+	tr.consumed(tp, 50, 100) // assigned again, read from the committed offset
+	if next, ok := tr.published(tp, 50); !ok || next != 51 {
+		t.Errorf("published(50) = %d, %v; want 51, true (the revoked records hold nothing back)", next, ok)
+	}
+	if n := tr.outstanding(); n != 0 {
+		t.Errorf("%d records outstanding, want 0", n)
+	}
+}
