@@ -10,11 +10,16 @@
 // last word on each slice:
 //
 //   - open: written before the job is closed (UploadComplete), with the
-//     offsets of the slice's events. The job may be running.
+//     offsets of the slice's events. The job may be running. A job's
+//     results are published in chunks; with each chunk but the last the
+//     slice is written again, still open, with the offsets whose results
+//     are out so far (Published, in the same Kafka transaction as the
+//     chunk in exactly-once delivery): a resume passes over those and
+//     re-attaches the others to the job.
 //   - closed: written once the results of the slice's events are published
-//     (in exactly-once delivery, in the same Kafka transaction as the
-//     results), with the offsets whose results are out; events of the slice
-//     that are not among them went on to a follow-up job or are to be
+//     (with the last chunk, in the same transaction in exactly-once
+//     delivery), with the offsets whose results are out; events of the
+//     slice that are not among them went on to a follow-up job or are to be
 //     loaded again. A slice none of whose events has a result (every row
 //     failed for a retryable reason) is closed with no offsets, before the
 //     follow-up job is journaled.
@@ -62,6 +67,13 @@ type Entry struct {
 	// published (closed; none when the job published none of them), as
 	// sorted, disjoint [first, last] ranges.
 	Offsets [][2]int64 `json:"offsets"`
+	// Published, in an open entry, are those of Offsets whose results are
+	// out: a job publishes its results in chunks, and with each chunk but
+	// the last its slice is written again, still open, so that a resume
+	// passes over these and re-attaches the others to the job. None in an
+	// entry written before the first chunk, and in entries of versions
+	// before it (which closed the slice with each chunk instead).
+	Published [][2]int64 `json:"published,omitempty"`
 }
 
 // Key is the record key of an entry. An entry of no job is keyed by its

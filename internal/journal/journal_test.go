@@ -2,6 +2,7 @@ package journal
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"reflect"
 	"testing"
@@ -86,5 +87,26 @@ func TestReadGivesEntriesInTheOrderOfTheirLastWord(t *testing.T) {
 	}
 	if len(entries[7].Offsets) != 0 || string(entries[7].Key()) != "job-3/t/0" {
 		t.Errorf("the slice closed empty reads %+v, key %s", *entries[7], entries[7].Key())
+	}
+}
+
+// Entries written before slices were kept open with their published
+// offsets have none, and an entry without any is written as they were: an
+// older version reads it as before.
+func TestEntriesWithoutPublishedOffsetsAreAsBefore(t *testing.T) {
+	var old Entry
+	if err := json.Unmarshal([]byte(`{"jobId":"J","topic":"t","partition":0,"state":"open","offsets":[[0,9]]}`), &old); err != nil {
+		t.Fatal(err)
+	}
+	if old.Published != nil {
+		t.Errorf("an older entry reads as published %v", old.Published)
+	}
+	e := Entry{JobID: "J", Topic: "t", State: Open, Offsets: [][2]int64{{0, 9}}}
+	if v := string(e.Record("j").Value); v != `{"jobId":"J","topic":"t","partition":0,"state":"open","offsets":[[0,9]]}` {
+		t.Errorf("an entry without published offsets is written %s", v)
+	}
+	e.Published = [][2]int64{{0, 4}}
+	if v := string(e.Record("j").Value); v != `{"jobId":"J","topic":"t","partition":0,"state":"open","offsets":[[0,9]],"published":[[0,4]]}` {
+		t.Errorf("an entry with published offsets is written %s", v)
 	}
 }

@@ -12,10 +12,11 @@ import (
 	"github.com/bulkstream/bulkstream/internal/journal"
 )
 
-// spentSlices remembers the journal's closed slices until the group has
-// committed offsets past them; then nobody needs them any more and a
-// tombstone clears them, so compaction keeps the journal small on an
-// instance that runs for months without a rebalance. Publishing goroutines
+// spentSlices remembers the journal's slices closed, or written again as
+// a job publishes in chunks, until the group has committed offsets past
+// them; then nobody needs them any more and a tombstone clears them, so
+// compaction keeps the journal small on an instance that runs for months
+// without a rebalance. Publishing goroutines
 // add slices, the commit callback (franz-go's goroutine) clears them; the
 // mutex guards the map.
 type spentSlices struct {
@@ -25,12 +26,12 @@ type spentSlices struct {
 
 type spentSlice struct {
 	key  []byte
-	last int64 // the slice's highest offset published; -1 for none
+	last int64 // the slice's highest offset published, or of its events while it is kept open; -1 for none
 }
 
 // closed records the slices that the journal entries written for outcomes
-// close.
-func (p *Pipeline) closed(jobID string, closing closedRanges) {
+// close, or keep open (those in open).
+func (p *Pipeline) closed(jobID string, closing closedRanges, open map[topicPartition]*journal.Entry) {
 	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
 		return
 	}
@@ -41,10 +42,17 @@ func (p *Pipeline) closed(jobID string, closing closedRanges) {
 		// A slice closed with nothing published tells a resume nothing
 		// (its events went on to a follow-up job): spent at the next commit.
 		s := spentSlice{key: e.Key(), last: -1}
+		// A slice kept open holds events whose results are not out: it is
+		// spent once the group has passed all its events, not the
+		// published ones only (cleared before, it would leave the others
+		// to be loaded again).
+		if o := open[tp]; o != nil {
+			ranges = o.Offsets
+		}
 		if len(ranges) > 0 {
 			s.last = ranges[len(ranges)-1][1]
 		}
-		// A job published in chunks closes the same slice again with more
+		// A job published in chunks writes the same slice again with more
 		// offsets: the slice is spent once the group has passed the last.
 		if i := slices.IndexFunc(p.spent.m[tp], func(x spentSlice) bool { return bytes.Equal(x.key, s.key) }); i >= 0 {
 			p.spent.m[tp][i].last = max(p.spent.m[tp][i].last, s.last)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/bulkstream/bulkstream/internal/journal"
 )
 
 // publishAsync publishes outcomes that did not need a job (decode
@@ -17,7 +19,7 @@ func (p *Pipeline) publishAsync(outcomes []outcome) {
 	if len(outcomes) == 0 {
 		return
 	}
-	p.spawn(func() { p.report(p.publish(p.background, "", outcomes, nil)) })
+	p.spawn(func() { p.report(p.publish(p.background, "", outcomes, nil, nil)) })
 }
 
 // report hands a completion to the main loop, unless the loop has ended
@@ -32,10 +34,12 @@ func (p *Pipeline) report(c completion) {
 // publish produces the result (and dead-letter) records of outcomes and
 // the journal entries that close job's slices of closing (nil: the events
 // of outcomes; for a chunk of a job, the events of the chunks before it
-// too, since each closing entry replaces the one before; a slice without
-// offsets: none of its events has a result from the job), and waits until
-// Kafka has them. It retries until ctx ends: a result is never dropped.
-func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, closing closedRanges) completion {
+// too, since each entry replaces the one before; a slice without offsets:
+// none of its events has a result from the job), or that keep those with
+// an entry in open open, with closing's offsets published (see
+// closingEntries), and waits until Kafka has them. It retries until ctx
+// ends: a result is never dropped.
+func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, closing closedRanges, open map[topicPartition]*journal.Entry) completion {
 	if closing == nil {
 		closing = closedRanges{}
 		for i := range outcomes {
@@ -45,9 +49,9 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
 	failpoint("before-publish")
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
-		err := p.produce(ctx, job, outcomes, closing, published)
+		err := p.produce(ctx, job, outcomes, closing, open, published)
 		if err == nil {
-			p.closed(job, closing)
+			p.closed(job, closing, open)
 			break
 		}
 		if ctx.Err() != nil {
@@ -92,17 +96,18 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 }
 
 // produce writes the records of outcomes and the journal entries that
-// close job's slices. At least once: the results, then the closing entries
-// (so a closing entry never stands for results that are not out). Exactly
-// once: per source partition, results and closing entry in one transaction
-// of the partition's producer; partitions in published are done already.
+// close job's slices, or keep them open (see publish). At least once: the
+// results, then the entries (so an entry never names results that are not
+// out). Exactly once: per source partition, results and entry in one
+// transaction of the partition's producer; partitions in published are
+// done already.
 // A slice closed with no result goes in a transaction of its own, with
 // nothing to be atomic with: it is the partition's producer that writes
 // it, so a previous owner fenced off cannot. A record refused as too large
 // is published in a smaller form (see produceRecords and publishPartition)
 // rather than retried as it is.
-func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, closed closedRanges, published map[topicPartition]bool) error {
-	closing := p.closingEntries(job, closed)
+func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, closed closedRanges, open map[topicPartition]*journal.Entry, published map[topicPartition]bool) error {
+	closing := p.closingEntries(job, closed, open)
 	w := p.recordWriter(len(outcomes))
 	w.arena = p.arenas.get()
 	defer p.arenas.put(w.arena) // every ProduceSync of the call has returned

@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"sync/atomic"
+
+	"github.com/bulkstream/bulkstream/internal/journal"
 )
 
 // The publisher stage. Job runners do not produce results: they hand each
@@ -31,8 +33,12 @@ import (
 type publication struct {
 	outcomes []outcome
 	closing  closedRanges
-	job      string
-	then     completion
+	// open holds the open entries of the slices of closing that stay open
+	// (a chunk but the last: the job has more results to publish): they
+	// are written again with closing's offsets as published, not closed.
+	open map[topicPartition]*journal.Entry
+	job  string
+	then completion
 	// published, when not nil, makes the publication a barrier: it carries
 	// nothing else, and the lane closes it once what was handed before it
 	// is published (see drained).
@@ -116,7 +122,7 @@ func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
 		}
 		c := pub.then
 		if len(pub.outcomes) > 0 || len(pub.closing) > 0 {
-			done := p.publish(ctx, pub.job, pub.outcomes, pub.closing)
+			done := p.publish(ctx, pub.job, pub.outcomes, pub.closing, pub.open)
 			c.sources, c.err = done.sources, done.err
 			p.lanes.recycle(pub.outcomes)
 		}

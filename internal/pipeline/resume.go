@@ -103,7 +103,9 @@ func (p *Pipeline) planAssigned(cl *kgo.Client, parts map[string][]int32, claime
 // its row, and re-attached to one of them it would be loaded again beside
 // the later job. An event whose result is out is attached to none. The
 // earlier jobs do not wait for it, and one left with no event is not
-// re-attached.
+// re-attached. A slice still open with some of its results out (its job
+// published them in chunks, and not the last) has those passed over and
+// the others attached to its job, whose results are read again for them.
 func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (*plan, error) {
 	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts)
 	if err != nil {
@@ -134,6 +136,14 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 				latest[tp] = map[int64]*journal.Entry{}
 			}
 			e.Each(func(o int64) { latest[tp][o] = e })
+			for _, r := range e.Published {
+				if pl.skip[tp] == nil {
+					pl.skip[tp] = map[int64]bool{}
+				}
+				for o := r[0]; o <= r[1]; o++ {
+					pl.skip[tp][o] = true
+				}
+			}
 			open = append(open, e)
 		}
 	}
@@ -251,15 +261,8 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 	if p.opts.Journal == "" {
 		return nil
 	}
-	slices := map[topicPartition][]int64{}
-	for _, ev := range b.Events {
-		tp := topicPartition{ev.Topic, ev.Partition}
-		slices[tp] = append(slices[tp], ev.Offset)
-	}
 	var records []*kgo.Record
-	for tp, offsets := range slices {
-		e := journal.Entry{JobID: jobID, Object: b.Key.Object, Operation: string(b.Key.Operation), ExternalIDField: b.Key.ExternalIDField,
-			Attempt: attempt, Topic: tp.topic, Partition: tp.partition, State: journal.Open, Offsets: journal.Ranges(offsets)}
+	for _, e := range openEntries(jobID, b, attempt) {
 		records = append(records, e.Record(p.opts.Journal))
 	}
 	if err := p.client.ProduceSync(ctx, records...).FirstErr(); err != nil {
@@ -268,17 +271,40 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 	return nil
 }
 
+// openEntries returns the open entries of the slices of job jobID, which
+// runs b as attempt number attempt: one for each source partition of b's
+// events.
+func openEntries(jobID string, b *batch.Buffer, attempt int) map[topicPartition]*journal.Entry {
+	slices := map[topicPartition][]int64{}
+	for _, ev := range b.Events {
+		tp := topicPartition{ev.Topic, ev.Partition}
+		slices[tp] = append(slices[tp], ev.Offset)
+	}
+	out := make(map[topicPartition]*journal.Entry, len(slices))
+	for tp, offsets := range slices {
+		out[tp] = &journal.Entry{JobID: jobID, Object: b.Key.Object, Operation: string(b.Key.Operation), ExternalIDField: b.Key.ExternalIDField,
+			Attempt: attempt, Topic: tp.topic, Partition: tp.partition, State: journal.Open, Offsets: journal.Ranges(offsets)}
+	}
+	return out
+}
+
 // closingEntries returns the journal records that close, for each source
 // partition of closing, the slice of job jobID ("" for results of no job)
 // with the offsets whose results are out (none for a slice of a job whose
-// events all went on to a follow-up job; a slice of no job has some).
-func (p *Pipeline) closingEntries(jobID string, closing closedRanges) map[topicPartition]*kgo.Record {
+// events all went on to a follow-up job; a slice of no job has some). A
+// slice with an entry in open stays open instead: its entry is written
+// again with those offsets as published (journal.Entry.Published).
+func (p *Pipeline) closingEntries(jobID string, closing closedRanges, open map[topicPartition]*journal.Entry) map[topicPartition]*kgo.Record {
 	if p.opts.Journal == "" || (jobID == "" && !p.opts.ExactlyOnce) {
 		return nil
 	}
 	out := map[topicPartition]*kgo.Record{}
 	for tp, ranges := range closing {
 		e := journal.Entry{JobID: jobID, Topic: tp.topic, Partition: tp.partition, State: journal.Closed, Offsets: ranges}
+		if o := open[tp]; o != nil {
+			e = *o
+			e.Published = ranges
+		}
 		out[tp] = e.Record(p.opts.Journal)
 	}
 	return out

@@ -100,6 +100,7 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			cur := round[i]
 			var outcomes verdict
 			var err error
+			resumed := resume // the journal's entry of the job cur ran in
 			if resume != nil {
 				outcomes, err = p.submit.resume(ctx, cur, resume.JobID, attempt, cl)
 				resume = nil
@@ -123,7 +124,7 @@ func (p *Pipeline) rounds(ctx context.Context, b *batch.Buffer, attempt int, res
 			}
 			var left settled
 			if err == nil && over != nil {
-				left, err = p.settle(over, cur, outcomes, attempt, run)
+				left, err = p.settle(over, cur, resumed, outcomes, attempt, run)
 			}
 			if err == nil && len(left.unfold) > 0 {
 				err = p.unfold(ctx, over, left.unfold, attempt+1, run)
@@ -271,8 +272,11 @@ type settled struct {
 // buffer the job ran (b, or the one b was narrowed from): with the last
 // chunk, each of its slices is closed, those with no result out too, so
 // that the journal closes the job before a follow-up job journals the same
-// events.
-func (p *Pipeline) settle(b, journaled *batch.Buffer, outcomes verdict, attempt int, run *jobRun) (settled, error) {
+// events. resumed is the journal's entry of the job when it was resumed
+// (journaled holds the events of its slice whose results were not out):
+// its published events are named again, by the entries that keep the slice
+// open and the one that closes it.
+func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, outcomes verdict, attempt int, run *jobRun) (settled, error) {
 	cl := run.cl
 	var out settled
 	var learned []learnedID // from successful rows, one per row
@@ -280,29 +284,54 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, outcomes verdict, attempt 
 	unfolded := map[int]bool{}
 	retried := map[int]bool{}
 	var chunk []outcome
-	// The journal's closing entries of each chunk name every event
-	// published so far: an entry replaces the one before it. A slice is
-	// closed with nothing published only with the last chunk: before, its
-	// events may be in a later chunk, and a resume would load them again.
+	// The journal's entries of each chunk name every event of the slice
+	// published so far: an entry replaces the one before it. A chunk but
+	// the last keeps the slice open (its events not yet published may be
+	// in a later chunk: closed, a resume would load them again); the last
+	// closes it, with nothing published too, unless its partition moved
+	// (the slice stays open for the new owner).
 	closing := closedRanges{}
-	job := "" // the job the outcomes are of; "" when none ran
+	job, jobAttempt := "", 0                   // the job the outcomes are of ("" when none ran) and its attempt
+	var open map[topicPartition]*journal.Entry // the job's open entries, once a chunk needs them
+	opened := func() map[topicPartition]*journal.Entry {
+		switch {
+		case open != nil:
+		case resumed != nil && resumed.JobID == job:
+			open = map[topicPartition]*journal.Entry{{resumed.Topic, resumed.Partition}: resumed}
+		default:
+			open = openEntries(job, journaled, jobAttempt)
+		}
+		return open
+	}
 	flush := func(last bool) {
 		if len(chunk) == 0 && !last {
 			return
 		}
 		pub := publication{outcomes: chunk, job: job}
-		if len(chunk) > 0 {
+		if len(chunk) > 0 || (last && job != "") {
 			pub.closing = closing.clone()
 		}
-		if last {
-			if job != "" {
-				for tp, none := range p.unclosed(journaled, cl, closing) {
-					if pub.closing == nil {
-						pub.closing = closedRanges{}
+		switch {
+		case job == "":
+		case !last:
+			pub.open = opened()
+		default:
+			for tp, none := range p.unclosed(journaled, cl, closing) {
+				pub.closing[tp] = none
+			}
+			for tp := range pub.closing {
+				if !p.owned.lost(cl, tp) {
+					continue
+				}
+				if e := opened()[tp]; e != nil {
+					if pub.open == nil {
+						pub.open = map[topicPartition]*journal.Entry{}
 					}
-					pub.closing[tp] = none
+					pub.open[tp] = e
 				}
 			}
+		}
+		if last {
 			pub.then = completion{object: b.Key.Object, learned: learned, deleted: deleted}
 		}
 		p.hand(run, pub)
@@ -317,7 +346,10 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, outcomes verdict, attempt 
 			return settled{}, err
 		}
 		if job == "" {
-			job = o.result.JobID
+			job, jobAttempt = o.result.JobID, o.result.Attempts
+			if resumed != nil && resumed.JobID == job && len(resumed.Published) > 0 {
+				closing[topicPartition{resumed.Topic, resumed.Partition}] = slices.Clone(resumed.Published)
+			}
 		}
 		row := b.Events[i].Row
 		switch {
