@@ -5,9 +5,10 @@ import (
 	"testing"
 )
 
-// A job's records are busy until it ends, whatever ended before; the
-// entries of ended jobs are swept away, so the table holds about the
-// records in flight, not every record seen.
+// A job's records are busy until it ends, whatever ended before; a job
+// that would hold a busy record is refused and holds nothing; the entries
+// of ended jobs are swept away, so the table holds about the records in
+// flight, not every record seen.
 func TestBusyRecords(t *testing.T) {
 	br := newBusyRecords()
 	ids := func(job, n int) []string {
@@ -18,8 +19,16 @@ func TestBusyRecords(t *testing.T) {
 		return out
 	}
 	a, b := ids(1, 3), ids(2, 2)
-	br.add(a)
-	br.add(b)
+	if !br.take(a) || !br.take(b) {
+		t.Fatal("jobs of distinct records refused")
+	}
+	c := append(ids(3, 2), b[1])
+	if br.take(c) {
+		t.Fatal("a job holding a busy record taken")
+	}
+	if br.holds(c[0]) || br.holds(c[1]) {
+		t.Error("a refused job holds its records")
+	}
 	br.remove(a)
 	for _, id := range a {
 		if br.holds(id) {
@@ -31,7 +40,9 @@ func TestBusyRecords(t *testing.T) {
 			t.Errorf("%s free while its job runs", id)
 		}
 	}
-	br.add(a) // a record's next job
+	if !br.take(a) { // a record's next job
+		t.Fatal("a record's next job refused")
+	}
 	if !br.holds(a[0]) {
 		t.Errorf("%s free while its second job runs", a[0])
 	}
@@ -39,7 +50,7 @@ func TestBusyRecords(t *testing.T) {
 	br.remove(b)
 	for job := range 1000 {
 		j := ids(10+job, 50)
-		br.add(j)
+		br.take(j)
 		br.remove(j)
 	}
 	if n := len(br.job); n > 4096+50 {

@@ -514,7 +514,7 @@ func (p *Pipeline) launch(ctx context.Context) {
 	held := map[string]bool{} // records of the ready buffers passed over
 	waiting := p.ready[:0]
 	for _, b := range p.ready {
-		if p.inFlight >= p.opts.MaxJobsInFlight || p.conflicts(b, held) {
+		if p.inFlight >= p.opts.MaxJobsInFlight || p.conflicts(b, held) || !p.busy.take(b.Identities()) {
 			for _, id := range b.Identities() {
 				held[id] = true
 			}
@@ -527,7 +527,6 @@ func (p *Pipeline) launch(ctx context.Context) {
 		cached := p.cachedIDs(b)
 		cl := p.owned.claim(b)
 		b.SetParentColumns(p.refs.parentColumns(b.Key.Object, b.Columns()))
-		p.busy.add(ids)
 		p.addInFlight(1)
 		p.count(func(s *Stats) { s.Jobs++ })
 		p.spawn(func() { p.runJob(ctx, b, ids, resume, cached, cl) })
@@ -536,14 +535,17 @@ func (p *Pipeline) launch(ctx context.Context) {
 	p.ready = waiting
 }
 
-// conflicts reports whether b holds a record that a running job or an
-// earlier waiting buffer (held) holds, or refers to a parent record that
+// conflicts reports whether b holds a record that an earlier waiting
+// buffer (held) holds, or refers to a parent record that a running job,
 // one of them or an open buffer holds: a child waits for its parent's
-// result, on whichever route the parent came.
+// result, on whichever route the parent came. Whether a running job holds
+// one of b's records, busyRecords.take tells as it takes them.
 func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
-	for _, id := range b.Identities() {
-		if held[id] || p.busy.holds(id) {
-			return true
+	if len(held) > 0 {
+		for _, id := range b.Identities() {
+			if held[id] {
+				return true
+			}
 		}
 	}
 	for _, id := range b.Parents() {
@@ -585,10 +587,13 @@ func (br *busyRecords) holds(id string) bool {
 	return ok && br.running[j] > 0
 }
 
-// add marks ids as held by a new job in flight; none of them may be held.
-func (br *busyRecords) add(ids []string) {
+// take marks ids as held by a new job in flight, unless a job in flight
+// holds one of them; it reports whether it took them. It looks each up as
+// it marks it: one visit to the table a record, not two. What a refused
+// take marked stays behind under a job number that never runs: free.
+func (br *busyRecords) take(ids []string) bool {
 	if len(ids) == 0 {
-		return
+		return true
 	}
 	if len(br.job) > 2*br.held+4096 {
 		br.sweep()
@@ -596,10 +601,15 @@ func (br *busyRecords) add(ids []string) {
 	j := br.next
 	br.next++
 	for _, id := range ids {
-		br.job[maphash.String(br.seed, id)] = j
+		h := maphash.String(br.seed, id)
+		if old, ok := br.job[h]; ok && br.running[old] > 0 {
+			return false
+		}
+		br.job[h] = j
 	}
 	br.running[j] = len(ids)
 	br.held += len(ids)
+	return true
 }
 
 // remove ends the job that add gave ids: its records are free.
