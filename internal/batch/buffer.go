@@ -113,14 +113,18 @@ type Buffer struct {
 	Events []Event
 
 	policy   Policy
-	columns  []string       // header, in first-seen spelling
-	header   int64          // CSV bytes of the header, with its delimiters and line break
-	fieldCol []int          // add's scratch: the column of each field, -1 for a new one
-	colIndex map[string]int // lower-case column name → index
-	colExact map[string]int // column name as events spell it → index (saves folding case per field)
-	byRecord map[string]int // RecordKey → row
-	store    *store
-	enc      encoder
+	columns  []string // header, in first-seen spelling
+	header   int64    // CSV bytes of the header, with its delimiters and line break
+	fieldCol []int    // add's scratch: the column of each field, -1 for a new one
+	// lastNames are the field names of the last change added, whose
+	// columns fieldCol still holds: a change naming the same fields in the
+	// same order, as most of a stream's do, finds them without a lookup.
+	lastNames []string
+	colIndex  map[string]int // lower-case column name → index
+	colExact  map[string]int // column name as events spell it → index (saves folding case per field)
+	byRecord  map[string]int // RecordKey → row
+	store     *store
+	enc       encoder
 	// valueBytes bounds the CSV bytes of all rows without delimiters: the
 	// escaped values of every event plus a line break per row. Coalesced
 	// rows count every event's values, so the estimate errs on the large
@@ -233,10 +237,19 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	coalesce = coalesce && rk != "" && !b.policy.DisableCoalescing
 	var headerGrowth, valueGrowth int64
 	cols, texts := len(b.columns), 0
-	b.fieldCol = b.fieldCol[:0]
+	same := len(c.Fields) == len(b.lastNames)
+	for k := 0; same && k < len(c.Fields); k++ {
+		same = c.Fields[k].Name == b.lastNames[k]
+	}
+	if !same {
+		b.fieldCol, b.lastNames = b.fieldCol[:0], b.lastNames[:0]
+	}
 	for _, f := range c.Fields {
 		texts += len(f.Value.Text)
 		valueGrowth += int64(csvLen(f.Value.CSV()))
+		if same {
+			continue
+		}
 		col, ok := b.lookupColumn(f.Name)
 		if !ok {
 			col = -1
@@ -266,6 +279,7 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 		col := b.fieldCol[k]
 		if col < 0 {
 			col = b.column(f.Name)
+			b.fieldCol[k] = col
 		}
 		b.enc.uvarint(uint64(col))
 		b.enc.bool(f.Value.Null)
@@ -291,6 +305,11 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 		r.Events = append(r.Events, len(b.Events))
 	}
 	b.Events = append(b.Events, Event{Topic: c.Source.Topic, Partition: c.Source.Partition, Offset: c.Source.Offset, Row: row, off: off, n: len(part)})
+	if !same {
+		for _, f := range c.Fields {
+			b.lastNames = append(b.lastNames, f.Name)
+		}
+	}
 	return nil
 }
 
