@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"math"
@@ -285,7 +286,9 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 		b.enc.bool(f.Value.Null)
 		b.enc.string(f.Value.Text)
 	}
+	fields := b.enc.size()
 	b.enc.source(&c.Source)
+	b.enc.uint32(uint32(fields))
 	part := b.enc.reset()
 	off, err := b.store.append(part)
 	if err != nil {
@@ -486,13 +489,10 @@ func (b *Buffer) Source(i int, value bool) (event.Source, error) {
 	if err != nil {
 		return src, err
 	}
-	d := decoder{b: data}
-	n, _ := d.uvarint(), d.uvarint()
-	for k := uint64(0); k < n && d.err == nil; k++ {
-		d.uvarint()
-		d.bool()
-		d.bytes()
+	if len(data) < 4 || int(binary.LittleEndian.Uint32(data[len(data)-4:])) > len(data)-4 {
+		return src, fmt.Errorf("corrupt buffer entry %d", i)
 	}
+	d := decoder{b: data[binary.LittleEndian.Uint32(data[len(data)-4:]) : len(data)-4]}
 	d.source(&src, value)
 	if d.err != nil {
 		return src, fmt.Errorf("corrupt buffer entry %d: %w", i, d.err)

@@ -209,6 +209,10 @@ func (s *store) close() error {
 
 // encoder appends the binary form of changes and sources to a scratch
 // buffer: uvarint lengths followed by bytes, in a fixed order.
+// An event's entry in the store is its fields (their number, the size of
+// their texts, then column, null and text of each), its source record
+// (encoder.source), and the size of the fields' part as 4 bytes, little
+// endian, so that Source reaches the record without reading the fields.
 type encoder struct{ b []byte }
 
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -216,6 +220,8 @@ func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
 func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
 func (e *encoder) string(s string)  { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
 func (e *encoder) reset() []byte    { b := e.b; e.b = e.b[:0]; return b }
+func (e *encoder) size() int        { return len(e.b) }
+func (e *encoder) uint32(v uint32)  { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
 func (e *encoder) bool(v bool)      { e.b = append(e.b, boolByte(v)) }
 func boolByte(v bool) byte {
 	if v {
