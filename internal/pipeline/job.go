@@ -222,7 +222,7 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, c
 		return nil, job.ID, err
 	}
 	failpoint("after-close")
-	outcomes, err := s.finish(ctx, b, job.ID, attempt)
+	outcomes, err := s.finish(ctx, b, job.ID, attempt, false)
 	if err != nil {
 		return nil, job.ID, err
 	}
@@ -231,11 +231,12 @@ func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, c
 }
 
 // finish sees a closed job through: it waits until the job ends and reads
-// its results, for as long as it takes. It returns the job's *bulk.JobError
+// its results, for as long as it takes; part says that b holds only some
+// of the job's rows (see collect). It returns the job's *bulk.JobError
 // when the job ended without processing a row (its rows may run again), a
 // *closedJobError when Salesforce no longer knows the job, or errStopped.
 // The wait looks when jobs like it ended (see jobPace).
-func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, attempt int) (verdict, error) {
+func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, attempt int, part bool) (verdict, error) {
 	op := string(b.Key.Operation)
 	expect := s.pace.expect(b.Key.Object, op, len(b.Rows)) // WaitIngestJobFor bounds it from below
 	var info *bulk.JobInfo
@@ -263,7 +264,7 @@ func (s *submitter) finish(ctx context.Context, b *batch.Buffer, jobID string, a
 			}
 		}
 		rewrite = true
-		outcomes, err = s.collect(ctx, b, info, attempt)
+		outcomes, err = s.collect(ctx, b, info, attempt, part)
 		return err
 	})
 	if err != nil {
@@ -382,7 +383,7 @@ func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, a
 		s.log.Info("a job of the journal was never processed; running its events again", "job", jobID)
 		return s.run(ctx, b, attempt+1, cl)
 	}
-	outcomes, err := s.finish(ctx, b, jobID, attempt)
+	outcomes, err := s.finish(ctx, b, jobID, attempt, true) // a slice, maybe without its published events
 	if _, ok := errors.AsType[*bulk.JobError](err); ok {
 		s.log.Warn("a job of the journal failed as a whole; running its events again", "job", jobID, "error", err)
 		return s.run(ctx, b, attempt+1, cl)
@@ -476,20 +477,30 @@ func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) e
 	return err
 }
 
-// collect reads the result files of a finished job (those its counts say
-// are not empty) and gives every event the outcome of its row. A row Salesforce reports nothing about
-// fails with BULKSTREAM_NO_RESULT, so no event is ever left without one.
-func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int) (verdict, error) {
+// collect reads the result files of a finished job (those that may hold
+// some of b's rows) and gives every event the outcome of its row. A row
+// Salesforce reports nothing about fails with BULKSTREAM_NO_RESULT, so no
+// event is ever left without one.
+//
+// The job's counts are about all its rows. They tell whether the
+// successful and failed files have rows and, when b is the whole job,
+// whether some of b's rows were left unprocessed. When b is a part of the
+// job (part: a resumed slice, without the other partitions' rows and the
+// events whose results are out), a job that processed more rows than b
+// holds may still have left some of b's unprocessed: the
+// unprocessedrecords file is read whenever the job did not end
+// JobComplete (one that did processed every row).
+func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int, part bool) (verdict, error) {
 	rows := make([]rowResult, len(b.Rows))
 	unprocessed := "Salesforce did not process the row: " + info.ErrorMessage
 	readers := []struct {
 		name string
 		open func(context.Context, *bulk.JobInfo) (*bulk.ResultReader, error)
-		some bool // the job's counts say the file has rows
+		some bool // the file may hold some of b's rows
 	}{
 		{"successful", s.client.SuccessfulResults, info.NumberRecordsProcessed > info.NumberRecordsFailed},
 		{"failed", s.client.FailedResults, info.NumberRecordsFailed > 0},
-		{"unprocessed", s.client.UnprocessedRecords, info.NumberRecordsProcessed < int64(len(b.Rows))},
+		{"unprocessed", s.client.UnprocessedRecords, info.NumberRecordsProcessed < int64(len(b.Rows)) || (part && info.State != bulk.StateJobComplete)},
 	}
 	for _, r := range readers {
 		if !r.some { // an API request saved
