@@ -49,10 +49,13 @@
 //	    to another instance meanwhile are left to their new owner.
 //	  - published: the job runner hands the outcomes, 5,000 at a time, to
 //	    its publishing lane (publisher.go), which produces the results and
-//	    dead-letter copies (with the journal's closing entry, in one
-//	    transaction per source partition with exactly-once delivery) while
-//	    the runner goes on; the lane then tells the main loop, the end of
-//	    the job last.
+//	    dead-letter copies while the runner goes on, with a journal entry
+//	    for each of the job's slices (in one transaction per source
+//	    partition with exactly-once delivery): a chunk but the last writes
+//	    the slice's open entry again with the offsets whose results are out
+//	    so far, and the last closes it (a slice whose partition moved
+//	    meanwhile stays open for its new owner). The lane then tells the
+//	    main loop, the end of the job last.
 //	  - committed: the tracker marks the partition's offset up to the
 //	    lowest event without a published result; franz-go commits the marks.
 //

@@ -424,11 +424,12 @@ func TestJobsShareTheMemoryBudget(t *testing.T) {
 	t.Logf("%d jobs, the largest of %d events", len(rows), biggest)
 }
 
-// A job larger than settleChunk publishes its results in chunks, and the
-// journal's closing entry of each chunk names every event published so
-// far, so the last word on the job's slice covers all of them (a chunk's
-// own offsets alone would leave the earlier ones to be loaded again after
-// a crash).
+// A job larger than settleChunk publishes its results in chunks: each
+// chunk but the last writes the slice's open entry again with the events
+// published so far, and the last closes the slice naming all of them, so
+// the last word on the job's slice covers every event (a chunk's own
+// offsets alone would leave the earlier ones to be loaded again after a
+// crash).
 func TestLargeJobClosesItsWholeSlice(t *testing.T) {
 	const n = 2*settleChunk + 1000
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
