@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -231,5 +232,35 @@ func TestArenaRecordsKeepTheirBytes(t *testing.T) {
 	}
 	if got.String() != want.String() {
 		t.Errorf("records written into a reused arena differ from records written without one")
+	}
+}
+
+// The result records of a produce call carry the writer's one clock
+// reading, not one franz-go takes for each; a dead-letter copy keeps the
+// original record's timestamp.
+func TestResultRecordsTakeTheWritersTime(t *testing.T) {
+	now := time.Date(2026, 12, 7, 14, 0, 0, 0, time.UTC)
+	orig := time.Date(2026, 12, 1, 9, 0, 0, 0, time.UTC)
+	w := &recordWriter{topics: testTopics, limit: DefaultMaxRecordBytes, left: 2, now: now}
+	var rs []*kgo.Record
+	for _, ok := range []bool{true, false} {
+		o := outcome{result: Result{Success: ok, Object: "Account", Operation: "upsert"},
+			src: event.Source{Topic: "t", Offset: 1, Value: []byte("{}"), Timestamp: orig}}
+		var err error
+		if rs, err = w.add(rs, &o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, r := range rs {
+		want := now
+		if r.Topic == testTopics.DeadLetter {
+			want = orig
+		}
+		if !r.Timestamp.Equal(want) {
+			t.Errorf("record on %s at %v, want %v", r.Topic, r.Timestamp, want)
+		}
+	}
+	if len(rs) != 3 {
+		t.Errorf("%d records, want a success, a failure and a dead-letter copy", len(rs))
 	}
 }

@@ -157,7 +157,8 @@ func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, 
 // recordWriter returns a writer of the records that publish n outcomes,
 // for one call of produce.
 func (p *Pipeline) recordWriter(n int) *recordWriter {
-	return &recordWriter{topics: p.opts.Results, encode: p.opts.EncodeResult, replay: p.source.replays(), limit: p.opts.MaxRecordBytes, left: n}
+	return &recordWriter{topics: p.opts.Results, encode: p.opts.EncodeResult, replay: p.source.replays(), limit: p.opts.MaxRecordBytes, left: n,
+		now: time.Now()}
 }
 
 // partitionSlices returns, for each source partition of outcomes and of

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"strconv"
+	"time"
 	"unicode/utf8"
 	"unsafe"
 
@@ -148,6 +149,10 @@ type recordWriter struct {
 	values   []byte       // JSON values, handed out up to len
 	left     int          // results still to come, which sizes the slabs
 	arena    *recordArena // where slabs and value buffers come from; nil: new ones
+	// now is the timestamp of the result records, one clock reading a
+	// chunk; zero: franz-go reads the clock for each record as it
+	// produces it.
+	now time.Time
 }
 
 // Sizes of a recordWriter's JSON values: they are appended to buffers of
@@ -205,7 +210,7 @@ func (w *recordWriter) add(out []*kgo.Record, o *outcome) ([]*kgo.Record, error)
 		topic = w.topics.Failure
 	}
 	r := w.record()
-	r.Topic, r.Key, r.Value = topic, src.Key, value
+	r.Topic, r.Key, r.Value, r.Timestamp = topic, src.Key, value, w.now
 	if recordSize(r) > w.limit { // a key of about the limit on its own
 		if small := w.topics.reduced(r); small != nil {
 			r = small
