@@ -42,24 +42,14 @@ func testStoppedBetweenChunks(t *testing.T, exactlyOnce bool) {
 		opts.Batch.MaxRecords, opts.Batch.MaxAge = n, time.Second // one job
 		return opts
 	}
-	first := options()
-	first.ShutdownGrace = 100 * time.Millisecond // the second chunk never goes out
-	run := w.start(first)
-	refused := cutResultsAfter(t, w, settleChunk)
-	w.produce(insertRecords("C", n)...)
-	for deadline := time.Now().Add(20 * time.Second); refused.Load() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the second chunk of results was never published")
-		}
-	}
-	run.shutdown(t)
+	refused := stopBetweenChunks(t, w, options(), insertRecords("C", n))
 	rr.waitFor(t, settleChunk, 10*time.Second)
 	time.Sleep(200 * time.Millisecond) // more results would come now, if wrongly
 	if results, _ := rr.snapshot(); len(results) != settleChunk {
 		t.Fatalf("%d events have results after the first instance, want the first chunk's %d", len(results), settleChunk)
 	}
 	refused.Store(-1) // results go out again
-	run = w.start(options())
+	run := w.start(options())
 	rr.waitFor(t, n, 20*time.Second)
 	run.shutdown(t)
 
@@ -115,6 +105,25 @@ func journalWords(t *testing.T, w *world, job string) []journal.Entry {
 
 // cutResultsAfter lets the first n results through to the success topic
 // and refuses every later produce request that carries results, counting
+
+// stopBetweenChunks runs an instance with opts on records until its first
+// chunk of results is out and the second is refused, and stops it. Results
+// are refused until the caller stores -1 in what it returns.
+func stopBetweenChunks(t *testing.T, w *world, opts Options, records []*kgo.Record) *atomic.Int64 {
+	t.Helper()
+	opts.ShutdownGrace = 100 * time.Millisecond // the second chunk never goes out
+	run := w.start(opts)
+	refused := cutResultsAfter(t, w, settleChunk)
+	w.produce(records...)
+	for deadline := time.Now().Add(20 * time.Second); refused.Load() == 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the second chunk of results was never published")
+		}
+	}
+	run.shutdown(t)
+	return refused
+}
+
 // the refusals in the returned counter, until the counter is set below 0.
 func cutResultsAfter(t *testing.T, w *world, n int64) *atomic.Int64 {
 	t.Helper()

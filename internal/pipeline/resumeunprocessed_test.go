@@ -30,17 +30,7 @@ func TestResumedPartOfAFailedJobRetriesItsUnprocessedRows(t *testing.T) {
 		opts.Batch.MaxRecords, opts.Batch.MaxAge = n, time.Second // one job
 		return opts
 	}
-	first := options()
-	first.ShutdownGrace = 100 * time.Millisecond // the second chunk never goes out
-	run := w.start(first)
-	refused := cutResultsAfter(t, w, settleChunk)
-	w.produce(insertRecords("U", n)...)
-	for deadline := time.Now().Add(20 * time.Second); refused.Load() == 0; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the second chunk of results was never published")
-		}
-	}
-	run.shutdown(t)
+	refused := stopBetweenChunks(t, w, options(), insertRecords("U", n))
 	rr.waitFor(t, settleChunk, 10*time.Second)
 	results, _ := rr.snapshot()
 	loaded := eventsByJob(results)
@@ -49,7 +39,7 @@ func TestResumedPartOfAFailedJobRetriesItsUnprocessedRows(t *testing.T) {
 	}
 	w.emu.SetFaults(bulkemu.Faults{}) // the follow-up job processes every row
 	refused.Store(-1)                 // results go out again
-	run = w.start(options())
+	run := w.start(options())
 	rr.waitFor(t, n, 20*time.Second)
 	run.shutdown(t)
 
