@@ -82,6 +82,25 @@ func (o *ownership) claimParts(parts map[string][]int32) claim {
 	return c
 }
 
+// lostOf returns the partitions of c lost to it; none for a nil c.
+func (o *ownership) lostOf(c claim) map[topicPartition]bool {
+	if c == nil {
+		return nil
+	}
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	var out map[topicPartition]bool
+	for tp := range c {
+		if o.lostLocked(c, tp) {
+			if out == nil {
+				out = map[topicPartition]bool{}
+			}
+			out[tp] = true
+		}
+	}
+	return out
+}
+
 // allLost reports whether every partition of c is lost to it.
 func (o *ownership) allLost(c claim) bool {
 	o.mu.RLock()

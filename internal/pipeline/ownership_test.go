@@ -1,12 +1,18 @@
 package pipeline
 
 import (
+	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kgo"
+
 	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
@@ -42,5 +48,44 @@ func TestLostEventsInRunsOfPartitions(t *testing.T) {
 	release()
 	if !anyLost {
 		t.Error("hold says no partition of the buffer is lost")
+	}
+}
+
+// A job's runner that lost a partition writes no journal entry of it,
+// however late its publication comes: the new owner read the journal when
+// it took the partition and has the word on the slice since (a late entry
+// of the old owner's could reopen a slice the new one closed).
+func TestNoJournalEntryOfALostPartition(t *testing.T) {
+	w := newWorld(t, 1, bulkemu.Options{}, testJournal)
+	p := &Pipeline{client: w.client()}
+	tp := topicPartition{"crm.accounts", 0}
+	p.owned.assign(map[string][]int32{tp.topic: {tp.partition}})
+	cl := p.owned.claimParts(map[string][]int32{tp.topic: {tp.partition}})
+	entry := func(job string) *kgo.Record {
+		e := journal.Entry{JobID: job, Topic: tp.topic, Partition: tp.partition, State: journal.Closed, Offsets: [][2]int64{{0, 9}}}
+		return e.Record(testJournal)
+	}
+	ctx := context.Background()
+	if err := p.produceEntry(ctx, cl, tp, entry("owned")); err != nil {
+		t.Fatal(err)
+	}
+	p.owned.revoke(map[string][]int32{tp.topic: {tp.partition}})
+	p.owned.assign(map[string][]int32{tp.topic: {tp.partition}}) // back to this instance, a new generation
+	if err := p.produceEntry(ctx, cl, tp, entry("lost")); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.produceEntry(ctx, nil, tp, entry("no-claim")); err != nil {
+		t.Fatal(err)
+	}
+	var jobs []string
+	read := w.client(kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{testJournal: {0: kgo.NewOffset().AtStart()}}))
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	for len(jobs) < 2 && rctx.Err() == nil {
+		fs := read.PollFetches(rctx)
+		fs.EachRecord(func(r *kgo.Record) { jobs = append(jobs, strings.SplitN(string(r.Key), "/", 2)[0]) })
+	}
+	if want := []string{"owned", "no-claim"}; !slices.Equal(jobs, want) {
+		t.Errorf("journal entries of jobs %v, want %v", jobs, want)
 	}
 }

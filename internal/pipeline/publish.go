@@ -19,7 +19,7 @@ func (p *Pipeline) publishAsync(outcomes []outcome) {
 	if len(outcomes) == 0 {
 		return
 	}
-	p.spawn(func() { p.report(p.publish(p.background, "", outcomes, nil, nil)) })
+	p.spawn(func() { p.report(p.publish(p.background, "", outcomes, nil, nil, nil)) })
 }
 
 // report hands a completion to the main loop, unless the loop has ended
@@ -38,8 +38,9 @@ func (p *Pipeline) report(c completion) {
 // none of its events has a result from the job), or that keep those with
 // an entry in open open, with closing's offsets published (see
 // closingEntries), and waits until Kafka has them. It retries until ctx
-// ends: a result is never dropped.
-func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, closing closedRanges, open map[topicPartition]*journal.Entry) completion {
+// ends: a result is never dropped. It writes no entry of a partition lost
+// to cl (see produce).
+func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, closing closedRanges, open map[topicPartition]*journal.Entry, cl claim) completion {
 	if closing == nil {
 		closing = closedRanges{}
 		for i := range outcomes {
@@ -49,7 +50,7 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
 	failpoint("before-publish")
 	for pause := 100 * time.Millisecond; ; pause = min(pause*2, 10*time.Second) {
-		err := p.produce(ctx, job, outcomes, closing, open, published)
+		err := p.produce(ctx, job, outcomes, closing, open, published, cl)
 		if err == nil {
 			p.closed(job, closing, open)
 			break
@@ -106,23 +107,37 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 // it, so a previous owner fenced off cannot. A record refused as too large
 // is published in a smaller form (see produceRecords and publishPartition)
 // rather than retried as it is.
-func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, closed closedRanges, open map[topicPartition]*journal.Entry, published map[topicPartition]bool) error {
+//
+// A partition lost to cl (the runner's claim; nil: none) gets no result
+// and no journal entry from here, however late the publication comes: its
+// new owner publishes the results of its events, and it read
+// the journal when it took the partition and has the word on its slices
+// since; an entry written now could reopen a slice it closed and send its
+// events to an old job again. At least once, an entry is written holding
+// the ownership (a revoke waits for it, as for the open entry, see hold);
+// exactly once, a lost partition's results and entry are left to its new
+// owner, which the fencing of its producer ensures for another instance.
+func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, closed closedRanges, open map[topicPartition]*journal.Entry, published map[topicPartition]bool, cl claim) error {
 	closing := p.closingEntries(job, closed, open)
 	w := p.recordWriter(len(outcomes))
 	w.arena = p.arenas.get()
 	defer p.arenas.put(w.arena) // every ProduceSync of the call has returned
 	if !p.opts.ExactlyOnce {
+		lost := p.owned.lostOf(cl)
 		records := make([]*kgo.Record, 0, len(outcomes))
 		for i := range outcomes {
+			if src := outcomes[i].result.Source; lost[topicPartition{src.Topic, src.Partition}] {
+				continue // its new owner publishes it
+			}
 			var err error
 			if records, err = w.add(records, &outcomes[i]); err != nil {
 				return err
 			}
 		}
 		err := p.produceRecords(ctx, records)
-		for _, rec := range closing {
+		for tp, rec := range closing {
 			if err == nil {
-				err = p.client.ProduceSync(ctx, rec).FirstErr()
+				err = p.produceEntry(ctx, cl, tp, rec)
 			}
 		}
 		return err
@@ -143,6 +158,10 @@ func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, 
 		if published[tp] {
 			continue
 		}
+		if cl != nil && p.owned.lost(cl, tp) {
+			published[tp] = true // its new owner's, as errNotOurs below
+			continue
+		}
 		err := p.publishPartition(ctx, tp, byPartition[tp])
 		if err != nil && !errors.Is(err, errNotOurs) {
 			return fmt.Errorf("publish results of %s/%d: %w", tp.topic, tp.partition, err)
@@ -152,6 +171,19 @@ func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, 
 		published[tp] = true
 	}
 	return nil
+}
+
+// produceEntry writes the journal entry rec of partition tp unless tp is
+// lost to cl (nil: no claim), holding the ownership while it does.
+func (p *Pipeline) produceEntry(ctx context.Context, cl claim, tp topicPartition, rec *kgo.Record) error {
+	if cl != nil {
+		p.owned.mu.RLock()
+		defer p.owned.mu.RUnlock()
+		if p.owned.lostLocked(cl, tp) {
+			return nil
+		}
+	}
+	return p.client.ProduceSync(ctx, rec).FirstErr()
 }
 
 // recordWriter returns a writer of the records that publish n outcomes,

@@ -38,6 +38,10 @@ type publication struct {
 	// are written again with closing's offsets as published, not closed.
 	open map[topicPartition]*journal.Entry
 	job  string
+	// cl is the claim of the job's runner: no journal entry of a partition
+	// lost to it is written (its new owner has the word on its slices);
+	// nil for outcomes of no job.
+	cl   claim
 	then completion
 	// published, when not nil, makes the publication a barrier: it carries
 	// nothing else, and the lane closes it once what was handed before it
@@ -122,7 +126,7 @@ func (p *Pipeline) publishLane(ctx context.Context, in <-chan publication) {
 		}
 		c := pub.then
 		if len(pub.outcomes) > 0 || len(pub.closing) > 0 {
-			done := p.publish(ctx, pub.job, pub.outcomes, pub.closing, pub.open)
+			done := p.publish(ctx, pub.job, pub.outcomes, pub.closing, pub.open, pub.cl)
 			c.sources, c.err = done.sources, done.err
 			p.lanes.recycle(pub.outcomes)
 		}

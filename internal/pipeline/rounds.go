@@ -288,8 +288,9 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 	// published so far: an entry replaces the one before it. A chunk but
 	// the last keeps the slice open (its events not yet published may be
 	// in a later chunk: closed, a resume would load them again); the last
-	// closes it, with nothing published too, unless its partition moved
-	// (the slice stays open for the new owner).
+	// closes it, with nothing published too, unless its partition moved:
+	// the entry before stays, and the new owner, which read it, writes the
+	// next.
 	closing := closedRanges{}
 	job, jobAttempt := "", 0                   // the job the outcomes are of ("" when none ran) and its attempt
 	var open map[topicPartition]*journal.Entry // the job's open entries, once a chunk needs them
@@ -307,7 +308,7 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 		if len(chunk) == 0 && !last {
 			return
 		}
-		pub := publication{outcomes: chunk, job: job}
+		pub := publication{outcomes: chunk, job: job, cl: cl}
 		if len(chunk) > 0 || (last && job != "") {
 			pub.closing = closing.clone()
 		}
@@ -320,14 +321,8 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 				pub.closing[tp] = none
 			}
 			for tp := range pub.closing {
-				if !p.owned.lost(cl, tp) {
-					continue
-				}
-				if e := opened()[tp]; e != nil {
-					if pub.open == nil {
-						pub.open = map[topicPartition]*journal.Entry{}
-					}
-					pub.open[tp] = e
+				if p.owned.lost(cl, tp) {
+					delete(pub.closing, tp) // its new owner's word now: see produce
 				}
 			}
 		}
