@@ -101,3 +101,31 @@ func nesting(v []byte) int {
 	}
 	return deepest
 }
+
+// Strings longer than the 8 bytes validString skips at a time, with each
+// kind of byte it must stop at (a quote, an escape, a control character,
+// valid and broken UTF-8) at every place in and around a word.
+func TestValidStringsLongerThanAWord(t *testing.T) {
+	for _, special := range []string{`\"`, `\\`, `\n`, `\u00e9`, `\x`, "\x01", "\x1f", "\x7f", "é", "€", "\xff", "\xc3", "\xe2\x82", `"`} {
+		for before := range 20 {
+			for after := range 12 {
+				v := []byte(`{"k":"` + strings.Repeat("a", before) + special + strings.Repeat("b", after) + `","n":1}`)
+				if _, got := validJSON(v); got != valid(v) {
+					t.Errorf("validJSON(%q) = %v, json.Valid and utf8.Valid say %v", v, got, !got)
+				}
+			}
+		}
+	}
+}
+
+// BenchmarkValidJSON checks the value of the end-to-end benchmark's
+// envelope (see BenchmarkDecodeEnvelopeOfRoute).
+func BenchmarkValidJSON(b *testing.B) {
+	value := []byte(`{"object":"Contact","operation":"upsert","externalIdField":"External_Id__c","fields":` + benchFields + `}`)
+	b.SetBytes(int64(len(value)))
+	for b.Loop() {
+		if _, ok := validJSON(value); !ok {
+			b.Fatal("not valid")
+		}
+	}
+}
