@@ -62,6 +62,10 @@ func (t *tracker) consumed(tp topicPartition, offset int64, size int) {
 		t.last, t.lastPart = p, tp
 	}
 	e := tracked{offset: offset, cost: int64(size) + eventCost}
+	if len(p.pending) == cap(p.pending) && p.head >= len(p.pending)/4 { // room behind: use it rather than grow
+		n := copy(p.pending, p.pending[p.head:])
+		p.pending, p.head = p.pending[:n], 0
+	}
 	p.pending = append(p.pending, e)
 	t.bytes += e.cost
 }

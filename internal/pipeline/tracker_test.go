@@ -68,6 +68,21 @@ func TestTrackerReusesItsSlice(t *testing.T) {
 	if tr.outstanding() != 0 || tr.inFlightBytes() != 0 {
 		t.Fatalf("%d outstanding, %d bytes", tr.outstanding(), tr.inFlightBytes())
 	}
+
+	// A full slice with a quarter or more published at its head moves the
+	// rest down rather than grow, while records flow through with 70% of
+	// it in flight (published moves them down only past half).
+	tr.consumed(tp, 4000, 0)
+	full := cap(tr.parts[tp].pending)
+	for off := int64(4001); off < 4000+int64(10*full); off++ {
+		tr.consumed(tp, off, 0)
+		if back := off - int64(full)*7/10; back >= 4000 {
+			tr.published(tp, back)
+		}
+	}
+	if got := cap(tr.parts[tp].pending); got > full {
+		t.Errorf("the slice grew from %d to %d with 70%% of it in flight", full, got)
+	}
 }
 
 // A job's closing ranges grow in place as offsets come in order, and stay
