@@ -24,6 +24,13 @@
 //     failed for a retryable reason) is closed with no offsets, before the
 //     follow-up job is journaled.
 //
+// An entry written with a chunk of results (one that keeps the slice open,
+// or closes it) that the journal topic refuses as too large is left out:
+// the entry before it stays, and a resume attaches the events published
+// since to the job again, unless the group has committed past them, and
+// publishes their results a second time; the open entry written before the
+// job is closed is never left out.
+//
 // An event can still be open in two jobs: when a job ended without
 // processing a row (it failed as a whole, or was aborted before its close)
 // and its rows went to a new job, and in journals written before slices

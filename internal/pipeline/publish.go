@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -106,7 +107,8 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 // nothing to be atomic with: it is the partition's producer that writes
 // it, so a previous owner fenced off cannot. A record refused as too large
 // is published in a smaller form (see produceRecords and publishPartition)
-// rather than retried as it is.
+// rather than retried as it is; a journal entry, which has none, is left
+// out (entryLeftOut).
 //
 // A partition lost to cl (the runner's claim; nil: none) gets no result
 // and no journal entry from here, however late the publication comes: its
@@ -174,7 +176,8 @@ func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, 
 }
 
 // produceEntry writes the journal entry rec of partition tp unless tp is
-// lost to cl (nil: no claim), holding the ownership while it does.
+// lost to cl (nil: no claim), holding the ownership while it does. An
+// entry refused as too large is left out (see entryLeftOut).
 func (p *Pipeline) produceEntry(ctx context.Context, cl claim, tp topicPartition, rec *kgo.Record) error {
 	if cl != nil {
 		p.owned.mu.RLock()
@@ -183,7 +186,40 @@ func (p *Pipeline) produceEntry(ctx context.Context, cl claim, tp topicPartition
 			return nil
 		}
 	}
-	return p.client.ProduceSync(ctx, rec).FirstErr()
+	err := p.client.ProduceSync(ctx, rec).FirstErr()
+	if tooLarge(err) {
+		p.entryLeftOut(rec, err)
+		return nil
+	}
+	return err
+}
+
+// entryLeftOut warns, at most once a minute, that the journal entry rec,
+// written with a chunk of a job's results, was refused as too large and
+// left out. A job's offsets in a partition that carries several operations
+// are sparse, a range an event, and the entry that keeps a slice open
+// names them twice (Offsets and Published): it can outgrow the journal
+// topic's max.message.bytes. Retried, it would be refused for ever, and
+// each try would publish the chunk's results again.
+//
+// Leaving it out is safe: the journal keeps the slice's entry before it,
+// open, which names fewer events published. After a crash or a move, the
+// events of the chunks published since are either below the committed
+// offset (the group commits past an event only once its result is out),
+// which the plan leaves out (makePlan), or attached to the job again: its
+// results are read and published again for them, duplicate results, never
+// a duplicate insert. Only the publishing lane's entries are left out so;
+// the open entry written before a job is closed (journalOpen) is what
+// keeps its rows from being loaded twice, and is never dropped.
+func (p *Pipeline) entryLeftOut(rec *kgo.Record, err error) {
+	now := time.Now().UnixNano()
+	last := p.lanes.entryWarned.Load()
+	if last != 0 && now-last < int64(time.Minute) || !p.lanes.entryWarned.CompareAndSwap(last, now) {
+		return
+	}
+	p.log.Warn("a journal entry was refused as too large and left out: the entry before it stays, and after a crash some results of its job "+
+		"may be published twice; raise the journal topic's max.message.bytes (logged at most once a minute)",
+		"topic", rec.Topic, "key", string(rec.Key), "bytes", recordSize(rec), "error", err)
 }
 
 // recordWriter returns a writer of the records that publish n outcomes,
@@ -259,15 +295,26 @@ func (p *Pipeline) produceRecords(ctx context.Context, records []*kgo.Record) er
 }
 
 // publishPartition publishes the records of one source partition in one
-// transaction. A transaction refused because a record or a batch was too
-// large says not which: it is tried again with the largest record that has
-// a smaller form (Topics.reduced) in that form, until it goes through or no
-// record is left to reduce.
+// transaction. A transaction refused because its journal entry was too
+// large is tried again without it (see entryLeftOut for why that is safe;
+// the entry is alone in its batch, so it is what was too large). One
+// refused because a result or a dead-letter copy, or a batch of them, was
+// too large says not which: it is tried again with the largest record that
+// has a smaller form (Topics.reduced) in that form, until it goes through
+// or no record is left to reduce.
 func (p *Pipeline) publishPartition(ctx context.Context, tp topicPartition, records []*kgo.Record) error {
 	for {
 		err := p.producers.publishTx(ctx, tp, records)
 		if !tooLarge(err) {
 			return err
+		}
+		if refused, ok := errors.AsType[*refusedError](err); ok {
+			if i := slices.IndexFunc(refused.records, func(r *kgo.Record) bool { return r.Topic == p.opts.Journal }); i >= 0 {
+				entry := refused.records[i]
+				p.entryLeftOut(entry, err)
+				records = slices.DeleteFunc(records, func(r *kgo.Record) bool { return r == entry })
+				continue
+			}
 		}
 		largest, small := -1, (*kgo.Record)(nil)
 		for i, r := range records {

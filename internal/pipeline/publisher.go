@@ -64,6 +64,9 @@ type lanes struct {
 	in   []chan publication
 	next atomic.Uint32
 	free chan []outcome
+	// entryWarned is when a journal entry refused as too large was last
+	// warned about (Unix nanoseconds; see entryLeftOut).
+	entryWarned atomic.Int64
 }
 
 // chunk returns an empty slice for up to settleChunk outcomes, n of them

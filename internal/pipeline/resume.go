@@ -106,6 +106,15 @@ func (p *Pipeline) planAssigned(cl *kgo.Client, parts map[string][]int32, claime
 // re-attached. A slice still open with some of its results out (its job
 // published them in chunks, and not the last) has those passed over and
 // the others attached to its job, whose results are read again for them.
+//
+// Nothing below a partition's committed offset is attached or passed over:
+// the group commits past an event only once its result is out (see
+// tracker), and those events are not consumed again, so an attachment
+// waiting for one would wait for ever. This is what makes it safe for the
+// journal to hold an older word on a slice than its last chunk (a rewrite
+// or a closing entry refused as too large is left out, see produceEntry):
+// the chunks' events since are committed, or re-attached to the job and
+// their results published again.
 func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (*plan, error) {
 	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts)
 	if err != nil {
@@ -119,31 +128,34 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 	var spent []*kgo.Record // entries behind the committed offsets: tombstones keep the journal small
 	var open []*journal.Entry
 	latest := map[topicPartition]map[int64]*journal.Entry{} // the last open entry holding an offset
+	from := map[topicPartition]int64{}                      // the committed offsets: the events below are not consumed again
 	for _, e := range entries {                             // in the order they were written
 		tp := topicPartition{e.Topic, e.Partition}
-		c, ok := committed.Lookup(e.Topic, e.Partition)
+		if c, ok := committed.Lookup(e.Topic, e.Partition); ok {
+			from[tp] = c.At
+		}
+		passOver := func(ranges [][2]int64) {
+			for _, r := range ranges {
+				for o := max(r[0], from[tp]); o <= r[1]; o++ {
+					if pl.skip[tp] == nil {
+						pl.skip[tp] = map[int64]bool{}
+					}
+					pl.skip[tp][o] = true
+				}
+			}
+		}
 		switch {
 		case len(e.Offsets) == 0 && e.State == journal.Closed, // closed with nothing published: it says nothing
-			ok && len(e.Offsets) > 0 && e.Offsets[len(e.Offsets)-1][1] < c.At:
+			len(e.Offsets) > 0 && e.Offsets[len(e.Offsets)-1][1] < from[tp]:
 			spent = append(spent, &kgo.Record{Topic: p.opts.Journal, Key: e.Key()})
 		case e.State == journal.Closed:
-			if pl.skip[tp] == nil {
-				pl.skip[tp] = map[int64]bool{}
-			}
-			e.Each(func(o int64) { pl.skip[tp][o] = true })
+			passOver(e.Offsets)
 		default:
 			if latest[tp] == nil {
 				latest[tp] = map[int64]*journal.Entry{}
 			}
 			e.Each(func(o int64) { latest[tp][o] = e })
-			for _, r := range e.Published {
-				if pl.skip[tp] == nil {
-					pl.skip[tp] = map[int64]bool{}
-				}
-				for o := r[0]; o <= r[1]; o++ {
-					pl.skip[tp][o] = true
-				}
-			}
+			passOver(e.Published)
 			open = append(open, e)
 		}
 	}
@@ -151,7 +163,7 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 		tp := topicPartition{e.Topic, e.Partition}
 		a := &attachment{entry: e, missing: map[int64]bool{}}
 		e.Each(func(o int64) {
-			if latest[tp][o] == e && !pl.skip[tp][o] {
+			if o >= from[tp] && latest[tp][o] == e && !pl.skip[tp][o] {
 				a.missing[o] = true
 			}
 		})
@@ -394,7 +406,8 @@ func (ps *producers) closeAll() {
 }
 
 // publishTx publishes records of one source partition, with the slice's
-// closing entry, in one transaction.
+// closing entry, in one transaction. A transaction that Kafka refused as
+// too large fails with a *refusedError.
 func (ps *producers) publishTx(ctx context.Context, tp topicPartition, records []*kgo.Record) error {
 	ps.mu.Lock()
 	pr := ps.m[tp]
@@ -407,7 +420,16 @@ func (ps *producers) publishTx(ctx context.Context, tp topicPartition, records [
 	if err := pr.cl.BeginTransaction(); err != nil {
 		return err
 	}
-	err := pr.cl.ProduceSync(ctx, records...).FirstErr()
+	var err error
+	var refused []*kgo.Record
+	for _, r := range pr.cl.ProduceSync(ctx, records...) {
+		if r.Err != nil && err == nil {
+			err = r.Err
+		}
+		if tooLarge(r.Err) {
+			refused = append(refused, r.Record)
+		}
+	}
 	commit := kgo.TryCommit
 	if err != nil {
 		commit = kgo.TryAbort
@@ -415,8 +437,22 @@ func (ps *producers) publishTx(ctx context.Context, tp topicPartition, records [
 	if endErr := pr.cl.EndTransaction(ctx, commit); err == nil {
 		err = endErr
 	}
+	if len(refused) > 0 && tooLarge(err) {
+		err = &refusedError{records: refused, err: err}
+	}
 	return err
 }
+
+// refusedError is a transaction Kafka refused as too large, with the
+// records it refused so: those of the batches that were too large, or were
+// themselves.
+type refusedError struct {
+	records []*kgo.Record
+	err     error
+}
+
+func (e *refusedError) Error() string { return e.err.Error() }
+func (e *refusedError) Unwrap() error { return e.err }
 
 // sortedPartitions orders partitions for deterministic publishing.
 func sortedPartitions(m map[topicPartition][]*kgo.Record) []topicPartition {
