@@ -53,9 +53,11 @@
 //	    for each of the job's slices (in one transaction per source
 //	    partition with exactly-once delivery): a chunk but the last writes
 //	    the slice's open entry again with the offsets whose results are out
-//	    so far, and the last closes it (a slice whose partition moved
-//	    meanwhile stays open for its new owner). The lane then tells the
-//	    main loop, the end of the job last.
+//	    so far, and the last closes it. A partition lost to the runner gets
+//	    neither results nor entries from it: its new owner read the journal
+//	    and has the word on the slice. An entry the journal topic refuses
+//	    as too large is left out: the one before stays (see produceEntry).
+//	    The lane then tells the main loop, the end of the job last.
 //	  - committed: the tracker marks the partition's offset up to the
 //	    lowest event without a published result; franz-go commits the marks.
 //
