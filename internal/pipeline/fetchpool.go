@@ -1,10 +1,7 @@
 package pipeline
 
 import (
-	"bytes"
 	"sync"
-
-	"github.com/klauspost/compress/s2"
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -30,32 +27,14 @@ type fetchPool struct {
 
 const fetchPoolSlices = 8
 
-// GetDecompressBytes returns a slice to decompress into: of a snappy
-// block's decoded length, which its header tells (JSON compresses about
-// 7 to 1, and a slice too small is dropped: the codec allocates its own),
-// else of four times the compressed size (a guess; the codec grows it if
-// need be and franz-go puts back the grown one).
-func (fp *fetchPool) GetDecompressBytes(compressed []byte, codec kgo.CompressionCodecType) []byte {
+// GetDecompressBytes returns a slice to decompress into, of at least four
+// times the compressed size (a guess; franz-go grows it if need be and
+// puts back the grown one).
+func (fp *fetchPool) GetDecompressBytes(compressed []byte, _ kgo.CompressionCodecType) []byte {
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
-	return fp.bytes.get(decompressedSize(compressed, codec))
+	return fp.bytes.get(4 * len(compressed))
 }
-
-// decompressedSize is the room GetDecompressBytes gives compressed.
-func decompressedSize(compressed []byte, codec kgo.CompressionCodecType) int {
-	guess := 4 * len(compressed)
-	if codec != kgo.CodecSnappy || bytes.HasPrefix(compressed, xerialPrefix) { // xerial frames chunks: the guess
-		return guess
-	}
-	n, err := s2.DecodedLen(compressed)
-	if err != nil || n > 64*len(compressed)+1024 { // corrupt, or a claim no snappy block makes: franz-go refuses it
-		return guess
-	}
-	return n
-}
-
-// xerialPrefix starts snappy data in xerial's framing (the Java client's).
-var xerialPrefix = []byte{130, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
 
 // PutDecompressBytes takes back a slice franz-go has zeroed.
 func (fp *fetchPool) PutDecompressBytes(b []byte) {

@@ -2,12 +2,7 @@ package pipeline
 
 import (
 	"bytes"
-	"encoding/binary"
-	"slices"
 	"testing"
-
-	"github.com/klauspost/compress/s2"
-	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
@@ -48,37 +43,5 @@ func TestOwnedCopiesTheRecord(t *testing.T) {
 	}
 	if own := owned(event.Source{Value: []byte{}}); own.Value == nil || !bytes.Equal(own.Value, []byte{}) {
 		t.Fatalf("an empty value became nil (a tombstone)")
-	}
-}
-
-// A snappy block is decompressed into a slice of its decoded length, which
-// its header tells: JSON compresses better than the guess of four to one,
-// and a smaller slice would be dropped for one the codec allocates. Other
-// codecs, xerial's framing and a corrupt or absurd header get the guess.
-func TestDecompressedSize(t *testing.T) {
-	value := bytes.Repeat([]byte(`{"object":"Account","operation":"upsert","fields":{"Name":"Acme"}}`), 200)
-	block := s2.EncodeSnappy(nil, value)
-	if len(value) <= 4*len(block) {
-		t.Fatalf("test data compresses %d to %d: not past the guess", len(value), len(block))
-	}
-	for _, c := range []struct {
-		name       string
-		compressed []byte
-		codec      kgo.CompressionCodecType
-		want       int
-	}{
-		{"snappy block", block, kgo.CodecSnappy, len(value)},
-		{"lz4", block, kgo.CodecLz4, 4 * len(block)},
-		{"xerial", append(slices.Clone(xerialPrefix), block...), kgo.CodecSnappy, 4 * (len(block) + len(xerialPrefix))},
-		{"corrupt header", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, kgo.CodecSnappy, 24},
-		{"absurd claim", append(binary.AppendUvarint(nil, 1<<30), 0, 0), kgo.CodecSnappy, 4 * 7},
-	} {
-		if got := decompressedSize(c.compressed, c.codec); got != c.want {
-			t.Errorf("%s: %d, want %d", c.name, got, c.want)
-		}
-	}
-	var fp fetchPool
-	if got := fp.GetDecompressBytes(block, kgo.CodecSnappy); cap(got) < len(value) {
-		t.Errorf("GetDecompressBytes gave room for %d, want %d", cap(got), len(value))
 	}
 }
