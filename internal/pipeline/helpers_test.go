@@ -42,6 +42,14 @@ type world struct {
 	sfDown atomic.Bool
 }
 
+// inBothDeliveryModes runs test as two subtests: at least once and exactly
+// once.
+func inBothDeliveryModes(t *testing.T, test func(t *testing.T, exactlyOnce bool)) {
+	for _, exactlyOnce := range []bool{false, true} {
+		t.Run(fmt.Sprintf("exactly_once=%v", exactlyOnce), func(t *testing.T) { test(t, exactlyOnce) })
+	}
+}
+
 func newWorld(t testing.TB, partitions int32, emuOpts bulkemu.Options, topics ...string) *world {
 	t.Helper()
 	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.SeedTopics(partitions, topics...))

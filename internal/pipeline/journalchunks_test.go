@@ -3,7 +3,6 @@ package pipeline
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"reflect"
 	"sync/atomic"
 	"testing"
@@ -27,9 +26,7 @@ import (
 // closing entry replaced the slice's open entry and named its own events
 // only: the others were loaded again as new rows, duplicating them.
 func TestJobStoppedBetweenChunksIsResumedForTheRest(t *testing.T) {
-	for _, exactlyOnce := range []bool{false, true} {
-		t.Run(fmt.Sprintf("exactly_once=%v", exactlyOnce), func(t *testing.T) { testStoppedBetweenChunks(t, exactlyOnce) })
-	}
+	inBothDeliveryModes(t, testStoppedBetweenChunks)
 }
 
 func testStoppedBetweenChunks(t *testing.T, exactlyOnce bool) {
@@ -198,36 +195,9 @@ func TestPlanAttachesTheUnpublishedEventsOfAnOpenSlice(t *testing.T) {
 		open("A", 0, 19), open("B", 0, 19, [2]int64{0, 4}, [2]int64{8, 9}), // A failed as a whole; B published in chunks
 		open("C", 20, 29, [2]int64{20, 29}), // C's last chunk never closed it
 	)
-	opts := w.options("plan-published", insertRoute)
-	opts.Journal = testJournal
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var start kadm.Offsets
-	start.Add(kadm.Offset{Topic: "crm.accounts", Partition: 0, At: 0, LeaderEpoch: -1})
-	if err := kadm.NewClient(w.client()).CommitAllOffsets(context.Background(), opts.Group, start); err != nil {
-		t.Fatal(err)
-	}
-	pl, err := p.makePlan(context.Background(), w.client(), map[string][]int32{"crm.accounts": {0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	offsets := func(ranges ...[2]int64) map[int64]bool {
-		m := map[int64]bool{}
-		for _, r := range ranges {
-			for o := r[0]; o <= r[1]; o++ {
-				m[o] = true
-			}
-		}
-		return m
-	}
-	got := map[string]map[int64]bool{}
-	for _, a := range pl.attach {
-		got[a.entry.JobID] = a.missing
-		a.buffer.Close()
-	}
-	if want := map[string]map[int64]bool{"B": offsets([2]int64{5, 7}, [2]int64{10, 19})}; !reflect.DeepEqual(got, want) {
+	pl := planAt(t, w, "plan-published", 0)
+	offsets := offsetSet
+	if got, want := attached(pl), map[string]map[int64]bool{"B": offsets([2]int64{5, 7}, [2]int64{10, 19})}; !reflect.DeepEqual(got, want) {
 		t.Errorf("attachments wait for\n%v\nwant\n%v", got, want)
 	}
 	if skip, want := pl.skip[topicPartition{"crm.accounts", 0}], offsets([2]int64{0, 4}, [2]int64{8, 9}, [2]int64{20, 29}); !reflect.DeepEqual(skip, want) {

@@ -24,9 +24,7 @@ import (
 // second time. With exactly-once delivery the empty closing entry is a
 // transaction of its own.
 func TestJobWithEveryRowRetriedIsClosedBeforeItsFollowUp(t *testing.T) {
-	for _, exactlyOnce := range []bool{false, true} {
-		t.Run(fmt.Sprintf("exactly_once=%v", exactlyOnce), func(t *testing.T) { testEveryRowRetried(t, exactlyOnce) })
-	}
+	inBothDeliveryModes(t, testEveryRowRetried)
 }
 
 func testEveryRowRetried(t *testing.T, exactlyOnce bool) {
@@ -131,36 +129,11 @@ func TestPlanAttachesAnEventOpenInTwoJobsToTheLatest(t *testing.T) {
 		open("G", 50, 54), closed("G"), open("H", 50, 54), // G closed empty before H
 		open("I", 60, 69), open("J", 0, 0), // J's offset is B's, written after B
 	)
-	opts := w.options("plan", insertRoute)
-	opts.Journal = testJournal
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
 	parts := map[string][]int32{"crm.accounts": {0}}
-	var start kadm.Offsets // the plan is made for a member of the group, which exists
-	start.Add(kadm.Offset{Topic: "crm.accounts", Partition: 0, At: 0, LeaderEpoch: -1})
-	if err := kadm.NewClient(w.client()).CommitAllOffsets(context.Background(), opts.Group, start); err != nil {
-		t.Fatal(err)
-	}
-	pl, err := p.makePlan(context.Background(), w.client(), parts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	span := func(first, last int64) map[int64]bool {
-		m := map[int64]bool{}
-		for o := first; o <= last; o++ {
-			m[o] = true
-		}
-		return m
-	}
+	pl := planAt(t, w, "plan", 0)
+	span := func(first, last int64) map[int64]bool { return offsetSet([2]int64{first, last}) }
 	want := map[string]map[int64]bool{"B": span(1, 9), "C": span(20, 24), "D": span(25, 34), "H": span(50, 54), "I": span(60, 69), "J": span(0, 0)}
-	got := map[string]map[int64]bool{}
-	for _, a := range pl.attach {
-		got[a.entry.JobID] = a.missing
-		a.buffer.Close()
-	}
-	if !reflect.DeepEqual(got, want) {
+	if got := attached(pl); !reflect.DeepEqual(got, want) {
 		t.Errorf("attachments wait for\n%v\nwant\n%v", got, want)
 	}
 	if pl.resumed != len(want) {
@@ -231,4 +204,49 @@ func TestResumeAttachesToTheFollowUpJob(t *testing.T) {
 		}
 	}
 	w.committedAtEnd("resume-follow-up", "crm.accounts")
+}
+
+// planAt makes the plan of partition 0 of crm.accounts from the journal,
+// for a pipeline whose group (named) has committed offset committed: a
+// plan is made for a member of the group, which exists.
+func planAt(t *testing.T, w *world, group string, committed int64) *plan {
+	t.Helper()
+	opts := w.options(group, insertRoute)
+	opts.Journal = testJournal
+	p, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var start kadm.Offsets
+	start.Add(kadm.Offset{Topic: "crm.accounts", Partition: 0, At: committed, LeaderEpoch: -1})
+	if err := kadm.NewClient(w.client()).CommitAllOffsets(context.Background(), opts.Group, start); err != nil {
+		t.Fatal(err)
+	}
+	pl, err := p.makePlan(context.Background(), w.client(), map[string][]int32{"crm.accounts": {0}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pl
+}
+
+// attached returns the offsets each job of pl waits for, and closes the
+// attachments' buffers.
+func attached(pl *plan) map[string]map[int64]bool {
+	got := map[string]map[int64]bool{}
+	for _, a := range pl.attach {
+		got[a.entry.JobID] = a.missing
+		a.buffer.Close()
+	}
+	return got
+}
+
+// offsetSet returns the offsets of ranges as a set.
+func offsetSet(ranges ...[2]int64) map[int64]bool {
+	m := map[int64]bool{}
+	for _, r := range ranges {
+		for o := r[0]; o <= r[1]; o++ {
+			m[o] = true
+		}
+	}
+	return m
 }

@@ -1,13 +1,11 @@
 package pipeline
 
 import (
-	"context"
 	"fmt"
 	"reflect"
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/internal/journal"
@@ -27,9 +25,7 @@ import (
 // its entry refused each time (at least once: duplicate results), and the
 // partition never got further.
 func TestJournalEntryTooLargeIsLeftOut(t *testing.T) {
-	for _, exactlyOnce := range []bool{false, true} {
-		t.Run(fmt.Sprintf("exactly_once=%v", exactlyOnce), func(t *testing.T) { testJournalEntryTooLarge(t, exactlyOnce) })
-	}
+	inBothDeliveryModes(t, testJournalEntryTooLarge)
 }
 
 func testJournalEntryTooLarge(t *testing.T, exactlyOnce bool) {
@@ -90,36 +86,9 @@ func TestPlanLeavesOutWhatIsBelowTheCommittedOffset(t *testing.T) {
 		entry("B", journal.Closed, [][2]int64{{5, 6}, {30, 31}}),
 		entry("E", journal.Open, [][2]int64{{7, 9}, {40, 41}}, [2]int64{40, 41}), // what is left is published
 	)
-	opts := w.options("plan-committed", insertRoute)
-	opts.Journal = testJournal
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var start kadm.Offsets
-	start.Add(kadm.Offset{Topic: "crm.accounts", Partition: 0, At: committedAt, LeaderEpoch: -1})
-	if err := kadm.NewClient(w.client()).CommitAllOffsets(context.Background(), opts.Group, start); err != nil {
-		t.Fatal(err)
-	}
-	pl, err := p.makePlan(context.Background(), w.client(), map[string][]int32{"crm.accounts": {0}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	offsets := func(ranges ...[2]int64) map[int64]bool {
-		m := map[int64]bool{}
-		for _, r := range ranges {
-			for o := r[0]; o <= r[1]; o++ {
-				m[o] = true
-			}
-		}
-		return m
-	}
-	got := map[string]map[int64]bool{}
-	for _, a := range pl.attach {
-		got[a.entry.JobID] = a.missing
-		a.buffer.Close()
-	}
-	if want := map[string]map[int64]bool{"A": offsets([2]int64{10, 11}, [2]int64{14, 19})}; !reflect.DeepEqual(got, want) {
+	pl := planAt(t, w, "plan-committed", committedAt)
+	offsets := offsetSet
+	if got, want := attached(pl), map[string]map[int64]bool{"A": offsets([2]int64{10, 11}, [2]int64{14, 19})}; !reflect.DeepEqual(got, want) {
 		t.Errorf("attachments wait for\n%v\nwant\n%v", got, want)
 	}
 	if pl.resumed != 1 {
