@@ -310,7 +310,9 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	b.Events = append(b.Events, Event{Topic: c.Source.Topic, Partition: c.Source.Partition, Offset: c.Source.Offset, Row: row, off: off, n: len(part)})
 	if !same {
 		for _, f := range c.Fields {
-			b.lastNames = append(b.lastNames, f.Name)
+			// A copy: the name is cut from the event's value, which it
+			// would keep alive, outside the memory budget.
+			b.lastNames = append(b.lastNames, strings.Clone(f.Name))
 		}
 	}
 	return nil

@@ -20,8 +20,10 @@ import (
 // one slice (the Id as 18 bytes, the object as a small number, links of the
 // recency list as slot numbers) plus the identity string and two map
 // entries keyed by hashes (the slot tells whether a hit is its own; a pair
-// whose hash another takes is forgotten), about 130 bytes in all; nothing
-// in it points into a result file's line or a buffer.
+// whose hash another takes is forgotten), and its place in the list of
+// pending pairs, which is kept once it has grown: about 170 bytes in all
+// (TestIDCacheEntrySize); nothing in it points into a result file's line
+// or a buffer.
 //
 // Learning is lazy: learn only notes the pair (pending), and the maps take
 // the pending pairs when something reads the cache, or when size of them
@@ -30,8 +32,10 @@ import (
 // in one by one, a new pair takes six (look up its identity and Id, drop
 // the least recently used pair's two entries, add its own two). size
 // pending pairs make the cache anew from the most recent: two
-// operations each, on new maps (see rebuild). While they wait, pending
-// pairs take about 40 bytes each besides their identity strings.
+// operations each, on new maps (see rebuild; the old ones are garbage
+// then, so a rebuild holds about twice the cache until the collector
+// runs). While they wait, pending pairs keep their identity strings, about
+// 40 bytes more each.
 type identities struct {
 	size    int
 	objects map[string]uint16 // object name → its number in names
@@ -363,7 +367,7 @@ func (ids *identities) identityHash(identity string) uint64 {
 }
 
 // remove unlinks slot s and drops its map entries; the slot goes to the
-// free list. learn calls it on a slot it fills again at once.
+// free list. put and place call it on a slot they fill again at once.
 func (ids *identities) remove(s int32) {
 	sl := &ids.slots[s]
 	delete(ids.byID, ids.idHash(sl.key))

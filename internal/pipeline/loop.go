@@ -564,7 +564,8 @@ func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
 // last job that took it, and a job's end only drops its number from the
 // running ones: no lookup and delete per record, each a cache miss in a
 // table of the records in flight. The entries of ended jobs are swept, in
-// the table's order, once they outnumber twice the held ones.
+// the table's order, once the table holds more than twice the held ones
+// and 4,096.
 //
 // Identities are kept as 64-bit hashes: the table is smaller, and a sweep
 // deletes without hashing strings again. Two identities of one hash are
@@ -612,7 +613,7 @@ func (br *busyRecords) take(ids []string) bool {
 	return true
 }
 
-// remove ends the job that add gave ids: its records are free.
+// remove ends the job that take gave ids: its records are free.
 func (br *busyRecords) remove(ids []string) {
 	if len(ids) == 0 {
 		return

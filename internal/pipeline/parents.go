@@ -124,7 +124,9 @@ func (r *objectRefs) columns(fields []event.Field) []column {
 	for _, f := range fields {
 		col, ok := r.seen[f.Name]
 		if !ok {
-			col = column{f.Name, r.parentOf(f.Name)}
+			// A copy of the name: cut from the event's value, it would keep
+			// that alive for as long as the object is known.
+			col = column{strings.Clone(f.Name), r.parentOf(f.Name)}
 			if r.seen != nil && len(r.seen) < maxColumns {
 				r.seen[f.Name] = col
 			}

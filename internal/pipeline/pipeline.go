@@ -79,9 +79,11 @@ type Options struct {
 	// smaller, is published in its smaller form instead (a dead-letter copy
 	// as a reference), with a warning logged once per topic.
 	MaxRecordBytes int
-	// EncodeResult encodes the value of a result record. Default
-	// EncodeJSON. An error (a schema registry that cannot be reached) is
-	// retried like a failed produce: results are never dropped.
+	// EncodeResult encodes the value of a result record. Nil (the
+	// default): EncodeJSON's bytes, appended into reused arenas (see
+	// recordArena); EncodeJSON itself gives the same bytes in a new slice
+	// each. An error (a schema registry that cannot be reached) is retried
+	// like a failed produce: results are never dropped.
 	EncodeResult func(*Result) ([]byte, error)
 	// TopicPartitions and ReplicationFactor are used to create missing
 	// result topics on start. Defaults 3 and -1 (the broker's default).
