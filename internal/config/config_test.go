@@ -685,6 +685,12 @@ func TestSASLMechanisms(t *testing.T) {
 		{"oauthbearer's token url with a password, over plain http", sasl("mechanism: oauthbearer", "oauth: {token_url: 'http://proxy:p4ss@idp.example.com/token', client_id: i, client_secret: s}"), []string{
 			`t.yaml:6: kafka.sasl.oauth.token_url: "http://proxy:xxxxx@idp.example.com/token": plain http would send the client secret in the clear; use https`,
 		}},
+		{"oauthbearer's token url with a password and no scheme", sasl("mechanism: oauthbearer", "oauth: {token_url: 'proxy:p4ss@idp.example.com/token', client_id: i, client_secret: s}"), []string{
+			`t.yaml:6: kafka.sasl.oauth.token_url: is not a URL such as https://idp.example.com/oauth2/token (it has no host)`,
+		}},
+		{"oauthbearer's token url that does not parse", sasl("mechanism: oauthbearer", "oauth: {token_url: 'https://proxy:p%zz@idp/token', client_id: i, client_secret: s}"), []string{
+			`t.yaml:6: kafka.sasl.oauth.token_url: is not a URL such as https://idp.example.com/oauth2/token`,
+		}},
 		{"oauthbearer's token url with a password, not a URL", sasl("mechanism: oauthbearer", "oauth: {token_url: 'ftp://proxy:p4ss@idp.example.com/token', client_id: i, client_secret: s}"), []string{
 			`t.yaml:6: kafka.sasl.oauth.token_url: "ftp://proxy:xxxxx@idp.example.com/token" is not a URL such as https://idp.example.com/oauth2/token`,
 		}},

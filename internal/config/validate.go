@@ -240,7 +240,11 @@ func (v *validator) sasl(s *SASL) {
 			switch {
 			case err != nil:
 				v.errorf("kafka.sasl.oauth.token_url", "is not a URL such as https://idp.example.com/oauth2/token")
-			case u.Host == "" || (u.Scheme != "https" && u.Scheme != "http"):
+			case u.Host == "":
+				// Not shown: without a host (proxy:p4ss@idp/token parses as
+				// scheme proxy), Redacted finds no password to mask.
+				v.errorf("kafka.sasl.oauth.token_url", "is not a URL such as https://idp.example.com/oauth2/token (it has no host)")
+			case u.Scheme != "https" && u.Scheme != "http":
 				v.errorf("kafka.sasl.oauth.token_url", "%q is not a URL such as https://idp.example.com/oauth2/token", u.Redacted())
 			case u.Scheme == "http" && !loopback(u.Hostname()):
 				v.errorf("kafka.sasl.oauth.token_url", "%q: plain http would send the client secret in the clear; use https", u.Redacted())
