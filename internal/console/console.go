@@ -16,11 +16,13 @@
 package console
 
 import (
+	"bytes"
 	"context"
 	"crypto/subtle"
 	"embed"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"html/template"
 	"io"
 	"io/fs"
@@ -311,16 +313,38 @@ func (c *Console) replay(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A misspelt filter must not widen the replay to every record: unknown
-	// keys are refused, as the configuration's are.
-	var req ReplayRequest
+	// keys are refused, as the configuration's are, and so are a body that
+	// is not an object (null decodes to no filter at all) and a key set to
+	// null.
+	var raw json.RawMessage
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&req); err != nil {
+	if err := dec.Decode(&raw); err == io.EOF {
+		writeError(w, http.StatusBadRequest, "the body is empty: send a replay request, a JSON object ({} replays every record)")
+		return
+	} else if err != nil {
 		writeError(w, http.StatusBadRequest, "the body is not a replay request: "+err.Error())
 		return
 	}
 	if _, err := dec.Token(); err != io.EOF { // a second request, or a typo after the first
 		writeError(w, http.StatusBadRequest, "the body is not a replay request: more follows its JSON object")
+		return
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &keys); err != nil || keys == nil {
+		writeError(w, http.StatusBadRequest, "the body is not a replay request: a JSON object is wanted ({} replays every record)")
+		return
+	}
+	for k, v := range keys {
+		if string(v) == "null" {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%s is null: leave a filter out rather than set it to null", k))
+			return
+		}
+	}
+	var req ReplayRequest
+	strict := json.NewDecoder(bytes.NewReader(raw))
+	strict.DisallowUnknownFields()
+	if err := strict.Decode(&req); err != nil {
+		writeError(w, http.StatusBadRequest, "the body is not a replay request: "+err.Error())
 		return
 	}
 	if req.Limit < 0 {

@@ -206,6 +206,10 @@ func TestConsoleReplayRefusesBadRequests(t *testing.T) {
 		`["INVALID_FIELD"]`:              "not a replay request",
 		`{"limit":1} {"limit":2}`:        "more follows its JSON object",
 		`{"dryRun":false}}`:              "more follows its JSON object",
+		``:                               "the body is empty",
+		`null`:                           "a JSON object is wanted",
+		`"INVALID_FIELD"`:                "a JSON object is wanted",
+		`{"errorCode":null}`:             "errorCode is null",
 	} {
 		if code, got := post(t, srv.URL, body); code != http.StatusBadRequest || !strings.Contains(got, want) {
 			t.Errorf("%s: %d %s, want 400 with %q", body, code, got, want)
