@@ -31,6 +31,11 @@ func TestHelpCommand(t *testing.T) {
 		stderr.String() != "Usage: connector version [flags]\n\nprint the version.\n\nIt takes no flags.\n" {
 		t.Errorf("help version: exit %d, %q", code, stderr.String())
 	}
+	stderr.Reset() // a flag it does not know: the usage line too, once
+	if code := run(context.Background(), []string{"run", "-bogus"}, &bytes.Buffer{}, &stderr); code != 2 ||
+		strings.Count(stderr.String(), "Usage: connector run [flags]") != 1 || !strings.Contains(stderr.String(), "-bogus") {
+		t.Errorf("run -bogus: exit %d, %q", code, stderr.String())
+	}
 	stderr.Reset()
 	if code := run(context.Background(), []string{"help"}, &bytes.Buffer{}, &stderr); code != 0 || !strings.Contains(stderr.String(), "Commands:") {
 		t.Errorf("help: exit %d, %q", code, stderr.String())

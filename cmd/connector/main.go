@@ -29,14 +29,22 @@ type command struct {
 	run     func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-var commands = []command{
-	{"demo", "the whole pipeline on an embedded Kafka broker and the emulator, with a summary (no setup)", runDemo},
-	{"run", "run the streaming pipeline: Kafka change events → Bulk API 2.0 jobs → results (--config FILE)", runRun},
-	{"replay", "send dead-letter records through the pipeline again, filtered (--config FILE --from TOPIC)", runReplay},
-	{"check", "check a configuration against Kafka and Salesforce before any data moves: topics, objects, fields (--config FILE)", runCheck},
-	{"emulator", "serve a local Salesforce Bulk API 2.0 emulator (in-memory org)", runEmulator},
-	{"kafka", "serve a local single-node Kafka broker (kfake) for development and tests", runKafka},
-	{"version", "print the version", runVersion},
+// commands is set in init: a command's flags print its summary (see
+// parseFlags), so a composite literal here would depend on itself.
+var commands []command
+
+func init() { commands = allCommands() }
+
+func allCommands() []command {
+	return []command{
+		{"demo", "the whole pipeline on an embedded Kafka broker and the emulator, with a summary (no setup)", runDemo},
+		{"run", "run the streaming pipeline: Kafka change events → Bulk API 2.0 jobs → results (--config FILE)", runRun},
+		{"replay", "send dead-letter records through the pipeline again, filtered (--config FILE --from TOPIC)", runReplay},
+		{"check", "check a configuration against Kafka and Salesforce before any data moves: topics, objects, fields (--config FILE)", runCheck},
+		{"emulator", "serve a local Salesforce Bulk API 2.0 emulator (in-memory org)", runEmulator},
+		{"kafka", "serve a local single-node Kafka broker (kfake) for development and tests", runKafka},
+		{"version", "print the version", runVersion},
+	}
 }
 
 func main() {
@@ -64,9 +72,6 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	for _, c := range commands {
 		if c.name != args[0] {
 			continue
-		}
-		if helpAsked(args[1:]) { // the flags follow, from parseFlags
-			fmt.Fprintf(stderr, "Usage: connector %s [flags]\n\n%s.\n\n", c.name, c.summary)
 		}
 		err := c.run(ctx, args[1:], stdout, stderr)
 		switch {
@@ -105,22 +110,22 @@ func flagGiven(fs *flag.FlagSet, name string) bool {
 	return given
 }
 
-// helpAsked reports whether args ask for a command's help.
-func helpAsked(args []string) bool {
-	for _, a := range args {
-		switch a {
-		case "-h", "-help", "--h", "--help":
-			return true
+// summaryOf returns the summary of the command name ("" if none is).
+func summaryOf(name string) string {
+	for _, c := range commands {
+		if c.name == name {
+			return c.summary
 		}
 	}
-	return false
+	return ""
 }
 
 // parseFlags parses args with fs, turning flag errors into usage errors.
 // Its usage lists the flags, or says there are none.
 func parseFlags(fs *flag.FlagSet, args []string, stderr io.Writer) error {
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
+	fs.Usage = func() { // -h, or a flag the parser refused
+		fmt.Fprintf(stderr, "Usage: connector %s [flags]\n\n%s.\n\n", fs.Name(), summaryOf(fs.Name()))
 		n := 0
 		fs.VisitAll(func(*flag.Flag) { n++ })
 		if n == 0 {
