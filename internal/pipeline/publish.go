@@ -39,8 +39,11 @@ func (p *Pipeline) report(c completion) {
 // none of its events has a result from the job), or that keep those with
 // an entry in open open, with closing's offsets published (see
 // closingEntries), and waits until Kafka has them. It retries until ctx
-// ends: a result is never dropped. It writes no entry of a partition lost
-// to cl (see produce).
+// ends: a result is never dropped, but for those of a partition lost to cl,
+// which it leaves to the partition's new owner (see produce): they are
+// neither reported to the main loop, whose tracker may follow the same
+// partition again under a new claim and would commit past them, nor
+// counted.
 func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, closing closedRanges, open map[topicPartition]*journal.Entry, cl claim) completion {
 	if closing == nil {
 		closing = closedRanges{}
@@ -67,10 +70,14 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 		}
 	}
 	failpoint("after-publish")
-	c := completion{sources: make([]Source, len(outcomes))}
+	c := completion{sources: make([]Source, 0, len(outcomes))}
+	lost := p.owned.lostOf(cl) // a partition once lost to cl stays lost: it covers what produce left out
 	now := time.Now()
-	for i, o := range outcomes {
-		c.sources[i] = o.result.Source
+	for _, o := range outcomes {
+		if lost[topicPartition{o.result.Source.Topic, o.result.Source.Partition}] {
+			continue
+		}
+		c.sources = append(c.sources, o.result.Source)
 		outcome := o.result.status()
 		if !o.result.Success {
 			p.submit.watch.failed(&o)
@@ -176,8 +183,11 @@ func (p *Pipeline) produce(ctx context.Context, job string, outcomes []outcome, 
 }
 
 // produceEntry writes the journal entry rec of partition tp unless tp is
-// lost to cl (nil: no claim), holding the ownership while it does. An
-// entry refused as too large is left out (see entryLeftOut).
+// lost to cl (nil: no claim), holding the ownership while it does, for at
+// most entryHold: a revoke waits for it, and a claim or a check of a lost
+// partition behind the revoke. A write that takes longer fails and is
+// tried again by publish, which looks at the ownership again. An entry
+// refused as too large is left out (see entryLeftOut).
 func (p *Pipeline) produceEntry(ctx context.Context, cl claim, tp topicPartition, rec *kgo.Record) error {
 	if cl != nil {
 		p.owned.mu.RLock()
@@ -185,6 +195,9 @@ func (p *Pipeline) produceEntry(ctx context.Context, cl claim, tp topicPartition
 		if p.owned.lostLocked(cl, tp) {
 			return nil
 		}
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, entryHold)
+		defer cancel()
 	}
 	err := p.client.ProduceSync(ctx, rec).FirstErr()
 	if tooLarge(err) {
@@ -193,6 +206,10 @@ func (p *Pipeline) produceEntry(ctx context.Context, cl claim, tp topicPartition
 	}
 	return err
 }
+
+// entryHold bounds how long produceEntry holds the ownership, and so how
+// long it holds a revoke up: well under a group's rebalance timeout.
+const entryHold = 5 * time.Second
 
 // entryLeftOut warns, at most once a minute, that the journal entry rec,
 // written with a chunk of a job's results, was refused as too large and

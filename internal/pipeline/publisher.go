@@ -12,8 +12,9 @@ import (
 // The publisher stage. Job runners do not produce results: they hand each
 // chunk of a job's outcomes to a publishing lane and go on reading the
 // job's next results or running its next round, while the lane produces
-// the chunk (results, dead-letter copies and the journal's closing
-// entries; see publish) and then tells the main loop, which marks
+// the chunk (results, dead-letter copies and the journal's entries that
+// keep the job's slices open with what is published, or close them; see
+// publish) and then tells the main loop, which marks
 // the offsets. A lane is first in, first out, and a job runner keeps to one
 // lane, so the end of a job (which frees its slot and its records) reaches
 // the main loop after its last results are out, and a later job for the

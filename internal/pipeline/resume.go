@@ -406,7 +406,8 @@ func (ps *producers) closeAll() {
 }
 
 // publishTx publishes records of one source partition, with the slice's
-// closing entry, in one transaction. A transaction that Kafka refused as
+// journal entry (kept open with what is published, or closing), in one
+// transaction. A transaction that Kafka refused as
 // too large fails with a *refusedError.
 func (ps *producers) publishTx(ctx context.Context, tp topicPartition, records []*kgo.Record) error {
 	ps.mu.Lock()
