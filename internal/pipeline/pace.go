@@ -3,6 +3,8 @@ package pipeline
 import (
 	"sync"
 	"time"
+
+	"github.com/bulkstream/bulkstream/pkg/bulk"
 )
 
 // jobPace guesses how long after its close a job of an object and
@@ -58,7 +60,10 @@ func (jp *jobPace) observe(object, operation string, rows int, expect, first, to
 	case expect <= 0 || expect >= first: // no early look
 		guess = took / 2 / time.Duration(rows)
 	case took < expect+first/2: // seen done at the early look
-		guess = guess * 4 / 5
+		// No lower than the earliest look (bulk.MinFirstPause): a job seen
+		// done then may have been done much sooner, and a guess far below
+		// would take many slow jobs, a look more each, to climb back.
+		guess = max(guess*4/5, bulk.MinFirstPause/time.Duration(rows))
 	default:
 		guess *= 2
 	}

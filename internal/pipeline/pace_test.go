@@ -72,6 +72,12 @@ func TestJobPace(t *testing.T) {
 	if got := jp.expect("Contact", "upsert", 1000); got != 0 {
 		t.Errorf("another object: expect %v, want 0", got)
 	}
+	for range 50 { // jobs done at every early look: the guess stays at the earliest look
+		jp.observe("Order", "insert", 100, jp.expect("Order", "insert", 100), first, 0)
+	}
+	if got := jp.expect("Order", "insert", 100); got < bulk.MinFirstPause-100 {
+		t.Errorf("after 50 jobs done at their early looks: expect %v, want no less than the earliest look %v", got, bulk.MinFirstPause)
+	}
 	for i := range maxObjects { // object names come from the data: the keys kept are bounded
 		jp.observe(fmt.Sprint("Custom", i, "__c"), "insert", 1, 0, first, time.Second)
 	}
