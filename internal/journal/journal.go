@@ -31,6 +31,24 @@
 // publishes their results a second time; the open entry written before the
 // job is closed is never left out.
 //
+// Offsets are written as sorted [first, last] pairs, about 20 bytes an
+// event when a slice's events are apart in their partition (it carries
+// several objects or operations, or tombstones between them): an entry of
+// 150,000 events would outgrow a journal topic's max.message.bytes. A set
+// whose pairs are over 4 KiB is written instead in a compact form, a JSON
+// string, when that is smaller: runs of offsets as varints, or a bitmap
+// from the first offset, whichever is smaller (an event every other
+// record takes a third of a byte, one record in ten at random 1.7 bytes).
+// Read takes both forms. Versions before it take only pairs, and pass over
+// an entry they cannot read as if it were not there: after a rollback to
+// one, a slice whose last word is compact has its word before (if any)
+// read instead, so a job open with such a slice is not re-attached and its
+// rows are loaded again (an insert becomes a duplicate record), and
+// results are published again. Roll back with no job in flight, or after
+// the journal holds only small entries for the partitions' open jobs;
+// slices of one object and operation in a partition of their own are a
+// range or a few, and always pairs.
+//
 // An event can still be open in two jobs: when a job ended without
 // processing a row (it failed as a whole, or was aborted before its close)
 // and its rows went to a new job, and in journals written before slices
@@ -72,7 +90,8 @@ type Entry struct {
 	State           string `json:"state"`
 	// Offsets are the slice's events (open), or those whose results are
 	// published (closed; none when the job published none of them), as
-	// sorted, disjoint [first, last] ranges.
+	// sorted, disjoint [first, last] ranges (Ranges makes them so; others
+	// are written as they are, never compact).
 	Offsets [][2]int64 `json:"offsets"`
 	// Published, in an open entry, are those of Offsets whose results are
 	// out: a job publishes its results in chunks, and with each chunk but
@@ -81,6 +100,34 @@ type Entry struct {
 	// entry written before the first chunk, and in entries of versions
 	// before it (which closed the slice with each chunk instead).
 	Published [][2]int64 `json:"published,omitempty"`
+}
+
+// entryJSON is an entry as written and read: its offsets in the forms of
+// offsetSet, its other fields as they are.
+type entryJSON struct {
+	plainEntry
+	Offsets   offsetSet `json:"offsets"`
+	Published offsetSet `json:"published,omitempty"`
+}
+
+// plainEntry is Entry without its JSON methods.
+type plainEntry Entry
+
+// MarshalJSON writes e with each of its offset sets as pairs, or compact
+// when they are many (see the package doc).
+func (e Entry) MarshalJSON() ([]byte, error) {
+	return json.Marshal(entryJSON{plainEntry(e), e.Offsets, e.Published})
+}
+
+// UnmarshalJSON reads an entry whose offset sets are in either form.
+func (e *Entry) UnmarshalJSON(b []byte) error {
+	var j entryJSON
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	*e = Entry(j.plainEntry)
+	e.Offsets, e.Published = j.Offsets, j.Published
+	return nil
 }
 
 // Key is the record key of an entry. An entry of no job is keyed by its

@@ -1,0 +1,222 @@
+package journal
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"math/bits"
+	"strings"
+)
+
+// compactAbove is the size of an offset set's pairs form above which the
+// set is written compact, when that is smaller. Below it the pairs form is
+// kept, which every version reads (see the package doc): a slice of a
+// partition that carries one operation of one object is a range or a few,
+// a few dozen bytes. 4 KiB is about 200 ranges, and well under what a
+// journal topic takes (max.message.bytes, by default 1048588 bytes).
+const compactAbove = 4 << 10
+
+// The compact forms of an offset set, a JSON string of a prefix and the
+// standard base64 encoding, without padding, of:
+//   - runs: uvarints, the first range's first offset and its length less
+//     one, then for each next range the count of offsets between it and
+//     the one before, and its length less one;
+//   - bits: a uvarint, the first offset, then a bitmap: bit i (the least
+//     significant bit first) of byte j is set when offset first+8j+i is in
+//     the set.
+//
+// Runs take one or two bytes an event when the events are apart and many
+// in a row cost nothing; the bitmap a bit an offset of the span, whether
+// in the set or not. The encoder writes the smaller.
+const (
+	runsPrefix = "runs:"
+	bitsPrefix = "bits:"
+)
+
+var b64 = base64.RawStdEncoding
+
+// offsetSet is sorted, disjoint [first, last] ranges, written in JSON as
+// the pairs [[first,last],...] or, when that is over compactAbove bytes,
+// in a compact form when it is smaller. It reads either.
+type offsetSet [][2]int64
+
+// MarshalJSON writes s as pairs, or compact (see compactAbove). A set that
+// is not sorted, disjoint and apart (as Ranges makes), or has a negative
+// offset, is written as pairs, which keeps it as it is.
+func (s offsetSet) MarshalJSON() ([]byte, error) {
+	if s == nil {
+		return []byte("null"), nil
+	}
+	pairs, runs, ok := s.sizes()
+	if !ok || pairs <= compactAbove {
+		return json.Marshal([][2]int64(s))
+	}
+	first, last := s[0][0], s[len(s)-1][1]
+	bitmap := uint64(uvarintLen(uint64(first))) + uint64(last-first)/8 + 1
+	var raw []byte
+	var prefix string
+	if bitmap < uint64(runs) { // a span too long for memory is never chosen
+		prefix, raw = bitsPrefix, s.bits()
+	} else {
+		prefix, raw = runsPrefix, s.runs(runs)
+	}
+	if compact := len(prefix) + 2 + b64.EncodedLen(len(raw)); compact >= pairs {
+		return json.Marshal([][2]int64(s))
+	}
+	out := make([]byte, 0, len(prefix)+2+b64.EncodedLen(len(raw)))
+	out = append(out, '"')
+	out = append(out, prefix...)
+	out = b64.AppendEncode(out, raw)
+	return append(out, '"'), nil
+}
+
+// sizes returns the length of s's pairs form and of its runs before
+// base64, and whether s can be written compact.
+func (s offsetSet) sizes() (pairs, runs int, ok bool) {
+	pairs = 2 + len(s) - 1
+	var end int64 = -2
+	for i, r := range s {
+		if r[0] < 0 || r[1] < r[0] || r[0] <= end+1 {
+			return 0, 0, false
+		}
+		pairs += 3 + digits(r[0]) + digits(r[1])
+		gap := r[0]
+		if i > 0 {
+			gap = r[0] - end - 1
+		}
+		runs += uvarintLen(uint64(gap)) + uvarintLen(uint64(r[1]-r[0]))
+		end = r[1]
+	}
+	return pairs, runs, len(s) > 0
+}
+
+// runs returns s's runs, n bytes.
+func (s offsetSet) runs(n int) []byte {
+	out := make([]byte, 0, n)
+	var end int64 = -1
+	for _, r := range s {
+		out = binary.AppendUvarint(out, uint64(r[0]-end-1))
+		out = binary.AppendUvarint(out, uint64(r[1]-r[0]))
+		end = r[1]
+	}
+	return out
+}
+
+// bits returns s's first offset and bitmap.
+func (s offsetSet) bits() []byte {
+	first := s[0][0]
+	out := binary.AppendUvarint(nil, uint64(first))
+	head := len(out)
+	out = append(out, make([]byte, (s[len(s)-1][1]-first)/8+1)...)
+	bitmap := out[head:]
+	for _, r := range s {
+		for o := r[0] - first; o <= r[1]-first; o++ {
+			bitmap[o/8] |= 1 << (o % 8)
+		}
+	}
+	return out
+}
+
+// UnmarshalJSON reads pairs or a compact form.
+func (s *offsetSet) UnmarshalJSON(b []byte) error {
+	if len(b) == 0 || b[0] != '"' {
+		var pairs [][2]int64
+		if err := json.Unmarshal(b, &pairs); err != nil {
+			return err
+		}
+		*s = pairs
+		return nil
+	}
+	var str string
+	if err := json.Unmarshal(b, &str); err != nil {
+		return err
+	}
+	var err error
+	switch {
+	case strings.HasPrefix(str, runsPrefix):
+		*s, err = decode(str[len(runsPrefix):], fromRuns)
+	case strings.HasPrefix(str, bitsPrefix):
+		*s, err = decode(str[len(bitsPrefix):], fromBits)
+	default:
+		err = errors.New("unknown form")
+	}
+	if err != nil {
+		return fmt.Errorf("offsets %.20q: %w", str, err)
+	}
+	return nil
+}
+
+// decode reads base64 text with from.
+func decode(text string, from func([]byte) (offsetSet, error)) (offsetSet, error) {
+	raw, err := b64.DecodeString(text)
+	if err != nil {
+		return nil, err
+	}
+	return from(raw)
+}
+
+var errBadOffsets = errors.New("malformed or out of range")
+
+// fromRuns reads runs.
+func fromRuns(raw []byte) (offsetSet, error) {
+	out := offsetSet{}
+	next := uint64(0) // the first offset the next range can start at
+	for r := bytes.NewReader(raw); r.Len() > 0; {
+		gap, err := binary.ReadUvarint(r)
+		if err != nil {
+			return nil, errBadOffsets
+		}
+		length, err := binary.ReadUvarint(r)
+		if err != nil {
+			return nil, errBadOffsets
+		}
+		first, c1 := bits.Add64(next, gap, 0)
+		last, c2 := bits.Add64(first, length, 0)
+		if c1|c2 != 0 || last > math.MaxInt64-1 {
+			return nil, errBadOffsets
+		}
+		out = append(out, [2]int64{int64(first), int64(last)})
+		next = last + 1
+	}
+	return out, nil
+}
+
+// fromBits reads a first offset and a bitmap.
+func fromBits(raw []byte) (offsetSet, error) {
+	first, n := binary.Uvarint(raw)
+	bitmap := raw[max(n, 0):]
+	if n <= 0 || first > math.MaxInt64-8*uint64(len(bitmap)) {
+		return nil, errBadOffsets
+	}
+	out := offsetSet{}
+	for j, b := range bitmap {
+		for i := range 8 {
+			if b&(1<<i) == 0 {
+				continue
+			}
+			o := int64(first) + int64(8*j+i)
+			if n := len(out); n > 0 && out[n-1][1]+1 == o {
+				out[n-1][1] = o
+				continue
+			}
+			out = append(out, [2]int64{o, o})
+		}
+	}
+	return out, nil
+}
+
+// digits is the length of v, not negative, in decimal.
+func digits(v int64) int {
+	n := 1
+	for ; v >= 10; v /= 10 {
+		n++
+	}
+	return n
+}
+
+// uvarintLen is the length of v as a uvarint.
+func uvarintLen(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
