@@ -3,12 +3,17 @@ package pipeline
 import (
 	"bytes"
 	"testing"
+	"unsafe"
+
+	"github.com/klauspost/compress/s2"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
 // A free list hands back a kept slice that is large enough, else a new
-// one, and keeps no more than fetchPoolSlices.
+// one, and keeps no more than fetchPoolSlices, nor more than
+// fetchPoolBytes.
 func TestFreeList(t *testing.T) {
 	var f freeList[byte]
 	small, large := make([]byte, 3, 8), make([]byte, 5, 64)
@@ -23,8 +28,45 @@ func TestFreeList(t *testing.T) {
 	for range 2 * fetchPoolSlices {
 		f.put(make([]byte, 0, 1))
 	}
-	if len(f) != fetchPoolSlices {
-		t.Fatalf("%d slices kept, want at most %d", len(f), fetchPoolSlices)
+	if len(f.kept) != fetchPoolSlices {
+		t.Fatalf("%d slices kept, want at most %d", len(f.kept), fetchPoolSlices)
+	}
+
+	var records freeList[kgo.Record]
+	per := fetchPoolBytes / 4 / int(unsafe.Sizeof(kgo.Record{}))
+	for range 8 {
+		records.put(make([]kgo.Record, 0, per))
+	}
+	if len(records.kept) != 4 || records.bytes > fetchPoolBytes {
+		t.Fatalf("kept %d slices of a quarter of fetchPoolBytes (%d bytes), want 4", len(records.kept), records.bytes)
+	}
+	records.get(per)
+	if records.bytes != 3*per*int(unsafe.Sizeof(kgo.Record{})) {
+		t.Fatalf("after a get, %d bytes kept, want three quarters of fetchPoolBytes", records.bytes)
+	}
+}
+
+// A snappy block states its decompressed size: the pool hands a slice of
+// that size, or a kept one at least as large, since the codec would
+// allocate its own for a smaller one. Other codecs get four times the
+// compressed size.
+func TestDecompressBytesOfSnappy(t *testing.T) {
+	data := bytes.Repeat([]byte(`{"object":"Account","fields":{"Name":"Acme"}}`), 1000) // 45,000 bytes, compresses 10 times or more
+	block := s2.EncodeSnappy(nil, data)
+	var fp fetchPool
+	got := fp.GetDecompressBytes(block, kgo.CodecSnappy)
+	if cap(got) < len(data) {
+		t.Fatalf("a slice of %d bytes for a snappy block of %d decompressed: the codec would allocate its own", cap(got), len(data))
+	}
+	if out, err := s2.Decode(got, block); err != nil || &out[0] != &got[:1][0] {
+		t.Fatalf("decoding into the slice: err %v, or the codec allocated its own", err)
+	}
+	fp.PutDecompressBytes(got)
+	if again := fp.GetDecompressBytes(block, kgo.CodecSnappy); &again[:1][0] != &got[:1][0] {
+		t.Fatalf("the slice put back was not handed out again")
+	}
+	if lz4 := fp.GetDecompressBytes(block, kgo.CodecLz4); cap(lz4) != 4*len(block) {
+		t.Fatalf("lz4: a slice of %d bytes, want 4 × %d", cap(lz4), len(block))
 	}
 }
 
