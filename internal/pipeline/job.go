@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -492,6 +493,11 @@ func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) e
 // JobComplete (one that did processed every row).
 func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int, part bool) (verdict, error) {
 	rows := make([]rowResult, len(b.Rows))
+	// The rows' sf__Ids are copied out, one after another, and the rows
+	// share one string of them: a row keeping the Id its result line gave
+	// would hold the whole line (~130 bytes) for the job's life, and a
+	// string apiece would cost an allocation a row.
+	ids := make([]byte, 0, 18*len(b.Rows))
 	unprocessed := "Salesforce did not process the row: " + info.ErrorMessage
 	readers := []struct {
 		name string
@@ -512,7 +518,13 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		}
 		rr.ReuseValues() // matching keeps none of them
 		err = readResults(rr, b, func(row int, res bulk.Result) {
-			out := rowResult{read: true, id: res.ID}
+			out := rowResult{read: true}
+			if len(res.ID) <= math.MaxUint8 { // always: an Id is 15 or 18 characters
+				out.idAt, out.idLen = uint32(len(ids)), uint8(len(res.ID))
+				ids = append(ids, res.ID...)
+			} else {
+				out.id = strings.Clone(res.ID)
+			}
 			switch {
 			case r.name == "successful":
 				out.success, out.created = true, res.Created
@@ -526,6 +538,12 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		rr.Close()
 		if err != nil {
 			return nil, fmt.Errorf("read %s results: %w", r.name, err)
+		}
+	}
+	all := string(ids) // one allocation for the job's Ids
+	for i := range rows {
+		if row := &rows[i]; row.idLen > 0 {
+			row.id = all[row.idAt:][:row.idLen]
 		}
 	}
 	return func(i int) (outcome, error) {
@@ -552,6 +570,8 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 type rowResult struct {
 	read             bool // a result file has the row
 	success, created bool
+	idLen            uint8  // id's length and place in collect's Ids, until
+	idAt             uint32 // collect sets id (in what padding leaves free)
 	id               string // sf__Id; "" when there is none
 	code, message    string // the row's error
 }
