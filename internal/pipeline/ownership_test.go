@@ -91,24 +91,47 @@ func TestNoJournalEntryOfALostPartition(t *testing.T) {
 }
 
 // A chunk of results handed to a lane before its partition was lost, and
-// published after: at least once, the lost partition's results are not
-// produced and not reported to the main loop (whose tracker may follow the
-// partition again under a new claim and would commit past them); the
-// other partition's are both.
+// published after: the lost partition's results are not produced and not
+// reported to the main loop (whose tracker may follow the partition again
+// under a new claim and would commit past them); the other partition's
+// are both. Exactly once, the partition came back to this instance, whose
+// new producer of it (fenced for the new claim) would publish them.
 func TestPublishLeavesALostPartitionsResultsToItsNewOwner(t *testing.T) {
-	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts")
+	inBothDeliveryModes(t, testPublishLeavesALostPartitionsResults)
+}
+
+func testPublishLeavesALostPartitionsResults(t *testing.T, exactlyOnce bool) {
+	w := newWorld(t, 2, bulkemu.Options{}, "crm.accounts", testJournal)
 	w.createTopic(testTopics.Success, 1<<20) // Run would create it
 	rr := w.readResults()
-	p, err := New(w.options("lost-results", insertRoute))
+	opts := w.options("lost-results", insertRoute)
+	opts.Journal, opts.ExactlyOnce = testJournal, exactlyOnce
+	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer p.producers.closeAll()
 	p.client, p.source = w.client(), routedTopics{p.opts.Routes}
 	parts := map[string][]int32{"crm.accounts": {0, 1}}
+	// fence makes the producers of assigned partitions, as the planner
+	// does before the main loop resumes them.
+	fence := func(parts ...int32) {
+		for _, part := range parts {
+			if !exactlyOnce {
+				return
+			}
+			if err := p.producers.fence(context.Background(), topicPartition{"crm.accounts", part}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	p.owned.assign(parts)
+	fence(0, 1)
 	cl := p.owned.claimParts(parts)
 	p.owned.revoke(map[string][]int32{"crm.accounts": {1}})
+	p.producers.drop(topicPartition{"crm.accounts", 1})
 	p.owned.assign(map[string][]int32{"crm.accounts": {1}}) // back to this instance, a new generation
+	fence(1)
 	var outcomes []outcome
 	for part := range int32(2) {
 		for off := range int64(3) {
