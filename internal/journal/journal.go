@@ -29,7 +29,8 @@
 // the entry before it stays, and a resume attaches the events published
 // since to the job again, unless the group has committed past them, and
 // publishes their results a second time; the open entry written before the
-// job is closed is never left out.
+// job is closed is never left out: refused, it fails the job before its
+// close, and the job is never processed.
 //
 // Offsets are written as sorted [first, last] pairs, about 20 bytes an
 // event when a slice's events are apart in their partition (it carries

@@ -268,7 +268,12 @@ func (p *Pipeline) forgetPartition(tp topicPartition) {
 }
 
 // journalOpen writes the open entries of a job's slices, before the job is
-// closed.
+// closed. An entry the journal topic refuses as too large (its events are
+// very many and apart in their partition, even written compact, see
+// package journal) is an error that names it, its size and the settings
+// that mend it: the job is aborted before its close, never processed, and
+// run tries new jobs, refused alike, until its attempts are spent, then
+// fails every event with the error.
 func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error {
 	if p.opts.Journal == "" {
 		return nil
@@ -277,8 +282,14 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 	for _, e := range openEntries(jobID, b, attempt) {
 		records = append(records, e.Record(p.opts.Journal))
 	}
-	if err := p.client.ProduceSync(ctx, records...).FirstErr(); err != nil {
-		return fmt.Errorf("write the job journal: %w", err)
+	for _, r := range p.client.ProduceSync(ctx, records...) {
+		switch {
+		case tooLarge(r.Err):
+			return fmt.Errorf("write the job journal: the journal topic %s refused the entry %s, of %d bytes, as too large; "+
+				"raise the topic's max.message.bytes, or lower batch.max_records: %w", r.Record.Topic, r.Record.Key, recordSize(r.Record), r.Err)
+		case r.Err != nil:
+			return fmt.Errorf("write the job journal: %w", r.Err)
+		}
 	}
 	return nil
 }
