@@ -46,7 +46,8 @@ type offsetSet [][2]int64
 
 // MarshalJSON writes s as pairs, or compact (see compactAbove). A set that
 // is not sorted, disjoint and apart (as Ranges makes), or has a negative
-// offset, is written as pairs, which keeps it as it is.
+// offset or the largest int64, is written as pairs, which keeps it as it
+// is.
 func (s offsetSet) MarshalJSON() ([]byte, error) {
 	if s == nil {
 		return []byte("null"), nil
@@ -80,7 +81,7 @@ func (s offsetSet) sizes() (pairs, runs int, ok bool) {
 	pairs = 2 + len(s) - 1
 	var end int64 = -2
 	for i, r := range s {
-		if r[0] < 0 || r[1] < r[0] || r[0] <= end+1 {
+		if r[0] < 0 || r[1] < r[0] || r[0] <= end+1 || r[1] == math.MaxInt64 { // the compact forms end before it
 			return 0, 0, false
 		}
 		pairs += 3 + digits(r[0]) + digits(r[1])
@@ -188,19 +189,22 @@ func fromRuns(raw []byte) (offsetSet, error) {
 // fromBits reads a first offset and a bitmap.
 func fromBits(raw []byte) (offsetSet, error) {
 	first, n := binary.Uvarint(raw)
-	bitmap := raw[max(n, 0):]
-	if n <= 0 || first > math.MaxInt64-8*uint64(len(bitmap)) {
+	if n <= 0 || first > math.MaxInt64-1 {
 		return nil, errBadOffsets
 	}
+	room := math.MaxInt64 - 1 - first // the most an offset can be past first
 	out := offsetSet{}
-	for j, b := range bitmap {
+	for j, b := range raw[n:] {
 		for i := range 8 {
 			if b&(1<<i) == 0 {
 				continue
 			}
+			if uint64(8*j+i) > room {
+				return nil, errBadOffsets
+			}
 			o := int64(first) + int64(8*j+i)
-			if n := len(out); n > 0 && out[n-1][1]+1 == o {
-				out[n-1][1] = o
+			if k := len(out); k > 0 && out[k-1][1]+1 == o {
+				out[k-1][1] = o
 				continue
 			}
 			out = append(out, [2]int64{o, o})

@@ -116,6 +116,9 @@ func TestOffsetSetsReadBackAsWritten(t *testing.T) {
 		roundTrip(t, e)
 	}
 	roundTrip(t, Entry{Offsets: [][2]int64{}}) // a slice closed empty
+	for _, end := range []int64{math.MaxInt64 - 1, math.MaxInt64} {
+		roundTrip(t, Entry{Offsets: sparse(1, end-2*999, 1000, layouts[1].next)})
+	}
 }
 
 func slicesRepeat(s [][2]int64, n int) [][2]int64 {
@@ -131,7 +134,9 @@ func slicesRepeat(s [][2]int64, n int) [][2]int64 {
 // error, which Read takes as an entry it cannot read.
 func TestMalformedCompactOffsetsAreErrors(t *testing.T) {
 	for _, offsets := range []string{
-		`"runs:!!"`, `"gaps:AAk"`, `"runs:gA"`, `"runs:AP__________wE"`, `"bits:__________8B"`, `"bits:"`, `7`,
+		`"runs:!!"`, `"gaps:AAk"`, `"runs:gA"`, `"runs:AP__________wE"`, `"bits:__________8B"`, `"bits:"`,
+		`"bits:/v////////9/Ag"`, // the largest int64 past its first offset
+		`7`,
 	} {
 		var e Entry
 		if err := json.Unmarshal([]byte(`{"jobId":"J","topic":"t","state":"open","offsets":`+offsets+`}`), &e); err == nil {

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"fmt"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -150,5 +152,41 @@ func TestPlanLeavesOutWhatIsBelowTheCommittedOffset(t *testing.T) {
 	}
 	if skip, want := pl.skip[topicPartition{"crm.accounts", 0}], offsets([2]int64{12, 13}, [2]int64{30, 31}, [2]int64{40, 41}); !reflect.DeepEqual(skip, want) {
 		t.Errorf("events passed over: %v, want %v", skip, want)
+	}
+}
+
+// A resume reads entries whose offsets are written compact, as the plan
+// needs them: a sparse job open with its first chunk published has those
+// passed over and the others attached, and a sparse slice closed has its
+// events passed over.
+func TestPlanReadsCompactEntries(t *testing.T) {
+	const events, published = 3000, 1000
+	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	offsets, done := everyOther(events), everyOther(published)
+	var closed [][2]int64 // the odd offsets, to the same end
+	for _, r := range offsets {
+		closed = append(closed, [2]int64{r[0] + 1, r[0] + 1})
+	}
+	entries := []journal.Entry{
+		{JobID: "A", Object: "Account", Operation: "insert", Attempt: 1, Topic: "crm.accounts", State: journal.Open, Offsets: offsets, Published: done},
+		{JobID: "B", Topic: "crm.accounts", State: journal.Closed, Offsets: closed},
+	}
+	for _, e := range entries {
+		if v := string(e.Record(testJournal).Value); !strings.Contains(v, `"offsets":"`) {
+			t.Fatalf("the entry of %s is not written compact: %.120s…", e.JobID, v)
+		}
+	}
+	writeJournal(t, w, entries...)
+	pl := planAt(t, w, "plan-compact", 0)
+	want := map[int64]bool{}
+	for _, r := range offsets[published:] {
+		want[r[0]] = true
+	}
+	if got := attached(pl)["A"]; !reflect.DeepEqual(got, want) {
+		t.Errorf("job A waits for %d events, want the %d not published", len(got), len(want))
+	}
+	skip := offsetSet(append(slices.Clone(done), closed...)...)
+	if got := pl.skip[topicPartition{"crm.accounts", 0}]; !reflect.DeepEqual(got, skip) {
+		t.Errorf("%d events passed over, want %d", len(got), len(skip))
 	}
 }
