@@ -88,6 +88,11 @@ func (r *csvReader) nextCells(cells []cell) (out []cell, start, end int, err err
 	}
 	out = cells[:0]
 	start = r.pos
+	if out, end, ok, err := r.unquotedRecord(out); err != nil {
+		return nil, 0, 0, err
+	} else if ok {
+		return out, start, end, nil
+	}
 	for {
 		c, err := r.field()
 		if err != nil {
@@ -110,6 +115,49 @@ func (r *csvReader) nextCells(cells []cell) (out []cell, start, end int, err err
 		r.pos += n
 		return out, start, end, nil
 	}
+}
+
+// unquotedRecord reads the record at r.pos when its line holds no quote,
+// which is how most records are written: its cells are then the bytes
+// between delimiters, found with bytes.IndexByte rather than byte by byte
+// as field finds them. It reports ok false, having read nothing, for a line
+// with a quote, which a quoted value may carry on past the line break.
+func (r *csvReader) unquotedRecord(cells []cell) (out []cell, end int, ok bool, err error) {
+	line := r.data[r.pos:]
+	next := len(r.data) // where the next record starts
+	nl := bytes.IndexByte(line, '\n')
+	if nl >= 0 {
+		line, next = line[:nl], r.pos+nl+1
+	}
+	if bytes.IndexByte(line, '"') >= 0 {
+		return cells, 0, false, nil
+	}
+	if nl >= 0 {
+		// A CR ends the line only right before its LF: elsewhere it is
+		// data, as field reads it.
+		cr := len(line) > 0 && line[len(line)-1] == '\r'
+		if cr != r.crlf {
+			return nil, 0, false, errLineEnding
+		}
+		if cr {
+			line = line[:len(line)-1]
+		}
+	}
+	out = cells
+	start := r.pos
+	for {
+		i := bytes.IndexByte(line, r.delim)
+		if i < 0 {
+			out = append(out, cell{start: start, end: start + len(line)})
+			break
+		}
+		out = append(out, cell{start: start, end: start + i})
+		start += i + 1
+		line = line[i+1:]
+	}
+	end = start + len(line)
+	r.pos = next
+	return out, end, true, nil
 }
 
 func (r *csvReader) atLineBreak(i int) bool {

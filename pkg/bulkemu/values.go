@@ -68,11 +68,13 @@ func canonical(f *Field, col int, v string) (string, *rowError) {
 		}
 	case TypeInt:
 		if n, err := strconv.ParseInt(v, 10, 32); err == nil {
-			return strconv.FormatInt(n, 10), nil
+			var buf [16]byte
+			return sameOr(v, strconv.AppendInt(buf[:0], n, 10)), nil
 		}
 	case TypeDouble, TypeCurrency, TypePercent:
 		if x, err := strconv.ParseFloat(v, 64); err == nil && !math.IsInf(x, 0) && !math.IsNaN(x) {
-			return strconv.FormatFloat(x, 'f', -1, 64), nil
+			var buf [32]byte
+			return sameOr(v, strconv.AppendFloat(buf[:0], x, 'f', -1, 64)), nil
 		}
 	case TypeDate:
 		// Salesforce's own sample files write dates with a trailing Z.
@@ -89,6 +91,16 @@ func canonical(f *Field, col int, v string) (string, *rowError) {
 	// pattern with their WSDL type names).
 	return "", &rowError{Code: "INVALID_FIELD", Fields: []string{f.Name},
 		Message: fmt.Sprintf("Failed to deserialize field at col %d. Due to, '%s' is not a valid value for the type %s", col, v, xsdType[f.Type])}
+}
+
+// sameOr returns v when it already is in its canonical form b, and b as a
+// string otherwise: most values arrive canonical, and a row's values share
+// one string (see batch.rowValues), which a value of its own would not.
+func sameOr(v string, b []byte) string {
+	if string(b) == v {
+		return v
+	}
+	return string(b)
 }
 
 // xsdType is the SOAP type of each field type whose values are parsed.
