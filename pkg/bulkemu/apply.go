@@ -298,7 +298,7 @@ func (t *table) checkUnique(ch *change, self int32) *rowError {
 		if !ok || fc.null {
 			continue
 		}
-		if other, taken := u.rows[ch.fold(fc.value)]; taken && other != self {
+		if other, taken := u.get(t, ch.fold(fc.value)); taken && other != self {
 			return &rowError{Code: "DUPLICATE_VALUE", Message: "duplicate value found: " + u.field.Name + " duplicates value on record with id: " + t.recordID(other)}
 		}
 	}
@@ -325,15 +325,16 @@ func (t *table) reindex(idx int32, old map[*Field]string, ch *change) {
 	if ch != nil {
 		fold = ch.fold
 	}
-	for _, u := range t.unique {
-		if v, ok := old[u.field]; ok && u.rows[foldKey(v)] == idx {
-			delete(u.rows, foldKey(v))
+	for i := range t.unique {
+		u := &t.unique[i]
+		if v, ok := old[u.field]; ok {
+			u.remove(foldKey(v), idx)
 		}
 		if t.row(idx).state != rowLive {
 			continue
 		}
 		if v, ok := t.row(idx).get(u.field); ok {
-			u.rows[fold(v)] = idx
+			u.put(t, fold(v), idx)
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package bulkemu
 
 import (
+	"hash/maphash"
 	"strings"
 	"sync"
 	"time"
@@ -24,7 +25,7 @@ func newStore(s *Schema) *store {
 		t := &table{obj: o}
 		for _, f := range o.Fields {
 			if f.ExternalID || f.Unique {
-				t.unique = append(t.unique, uniqueIndex{field: f, rows: map[string]int32{}})
+				t.unique = append(t.unique, uniqueIndex{field: f, seed: maphash.MakeSeed(), rows: map[uint64]int32{}})
 			}
 		}
 		st.tables[o] = t
@@ -72,11 +73,58 @@ func (t *table) add(r row) int32 {
 	return int32(t.n - 1)
 }
 
-// uniqueIndex finds the record that holds a value of a unique or
-// external-id field: folded value → row index.
+// uniqueIndex finds the live record that holds a value of a unique or
+// external-id field. It maps a hash of the folded value to the record's
+// index, and the record's own value tells a value from another of the same
+// hash: a map of strings kept a copy of every value (a million Accounts'
+// external ids) and, to grow, read each of them again from wherever it lay
+// in memory, which cost more CPU than the rest of an upsert.
 type uniqueIndex struct {
 	field *Field
-	rows  map[string]int32
+	seed  maphash.Seed
+	rows  map[uint64]int32 // hash of the folded value → record index
+	// clashes holds the folded values whose hash another value had taken
+	// when they were indexed; with 64-bit hashes it is almost always empty.
+	clashes map[string]int32
+}
+
+// get returns the index of the record that holds the folded value.
+func (u *uniqueIndex) get(t *table, folded string) (int32, bool) {
+	if idx, ok := u.rows[maphash.String(u.seed, folded)]; ok && u.holds(t, idx, folded) {
+		return idx, true
+	}
+	idx, ok := u.clashes[folded]
+	return idx, ok
+}
+
+// put records that record idx holds the folded value.
+func (u *uniqueIndex) put(t *table, folded string, idx int32) {
+	h := maphash.String(u.seed, folded)
+	if other, taken := u.rows[h]; taken && other != idx && !u.holds(t, other, folded) {
+		if u.clashes == nil {
+			u.clashes = map[string]int32{}
+		}
+		u.clashes[folded] = idx
+		return
+	}
+	u.rows[h] = idx
+}
+
+// remove forgets that record idx held the folded value, if it did.
+func (u *uniqueIndex) remove(folded string, idx int32) {
+	h := maphash.String(u.seed, folded)
+	if u.rows[h] == idx {
+		delete(u.rows, h)
+	}
+	if other, ok := u.clashes[folded]; ok && other == idx {
+		delete(u.clashes, folded)
+	}
+}
+
+// holds reports whether record idx holds the folded value in u's field.
+func (u *uniqueIndex) holds(t *table, idx int32, folded string) bool {
+	v, ok := t.row(idx).get(u.field)
+	return ok && foldedEqual(v, folded)
 }
 
 // uniqueIndexOf returns the index of f, nil when f is not unique.
@@ -147,6 +195,27 @@ func (r *row) set(f *Field, value *string) {
 // foldKey is how unique and external-id values are compared: case-insensitively.
 func foldKey(v string) string { return strings.ToLower(v) }
 
+// foldedEqual reports whether foldKey(v) == folded, without making the
+// folded copy of an ASCII value.
+func foldedEqual(v, folded string) bool {
+	if len(v) != len(folded) {
+		return foldKey(v) == folded // folding changed the length: not ASCII
+	}
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if c >= utf8.RuneSelf {
+			return foldKey(v) == folded
+		}
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != folded[i] {
+			return false
+		}
+	}
+	return true
+}
+
 // foldCell returns foldKey of the value of c in data, as a string of its
 // own made with one allocation (foldKey of a copy takes two when the value
 // has upper-case letters).
@@ -183,8 +252,7 @@ func (t *table) lookupFolded(f *Field, folded string) (int32, bool) {
 	if u == nil {
 		return 0, false
 	}
-	idx, ok := u.rows[folded]
-	return idx, ok
+	return u.get(t, folded)
 }
 
 // recordID returns the 18-character id of the record at index i.
