@@ -20,8 +20,7 @@ func makeID(prefix string, n int64) string {
 	return string(appendID(buf[:0], prefix, n))
 }
 
-// appendID appends the id makeID returns to dst, for result files that
-// write an id a row without making a string of each.
+// appendID appends the id makeID returns to dst.
 func appendID(dst []byte, prefix string, n int64) []byte {
 	start := len(dst)
 	dst = append(dst, prefix...)

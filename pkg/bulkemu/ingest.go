@@ -501,7 +501,7 @@ func (e *Emulator) results(q *request, j *job, kind string) error {
 		}
 		line = append(line[:0], '"')
 		if rr.rec >= 0 {
-			line = appendID(line, t.obj.KeyPrefix, int64(rr.rec)+1)
+			line = t.appendRecordID(line, rr.rec)
 		}
 		line = append(line, '"', delim, '"')
 		if kind == "successful" {

@@ -671,12 +671,6 @@ func resultHeader(kind string, data *ingestData, delim byte) string {
 	return orig
 }
 
-// textWriter is what bufio.Writer and bytes.Buffer have in common.
-type textWriter interface {
-	WriteByte(byte) error
-	WriteString(string) (int, error)
-}
-
 // appendEscaped appends v with its quotes doubled.
 func appendEscaped(dst []byte, v string) []byte {
 	for {
@@ -690,15 +684,16 @@ func appendEscaped(dst []byte, v string) []byte {
 	}
 }
 
-// writeQuoted writes values quoted, quotes inside them doubled, separated by
-// delim, as Salesforce writes every value of a result file.
-func writeQuoted(sb textWriter, delim byte, values ...string) {
+// appendQuoted appends values quoted, quotes inside them doubled, separated
+// by delim, as Salesforce writes every value of a result file.
+func appendQuoted(dst []byte, delim byte, values ...string) []byte {
 	for i, v := range values {
 		if i > 0 {
-			sb.WriteByte(delim)
+			dst = append(dst, delim)
 		}
-		sb.WriteByte('"')
-		sb.WriteString(strings.ReplaceAll(v, `"`, `""`))
-		sb.WriteByte('"')
+		dst = append(dst, '"')
+		dst = appendEscaped(dst, v)
+		dst = append(dst, '"')
 	}
+	return dst
 }

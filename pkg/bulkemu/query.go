@@ -152,7 +152,7 @@ func (e *Emulator) selectRows(j *job, parsed *query) (res *queryResult, err erro
 	for i, c := range parsed.Columns {
 		headers[i] = c.Header
 	}
-	writeQuoted(&sb, delim, headers...)
+	sb.Write(appendQuoted(sb.AvailableBuffer(), delim, headers...))
 	sb.WriteString(eol)
 	res.headerEnd = sb.Len()
 
@@ -164,7 +164,7 @@ func (e *Emulator) selectRows(j *job, parsed *query) (res *queryResult, err erro
 		for i, c := range parsed.Columns {
 			values[i], _ = v.Value(c.Path)
 		}
-		writeQuoted(&sb, delim, values...)
+		sb.Write(appendQuoted(sb.AvailableBuffer(), delim, values...))
 		sb.WriteString(eol)
 		res.rowEnds = append(res.rowEnds, uint32(sb.Len()))
 	}

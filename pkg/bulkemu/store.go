@@ -256,7 +256,17 @@ func (t *table) lookupFolded(f *Field, folded string) (int32, bool) {
 }
 
 // recordID returns the 18-character id of the record at index i.
-func (t *table) recordID(i int32) string { return makeID(t.obj.KeyPrefix, int64(i)+1) }
+func (t *table) recordID(i int32) string {
+	var buf [18]byte
+	return string(t.appendRecordID(buf[:0], i))
+}
+
+// appendRecordID appends recordID(i) to dst, for result files that write an
+// id a row without making a string of each. The id's counter is the index
+// plus one: the first record is 1, as index reads it back.
+func (t *table) appendRecordID(dst []byte, i int32) []byte {
+	return appendID(dst, t.obj.KeyPrefix, int64(i)+1)
+}
 
 // index resolves an id of this table's object to a row index. ok is false
 // for an id of another object or a record that never existed.
