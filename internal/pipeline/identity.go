@@ -27,15 +27,20 @@ import (
 //
 // Learning is lazy: learn only notes the pair (pending), and the maps take
 // the pending pairs when something reads the cache, or when size of them
-// wait. Most streams name their records by external id and never read the
-// cache, and a map of 100,000 pairs costs a cache miss an operation: put
-// in one by one, a new pair takes six (look up its identity and Id, drop
-// the least recently used pair's two entries, add its own two). size
-// pending pairs make the cache anew from the most recent: two
-// operations each, on new maps (see rebuild; the old ones are garbage
-// then, so a rebuild holds about twice the cache until the collector
-// runs). While they wait, pending pairs keep their identity strings, about
-// 40 bytes more each.
+// wait while the maps hold pairs. Most streams name their records by
+// external id and never read the cache, and a map of 100,000 pairs costs a
+// cache miss an operation: put in one by one, a new pair takes six (look
+// up its identity and Id, drop the least recently used pair's two entries,
+// add its own two). size pending pairs make the cache anew from the most
+// recent: two operations each (see rebuild), if something read the cache
+// since its maps were made; if nothing did, the maps are dropped instead
+// (empty), and once twice size pairs wait the older size are (dropOlder):
+// learning costs an append then. Where a least-recently-used cache would
+// keep older pairs in place of those learned twice among the most recent,
+// it holds fewer pairs: never one a later learn undid, since a pair is
+// only dropped with every older one. While they wait, pending pairs keep
+// their identity strings, about 40 bytes more each, and an idPair: twice
+// size of them hold about what size pairs in the maps do.
 type identities struct {
 	size    int
 	objects map[string]uint16 // object name → its number in names
@@ -54,8 +59,9 @@ type identities struct {
 	head, tail int32
 	free       int32 // the first slot that remove emptied, linked by next; -1 for none
 	// pending are the pairs learned and not yet in the maps, oldest
-	// first; at most size.
+	// first; at most twice size.
 	pending []idPair
+	read    bool // something read the cache since the maps were last made
 }
 
 // idPair is a pair as learned: an Id and the identity of its record.
@@ -115,7 +121,7 @@ func identityByKey(object, rk string) string {
 // (15 or 18 characters): its identity by external id when the cache knows
 // it, else its identity by Id.
 func (ids *identities) ofID(object, id string) string {
-	ids.flush()
+	ids.lookup()
 	if k, ok := ids.key(object, id, false); ok {
 		if s, ok := ids.slotOfID(k); ok {
 			ids.touch(s)
@@ -135,7 +141,7 @@ func byID(object, identity string) bool {
 // id returns the Salesforce Id of the record with the given identity (by
 // external id), if it is known: 18 characters when Salesforce gave them.
 func (ids *identities) id(identity string) (string, bool) {
-	ids.flush()
+	ids.lookup()
 	s, ok := ids.slotOfIdentity(identity)
 	if !ok {
 		return "", false
@@ -167,14 +173,44 @@ func (ids *identities) learn(object, id, identity string) {
 		copy(pair.suffix[:], id[15:18])
 	}
 	ids.pending = append(ids.pending, pair)
-	if len(ids.pending) >= ids.size {
+	switch {
+	case len(ids.pending) < ids.size:
+	case ids.read:
 		ids.flush()
+		ids.read = false
+	case len(ids.slots) > 0:
+		ids.empty()
+	case len(ids.pending) >= 2*ids.size:
+		ids.dropOlder()
 	}
+}
+
+// lookup readies the maps for a read: see flush.
+func (ids *identities) lookup() {
+	ids.flush()
+	ids.read = true
+}
+
+// empty drops the maps' pairs, when size pairs wait and nothing has read
+// the cache since the maps were last made: the pending pairs are all more
+// recent, and as many as the cache holds.
+func (ids *identities) empty() {
+	ids.byID, ids.byIdentity = map[uint64]int32{}, map[uint64]int32{}
+	ids.slots = nil
+	ids.head, ids.tail, ids.free = -1, -1, -1
+}
+
+// dropOlder keeps the most recent size pending pairs, of a cache whose
+// maps are empty, and drops the others.
+func (ids *identities) dropOlder() {
+	n := copy(ids.pending, ids.pending[len(ids.pending)-ids.size:])
+	clear(ids.pending[n:]) // the identities
+	ids.pending = ids.pending[:n]
 }
 
 // flush puts the pending pairs in the maps: one by one (put) when they are
 // fewer than size, else by making the cache anew (rebuild). Everything
-// that reads the maps calls it first.
+// that reads the maps calls it first (through lookup).
 func (ids *identities) flush() {
 	if len(ids.pending) >= ids.size {
 		ids.rebuild()
@@ -307,7 +343,7 @@ func (ids *identities) place(k idKey, hi uint64, identity string) int32 {
 // forget drops what is known about the record with Id id (of object): it
 // was deleted, so its external id no longer resolves to it.
 func (ids *identities) forget(object, id string) {
-	ids.flush()
+	ids.lookup()
 	k, ok := ids.key(object, id, false)
 	if !ok {
 		return

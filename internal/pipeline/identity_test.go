@@ -12,19 +12,20 @@ import (
 
 // The id cache costs what the README says per entry (about 170 bytes with
 // external ids of 20-odd characters, up to about 210 while as many new
-// pairs wait to be put in), and an entry keeps only its own Id, not the
-// result line it was read from.
+// pairs wait to be put in, and a cache that nothing reads no more), and an
+// entry keeps only its own Id, not the result line it was read from.
 func TestIDCacheEntrySize(t *testing.T) {
 	const n = 100_000
 	for _, c := range []struct {
 		waiting int
+		read    bool // looked up once, after n learns
 		limit   int64
-	}{{0, 200}, {n - 1, 250}} {
+	}{{0, true, 200}, {n - 1, true, 250}, {2*n - 1, false, 250}} {
 		per := int64(0)
 		for range 3 { // the largest of three: garbage of the test itself can only hide bytes
-			per = max(per, idCacheBytes(t, n, c.waiting)/n)
+			per = max(per, idCacheBytes(t, n, c.waiting, c.read)/n)
 		}
-		t.Logf("%d bytes per entry with %d pairs waiting", per, c.waiting)
+		t.Logf("%d bytes per entry with %d pairs waiting (read: %v)", per, c.waiting, c.read)
 		if per > c.limit {
 			t.Errorf("%d bytes per id cache entry with %d pairs waiting; the README says less", per, c.waiting)
 		}
@@ -32,22 +33,36 @@ func TestIDCacheEntrySize(t *testing.T) {
 }
 
 // idCacheBytes is the heap that a cache of n entries holds with waiting
-// more pairs learned and not yet put in.
-func idCacheBytes(t *testing.T, n, waiting int) int64 {
+// more pairs learned and not yet put in; read looks the cache up between
+// the first n and the others, which puts them in the maps.
+func idCacheBytes(t *testing.T, n, waiting int, read bool) int64 {
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&before)
 	ids := newIdentities(n)
-	for i := range n + waiting {
+	learn := func(i int) {
 		line := fmt.Sprintf("001%012dAAA,true,%0200d", i, 0) // a result line: the Id is a slice of it
 		ids.learn("Account", line[:18], fmt.Sprintf("Account/external_id__c=r-%d", i))
+	}
+	for i := range n {
+		learn(i)
+	}
+	if read {
+		ids.id("Account/external_id__c=r-0")
+	}
+	for i := range waiting {
+		learn(n + i)
 	}
 	runtime.GC()
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if len(ids.byID) != n || len(ids.pending) != waiting {
-		t.Fatalf("%d entries and %d waiting, want %d and %d", len(ids.byID), len(ids.pending), n, waiting)
+	inMaps := 0
+	if read {
+		inMaps = n
+	}
+	if len(ids.byID) != inMaps || len(ids.pending) != waiting {
+		t.Fatalf("%d entries and %d waiting, want %d and %d", len(ids.byID), len(ids.pending), inMaps, waiting)
 	}
 	runtime.KeepAlive(ids)
 	return int64(after.HeapAlloc) - int64(before.HeapAlloc)
@@ -139,25 +154,50 @@ func TestDecodedKeyAndIdentity(t *testing.T) {
 // Learning is lazy (pairs wait, then go in one by one or make the cache
 // anew), and neither way changes what the cache answers: without
 // re-creates it holds exactly the size most recently used pairs, as a
-// least-recently-used cache put in one by one does.
+// least-recently-used cache put in one by one does, but for what it drops
+// without putting in, when nothing reads it (see identities.empty and
+// dropOlder): whole, the pairs older than the most recent size learned.
+// Reads come as often as learns in some rounds, one in twenty in others.
 func TestIDCacheKeepsTheMostRecentlyUsed(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	for round := range 200 {
+	for round := range 400 {
 		size := 1 + rng.IntN(8)
 		ids := newIdentities(size)
-		var recent []int // the model: most recent first, at most size
+		// The model: a least-recently-used list, most recent first, at
+		// most size, and the learns not yet in it, oldest first.
+		var recent, waiting []int
+		read := false
 		use := func(i int) {
 			recent = slices.DeleteFunc(recent, func(j int) bool { return j == i })
 			recent = slices.Insert(recent, 0, i)
 			recent = recent[:min(len(recent), size)]
 		}
-		for op := range 60 {
-			i := rng.IntN(3 * size)
-			if rng.IntN(3) > 0 {
-				ids.learn("Account", testID(i), testIdentity(i))
+		flush := func() {
+			for _, i := range waiting {
 				use(i)
+			}
+			waiting = nil
+		}
+		readOdds := 2 + 18*(round%2)
+		for op := range 80 {
+			i := rng.IntN(3 * size)
+			if rng.IntN(readOdds) > 0 {
+				ids.learn("Account", testID(i), testIdentity(i))
+				waiting = append(waiting, i)
+				switch {
+				case len(waiting) < size:
+				case read:
+					flush()
+					read = false
+				case len(recent) > 0:
+					recent = nil
+				case len(waiting) >= 2*size:
+					waiting = slices.Clone(waiting[len(waiting)-size:])
+				}
 				continue
 			}
+			flush()
+			read = true
 			_, ok := ids.id(testIdentity(i))
 			if want := slices.Contains(recent, i); ok != want {
 				t.Fatalf("round %d (size %d), op %d: id(%s) found %v, want %v (most recent first: %v)", round, size, op, testIdentity(i), ok, want, recent)
