@@ -43,14 +43,14 @@ func errUploadMemoryFull(limit int64) *apiError {
 }
 
 // minUploadBuffer is the first buffer an upload gets once its first byte
-// arrived; it doubles from there.
+// arrived; it grows from there (see uploadBufferSize).
 const minUploadBuffer = 4 << 10
 
 // readUpload reads an upload of at most limit bytes from body, holding its
 // buffer in the upload memory. The buffer grows with the bytes that arrive,
 // never ahead of them from what the request declares: sizeHint (the
 // Content-Length of a body that is not compressed, or -1) only caps a
-// doubling so that a body of the declared size ends in a buffer of exactly
+// growth so that a body of the declared size ends in a buffer of exactly
 // that size. It answers tooLarge for a longer body, errUploadMemoryFull when
 // the memory is used up and API_ERROR when the body cannot be read (the
 // client stalled or went away); then it holds nothing.
@@ -98,12 +98,17 @@ func (e *Emulator) readUpload(body io.Reader, limit, sizeHint int64, tooLarge *a
 }
 
 // uploadBufferSize returns the size to grow a full upload buffer of size
-// cur to: double, at least minUploadBuffer, no more than the declared size
-// if that is larger than cur, and no more than limit.
+// cur to: at least minUploadBuffer and no more than limit; four times cur,
+// but no more than the declared size, when that is larger than cur; else
+// twice cur. The final buffer of a body of the declared size is that size
+// however fast it grows, and growing by four copies a third of the bytes
+// doubling copies (copying into doubled buffers, which are faulted in as
+// they are written, was 4% of BenchmarkUpsertJob's CPU); a body of no
+// declared size keeps its last buffer, at most twice its size.
 func uploadBufferSize(cur, sizeHint, limit int64) int64 {
 	next := max(2*cur, minUploadBuffer)
 	if sizeHint > cur {
-		next = min(next, sizeHint)
+		next = min(max(4*cur, minUploadBuffer), sizeHint)
 	}
 	return min(next, limit)
 }
