@@ -24,23 +24,7 @@ func TestDrainedWaitsForAJobClosedWithNoResult(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p.client, p.source = w.client(), routedTopics{p.opts.Routes}
-	ctx, cancel := context.WithCancel(context.Background())
-	p.startLanes(ctx, 1)
-	go func() { // the main loop's part: it takes the lane's reports
-		for {
-			select {
-			case <-p.done:
-			case <-p.loopEnded:
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() {
-		cancel()
-		close(p.loopEnded)
-		p.tasks.Wait()
-	})
+	ctx := withLanes(t, w, p)
 	w.cluster.ControlKey(kmsg.Produce.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
 		w.cluster.KeepControl()
 		time.Sleep(300 * time.Millisecond)
@@ -56,4 +40,29 @@ func TestDrainedWaitsForAJobClosedWithNoResult(t *testing.T) {
 	if len(words) != 1 || words[0].State != journal.Closed || len(words[0].Offsets) != 0 {
 		t.Errorf("the journal's entries of the job once drained: %+v, want one closing it empty", words)
 	}
+}
+
+// withLanes readies p to publish without its main loop: one publishing
+// lane, and the loop's part of taking the lane's reports. It returns the
+// jobs' context; the lane ends with the test.
+func withLanes(t *testing.T, w *world, p *Pipeline) context.Context {
+	p.client, p.source = w.client(), routedTopics{p.opts.Routes}
+	ctx, cancel := context.WithCancel(context.Background())
+	p.startLanes(ctx, 1)
+	go func() {
+		for {
+			select {
+			case <-p.done:
+			case <-p.loopEnded:
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		close(p.loopEnded)
+		p.tasks.Wait()
+		p.producers.closeAll()
+	})
+	return ctx
 }
