@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"fmt"
+	"math/rand/v2"
+	"slices"
 	"testing"
 )
 
@@ -58,5 +60,71 @@ func TestBusyRecords(t *testing.T) {
 	}
 	if br.held != 0 || len(br.running) != 0 {
 		t.Errorf("%d held by %d jobs with nothing in flight", br.held, len(br.running))
+	}
+}
+
+// Jobs of random records start and end in random order, against a model
+// of the records each job in flight holds; every other round, hashes have
+// 2 bits, so records of one job and of different jobs collide. A job is
+// never taken while another in flight holds one of its records; a record
+// of a job in flight is always busy; a job whose records no job in flight
+// holds, colliding or not, is taken once nothing else is in flight (a
+// collision may make it wait, never forever); and with nothing in flight,
+// nothing is held.
+func TestBusyRecordsWhenHashesCollide(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for round := range 400 {
+		br := newBusyRecords()
+		if round%2 == 1 {
+			br.mask = 3
+		}
+		var running [][]string // the model: the records of each job in flight
+		newJob := func() []string {
+			var ids []string
+			for _, i := range rng.Perm(12)[:1+rng.IntN(6)] { // a buffer's records are distinct
+				ids = append(ids, fmt.Sprintf("Account/ext=%d", i))
+			}
+			return ids
+		}
+		heldByRunning := func(id string) bool {
+			return slices.ContainsFunc(running, func(job []string) bool { return slices.Contains(job, id) })
+		}
+		for op := range 60 {
+			if len(running) > 0 && rng.IntN(3) == 0 {
+				k := rng.IntN(len(running))
+				br.remove(running[k])
+				running = slices.Delete(running, k, k+1)
+			} else {
+				ids := newJob()
+				if br.take(ids) {
+					for _, id := range ids {
+						if heldByRunning(id) {
+							t.Fatalf("round %d, op %d: a job taken with %s, held by a job in flight (%v)", round, op, id, running)
+						}
+					}
+					running = append(running, ids)
+				} else if len(running) == 0 {
+					t.Fatalf("round %d, op %d: a job of %v refused with nothing in flight", round, op, ids)
+				}
+			}
+			for _, job := range running {
+				for _, id := range job {
+					if !br.holds(id) {
+						t.Fatalf("round %d, op %d: %s free while its job runs", round, op, id)
+					}
+				}
+			}
+		}
+		for _, job := range running {
+			br.remove(job)
+		}
+		if br.held != 0 || len(br.running) != 0 {
+			t.Fatalf("round %d: %d held by %d jobs with nothing in flight", round, br.held, len(br.running))
+		}
+		for i := range 12 {
+			if id := fmt.Sprintf("Account/ext=%d", i); br.holds(id) {
+				t.Fatalf("round %d: %s busy with nothing in flight", round, id)
+			}
+		}
 	}
 }

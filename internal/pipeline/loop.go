@@ -572,6 +572,7 @@ func (p *Pipeline) conflicts(b *batch.Buffer, held map[string]bool) bool {
 // one record to it: the second waits for the first's job, which is safe.
 type busyRecords struct {
 	seed    maphash.Seed
+	mask    uint64            // all ones; tests narrow it to make hashes collide
 	job     map[uint64]uint64 // hash of an identity → the last job that held it
 	running map[uint64]int    // a job in flight → how many identities it took
 	next    uint64            // the number of the next job
@@ -579,12 +580,14 @@ type busyRecords struct {
 }
 
 func newBusyRecords() *busyRecords {
-	return &busyRecords{seed: maphash.MakeSeed(), job: map[uint64]uint64{}, running: map[uint64]int{}, next: 1}
+	return &busyRecords{seed: maphash.MakeSeed(), mask: ^uint64(0), job: map[uint64]uint64{}, running: map[uint64]int{}, next: 1}
 }
+
+func (br *busyRecords) hash(id string) uint64 { return maphash.String(br.seed, id) & br.mask }
 
 // holds reports whether a job in flight holds the record identity id.
 func (br *busyRecords) holds(id string) bool {
-	j, ok := br.job[maphash.String(br.seed, id)]
+	j, ok := br.job[br.hash(id)]
 	return ok && br.running[j] > 0
 }
 
@@ -602,7 +605,7 @@ func (br *busyRecords) take(ids []string) bool {
 	j := br.next
 	br.next++
 	for _, id := range ids {
-		h := maphash.String(br.seed, id)
+		h := br.hash(id)
 		if old, ok := br.job[h]; ok && br.running[old] > 0 {
 			return false
 		}
@@ -618,7 +621,7 @@ func (br *busyRecords) remove(ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	j := br.job[maphash.String(br.seed, ids[0])] // the job's own: no other in flight has held ids[0] since
+	j := br.job[br.hash(ids[0])] // the job's own: no other in flight has held ids[0] since
 	br.held -= br.running[j]
 	delete(br.running, j)
 }
