@@ -231,9 +231,12 @@ func boolByte(v bool) byte {
 }
 
 // decoder reads what encoder wrote. The first error sticks; readers check
-// err once at the end.
+// err once at the end. It moves along b by pos, never reslicing b: a write
+// of a slice's pointer through a pointer is a write barrier while the
+// garbage collector marks, and these calls come a dozen an event.
 type decoder struct {
 	b   []byte
+	pos int
 	err error
 }
 
@@ -241,12 +244,12 @@ func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Uvarint(d.b)
+	v, n := binary.Uvarint(d.b[d.pos:])
 	if n <= 0 {
 		d.err = io.ErrUnexpectedEOF
 		return 0
 	}
-	d.b = d.b[n:]
+	d.pos += n
 	return v
 }
 
@@ -254,33 +257,36 @@ func (d *decoder) varint() int64 {
 	if d.err != nil {
 		return 0
 	}
-	v, n := binary.Varint(d.b)
+	v, n := binary.Varint(d.b[d.pos:])
 	if n <= 0 {
 		d.err = io.ErrUnexpectedEOF
 		return 0
 	}
-	d.b = d.b[n:]
+	d.pos += n
 	return v
 }
 
+// left is the number of bytes not read yet.
+func (d *decoder) left() int { return len(d.b) - d.pos }
+
 func (d *decoder) bytes() []byte {
 	n := d.uvarint()
-	if d.err != nil || uint64(len(d.b)) < n {
+	if d.err != nil || uint64(d.left()) < n {
 		d.err = io.ErrUnexpectedEOF
 		return nil
 	}
-	p := d.b[:n]
-	d.b = d.b[n:]
+	p := d.b[d.pos : d.pos+int(n)]
+	d.pos += int(n)
 	return p
 }
 
 func (d *decoder) bool() bool {
-	if d.err != nil || len(d.b) == 0 {
+	if d.err != nil || d.left() == 0 {
 		d.err = io.ErrUnexpectedEOF
 		return false
 	}
-	v := d.b[0] == 1
-	d.b = d.b[1:]
+	v := d.b[d.pos] == 1
+	d.pos++
 	return v
 }
 
@@ -306,7 +312,7 @@ func (d *decoder) source(src *event.Source, value bool) {
 		src.Value = clone(v)
 	}
 	n := d.uvarint()
-	if d.err != nil || n > uint64(len(d.b)) {
+	if d.err != nil || n > uint64(d.left()) {
 		d.err = io.ErrUnexpectedEOF
 		return
 	}
