@@ -713,3 +713,40 @@ func mustAddAs(t *testing.T, bt *Batcher, c *event.Change, identity string) {
 		t.Fatal(err)
 	}
 }
+
+// An event keeps its topic as a number: events of several topics in one
+// buffer, and buffers made while others read topics, each give back their
+// own (run with -race: the table of names is read by any goroutine).
+func TestEventTopics(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	topics := []string{"crm.accounts", "erp.accounts", "crm.accounts", "legacy.accounts"}
+	for i, topic := range topics {
+		c := upsert(int64(i), fmt.Sprint("e", i))
+		c.Source.Topic = topic
+		mustAdd(t, bt, c)
+	}
+	sealed := bt.SealAll(ReasonShutdown)
+	if len(sealed) != 1 {
+		t.Fatalf("%d buffers sealed, want 1", len(sealed))
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := range 200 {
+			topicNumber(fmt.Sprint("other-", i))
+		}
+	}()
+	b := sealed[0]
+	for range 50 {
+		for i := range b.Events {
+			if got := b.Events[i].Topic(); got != topics[i] {
+				t.Fatalf("event %d: topic %q, want %q", i, got, topics[i])
+			}
+			src, err := b.Source(i, false)
+			if err != nil || src.Topic != topics[i] {
+				t.Fatalf("event %d: source topic %q (%v), want %q", i, src.Topic, err, topics[i])
+			}
+		}
+	}
+	<-done
+}

@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bulkstream/bulkstream/pkg/event"
@@ -78,15 +81,49 @@ var (
 )
 
 // Event is one source event in a buffer: its Kafka position, the row it
-// was folded into, and where its data lies in the buffer's store.
+// was folded into, and where its data lies in the buffer's store. It holds
+// no pointer (its topic is a number, see Topic), so a buffer's events,
+// hundreds of thousands in flight, are memory the garbage collector
+// neither scans nor guards with write barriers while it marks.
 type Event struct {
-	Topic     string
+	topic     uint32 // in topicNames
 	Partition int32
 	Offset    int64
 	Row       int // index into Buffer.Rows
 
 	off int64 // in the store
 	n   int
+}
+
+// Topic is the event's topic.
+func (e *Event) Topic() string { return (*topicNames.names.Load())[e.topic] }
+
+// topicNames numbers the topics of events for Event, in the order they
+// were first seen: a handful in a process, never forgotten. Batchers add
+// to it, anything reads it.
+var topicNames struct {
+	mu     sync.Mutex
+	number map[string]uint32
+	names  atomic.Pointer[[]string] // copied on write
+}
+
+func init() { topicNames.names.Store(new([]string)) }
+
+// topicNumber is the number of topic in topicNames, given it if new.
+func topicNumber(topic string) uint32 {
+	topicNames.mu.Lock()
+	defer topicNames.mu.Unlock()
+	if n, ok := topicNames.number[topic]; ok {
+		return n
+	}
+	names := append(slices.Clip(*topicNames.names.Load()), topic)
+	n := uint32(len(names) - 1)
+	if topicNames.number == nil {
+		topicNames.number = map[string]uint32{}
+	}
+	topicNames.number[topic] = n
+	topicNames.names.Store(&names)
+	return n
 }
 
 // Row is one CSV row of the upload: one Salesforce record, with every event
@@ -121,11 +158,16 @@ type Buffer struct {
 	// columns fieldCol still holds: a change naming the same fields in the
 	// same order, as most of a stream's do, finds them without a lookup.
 	lastNames []string
-	colIndex  map[string]int // lower-case column name → index
-	colExact  map[string]int // column name as events spell it → index (saves folding case per field)
-	byRecord  map[string]int // RecordKey → row
-	store     *store
-	enc       encoder
+	// lastTopic is the topic of the last change added, numbered lastTopicN
+	// (see topicNumber) when topicKnown.
+	lastTopic  string
+	lastTopicN uint32
+	topicKnown bool
+	colIndex   map[string]int // lower-case column name → index
+	colExact   map[string]int // column name as events spell it → index (saves folding case per field)
+	byRecord   map[string]int // RecordKey → row
+	store      *store
+	enc        encoder
 	// valueBytes bounds the CSV bytes of all rows without delimiters: the
 	// escaped values of every event plus a line break per row. Coalesced
 	// rows count every event's values, so the estimate errs on the large
@@ -307,7 +349,10 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	} else {
 		r.Events = append(r.Events, len(b.Events))
 	}
-	b.Events = append(b.Events, Event{Topic: c.Source.Topic, Partition: c.Source.Partition, Offset: c.Source.Offset, Row: row, off: off, n: len(part)})
+	if !b.topicKnown || c.Source.Topic != b.lastTopic {
+		b.lastTopic, b.lastTopicN, b.topicKnown = c.Source.Topic, topicNumber(c.Source.Topic), true
+	}
+	b.Events = append(b.Events, Event{topic: b.lastTopicN, Partition: c.Source.Partition, Offset: c.Source.Offset, Row: row, off: off, n: len(part)})
 	if !same {
 		for _, f := range c.Fields {
 			// A copy: the name is cut from the event's value, which it
@@ -472,7 +517,7 @@ func (b *Buffer) Change(i int) (*event.Change, error) {
 			c.Fields = append(c.Fields, event.Field{Name: b.columns[col], Value: event.Value{Text: text, Null: null}})
 		}
 	}
-	c.Source = event.Source{Topic: ev.Topic, Partition: ev.Partition, Offset: ev.Offset}
+	c.Source = event.Source{Topic: ev.Topic(), Partition: ev.Partition, Offset: ev.Offset}
 	d.source(&c.Source, true)
 	if d.err != nil {
 		return nil, fmt.Errorf("corrupt buffer entry %d: %w", i, d.err)
@@ -485,7 +530,7 @@ func (b *Buffer) Change(i int) (*event.Change, error) {
 // fields: what a result needs, and a dead-letter copy the value too.
 func (b *Buffer) Source(i int, value bool) (event.Source, error) {
 	ev := b.Events[i]
-	src := event.Source{Topic: ev.Topic, Partition: ev.Partition, Offset: ev.Offset}
+	src := event.Source{Topic: ev.Topic(), Partition: ev.Partition, Offset: ev.Offset}
 	var scratch []byte
 	data, err := b.store.read(ev.off, ev.n, &scratch)
 	if err != nil {

@@ -247,7 +247,7 @@ func describeBuffer(t *testing.T, out *strings.Builder, b *Buffer, events bool) 
 		if err != nil {
 			t.Fatal(err)
 		}
-		fmt.Fprintf(out, "event %d %s/%d@%d row %d: %s %s %q by %q", i, ev.Topic, ev.Partition, ev.Offset, ev.Row,
+		fmt.Fprintf(out, "event %d %s/%d@%d row %d: %s %s %q by %q", i, ev.Topic(), ev.Partition, ev.Offset, ev.Row,
 			c.Object, c.Operation, c.ExternalIDField, c.RecordKey())
 		for _, f := range c.Fields {
 			fmt.Fprintf(out, " %q=%q(null %v)", f.Name, f.Value.Text, f.Value.Null)

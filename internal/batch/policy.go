@@ -315,7 +315,7 @@ func (bt *Batcher) Drop(topic string, partition int32) error {
 	for k, b := range bt.open {
 		keep := make([]int, 0, len(b.Events))
 		for i, ev := range b.Events {
-			if ev.Topic != topic || ev.Partition != partition {
+			if ev.Partition != partition || ev.Topic() != topic {
 				keep = append(keep, i)
 			}
 		}

@@ -62,7 +62,7 @@ func (p *Pipeline) dropReady(tp topicPartition) {
 	for _, b := range p.ready {
 		var keep []int
 		for i, ev := range b.Events {
-			if ev.Topic != tp.topic || ev.Partition != tp.partition {
+			if ev.Topic() != tp.topic || ev.Partition != tp.partition {
 				keep = append(keep, i)
 			}
 		}

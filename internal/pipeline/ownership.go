@@ -56,7 +56,7 @@ func (o *ownership) claim(b *batch.Buffer) claim {
 	c := claim{}
 	var last topicPartition
 	for i, ev := range b.Events {
-		tp := topicPartition{ev.Topic, ev.Partition}
+		tp := topicPartition{ev.Topic(), ev.Partition}
 		if i > 0 && tp == last { // events come in runs of one partition
 			continue
 		}
@@ -133,7 +133,7 @@ func (o *ownership) lostEvents(c claim, b *batch.Buffer) []int {
 	var out []int
 	var m lostMemo
 	for i, ev := range b.Events {
-		if m.lost(o, c, topicPartition{ev.Topic, ev.Partition}) {
+		if m.lost(o, c, topicPartition{ev.Topic(), ev.Partition}) {
 			out = append(out, i)
 		}
 	}
@@ -161,7 +161,7 @@ func (o *ownership) hold(c claim, b *batch.Buffer) (anyLost bool, release func()
 	o.mu.RLock()
 	var m lostMemo
 	for _, ev := range b.Events {
-		if m.lost(o, c, topicPartition{ev.Topic, ev.Partition}) {
+		if m.lost(o, c, topicPartition{ev.Topic(), ev.Partition}) {
 			anyLost = true
 			break
 		}

@@ -300,7 +300,7 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 func openEntries(jobID string, b *batch.Buffer, attempt int) map[topicPartition]*journal.Entry {
 	slices := map[topicPartition][]int64{}
 	for _, ev := range b.Events {
-		tp := topicPartition{ev.Topic, ev.Partition}
+		tp := topicPartition{ev.Topic(), ev.Partition}
 		slices[tp] = append(slices[tp], ev.Offset)
 	}
 	out := make(map[topicPartition]*journal.Entry, len(slices))

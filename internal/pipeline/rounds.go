@@ -333,7 +333,7 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 		chunk = nil
 	}
 	for i := range b.Events {
-		if p.owned.lost(cl, topicPartition{b.Events[i].Topic, b.Events[i].Partition}) {
+		if p.owned.lost(cl, topicPartition{b.Events[i].Topic(), b.Events[i].Partition}) {
 			continue
 		}
 		o, err := outcomes(i)
@@ -401,7 +401,7 @@ func (p *Pipeline) unclosed(b *batch.Buffer, cl claim, closing closedRanges) clo
 	out := closedRanges{}
 	seen := map[topicPartition]bool{}
 	for _, ev := range b.Events {
-		tp := topicPartition{ev.Topic, ev.Partition}
+		tp := topicPartition{ev.Topic(), ev.Partition}
 		if seen[tp] {
 			continue
 		}
