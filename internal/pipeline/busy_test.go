@@ -128,3 +128,59 @@ func TestBusyRecordsWhenHashesCollide(t *testing.T) {
 		}
 	}
 }
+
+// The entries of ended jobs are swept as they pile up; the records of the
+// jobs in flight stay busy through it, a job of one record as much as a
+// large one.
+func TestBusyRecordsSurviveSweeps(t *testing.T) {
+	br := newBusyRecords()
+	one, large := []string{"Account/ext=one"}, make([]string, 20_000)
+	for i := range large {
+		large[i] = fmt.Sprint("Account/ext=large-", i)
+	}
+	if !br.take(one) || !br.take(large) {
+		t.Fatal("jobs of distinct records refused")
+	}
+	for job := range 30_000 { // twice the large job's entries and more: swept
+		ids := []string{fmt.Sprint("Account/ext=churn-", job), fmt.Sprint("Account/ext=churn-", job, "b")}
+		if !br.take(ids) {
+			t.Fatalf("job %d of free records refused", job)
+		}
+		br.remove(ids)
+	}
+	for _, id := range append(large[:100:100], one...) {
+		if !br.holds(id) {
+			t.Fatalf("%s free while its job runs", id)
+		}
+	}
+	if br.take([]string{"Account/ext=new", one[0]}) {
+		t.Fatal("a job of a busy record taken after the table was made anew")
+	}
+}
+
+// BenchmarkBusyTake takes and ends jobs of 30,000 distinct records, with
+// three others in flight, as a stream of distinct upserts does: the cost
+// of a record's turn in the table (ns/op is per record).
+func BenchmarkBusyTake(b *testing.B) {
+	const jobSize, inFlight = 30_000, 4
+	jobs := make([][]string, 64)
+	for j := range jobs {
+		jobs[j] = make([]string, jobSize)
+		for i := range jobs[j] {
+			jobs[j][i] = fmt.Sprintf("Account/External_Id__c=ext-%d-%d", j, i)
+		}
+	}
+	br := newBusyRecords()
+	for j := range inFlight - 1 {
+		br.take(jobs[j])
+	}
+	b.ResetTimer()
+	for n := 0; n < b.N; n += jobSize {
+		k := n / jobSize
+		next, done := jobs[(k+inFlight-1)%len(jobs)], jobs[k%len(jobs)]
+		if !br.take(next) {
+			b.Fatal("refused")
+		}
+		br.remove(done)
+	}
+}
