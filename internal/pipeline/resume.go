@@ -298,15 +298,36 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 // runs b as attempt number attempt: one for each source partition of b's
 // events.
 func openEntries(jobID string, b *batch.Buffer, attempt int) map[topicPartition]*journal.Entry {
-	slices := map[topicPartition][]int64{}
-	for _, ev := range b.Events {
-		tp := topicPartition{ev.Topic(), ev.Partition}
-		slices[tp] = append(slices[tp], ev.Offset)
+	out := map[topicPartition]*journal.Entry{}
+	var e *journal.Entry // of the event before: a partition's events come in runs
+	unsorted := map[*journal.Entry]bool{}
+	for i := range b.Events {
+		ev := &b.Events[i]
+		if e == nil || e.Partition != ev.Partition || e.Topic != ev.Topic() {
+			tp := topicPartition{ev.Topic(), ev.Partition}
+			if e = out[tp]; e == nil {
+				e = &journal.Entry{JobID: jobID, Object: b.Key.Object, Operation: string(b.Key.Operation), ExternalIDField: b.Key.ExternalIDField,
+					Attempt: attempt, Topic: tp.topic, Partition: tp.partition, State: journal.Open}
+				out[tp] = e
+			}
+		}
+		// The offsets of a partition's events come in order, as
+		// consumed, in all but buffers made anew (Drop): ranges are
+		// extended as they come, and sorted out only when they did not.
+		switch n := len(e.Offsets); {
+		case n > 0 && e.Offsets[n-1][1]+1 == ev.Offset:
+			e.Offsets[n-1][1] = ev.Offset
+		case n > 0 && e.Offsets[n-1][1] >= ev.Offset:
+			unsorted[e] = true
+			fallthrough
+		default:
+			e.Offsets = append(e.Offsets, [2]int64{ev.Offset, ev.Offset})
+		}
 	}
-	out := make(map[topicPartition]*journal.Entry, len(slices))
-	for tp, offsets := range slices {
-		out[tp] = &journal.Entry{JobID: jobID, Object: b.Key.Object, Operation: string(b.Key.Operation), ExternalIDField: b.Key.ExternalIDField,
-			Attempt: attempt, Topic: tp.topic, Partition: tp.partition, State: journal.Open, Offsets: journal.Ranges(offsets)}
+	for e := range unsorted {
+		var offsets []int64
+		e.Each(func(o int64) { offsets = append(offsets, o) })
+		e.Offsets = journal.Ranges(offsets)
 	}
 	return out
 }
