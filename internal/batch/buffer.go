@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/bulkstream/bulkstream/internal/reuse"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
@@ -193,13 +194,9 @@ type Buffer struct {
 func newBuffer(k Key, p Policy, now time.Time, size bufferSize) *Buffer {
 	b := &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, colExact: map[string]int{},
 		store: newStore(p.SpillThreshold, p.SpillDir)}
-	select {
-	case s := <-spares:
-		if fits(cap(s.rows), size.rows) && fits(cap(s.events), size.events) {
-			b.Rows, b.Events, b.byRecord = s.rows, s.events, s.byRecord
-			return b
-		}
-	default:
+	if s, ok := spares.Get(); ok && fits(cap(s.rows), size.rows) && fits(cap(s.events), size.events) {
+		b.Rows, b.Events, b.byRecord = s.rows, s.events, s.byRecord
+		return b
 	}
 	b.Rows, b.Events, b.byRecord = make([]Row, 0, size.rows), make([]Event, 0, size.events), make(map[string]int, size.records)
 	return b
@@ -213,18 +210,20 @@ type spare struct {
 	byRecord map[string]int
 }
 
-// spares holds up to two spares, which new buffers take when they are
-// large enough: making them anew was a fifth of what the pipeline
-// allocated in a run of upserts (rows, events and map of 30,000-row
-// buffers, about 6 MB a buffer).
-var spares = make(chan spare, 2)
+// spares holds up to two spares, for any batcher's goroutine: making them
+// anew was a fifth of what the pipeline allocated in a run of upserts
+// (rows, events and map of 30,000-row buffers, about 6 MB a buffer). A new
+// buffer takes the one kept longest, and uses it if it fits its size; one
+// that does not fit is dropped, as is a spare that finds two kept.
+var spares = make(reuse.Spares[spare], 2)
 
 // fits reports whether a spare's capacity c suits a need of n: enough,
 // and not so much more that a small buffer (of a lull) keeps a large one's
 // memory.
 func fits(c, n int) bool { return c >= n && c <= 2*n+1024 }
 
-// recycle empties b into spares (if there is room); b has no rows and no
+// recycle empties b into spares (if there is room), cleared so that a
+// spare keeps no record key, identity or row alive; b has no rows and no
 // events after it.
 func (b *Buffer) recycle() {
 	if b.Rows == nil || b.Events == nil || b.byRecord == nil {
@@ -233,10 +232,7 @@ func (b *Buffer) recycle() {
 	clear(b.Rows)
 	clear(b.Events)
 	clear(b.byRecord)
-	select {
-	case spares <- spare{b.Rows[:0], b.Events[:0], b.byRecord}:
-	default:
-	}
+	spares.Put(spare{b.Rows[:0], b.Events[:0], b.byRecord})
 	b.Rows, b.Events, b.byRecord = nil, nil, nil
 }
 

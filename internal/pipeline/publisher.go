@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 
 	"github.com/bulkstream/bulkstream/internal/journal"
+	"github.com/bulkstream/bulkstream/internal/reuse"
 )
 
 // The publisher stage. Job runners do not produce results: they hand each
@@ -64,7 +65,7 @@ const keptChunks = 2
 type lanes struct {
 	in   []chan publication
 	next atomic.Uint32
-	free chan []outcome
+	free reuse.Spares[[]outcome]
 	// entryWarned is when a journal entry refused as too large was last
 	// warned about (Unix nanoseconds; see entryLeftOut).
 	entryWarned atomic.Int64
@@ -73,12 +74,10 @@ type lanes struct {
 // chunk returns an empty slice for up to settleChunk outcomes, n of them
 // expected: a published one, or a new one of room for n.
 func (l *lanes) chunk(n int) []outcome {
-	select {
-	case c := <-l.free:
+	if c, ok := l.free.Get(); ok {
 		return c
-	default:
-		return make([]outcome, 0, min(n, settleChunk))
 	}
+	return make([]outcome, 0, min(n, settleChunk))
 }
 
 // recycle takes back a chunk once published; what it held is cleared, so
@@ -89,17 +88,14 @@ func (l *lanes) recycle(c []outcome) {
 		return
 	}
 	clear(c)
-	select {
-	case l.free <- c[:0]:
-	default:
-	}
+	l.free.Put(c[:0])
 }
 
 // startLanes starts n publishing lanes that produce with ctx (the jobs'
 // context) until the main loop ends.
 func (p *Pipeline) startLanes(ctx context.Context, n int) {
 	p.lanes.in = make([]chan publication, max(n, 1))
-	p.lanes.free = make(chan []outcome, min(len(p.lanes.in), keptChunks))
+	p.lanes.free = make(reuse.Spares[[]outcome], min(len(p.lanes.in), keptChunks))
 	for i := range p.lanes.in {
 		in := make(chan publication, 1)
 		p.lanes.in[i] = in

@@ -10,6 +10,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/bulkstream/bulkstream/internal/reuse"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
@@ -306,33 +307,32 @@ func (a *recordArena) bytes() int {
 }
 
 // recordArenas keeps the arenas that produce calls return, at most
-// keptArenas of at most arenaMax bytes each, for the next calls; more and
-// larger are left to the garbage collector, so memory stays bounded.
-type recordArenas chan *recordArena
+// keptArenas of at most arenaMax bytes each, for the next calls of any
+// goroutine; more and larger are left to the garbage collector, so memory
+// stays bounded. It is a reuse.Spares, made with keptArenas as capacity.
+type recordArenas reuse.Spares[*recordArena]
 
 const (
 	keptArenas = 2
 	arenaMax   = 8 << 20
 )
 
+// get returns the arena kept longest, or a new one when none is kept.
 func (ra recordArenas) get() *recordArena {
-	select {
-	case a := <-ra:
+	if a, ok := reuse.Spares[*recordArena](ra).Get(); ok {
 		return a
-	default:
-		return new(recordArena)
 	}
+	return new(recordArena)
 }
 
+// put keeps a once reset (its records cleared), unless it is larger than
+// arenaMax or keptArenas are kept already.
 func (ra recordArenas) put(a *recordArena) {
 	a.reset()
 	if a.bytes() > arenaMax {
 		return
 	}
-	select {
-	case ra <- a:
-	default:
-	}
+	reuse.Spares[*recordArena](ra).Put(a)
 }
 
 // Headers of a dead-letter copy that does not hold its whole original
