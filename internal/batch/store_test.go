@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"testing"
 )
 
@@ -54,5 +55,51 @@ func TestStoreReadsBackEveryEntry(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A closed store's whole blocks go to the next stores, even after garbage
+// collections (a sync.Pool dropped them), and no more than keptBlocks
+// are kept.
+func TestStoreBlocksAreReused(t *testing.T) {
+	for len(spareBlocks) > 0 {
+		<-spareBlocks
+	}
+	fill := func(s *store, blocks int) {
+		for range blocks {
+			if _, err := s.append(make([]byte, storeBlock)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first := newStore(1<<40, t.TempDir())
+	fill(first, 4)
+	whole := map[*byte]bool{}
+	for _, blk := range first.blocks {
+		if cap(blk) == storeBlock {
+			whole[&blk[:1][0]] = true
+		}
+	}
+	first.close()
+	runtime.GC()
+	runtime.GC()
+	next := newStore(1<<40, t.TempDir())
+	defer next.close()
+	fill(next, 4)
+	reused := 0
+	for _, blk := range next.blocks {
+		if cap(blk) == storeBlock && whole[&blk[:1][0]] {
+			reused++
+		}
+	}
+	if reused == 0 || reused < len(whole)-1 {
+		t.Errorf("%d of the closed store's %d whole blocks reused", reused, len(whole))
+	}
+
+	big := newStore(1<<40, t.TempDir())
+	fill(big, 2*keptBlocks)
+	big.close()
+	if len(spareBlocks) > keptBlocks {
+		t.Errorf("%d blocks kept, want at most %d", len(spareBlocks), keptBlocks)
 	}
 }
