@@ -750,3 +750,25 @@ func TestEventTopics(t *testing.T) {
 	}
 	<-done
 }
+
+// A new buffer takes a spare as large as the last buffer of its key was,
+// though its need is guessed a quarter above that; not a smaller one, nor
+// one more than twice its need.
+func TestBufferTakesASpareOfTheLastSize(t *testing.T) {
+	for _, c := range []struct {
+		spare, last int
+		taken       bool
+	}{{1000, 1000, true}, {1000, 900, true}, {1000, 1040, false}, {5000, 1000, false}} {
+		for len(spares) > 0 {
+			<-spares
+		}
+		rows := make([]Row, 0, c.spare)
+		spares.Put(spare{rows, make([]Event, 0, c.spare), map[string]int{}})
+		need := bufferSize{c.last, c.last, c.last}.withRoom(1 << 20)
+		b := newBuffer(Key{Object: "Account"}, policy(), t0, need)
+		if taken := cap(b.Rows) > 0 && &b.Rows[:1][0] == &rows[:1][0]; taken != c.taken {
+			t.Errorf("a spare of %d rows, the last buffer of %d: taken %v, want %v", c.spare, c.last, taken, c.taken)
+		}
+		b.Close()
+	}
+}
