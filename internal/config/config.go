@@ -435,7 +435,7 @@ type Batch struct {
 	// IDCacheSize bounds the Salesforce Ids whose external id the connector
 	// remembers (from upsert and insert results), so that a change by Id
 	// waits for an earlier change by external id of the same record.
-	// Default 100000; about 170 bytes each (210 while as many new Ids wait
+	// Default 100000; about 180 bytes each (210 while as many new Ids wait
 	// to be put in).
 	IDCacheSize int `yaml:"id_cache_size"`
 }

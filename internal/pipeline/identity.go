@@ -21,7 +21,7 @@ import (
 // recency list as slot numbers) plus the identity string and two map
 // entries keyed by hashes (the slot tells whether a hit is its own; a pair
 // whose hash another takes is forgotten), and its place in the list of
-// pending pairs, which is kept once it has grown: about 170 bytes in all
+// pending pairs, which is kept once it has grown: about 180 bytes in all
 // (TestIDCacheEntrySize); nothing in it points into a result file's line
 // or a buffer.
 //
@@ -172,6 +172,9 @@ func (ids *identities) learn(object, id, identity string) {
 	if pair.full = len(id) >= 18; pair.full {
 		copy(pair.suffix[:], id[15:18])
 	}
+	if len(ids.pending) == cap(ids.pending) {
+		ids.growPending()
+	}
 	ids.pending = append(ids.pending, pair)
 	switch {
 	case len(ids.pending) < ids.size:
@@ -183,6 +186,16 @@ func (ids *identities) learn(object, id, identity string) {
 	case len(ids.pending) >= 2*ids.size:
 		ids.dropOlder()
 	}
+}
+
+// growPending doubles pending's room, up to twice size, the most it holds:
+// append grows a slice this large by a quarter at a time, thirty-odd
+// copies on the way to 200,000 pairs, each into memory fresh from the
+// system (a page fault a page), which cost more than the learning itself.
+func (ids *identities) growPending() {
+	grown := make([]idPair, len(ids.pending), min(max(2*cap(ids.pending), 1024), 2*ids.size))
+	copy(grown, ids.pending)
+	ids.pending = grown
 }
 
 // lookup readies the maps for a read: see flush.
