@@ -37,6 +37,10 @@ type partitionTrack struct {
 	pending []tracked // from head on; the slice is reused as it empties
 	head    int
 	next    int64 // the offset to commit: all before it are done; -1 if none yet
+	// after is the index in pending after the last record published:
+	// results come in runs of offsets (a job's rows are in consumption
+	// order), so the next is most often there, found without a search.
+	after int
 }
 
 // live is the records not committable yet.
@@ -63,8 +67,7 @@ func (t *tracker) consumed(tp topicPartition, offset int64, size int) {
 	}
 	e := tracked{offset: offset, cost: int64(size) + eventCost}
 	if len(p.pending) == cap(p.pending) && p.head >= len(p.pending)/4 { // room behind: use it rather than grow
-		n := copy(p.pending, p.pending[p.head:])
-		p.pending, p.head = p.pending[:n], 0
+		p.shift()
 	}
 	p.pending = append(p.pending, e)
 	t.bytes += e.cost
@@ -78,10 +81,16 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 		return 0, false
 	}
 	live := p.live()
-	i, found := slices.BinarySearchFunc(live, offset, func(e tracked, o int64) int { return cmp.Compare(e.offset, o) })
+	i, found := p.after-p.head, false
+	if i >= 0 && i < len(live) && live[i].offset == offset {
+		found = true
+	} else {
+		i, found = slices.BinarySearchFunc(live, offset, func(e tracked, o int64) int { return cmp.Compare(e.offset, o) })
+	}
 	if !found || live[i].done {
 		return p.next, false
 	}
+	p.after = p.head + i + 1
 	t.bytes -= live[i].cost
 	live[i] = tracked{offset: offset, done: true}
 	for p.head < len(p.pending) && p.pending[p.head].done {
@@ -91,12 +100,17 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 	}
 	switch {
 	case p.head == len(p.pending):
-		p.pending, p.head = p.pending[:0], 0
+		p.pending, p.head, p.after = p.pending[:0], 0, 0
 	case p.head >= 1024 && 2*p.head >= len(p.pending): // keep the dead part below half
-		n := copy(p.pending, p.pending[p.head:])
-		p.pending, p.head = p.pending[:n], 0
+		p.shift()
 	}
 	return p.next, advanced
+}
+
+// shift moves the live records to the start of pending.
+func (p *partitionTrack) shift() {
+	n := copy(p.pending, p.pending[p.head:])
+	p.pending, p.after, p.head = p.pending[:n], p.after-p.head, 0
 }
 
 // part returns the track of tp, nil if there is none.
