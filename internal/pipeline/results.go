@@ -557,6 +557,16 @@ func EncodeJSON(r *Result) ([]byte, error) {
 	return append([]byte(nil), AppendJSON(scratch[:0], r)...), nil
 }
 
+// plainJSON tells the ASCII bytes that a JSON string holds as they are in
+// encoding/json's output: not a control character, a quote, a backslash,
+// nor <, > or & (which it escapes for HTML).
+var plainJSON = func() (t [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 // AppendJSON appends the JSON of r, as EncodeJSON writes it, to b and
 // returns the extended slice. It writes it by hand: reflection was most of
 // the cost of publishing a result.
@@ -582,7 +592,7 @@ func AppendJSON(b []byte, r *Result) []byte {
 				start = i
 				continue
 			}
-			if c >= 0x20 && c != '"' && c != '\\' && c != '<' && c != '>' && c != '&' {
+			if plainJSON[c] {
 				i++
 				continue
 			}
