@@ -312,8 +312,10 @@ func openEntries(jobID string, b *batch.Buffer, attempt int) map[topicPartition]
 			}
 		}
 		// The offsets of a partition's events come in order, as
-		// consumed, in all but buffers made anew (Drop): ranges are
-		// extended as they come, and sorted out only when they did not.
+		// consumed, in all but the buffers of retried rows (Retry:
+		// follow-ups, halves), whose events are grouped by row: ranges
+		// are extended as they come, and sorted out only when they did
+		// not.
 		switch n := len(e.Offsets); {
 		case n > 0 && e.Offsets[n-1][1]+1 == ev.Offset:
 			e.Offsets[n-1][1] = ev.Offset
