@@ -40,15 +40,26 @@
 // string, when that is smaller: runs of offsets as varints, or a bitmap
 // from the first offset, whichever is smaller (an event every other
 // record takes a third of a byte, one record in ten at random 1.7 bytes).
-// Read takes both forms. Versions before it take only pairs, and pass over
-// an entry they cannot read as if it were not there: after a rollback to
-// one, a slice whose last word is compact has its word before (if any)
-// read instead, so a job open with such a slice is not re-attached and its
-// rows are loaded again (an insert becomes a duplicate record), and
-// results are published again. Roll back with no job in flight, or after
-// the journal holds only small entries for the partitions' open jobs;
-// slices of one object and operation in a partition of their own are a
-// range or a few, and always pairs.
+// Read takes both forms.
+//
+// Rolling back. Versions before the compact forms take only pairs, and
+// pass over an entry they cannot read as if it were not there; for them, a
+// slice whose last word is compact has its word before (if any) as its
+// last, or none. Open or closed alike: a closed slice whose last word is
+// compact is invisible to them, so its events above the group's committed
+// offset are neither passed over nor re-attached, and are loaded again in
+// a new job (an insert becomes a duplicate record) with their results
+// published a second time; an open one is not re-attached to its job,
+// with the same outcome. Nothing is lost, but rows can be duplicated. So
+// roll back only once the group has committed past every event whose
+// journal word is compact: stop intake (or pause the source), let the jobs
+// in flight finish and their results be published, and wait for the
+// group's lag to be 0 on every source partition; the events below the
+// committed offsets are never consumed again, whatever the journal says.
+// A rollback that does not wait may duplicate the rows of the slices
+// written compact since the last commit (a job's slice of one object and
+// operation in a partition of its own is a range or a few, always pairs,
+// and is not at risk).
 //
 // An event can still be open in two jobs: when a job ended without
 // processing a row (it failed as a whole, or was aborted before its close)
