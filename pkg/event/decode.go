@@ -125,18 +125,19 @@ func (f format) missing(key string) string {
 	return "the route gives none"
 }
 
-// reader walks one record value. The value is first checked whole by
-// validJSON (json.Valid's and utf8.Valid's rules, faster), so that the walk
-// itself only has to find the tokens of a document known to be valid;
-// names and values without escapes are then substrings of one copy of the
-// value from the first of them that a change keeps (see textAt), which
-// keeps a decode at a few allocations whatever the number of fields
-// (json.Decoder's Token costs about twelve allocations per field). The walk
-// keeps document order.
+// reader walks one record value. The walk checks every byte it steps over
+// by json.Valid's and utf8.Valid's rules (strings, numbers, literals and
+// the tokens between them), and stops at the first it cannot read. Names
+// and values without escapes are substrings of one copy of the value from
+// the first of them that a change keeps (see textAt), which keeps a decode
+// at a few allocations whatever the number of fields (json.Decoder's Token
+// costs about twelve allocations per field). The walk keeps document order.
 //
-// When the value is not valid, the walk runs over its valid prefix only: it
-// stops where the prefix ends, and its position names the place of the
-// fault for the message, unless it finds an earlier fault of its own.
+// When the value is not valid, or the walk has not read all of it, the
+// walk runs again over its valid prefix only, found by validJSON and
+// encoding/json: it stops where the prefix ends, and its position names the
+// place of the fault for the message, unless it finds an earlier fault of
+// its own. See read.
 type reader struct {
 	src []byte
 	// text is src[textFrom:] as a string, made by the first textAt: names
@@ -149,10 +150,6 @@ type reader struct {
 	at      loc
 	keyFrom int // offset of the key being read, or -1
 	fold    map[string]string
-	// keys counts the keys one and two levels deep (see validJSON), the
-	// fields of a json or an envelope event: a capacity hint only, partial
-	// when the value is not valid or too deep for validJSON to count.
-	keys [2]int
 
 	// What the record gave; the route's defaults until the record overrides.
 	object, operation, externalID string
@@ -181,8 +178,30 @@ func (r *reader) read(v []byte, f format) error {
 		return decodeErrorf("record value is empty; the %s format needs a JSON object", f)
 	}
 	r.src, r.keyFrom, r.textFrom = v, -1, -1
-	var ok bool
-	if r.keys, ok = validJSON(v); ok {
+	if f == envelopeFormat || f == jsonFormat {
+		// Their walk reads every byte up to the end of the top-level
+		// object or to its first fault, so it needs no check of the whole
+		// value first: each byte is scanned once. A fault of its own
+		// (a field that is an object, an unknown key) that it meets
+		// before any fault of JSON or UTF-8 is the answer as it would be
+		// after a check; any other end of the walk is looked at again,
+		// from the start.
+		start := *r
+		err := r.walk(f)
+		if !errors.Is(err, errPrefixEnd) && (err != nil || skipSpace(v, r.pos) == len(v)) {
+			return err
+		}
+		*r = start
+	}
+	return r.readChecked(v, f)
+}
+
+// readChecked walks the record value v of format f into r, as read does,
+// after checking the whole value: a value that is not valid is walked up
+// to its first fault only, which the message names.
+func (r *reader) readChecked(v []byte, f format) error {
+	r.src, r.keyFrom, r.textFrom = v, -1, -1
+	if validJSON(v) {
 		return r.walk(f)
 	}
 	fault, reason := jsonFault(v)
@@ -250,13 +269,16 @@ func (r *reader) walk(f format) error {
 	case 0:
 		return errPrefixEnd
 	default:
+		if !startsValue(c) {
+			return errPrefixEnd
+		}
 		return decodeErrorf("record value is %s; the %s format needs a JSON object", kind(c), f)
 	}
 	switch f {
 	case envelopeFormat:
 		return r.envelope()
 	case jsonFormat:
-		r.fields = r.newFields(r.keys[0])
+		r.fields = r.newFields()
 		return r.members(true, nil, r.field)
 	}
 	stack := stacks.Get().(*[]member)
@@ -295,7 +317,9 @@ func (r *reader) members(fields bool, known []string, member func(key string) er
 			return errPrefixEnd
 		}
 		r.pos++
-		if r.next() == 0 {
+		// A fault at the value's first byte comes before any that member
+		// finds in the key.
+		if !startsValue(r.next()) {
 			return errPrefixEnd
 		}
 		if err := member(key); err != nil {
@@ -341,24 +365,67 @@ func (r *reader) field(name string) error {
 			v = Text(s)
 		}
 	case 'n':
-		r.pos += len("null")
-	case 't':
-		r.pos += len("true")
-		v = Text("true")
-	case 'f':
-		r.pos += len("false")
-		v = Text("false")
+		if err := r.literal("null"); err != nil {
+			return err
+		}
+	case 't', 'f':
+		s, err := r.boolean(c)
+		if err != nil {
+			return err
+		}
+		v = Text(s)
 	case '{', '[':
 		return decodeErrorf("%s: value is %s; a field takes a string, number, boolean or null", r.at, kind(c))
 	default: // a number, kept as written
-		start := r.pos
-		for r.pos < len(r.src) && isNumberByte(r.src[r.pos]) {
-			r.pos++
+		s, err := r.number()
+		if err != nil {
+			return err
 		}
-		v = Text(r.textAt(start, r.pos))
+		v = Text(s)
 	}
 	r.fields = append(r.fields, Field{Name: name, Value: v})
 	return nil
+}
+
+// literal reads the literal lit at r.pos.
+func (r *reader) literal(lit string) error {
+	end := validLiteral(r.src, r.pos, lit)
+	if end < 0 {
+		return errPrefixEnd
+	}
+	r.pos = end
+	return nil
+}
+
+// boolean reads the literal true or false at r.pos, whose first byte is c.
+func (r *reader) boolean(c byte) (string, error) {
+	lit := "false"
+	if c == 't' {
+		lit = "true"
+	}
+	return lit, r.literal(lit)
+}
+
+// number reads the number at r.pos, kept as written.
+func (r *reader) number() (string, error) {
+	start := r.pos
+	end := validNumber(r.src, start)
+	if end < 0 {
+		return "", errPrefixEnd
+	}
+	r.pos = end
+	return r.textAt(start, end), nil
+}
+
+// startsValue reports whether c can start a JSON value. A walk that fails
+// on a value's kind by its first byte checks it: a byte that starts no
+// value is a fault of JSON, found first.
+func startsValue(c byte) bool {
+	switch c {
+	case '{', '[', '"', 't', 'f', 'n', '-':
+		return true
+	}
+	return isDigit(c)
 }
 
 // str reads the JSON string that starts at r.pos.
@@ -402,32 +469,22 @@ func (r *reader) textAt(from, to int) string {
 	return r.text[from-r.textFrom : to-r.textFrom]
 }
 
-// rawStr reads the JSON string that starts at r.pos. Without escapes it
-// returns the offset in r.src of its text, which ends before the closing
-// quote at r.pos-1; with escapes, -1 and the text decoded.
+// rawStr reads the JSON string that starts at r.pos, checking it (see
+// validString). Without escapes it returns the offset in r.src of its
+// text, which ends before the closing quote at r.pos-1; with escapes, -1
+// and the text decoded.
 func (r *reader) rawStr() (int, string, error) {
-	start := r.pos + 1
-	end := bytes.IndexByte(r.src[start:], '"')
+	start := r.pos
+	end, escaped := validString(r.src, start)
 	if end < 0 {
 		return -1, "", errPrefixEnd
 	}
-	end += start
-	if bytes.IndexByte(r.src[start:end], '\\') < 0 {
-		r.pos = end + 1
-		return start, "", nil
+	r.pos = end
+	if !escaped {
+		return start + 1, "", nil
 	}
-	// Escapes: find the closing quote past them, and let encoding/json
-	// decode the string.
-	for end = start; end < len(r.src) && r.src[end] != '"'; end++ {
-		if r.src[end] == '\\' {
-			end++
-		}
-	}
-	if end >= len(r.src) {
-		return -1, "", errPrefixEnd
-	}
-	r.pos = end + 1
-	raw := r.src[start-1 : r.pos]
+	// Let encoding/json decode the escapes.
+	raw := r.src[start:end]
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return -1, "", decodeErrorf("%sinvalid JSON string: %v", r.where(r.src), err) // cannot be: the value is valid
@@ -449,8 +506,7 @@ func (r *reader) rawStr() (int, string, error) {
 func (r *reader) optionalString(s *string, known ...string) error {
 	switch c := r.src[r.pos]; c {
 	case 'n':
-		r.pos += len("null")
-		return nil
+		return r.literal("null")
 	case '"':
 		from, v, err := r.rawStr()
 		switch {
@@ -630,11 +686,14 @@ func (r *reader) change(src Source, f format) (*Change, error) {
 	return c, nil
 }
 
-// newFields returns an empty slice for the n fields validJSON counted:
-// the array of the Change decoded into when it has room (its old fields
-// cleared, so that they pin nothing), else a new one.
-func (r *reader) newFields(n int) []Field {
-	n = min(n, maxFieldCap)
+// newFields returns an empty slice for the fields of the object whose '{'
+// has been read: the array of the Change decoded into when it has room
+// (its old fields cleared, so that they pin nothing), else a new one. Its
+// room is the colons that follow, which are at least the object's keys (a
+// colon in a string or after the object counts too): one count of bytes,
+// much cheaper than a slice that grows.
+func (r *reader) newFields() []Field {
+	n := min(bytes.Count(r.src[r.pos:], colon), maxFieldCap)
 	if r.into != nil && cap(r.into.Fields) >= n {
 		fs := r.into.Fields[:cap(r.into.Fields)]
 		clear(fs)
@@ -717,9 +776,7 @@ func isRecordID(s string) bool {
 	return true
 }
 
-func isNumberByte(c byte) bool {
-	return '0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E'
-}
+var colon = []byte{':'}
 
 // kind describes a JSON value by its first byte, for messages.
 func kind(first byte) string {

@@ -82,7 +82,7 @@ func (r *reader) fieldsObject() error {
 	switch c := r.src[r.pos]; c {
 	case '{':
 		r.pos++
-		r.fields = r.newFields(r.keys[1])
+		r.fields = r.newFields()
 		at := r.at
 		if err := r.members(true, nil, r.field); err != nil {
 			return err
@@ -90,8 +90,7 @@ func (r *reader) fieldsObject() error {
 		r.at = at // back in the envelope, at its "fields"
 		return nil
 	case 'n':
-		r.pos += len("null")
-		return nil
+		return r.literal("null")
 	default:
 		return decodeErrorf("%s is %s, want an object of fields", r.at, kind(c))
 	}

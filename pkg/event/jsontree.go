@@ -87,20 +87,13 @@ func (r *reader) treeValue() (node, error) {
 		s, err := r.str()
 		return node{kind: kindText, text: s}, err
 	case 'n':
-		r.pos += len("null")
-		return node{}, nil
-	case 't':
-		r.pos += len("true")
-		return node{kind: kindBool, text: "true"}, nil
-	case 'f':
-		r.pos += len("false")
-		return node{kind: kindBool, text: "false"}, nil
+		return node{}, r.literal("null")
+	case 't', 'f':
+		s, err := r.boolean(c)
+		return node{kind: kindBool, text: s}, err
 	}
-	start := r.pos
-	for r.pos < len(r.src) && isNumberByte(r.src[r.pos]) {
-		r.pos++
-	}
-	return node{kind: kindNumber, text: r.textAt(start, r.pos)}, nil
+	s, err := r.number()
+	return node{kind: kindNumber, text: s}, err
 }
 
 // elements reads the elements of an array whose '[' has been read, up to

@@ -4,22 +4,20 @@ import "unicode/utf8"
 
 // validJSON reports whether v is one valid JSON value and valid UTF-8, as
 // json.Valid(v) && utf8.Valid(v) do, in a fraction of their time and in one
-// pass: a record value is checked whole before it is read, and json.Valid's
+// pass: a record value that the walk does not check as it reads it (see
+// reader.read) is checked whole before it is read, and json.Valid's
 // scanner (a function call per byte) cost a third of a decode. A value
 // nested deeper than maxValidDepth is reported as not valid, so a caller
 // that gets false asks json.Valid and utf8.Valid, which also say where a
-// value that is not valid goes wrong. Of a valid value, keys counts the
-// keys of the objects one and two levels deep, an array counting as a
-// level (keys[0] those of a top-level object): the fields of a json or an
-// envelope event, which size its change's fields exactly.
-func validJSON(v []byte) (keys [2]int, ok bool) {
+// value that is not valid goes wrong.
+func validJSON(v []byte) bool {
 	var stack [maxValidDepth]byte // the open '{' and '['
 	depth := 0
 	i := skipSpace(v, 0)
 	for {
 		// A value starts at i.
 		if i >= len(v) {
-			return keys, false
+			return false
 		}
 		switch c := v[i]; c {
 		case '{', '[':
@@ -29,48 +27,45 @@ func validJSON(v []byte) (keys [2]int, ok bool) {
 				break
 			}
 			if depth == len(stack) {
-				return keys, false
+				return false
 			}
 			stack[depth] = c
 			depth++
 			if c == '{' {
-				if depth <= len(keys) {
-					keys[depth-1]++
-				}
 				if i = validKey(v, i); i < 0 {
-					return keys, false
+					return false
 				}
 			}
 			continue
 		case '"':
-			if i = validString(v, i); i < 0 {
-				return keys, false
+			if i, _ = validString(v, i); i < 0 {
+				return false
 			}
 		case 't':
 			if i = validLiteral(v, i, "true"); i < 0 {
-				return keys, false
+				return false
 			}
 		case 'f':
 			if i = validLiteral(v, i, "false"); i < 0 {
-				return keys, false
+				return false
 			}
 		case 'n':
 			if i = validLiteral(v, i, "null"); i < 0 {
-				return keys, false
+				return false
 			}
 		default:
 			if i = validNumber(v, i); i < 0 {
-				return keys, false
+				return false
 			}
 		}
 		// A value ended at i: close the containers it ends, up to the
 		// next value.
 		for i = skipSpace(v, i); ; i = skipSpace(v, i+1) {
 			if depth == 0 {
-				return keys, i == len(v)
+				return i == len(v)
 			}
 			if i >= len(v) {
-				return keys, false
+				return false
 			}
 			open := stack[depth-1]
 			if v[i] == open+2 {
@@ -78,15 +73,12 @@ func validJSON(v []byte) (keys [2]int, ok bool) {
 				continue
 			}
 			if v[i] != ',' {
-				return keys, false
+				return false
 			}
 			i = skipSpace(v, i+1)
 			if open == '{' {
-				if depth <= len(keys) {
-					keys[depth-1]++
-				}
 				if i = validKey(v, i); i < 0 {
-					return keys, false
+					return false
 				}
 			}
 			break
@@ -112,7 +104,7 @@ func validKey(v []byte, i int) int {
 	if i >= len(v) || v[i] != '"' {
 		return -1
 	}
-	if i = validString(v, i); i < 0 {
+	if i, _ = validString(v, i); i < 0 {
 		return -1
 	}
 	if i = skipSpace(v, i); i >= len(v) || v[i] != ':' {
@@ -136,8 +128,9 @@ var stringByte = func() (t [256]bool) {
 }()
 
 // validString checks the string whose quote is at i, its UTF-8 included,
-// and returns the index after its closing quote, or -1.
-func validString(v []byte, i int) int {
+// and returns the index after its closing quote, or -1, and whether the
+// string has escapes.
+func validString(v []byte, i int) (end int, escaped bool) {
 	for i++; i < len(v); i++ {
 		c := v[i]
 		if !stringByte[c] {
@@ -145,34 +138,35 @@ func validString(v []byte, i int) int {
 		}
 		switch c {
 		case '"':
-			return i + 1
+			return i + 1, escaped
 		case '\\':
+			escaped = true
 			i++
 			if i >= len(v) {
-				return -1
+				return -1, false
 			}
 			switch v[i] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
 			case 'u':
 				if i+4 >= len(v) || !isHex(v[i+1]) || !isHex(v[i+2]) || !isHex(v[i+3]) || !isHex(v[i+4]) {
-					return -1
+					return -1, false
 				}
 				i += 4
 			default:
-				return -1
+				return -1, false
 			}
 		default:
 			if c < utf8.RuneSelf { // a control character
-				return -1
+				return -1, false
 			}
 			r, n := utf8.DecodeRune(v[i:])
 			if r == utf8.RuneError && n == 1 {
-				return -1
+				return -1, false
 			}
 			i += n - 1
 		}
 	}
-	return -1
+	return -1, false
 }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
