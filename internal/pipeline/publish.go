@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -70,38 +71,86 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 		}
 	}
 	failpoint("after-publish")
+	return p.tally(outcomes, p.owned.lostOf(cl)) // a partition once lost to cl stays lost: it covers what produce left out
+}
+
+// tally counts published outcomes (metrics, Stats, the console's
+// failures) but those of lost partitions, and returns the completion that
+// tells the main loop their sources.
+func (p *Pipeline) tally(outcomes []outcome, lost map[topicPartition]bool) completion {
 	c := completion{sources: make([]Source, 0, len(outcomes))}
-	lost := p.owned.lostOf(cl) // a partition once lost to cl stays lost: it covers what produce left out
 	now := time.Now()
-	for _, o := range outcomes {
+	// Counters are added to once a run of outcomes of the same labels
+	// (a chunk is most often one run): WithLabelValues hashes its labels
+	// and looks them up under a lock, and was a fifth of publishing.
+	results := labelRun{vec: p.opts.Metrics.Results, labels: 3}
+	rowErrors := labelRun{vec: p.opts.Metrics.RowErrors, labels: 2}
+	var tally Stats
+	for i := range outcomes {
+		o := &outcomes[i]
 		if lost[topicPartition{o.result.Source.Topic, o.result.Source.Partition}] {
 			continue
 		}
 		c.sources = append(c.sources, o.result.Source)
 		outcome := o.result.status()
 		if !o.result.Success {
-			p.submit.watch.failed(&o)
-			p.opts.Metrics.RowErrors.WithLabelValues(o.result.Object, o.result.ErrorCode).Inc()
-			if p.opts.Results.DeadLetter != "" {
-				p.opts.Metrics.DeadLettered.Inc()
+			p.submit.watch.failed(o)
+			rowErrors.count(o.result.Object, o.result.ErrorCode, "")
+			tally.Failed++
+		} else {
+			tally.Succeeded++
+			if outcome == StatusSkipped {
+				tally.Skipped++
 			}
 		}
-		p.opts.Metrics.Results.WithLabelValues(o.result.Object, o.result.Operation, outcome).Inc()
-		p.count(func(s *Stats) {
-			if o.result.Success {
-				s.Succeeded++
-				if outcome == StatusSkipped {
-					s.Skipped++
-				}
-			} else {
-				s.Failed++
-			}
-		})
+		results.count(o.result.Object, o.result.Operation, outcome)
 		if !o.src.Timestamp.IsZero() {
 			p.opts.Metrics.EventToResult.Observe(now.Sub(o.src.Timestamp).Seconds())
 		}
 	}
+	results.flush()
+	rowErrors.flush()
+	if p.opts.Results.DeadLetter != "" && tally.Failed > 0 {
+		p.opts.Metrics.DeadLettered.Add(float64(tally.Failed))
+	}
+	p.count(func(s *Stats) {
+		s.Succeeded += tally.Succeeded
+		s.Skipped += tally.Skipped
+		s.Failed += tally.Failed
+	})
 	return c
+}
+
+// labelRun counts a run of events of the same label values for a counter
+// vector of 2 or 3 labels, and adds the run to it at once: when the
+// values change, and on flush.
+type labelRun struct {
+	vec     *prometheus.CounterVec
+	labels  int // 2 or 3: the vector's
+	a, b, c string
+	n       int
+}
+
+// count counts an event of label values a, b and c (c unused with 2).
+func (r *labelRun) count(a, b, c string) {
+	if r.n > 0 && (r.a != a || r.b != b || r.c != c) {
+		r.flush()
+	}
+	r.a, r.b, r.c = a, b, c
+	r.n++
+}
+
+// flush adds the run counted so far to the vector.
+func (r *labelRun) flush() {
+	if r.n == 0 {
+		return
+	}
+	if r.labels == 2 {
+		r.vec.WithLabelValues(r.a, r.b).Add(float64(r.n))
+	} else {
+		r.vec.WithLabelValues(r.a, r.b, r.c).Add(float64(r.n))
+	}
+	r.n = 0
 }
 
 // produce writes the records of outcomes and the journal entries that
