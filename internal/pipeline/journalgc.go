@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -112,26 +113,69 @@ func (p *Pipeline) onCommit(cl *kgo.Client, req *kmsg.OffsetCommitRequest, resp 
 // closedRanges gathers, per source partition, the offsets of a job's
 // events whose results are published, as the sorted, disjoint ranges of a
 // journal entry. Offsets come mostly in ascending order (a job's events are
-// in consumption order), which extends the last range in place.
+// in consumption order), which extends the last range in place; in the
+// buffers of retried rows (batch.Buffer.Retry: follow-ups, halves,
+// narrowed buffers) events are grouped by row, and when rows hold several
+// coalesced events about every other offset comes out of order. note
+// appends those as they come, and sortOut puts the ranges in order once,
+// before they are read: rebuilt at each offset out of order, a job of
+// 150,000 such events would spend minutes on it.
 type closedRanges map[topicPartition][][2]int64
 
-func (r closedRanges) add(s Source) {
+// note adds s's offset to its partition's ranges and reports whether they
+// are still in order. Until sortOut, ranges out of order may overlap or
+// repeat offsets.
+func (r closedRanges) note(s Source) (inOrder bool) {
 	tp := topicPartition{s.Topic, s.Partition}
 	rs := r[tp]
-	n := len(rs)
-	switch {
+	switch n := len(rs); {
 	case n > 0 && s.Offset >= rs[n-1][0] && s.Offset <= rs[n-1][1]:
 	case n > 0 && s.Offset == rs[n-1][1]+1:
 		rs[n-1][1] = s.Offset
-	case n == 0 || s.Offset > rs[n-1][1]:
+	default:
 		r[tp] = append(rs, [2]int64{s.Offset, s.Offset})
-	default: // out of order: rare, so rebuilt
-		var offsets []int64
-		for _, x := range rs {
-			for o := x[0]; o <= x[1]; o++ {
-				offsets = append(offsets, o)
+		return n == 0 || s.Offset > rs[n-1][1]
+	}
+	return true
+}
+
+// add notes s's offset and leaves its partition's ranges in order, for a
+// reader right after each add; settle, which reads its ranges once a chunk,
+// notes them and sorts them out then.
+func (r closedRanges) add(s Source) {
+	if !r.note(s) {
+		tp := topicPartition{s.Topic, s.Partition}
+		r[tp] = mergeRanges(r[tp])
+	}
+}
+
+// sortOut puts back in order the ranges of each partition that note left
+// out of order. A partition's ranges are out of order exactly when one
+// starts at or before the end of the one before it: note appends a range
+// only after the last or, out of order, before its start (ranges that only
+// touch, as a resumed entry's published ones may, are left as they are).
+func (r closedRanges) sortOut() {
+	for tp, rs := range r {
+		for i := 1; i < len(rs); i++ {
+			if rs[i][0] <= rs[i-1][1] {
+				r[tp] = mergeRanges(rs)
+				break
 			}
 		}
-		r[tp] = journal.Ranges(append(offsets, s.Offset))
 	}
+}
+
+// mergeRanges returns the sorted, disjoint ranges of the offsets rs holds,
+// in rs's memory: those journal.Ranges makes of them.
+func mergeRanges(rs [][2]int64) [][2]int64 {
+	slices.SortFunc(rs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+	out := rs[:0]
+	for _, x := range rs {
+		if n := len(out); n > 0 && x[0] <= out[n-1][1]+1 {
+			out[n-1][1] = max(out[n-1][1], x[1])
+			continue
+		}
+		out = append(out, x)
+	}
+	return out
 }

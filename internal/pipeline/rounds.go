@@ -310,6 +310,7 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 		}
 		pub := publication{outcomes: chunk, job: job, cl: cl}
 		if len(chunk) > 0 || (last && job != "") {
+			closing.sortOut()
 			pub.closing = closing.clone()
 		}
 		switch {
@@ -385,7 +386,7 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 			chunk = p.lanes.chunk(len(b.Events) - i)
 		}
 		chunk = append(chunk, o)
-		closing.add(o.result.Source)
+		closing.note(o.result.Source) // sorted out at the flush
 		if len(chunk) == settleChunk {
 			flush(false)
 		}
