@@ -498,6 +498,22 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 	// would hold the whole line (~130 bytes) for the job's life, and a
 	// string apiece would cost an allocation a row.
 	ids := make([]byte, 0, 18*len(b.Rows))
+	// A failed row's error code and message are copied out too, for the
+	// same reason, once each: a job's failed rows share a few of them.
+	// Messages that name a row's values may all differ: past
+	// maxInternedErrors distinct ones, each is a copy of its own, and the
+	// map, garbage once collect returns, stays small.
+	interned := map[string]string{}
+	intern := func(s string) string {
+		if c, ok := interned[s]; ok {
+			return c
+		}
+		c := strings.Clone(s)
+		if len(interned) < maxInternedErrors {
+			interned[c] = c
+		}
+		return c
+	}
 	unprocessed := "Salesforce did not process the row: " + info.ErrorMessage
 	readers := []struct {
 		name string
@@ -529,7 +545,7 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 			case r.name == "successful":
 				out.success, out.created = true, res.Created
 			case r.name == "failed" && res.Err != nil:
-				out.code, out.message = res.Err.Code, res.Err.Message
+				out.code, out.message = intern(res.Err.Code), intern(res.Err.Message)
 			default:
 				out.code, out.message = CodeUnprocessed, unprocessed
 			}
@@ -564,6 +580,10 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		return outcome{result: res, src: src}, nil
 	}, nil
 }
+
+// maxInternedErrors is how many distinct error codes and messages collect
+// shares among a job's failed rows.
+const maxInternedErrors = 1000
 
 // rowResult is what a job's result files say of one of its rows; collect
 // keeps one per row, in one slice, and builds each event's Result from it.
