@@ -436,17 +436,7 @@ func (p *Pipeline) completed(c completion) {
 		p.log.Warn("results not published; their events stay uncommitted", "error", c.err)
 		return
 	}
-	marks := map[string]map[int32]kgo.EpochOffset{}
-	for _, s := range c.sources {
-		next, advanced := p.tracker.published(topicPartition{s.Topic, s.Partition}, s.Offset)
-		if !advanced {
-			continue
-		}
-		if marks[s.Topic] == nil {
-			marks[s.Topic] = map[int32]kgo.EpochOffset{}
-		}
-		marks[s.Topic][s.Partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
-	}
+	marks := p.tracker.publishedAll(c.sources)
 	p.source.completed(c.sources, marks)
 	if len(marks) > 0 {
 		p.client.MarkCommitOffsets(marks)

@@ -3,6 +3,8 @@ package pipeline
 import (
 	"cmp"
 	"slices"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // tracker decides what may be committed: for each partition, the offset
@@ -111,6 +113,29 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 func (p *partitionTrack) shift() {
 	n := copy(p.pending, p.pending[p.head:])
 	p.pending, p.after, p.head = p.pending[:n], p.after-p.head, 0
+}
+
+// publishedAll records that the results of sources are out, and returns
+// the commit offsets that advanced, by topic and partition.
+func (t *tracker) publishedAll(sources []Source) map[string]map[int32]kgo.EpochOffset {
+	marks := map[string]map[int32]kgo.EpochOffset{}
+	var topic string                         // of the last mark: sources come in runs of a partition
+	var topicMarks map[int32]kgo.EpochOffset // marks[topic]
+	for _, s := range sources {
+		next, advanced := t.published(topicPartition{s.Topic, s.Partition}, s.Offset)
+		if !advanced {
+			continue
+		}
+		if topicMarks == nil || s.Topic != topic {
+			if topicMarks = marks[s.Topic]; topicMarks == nil {
+				topicMarks = map[int32]kgo.EpochOffset{}
+				marks[s.Topic] = topicMarks
+			}
+			topic = s.Topic
+		}
+		topicMarks[s.Partition] = kgo.EpochOffset{Epoch: -1, Offset: next}
+	}
+	return marks
 }
 
 // part returns the track of tp, nil if there is none.

@@ -1,8 +1,11 @@
 package pipeline
 
 import (
+	"reflect"
 	"slices"
 	"testing"
+
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // Offsets advance only up to the lowest record without a published result,
@@ -140,5 +143,28 @@ func TestTrackerForgetsThePartitionAtHand(t *testing.T) {
 	}
 	if n := tr.outstanding(); n != 0 {
 		t.Errorf("%d records outstanding, want 0", n)
+	}
+}
+
+// The commit marks of a completion name each topic's partitions with the
+// offset after their last published run, whatever the order of topics in
+// the completion's sources.
+func TestPublishedAllMarksEachTopic(t *testing.T) {
+	tr := newTracker()
+	for _, topic := range []string{"a", "b"} {
+		for part := range int32(2) {
+			for off := range int64(10) {
+				tr.consumed(topicPartition{topic, part}, off, 100)
+			}
+		}
+	}
+	sources := []Source{{"a", 0, 0}, {"a", 0, 1}, {"b", 0, 0}, {"a", 1, 0}, {"b", 1, 0}, {"b", 1, 1}, {"a", 0, 2}, {"b", 0, 5}, {"b", 0, 1}}
+	got := tr.publishedAll(sources)
+	want := map[string]map[int32]kgo.EpochOffset{
+		"a": {0: {Epoch: -1, Offset: 3}, 1: {Epoch: -1, Offset: 1}},
+		"b": {0: {Epoch: -1, Offset: 2}, 1: {Epoch: -1, Offset: 2}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("marks %v, want %v", got, want)
 	}
 }
