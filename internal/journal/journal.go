@@ -40,7 +40,10 @@
 // string, when that is smaller: runs of offsets as varints, or a bitmap
 // from the first offset, whichever is smaller (an event every other
 // record takes a third of a byte, one record in ten at random 1.7 bytes).
-// Read takes both forms.
+// Read takes both forms. A compact set is of one offset at least and
+// 10,000,000 at most (a set of more is written as pairs): one that claims
+// none or more, or is otherwise malformed, makes its entry unreadable, and
+// Read passes over it with a warning.
 //
 // Rolling back. Versions before the compact forms take only pairs, and
 // pass over an entry they cannot read as if it were not there; for them, a
@@ -75,6 +78,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"maps"
 	"slices"
 	"strconv"
@@ -216,7 +220,13 @@ func ptr(s string) *string { return &s }
 // offset as listed before reading, however slowly the broker answers (ctx
 // bounds it), so a slow fetch is never taken for the journal's end; a
 // journal that cannot be listed or fetched is an error.
-func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][]int32) ([]*Entry, error) {
+//
+// An entry's topic and partition are read first, and its offsets only when
+// they are of parts, so an entry of other partitions costs no decoding. An
+// entry of parts that cannot be read (not JSON, or offsets malformed or
+// more than a compact form takes, see maxCompactOffsets) is passed over,
+// with a warning on log: the slice's word before, if any, stands.
+func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][]int32, log *slog.Logger) ([]*Entry, error) {
 	want := map[string]map[int32]bool{}
 	for t, ps := range parts {
 		want[t] = map[int32]bool{}
@@ -260,8 +270,20 @@ func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][
 			case r.Value == nil:
 				delete(last, string(r.Key))
 			default:
+				var slice struct {
+					Topic     string `json:"topic"`
+					Partition int32  `json:"partition"`
+				}
+				err := json.Unmarshal(r.Value, &slice)
+				if err == nil && !want[slice.Topic][slice.Partition] {
+					return
+				}
 				var e Entry
-				if json.Unmarshal(r.Value, &e) != nil || !want[e.Topic][e.Partition] {
+				if err == nil {
+					err = json.Unmarshal(r.Value, &e)
+				}
+				if err != nil {
+					log.Warn("passing over a journal entry that cannot be read", "key", string(r.Key), "offset", r.Offset, "bytes", len(r.Value), "error", err)
 					return
 				}
 				last[string(r.Key)] = word{&e, r.Offset}

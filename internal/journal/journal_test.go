@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"testing"
 
@@ -73,7 +74,7 @@ func TestReadGivesEntriesInTheOrderOfTheirLastWord(t *testing.T) {
 	if err := cl.ProduceSync(ctx, records...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
-	entries, err := Read(ctx, seeds, topic, map[string][]int32{"t": {0}})
+	entries, err := Read(ctx, seeds, topic, map[string][]int32{"t": {0}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

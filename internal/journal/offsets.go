@@ -39,6 +39,15 @@ const (
 
 var b64 = base64.RawStdEncoding
 
+// maxCompactOffsets bounds the offsets of a set written compact: a set of
+// more is written as pairs, and a compact set that decodes to more is
+// malformed. A compact form takes a bit or two an offset, or a few bytes
+// for a range of any length, so without it a record of a few bytes could
+// claim every offset there is, and one of a megabyte millions of ranges.
+// A slice has as many events as its job's buffer (batch.max_records rows,
+// 150,000 by default, coalesced changes counting once), far below it.
+const maxCompactOffsets = 10_000_000
+
 // offsetSet is sorted, disjoint [first, last] ranges, written in JSON as
 // the pairs [[first,last],...] or, when that is over compactAbove bytes,
 // in a compact form when it is smaller. It reads either.
@@ -47,7 +56,7 @@ type offsetSet [][2]int64
 // MarshalJSON writes s as pairs, or compact (see compactAbove). A set that
 // is not sorted, disjoint and apart (as Ranges makes), or has a negative
 // offset or the largest int64, is written as pairs, which keeps it as it
-// is.
+// is, and so is one of more than maxCompactOffsets offsets.
 func (s offsetSet) MarshalJSON() ([]byte, error) {
 	if s == nil {
 		return []byte("null"), nil
@@ -80,6 +89,7 @@ func (s offsetSet) MarshalJSON() ([]byte, error) {
 func (s offsetSet) sizes() (pairs, runs int, ok bool) {
 	pairs = 2 + len(s) - 1
 	var end int64 = -2
+	var count uint64
 	for i, r := range s {
 		if r[0] < 0 || r[1] < r[0] || r[0] <= end+1 || r[1] == math.MaxInt64 { // the compact forms end before it
 			return 0, 0, false
@@ -91,6 +101,9 @@ func (s offsetSet) sizes() (pairs, runs int, ok bool) {
 		}
 		runs += uvarintLen(uint64(gap)) + uvarintLen(uint64(r[1]-r[0]))
 		end = r[1]
+		if count += uint64(r[1]-r[0]) + 1; count > maxCompactOffsets {
+			return 0, 0, false
+		}
 	}
 	return pairs, runs, len(s) > 0
 }
@@ -122,7 +135,8 @@ func (s offsetSet) bits() []byte {
 	return out
 }
 
-// UnmarshalJSON reads pairs or a compact form.
+// UnmarshalJSON reads pairs or a compact form. A compact form that is not
+// one (see errBadOffsets) is an error.
 func (s *offsetSet) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] != '"' {
 		var pairs [][2]int64
@@ -160,12 +174,16 @@ func decode(text string, from func([]byte) (offsetSet, error)) (offsetSet, error
 	return from(raw)
 }
 
-var errBadOffsets = errors.New("malformed or out of range")
+// errBadOffsets is a compact form that is not one: cut short, past the
+// largest offset less one, of no offset (an empty set is written [], never
+// compact), or of more than maxCompactOffsets offsets.
+var errBadOffsets = errors.New("malformed, empty, too many or out of range")
 
 // fromRuns reads runs.
 func fromRuns(raw []byte) (offsetSet, error) {
-	out := offsetSet{}
+	var out offsetSet
 	next := uint64(0) // the first offset the next range can start at
+	var count uint64
 	for r := bytes.NewReader(raw); r.Len() > 0; {
 		gap, err := binary.ReadUvarint(r)
 		if err != nil {
@@ -180,8 +198,17 @@ func fromRuns(raw []byte) (offsetSet, error) {
 		if c1|c2 != 0 || last > math.MaxInt64-1 {
 			return nil, errBadOffsets
 		}
+		if count += length + 1; count > maxCompactOffsets {
+			return nil, errBadOffsets
+		}
+		if out == nil { // each range takes two bytes at least
+			out = make(offsetSet, 0, len(raw)/2)
+		}
 		out = append(out, [2]int64{int64(first), int64(last)})
 		next = last + 1
+	}
+	if len(out) == 0 {
+		return nil, errBadOffsets
 	}
 	return out, nil
 }
@@ -193,7 +220,19 @@ func fromBits(raw []byte) (offsetSet, error) {
 		return nil, errBadOffsets
 	}
 	room := math.MaxInt64 - 1 - first // the most an offset can be past first
-	out := offsetSet{}
+	// The offsets and ranges are counted before any is kept, so that a
+	// bitmap of too many is refused before its ranges take memory.
+	count, ranges := 0, 0
+	var prev byte // the byte before: a range starts at a set bit whose bit before is clear
+	for _, b := range raw[n:] {
+		count += bits.OnesCount8(b)
+		ranges += bits.OnesCount8(b &^ (b<<1 | prev>>7))
+		prev = b
+	}
+	if count == 0 || count > maxCompactOffsets {
+		return nil, errBadOffsets
+	}
+	out := make(offsetSet, 0, ranges)
 	for j, b := range raw[n:] {
 		for i := range 8 {
 			if b&(1<<i) == 0 {

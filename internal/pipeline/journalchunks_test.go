@@ -195,6 +195,7 @@ func TestPlanAttachesTheUnpublishedEventsOfAnOpenSlice(t *testing.T) {
 		open("A", 0, 19), open("B", 0, 19, [2]int64{0, 4}, [2]int64{8, 9}), // A failed as a whole; B published in chunks
 		open("C", 20, 29, [2]int64{20, 29}), // C's last chunk never closed it
 	)
+	w.fill(30)
 	pl := planAt(t, w, "plan-published", 0)
 	offsets := offsetSet
 	if got, want := attached(pl), map[string]map[int64]bool{"B": offsets([2]int64{5, 7}, [2]int64{10, 19})}; !reflect.DeepEqual(got, want) {

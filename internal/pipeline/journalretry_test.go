@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"testing"
 	"time"
@@ -130,6 +131,7 @@ func TestPlanAttachesAnEventOpenInTwoJobsToTheLatest(t *testing.T) {
 		open("I", 60, 69), open("J", 0, 0), // J's offset is B's, written after B
 	)
 	parts := map[string][]int32{"crm.accounts": {0}}
+	w.fill(70)
 	pl := planAt(t, w, "plan", 0)
 	span := func(first, last int64) map[int64]bool { return offsetSet([2]int64{first, last}) }
 	want := map[string]map[int64]bool{"B": span(1, 9), "C": span(20, 24), "D": span(25, 34), "H": span(50, 54), "I": span(60, 69), "J": span(0, 0)}
@@ -142,7 +144,7 @@ func TestPlanAttachesAnEventOpenInTwoJobsToTheLatest(t *testing.T) {
 	if skip := pl.skip[topicPartition{"crm.accounts", 0}]; !reflect.DeepEqual(skip, span(40, 44)) {
 		t.Errorf("events passed over: %v, want 40-44", skip)
 	}
-	entries, err := journal.Read(context.Background(), []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, testJournal, parts)
+	entries, err := journal.Read(context.Background(), []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, testJournal, parts, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

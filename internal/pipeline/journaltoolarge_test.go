@@ -142,6 +142,7 @@ func TestPlanLeavesOutWhatIsBelowTheCommittedOffset(t *testing.T) {
 		entry("B", journal.Closed, [][2]int64{{5, 6}, {30, 31}}),
 		entry("E", journal.Open, [][2]int64{{7, 9}, {40, 41}}, [2]int64{40, 41}), // what is left is published
 	)
+	w.fill(50)
 	pl := planAt(t, w, "plan-committed", committedAt)
 	offsets := offsetSet
 	if got, want := attached(pl), map[string]map[int64]bool{"A": offsets([2]int64{10, 11}, [2]int64{14, 19})}; !reflect.DeepEqual(got, want) {
@@ -177,6 +178,7 @@ func TestPlanReadsCompactEntries(t *testing.T) {
 		}
 	}
 	writeJournal(t, w, entries...)
+	w.fill(2 * events)
 	pl := planAt(t, w, "plan-compact", 0)
 	want := map[int64]bool{}
 	for _, r := range offsets[published:] {

@@ -115,18 +115,39 @@ func (p *Pipeline) planAssigned(cl *kgo.Client, parts map[string][]int32, claime
 // or a closing entry refused as too large is left out, see produceEntry):
 // the chunks' events since are committed, or re-attached to the job and
 // their results published again.
+//
+// Nor is anything at or past a partition's end offset, as listed now: the
+// journal's events were consumed, so they are below it, and an entry that
+// claims more (a malformed one) is cut to the partition's records, so the
+// plan's walk of its offsets ends however many it claims.
 func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (*plan, error) {
-	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts)
+	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts, p.log)
 	if err != nil {
 		return nil, err
 	}
-	committed, err := kadm.NewClient(cl).FetchOffsets(ctx, p.opts.Group)
+	adm := kadm.NewClient(cl)
+	committed, err := adm.FetchOffsets(ctx, p.opts.Group)
 	if err != nil {
 		return nil, fmt.Errorf("committed offsets: %w", err)
 	}
+	topics := make([]string, 0, len(parts))
+	for t := range parts {
+		topics = append(topics, t)
+	}
+	ends, err := adm.ListEndOffsets(ctx, topics...)
+	if err == nil {
+		err = ends.Error()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("end offsets: %w", err)
+	}
 	pl := &plan{parts: parts, skip: map[topicPartition]map[int64]bool{}}
 	var spent []*kgo.Record // entries behind the committed offsets: tombstones keep the journal small
-	var open []*journal.Entry
+	type openSlice struct {
+		e       *journal.Entry
+		offsets [][2]int64 // e's, from the committed offset to the end
+	}
+	var open []openSlice
 	latest := map[topicPartition]map[int64]*journal.Entry{} // the last open entry holding an offset
 	from := map[topicPartition]int64{}                      // the committed offsets: the events below are not consumed again
 	for _, e := range entries {                             // in the order they were written
@@ -134,9 +155,14 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 		if c, ok := committed.Lookup(e.Topic, e.Partition); ok {
 			from[tp] = c.At
 		}
+		end, ok := ends.Lookup(e.Topic, e.Partition)
+		if !ok {
+			return nil, fmt.Errorf("end offsets: none listed for %s/%d", e.Topic, e.Partition)
+		}
+		consumed := func(ranges [][2]int64) [][2]int64 { return within(ranges, from[tp], end.Offset-1) }
 		passOver := func(ranges [][2]int64) {
-			for _, r := range ranges {
-				for o := max(r[0], from[tp]); o <= r[1]; o++ {
+			for _, r := range consumed(ranges) {
+				for o := r[0]; o <= r[1]; o++ {
 					if pl.skip[tp] == nil {
 						pl.skip[tp] = map[int64]bool{}
 					}
@@ -154,19 +180,26 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 			if latest[tp] == nil {
 				latest[tp] = map[int64]*journal.Entry{}
 			}
-			e.Each(func(o int64) { latest[tp][o] = e })
+			s := openSlice{e, consumed(e.Offsets)}
+			for _, r := range s.offsets {
+				for o := r[0]; o <= r[1]; o++ {
+					latest[tp][o] = e
+				}
+			}
 			passOver(e.Published)
-			open = append(open, e)
+			open = append(open, s)
 		}
 	}
-	for _, e := range open {
-		tp := topicPartition{e.Topic, e.Partition}
+	for _, s := range open {
+		e, tp := s.e, topicPartition{s.e.Topic, s.e.Partition}
 		a := &attachment{entry: e, missing: map[int64]bool{}}
-		e.Each(func(o int64) {
-			if o >= from[tp] && latest[tp][o] == e && !pl.skip[tp][o] {
-				a.missing[o] = true
+		for _, r := range s.offsets {
+			for o := r[0]; o <= r[1]; o++ {
+				if latest[tp][o] == e && !pl.skip[tp][o] {
+					a.missing[o] = true
+				}
 			}
-		})
+		}
 		if len(a.missing) == 0 {
 			continue
 		}
@@ -181,6 +214,18 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 		}
 	}
 	return pl, nil
+}
+
+// within returns the parts of ranges, sorted and disjoint or not, that
+// are in [first, last].
+func within(ranges [][2]int64, first, last int64) [][2]int64 {
+	var out [][2]int64
+	for _, r := range ranges {
+		if lo, hi := max(r[0], first), min(r[1], last); lo <= hi {
+			out = append(out, [2]int64{lo, hi})
+		}
+	}
+	return out
 }
 
 // applyPlan installs a plan in the main loop and resumes fetching of its

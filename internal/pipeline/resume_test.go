@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -193,7 +194,7 @@ func TestJournalEntriesAreClearedOnceCommitted(t *testing.T) {
 	parts := map[string][]int32{"crm.accounts": {0, 1}}
 	deadline := time.Now().Add(15 * time.Second)
 	for {
-		entries, err := journal.Read(context.Background(), []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, testJournal, parts)
+		entries, err := journal.Read(context.Background(), []kgo.Opt{kgo.SeedBrokers(w.brokers...)}, testJournal, parts, slog.New(slog.DiscardHandler))
 		if err != nil {
 			t.Fatal(err)
 		}
