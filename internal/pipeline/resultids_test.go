@@ -1,13 +1,21 @@
 package pipeline
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/oauth2"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
@@ -141,4 +149,111 @@ func BenchmarkCollect(b *testing.B) {
 	b.ReportMetric(float64(bytes)/float64(n), "collect-B/row")
 	b.ReportMetric(float64(allocs)/float64(n), "collect-allocs/row")
 	b.ReportMetric(float64(held)/float64(n), "held-B/row")
+}
+
+// shortIDs is an org that answers with 15-character Ids, the form
+// Salesforce's case-sensitive Ids take in some orgs and tools: it cuts
+// every sf__Id of a job's successful results to 15 characters, and notes
+// each record's full Id by its external id.
+type shortIDs struct {
+	ids map[string]string // External_Id__c → the 18-character Id
+}
+
+func (s *shortIDs) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := http.DefaultTransport.RoundTrip(req)
+	if err != nil || !strings.HasSuffix(req.URL.Path, "/successfulResults") || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	defer resp.Body.Close()
+	var body io.Reader = resp.Body
+	if resp.Header.Get("Content-Encoding") == "gzip" { // the client asks for it
+		if body, err = gzip.NewReader(resp.Body); err != nil {
+			return nil, err
+		}
+	}
+	records, err := csv.NewReader(body).ReadAll()
+	if err != nil {
+		return nil, err
+	}
+	id, ext := slices.Index(records[0], "sf__Id"), slices.Index(records[0], "External_Id__c")
+	for _, r := range records[1:] {
+		s.ids[r[ext]] = r[id]
+		r[id] = r[id][:15]
+	}
+	var cut bytes.Buffer
+	if err := csv.NewWriter(&cut).WriteAll(records); err != nil {
+		return nil, err
+	}
+	resp.Body, resp.ContentLength = io.NopCloser(&cut), int64(cut.Len())
+	resp.Header.Del("Content-Length")
+	resp.Header.Del("Content-Encoding")
+	return resp, nil
+}
+
+// collect copies each row's sf__Id out whatever its length: 15-character
+// Ids each keep their own 15 characters, and the failed rows of an insert,
+// which have no Id, none (their events get no Id), between rows that have
+// one.
+func TestCollectCopiesShortAndMissingIDs(t *testing.T) {
+	const rows = 300 // every third without a name: Salesforce creates no Account without one
+	w := newWorld(t, 1, bulkemu.Options{})
+	org := &shortIDs{ids: map[string]string{}}
+	sf, err := bulk.New(w.sfURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: w.emu.Token()}), bulk.WithHTTPClient(&http.Client{Transport: org}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &submitter{client: sf, log: slog.New(slog.DiscardHandler)}
+	dec := event.NewEnvelopeDecoder(event.Defaults{})
+	b := batch.NewBuffer(batch.Key{Object: "Account", Operation: event.Insert},
+		batch.Policy{MaxBytes: 1 << 30, MaxRecords: rows, MaxAge: time.Hour, SpillThreshold: 1 << 30}, time.Now())
+	defer b.Close()
+	for i := range rows {
+		fields := map[string]any{"External_Id__c": fmt.Sprintf("EXT-%09d", i)}
+		if i%3 != 0 {
+			fields["Name"] = fmt.Sprintf("Account %d", i)
+		}
+		c, err := dec.Decode(event.Source{Topic: "crm.accounts", Offset: int64(i), Value: envelope("Account", event.Insert, "", fields)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := b.Add(c, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Seal(batch.ReasonRecords)
+	ctx := context.Background()
+	job, err := sf.CreateIngestJob(ctx, bulk.IngestJobSpec{Object: "Account", Operation: bulk.Operation(event.Insert)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.upload(ctx, job.ID, b); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sf.CloseIngestJob(ctx, job.ID); err != nil {
+		t.Fatal(err)
+	}
+	info, err := sf.WaitIngestJobFor(ctx, job.ID, time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.NumberRecordsProcessed != rows || info.NumberRecordsFailed != rows/3 {
+		t.Fatalf("job %s: %d processed, %d failed; want %d, %d", info.State, info.NumberRecordsProcessed, info.NumberRecordsFailed, rows, rows/3)
+	}
+	outcomes, err := s.collect(ctx, b, info, 1, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range b.Events {
+		o, err := outcomes(i)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ext := fmt.Sprintf("EXT-%09d", i)
+		switch full := org.ids[ext]; {
+		case i%3 == 0 && (o.result.Success || o.result.ID != nil):
+			t.Errorf("event %d, of a row that failed: success %v, Id %v; want a failure without an Id", i, o.result.Success, o.result.ID)
+		case i%3 != 0 && (!o.result.Success || len(full) != 18 || o.result.ID == nil || *o.result.ID != full[:15]):
+			t.Errorf("event %d: success %v, Id %v; want the 15 characters of its record's %q", i, o.result.Success, o.result.ID, full)
+		}
+	}
 }
