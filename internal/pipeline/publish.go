@@ -49,8 +49,9 @@ func (p *Pipeline) publish(ctx context.Context, job string, outcomes []outcome, 
 	if closing == nil {
 		closing = closedRanges{}
 		for i := range outcomes {
-			closing.add(outcomes[i].result.Source)
+			closing.note(outcomes[i].result.Source)
 		}
+		closing.sortOut()
 	}
 	published := map[topicPartition]bool{} // exactly-once: partitions whose transaction committed
 	failpoint("before-publish")

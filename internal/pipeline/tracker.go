@@ -68,8 +68,12 @@ func (t *tracker) consumed(tp topicPartition, offset int64, size int) {
 		t.last, t.lastPart = p, tp
 	}
 	e := tracked{offset: offset, cost: int64(size) + eventCost}
-	if len(p.pending) == cap(p.pending) && p.head >= len(p.pending)/4 { // room behind: use it rather than grow
-		p.shift()
+	if len(p.pending) == cap(p.pending) {
+		if p.head >= len(p.pending)/4 { // room behind: use it rather than grow
+			p.shift()
+		} else {
+			p.grow()
+		}
 	}
 	p.pending = append(p.pending, e)
 	t.bytes += e.cost
@@ -107,6 +111,15 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 		p.shift()
 	}
 	return p.next, advanced
+}
+
+// grow doubles pending's room: append grows a slice this large (tens of
+// thousands of records a partition) by a quarter at a time, each time into
+// memory fresh from the system, a page fault a page.
+func (p *partitionTrack) grow() {
+	grown := make([]tracked, len(p.pending), max(2*cap(p.pending), 1024))
+	copy(grown, p.pending)
+	p.pending = grown
 }
 
 // shift moves the live records to the start of pending.
