@@ -1,16 +1,10 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"io"
 	"testing"
-	"time"
 
-	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
-
-	"github.com/bulkstream/bulkstream/pkg/bulkemu"
 )
 
 // With more dead letters than /api/dead-letters lists, the console lists
@@ -20,45 +14,12 @@ import (
 func TestConsoleDeadLettersListsTheFirst200(t *testing.T) {
 	const listed = 200             // the README's console section: "the first 200 records kept"
 	const failures = 2*listed + 50 // more than the list on each partition of the dead-letter topic
-	brokers := newCluster(t, "crm.accounts")
-	_, sfURL := newSalesforce(t, bulkemu.Options{})
-	addr := freeAddr(t)
-	path := writeConfig(t, brokers, sfURL, clientCredentials, fmt.Sprintf(`routes:
-  - topics: [crm.accounts]
-    format: json
-    object: Account
-    operation: upsert
-    external_id_field: External_Id__c
-batch:
-  max_age: 100ms
-http:
-  listen: %s
-shutdown_grace: 5s
-`, addr))
-	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	var records []*kgo.Record
 	for i := range failures {
 		// Not JSON: each fails with BULKSTREAM_DECODE and gets a dead-letter copy, without a job.
 		records = append(records, &kgo.Record{Topic: "crm.accounts", Partition: int32(i % 2), Key: []byte(fmt.Sprint("D-", i)), Value: []byte(`{"External_Id__c":`)})
 	}
-	if err := cl.ProduceSync(context.Background(), records...).FirstErr(); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr lockedBuffer
-	go func() { done <- run(ctx, []string{"run", "--config", path}, io.Discard, &stderr) }()
-	t.Cleanup(func() {
-		cancel()
-		if code := <-done; code != 0 {
-			t.Errorf("run: exit %d\n%s", code, stderr.String())
-		}
-	})
-	waitReady(t, addr, 30*time.Second, "with the console", &stderr)
+	base, _, _ := startConsoleRunOf(t, "", records) // waits for every result, dead-letter copies published with them
 
 	type position struct {
 		Topic     string `json:"topic"`
@@ -75,20 +36,7 @@ shutdown_grace: 5s
 			Key       string   `json:"key"`
 		} `json:"records"`
 	}
-	// Once the dead-letter topic holds every copy, the console lists them.
-	adm := kadm.NewClient(cl)
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
-		ends, err := adm.ListEndOffsets(context.Background(), "bulkstream.dlq")
-		copies := int64(0)
-		ends.Each(func(o kadm.ListedOffset) { copies += o.Offset })
-		if err == nil && ends.Error() == nil && copies == failures {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d dead-letter copies after 30s, want %d (%v):\n%s", copies, failures, err, stderr.String())
-		}
-	}
-	getJSON(t, "http://"+addr+"/api/dead-letters", &dl)
+	getJSON(t, base+"/api/dead-letters", &dl)
 	if dl.Kept != failures || len(dl.PassedOver) != 0 {
 		t.Errorf("kept %d, passed over %v; want %d kept, none passed over", dl.Kept, dl.PassedOver, failures)
 	}

@@ -27,6 +27,24 @@ const consoleToken = "console-s3cret"
 // base URL, the login URL and the brokers.
 func startConsoleRun(t *testing.T, token string) (base, sfURL, brokers string) {
 	t.Helper()
+	var records []*kgo.Record
+	for i := range 12 {
+		v := fmt.Sprintf(`{"External_Id__c":"C-%d","Name":"Console %d"}`, i, i)
+		switch {
+		case i%4 == 1:
+			v = fmt.Sprintf(`{"External_Id__c":"C-%d","NumberOfEmployees":"many"}`, i)
+		case i == 6 || i == 10:
+			v = `{"External_Id__c":`
+		}
+		records = append(records, &kgo.Record{Topic: "crm.accounts", Partition: int32(i % 2), Key: []byte(fmt.Sprint("C-", i)), Value: []byte(v)})
+	}
+	return startConsoleRunOf(t, token, records)
+}
+
+// startConsoleRunOf is startConsoleRun on records of crm.accounts (JSON
+// upserts of Account on External_Id__c, 2 partitions).
+func startConsoleRunOf(t *testing.T, token string, records []*kgo.Record) (base, sfURL, brokers string) {
+	t.Helper()
 	brokers = newCluster(t, "crm.accounts")
 	_, sfURL = newSalesforce(t, bulkemu.Options{})
 	addr := freeAddr(t)
@@ -51,17 +69,6 @@ shutdown_grace: 5s
 		t.Fatal(err)
 	}
 	defer cl.Close()
-	var records []*kgo.Record
-	for i := range 12 {
-		v := fmt.Sprintf(`{"External_Id__c":"C-%d","Name":"Console %d"}`, i, i)
-		switch {
-		case i%4 == 1:
-			v = fmt.Sprintf(`{"External_Id__c":"C-%d","NumberOfEmployees":"many"}`, i)
-		case i == 6 || i == 10:
-			v = `{"External_Id__c":`
-		}
-		records = append(records, &kgo.Record{Topic: "crm.accounts", Partition: int32(i % 2), Key: []byte(fmt.Sprint("C-", i)), Value: []byte(v)})
-	}
 	if err := cl.ProduceSync(context.Background(), records...).FirstErr(); err != nil {
 		t.Fatal(err)
 	}
