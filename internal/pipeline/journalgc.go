@@ -139,16 +139,6 @@ func (r closedRanges) note(s Source) (inOrder bool) {
 	return true
 }
 
-// add notes s's offset and leaves its partition's ranges in order, for a
-// reader right after each add; settle, which reads its ranges once a chunk,
-// notes them and sorts them out then.
-func (r closedRanges) add(s Source) {
-	if !r.note(s) {
-		tp := topicPartition{s.Topic, s.Partition}
-		r[tp] = mergeRanges(r[tp])
-	}
-}
-
 // sortOut puts back in order the ranges of each partition that note left
 // out of order. A partition's ranges are out of order exactly when one
 // starts at or before the end of the one before it: note appends a range

@@ -88,14 +88,15 @@ func TestTrackerReusesItsSlice(t *testing.T) {
 	}
 }
 
-// A job's closing ranges grow in place as offsets come in order, and stay
-// sorted and disjoint when one comes out of order or twice.
+// A job's closing ranges grow in place as offsets come in order, and are
+// sorted and disjoint once sorted out when one came out of order or twice.
 func TestClosedRanges(t *testing.T) {
 	r := closedRanges{}
 	for _, o := range []int64{3, 4, 5, 9, 10, 7, 4, 8, 1} {
-		r.add(Source{Topic: "t", Partition: 1, Offset: o})
+		r.note(Source{Topic: "t", Partition: 1, Offset: o})
 	}
-	r.add(Source{Topic: "t", Partition: 2, Offset: 0})
+	r.note(Source{Topic: "t", Partition: 2, Offset: 0})
+	r.sortOut()
 	got := r[topicPartition{"t", 1}]
 	want := [][2]int64{{1, 1}, {3, 5}, {7, 10}}
 	if !slices.Equal(got, want) || len(r[topicPartition{"t", 2}]) != 1 {
