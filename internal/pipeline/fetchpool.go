@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"bytes"
 	"encoding/binary"
 	"sync"
 	"unsafe"
@@ -35,22 +36,59 @@ const (
 )
 
 // GetDecompressBytes returns a slice to decompress into: of the size a
-// snappy block states (its first varint), or else of four times the
+// snappy batch states (its block's first varint, or the sum of its
+// blocks' in the framing of Java producers), or else of four times the
 // compressed size, a guess (franz-go grows it if need be and puts back the
-// grown one). A kept slice too small for a snappy block was no use: the
-// codec allocated one of the block's size anyway.
+// grown one). A kept slice too small for a snappy batch was no use: the
+// codec allocated one of the batch's size anyway.
 func (fp *fetchPool) GetDecompressBytes(compressed []byte, codec kgo.CompressionCodecType) []byte {
 	n := 4 * len(compressed)
 	if codec == kgo.CodecSnappy {
-		// A stated size past fetchPoolBytes, if the block is corrupt
-		// or huge, is left to franz-go, which checks it first.
-		if size, k := binary.Uvarint(compressed); k > 0 && size <= fetchPoolBytes {
-			n = int(size)
+		// A stated size past fetchPoolBytes, or none, if the batch is
+		// corrupt or huge, is left to franz-go, which checks it first.
+		if size := snappySize(compressed); size > 0 && size <= fetchPoolBytes {
+			n = size
 		}
 	}
 	fp.mu.Lock()
 	defer fp.mu.Unlock()
 	return fp.bytes.get(n)
+}
+
+// xerialPrefix starts a snappy batch in the framing of Java producers: the
+// prefix, two 4-byte versions, then blocks of a 4-byte big-endian length
+// and a snappy block each.
+var xerialPrefix = []byte{0x82, 'S', 'N', 'A', 'P', 'P', 'Y', 0}
+
+// snappySize is the decompressed size a snappy batch states, 0 when it
+// cannot be read or passes fetchPoolBytes.
+func snappySize(b []byte) int {
+	if !bytes.HasPrefix(b, xerialPrefix) {
+		size, k := binary.Uvarint(b)
+		if k <= 0 || size > fetchPoolBytes {
+			return 0
+		}
+		return int(size)
+	}
+	total := 0
+	for b = b[min(len(b), 16):]; len(b) > 0; {
+		if len(b) < 4 {
+			return 0
+		}
+		n := int(binary.BigEndian.Uint32(b))
+		if n > len(b)-4 {
+			return 0
+		}
+		size, k := binary.Uvarint(b[4 : 4+n])
+		if k <= 0 || size > fetchPoolBytes {
+			return 0
+		}
+		if total += int(size); total > fetchPoolBytes {
+			return 0
+		}
+		b = b[4+n:]
+	}
+	return total
 }
 
 // PutDecompressBytes takes back a slice franz-go has zeroed.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/binary"
 	"testing"
 	"unsafe"
 
@@ -67,6 +68,25 @@ func TestDecompressBytesOfSnappy(t *testing.T) {
 	}
 	if lz4 := fp.GetDecompressBytes(block, kgo.CodecLz4); cap(lz4) != 4*len(block) {
 		t.Fatalf("lz4: a slice of %d bytes, want 4 × %d", cap(lz4), len(block))
+	}
+
+	// Java producers frame snappy in blocks of 32 KiB: the sizes add up.
+	framed := append(append([]byte{}, xerialPrefix...), 0, 0, 0, 1, 0, 0, 0, 1)
+	for rest := data; len(rest) > 0; {
+		part := rest[:min(len(rest), 32<<10)]
+		rest = rest[len(part):]
+		enc := s2.EncodeSnappy(nil, part)
+		framed = binary.BigEndian.AppendUint32(framed, uint32(len(enc)))
+		framed = append(framed, enc...)
+	}
+	if got := fp.GetDecompressBytes(framed, kgo.CodecSnappy); cap(got) < len(data) || cap(got) > 2*len(data) {
+		t.Fatalf("a slice of %d bytes for a framed snappy batch of %d decompressed", cap(got), len(data))
+	}
+	// A batch whose sizes cannot be read gets the guess.
+	for _, bad := range [][]byte{framed[:len(framed)-1], {0, 1, 2}, append(append([]byte{}, xerialPrefix...), 0, 0, 0, 1, 0, 0, 0, 1, 0xff)} {
+		if got := fp.GetDecompressBytes(bad, kgo.CodecSnappy); cap(got) < 4*len(bad) {
+			t.Fatalf("a slice of %d bytes for a corrupt batch of %d, want 4 times as much", cap(got), len(bad))
+		}
 	}
 }
 
