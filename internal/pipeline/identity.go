@@ -61,7 +61,7 @@ type identities struct {
 	// pending are the pairs learned and not yet in the maps, oldest
 	// first; at most twice size.
 	pending []idPair
-	read    bool // something read the cache since the maps were last made
+	read    bool // something looked an Id or identity up since the maps were last made (ofID, id)
 }
 
 // idPair is a pair as learned: an Id and the identity of its record.
@@ -356,7 +356,7 @@ func (ids *identities) place(k idKey, hi uint64, identity string) int32 {
 // forget drops what is known about the record with Id id (of object): it
 // was deleted, so its external id no longer resolves to it.
 func (ids *identities) forget(object, id string) {
-	ids.lookup()
+	ids.flush() // not a read: a stream of upserts and deletes does not make it index every Id
 	k, ok := ids.key(object, id, false)
 	if !ok {
 		return

@@ -69,9 +69,10 @@ func (t *tracker) consumed(tp topicPartition, offset int64, size int) {
 	}
 	e := tracked{offset: offset, cost: int64(size) + eventCost}
 	if len(p.pending) == cap(p.pending) {
-		if p.head >= len(p.pending)/4 { // room behind: use it rather than grow
+		switch {
+		case p.head >= len(p.pending)/4: // room behind: use it rather than grow
 			p.shift()
-		} else {
+		case cap(p.pending) >= 1024:
 			p.grow()
 		}
 	}
@@ -113,11 +114,14 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 	return p.next, advanced
 }
 
-// grow doubles pending's room: append grows a slice this large (tens of
-// thousands of records a partition) by a quarter at a time, each time into
-// memory fresh from the system, a page fault a page.
+// grow doubles pending's room, once it is of 1,024 records or more: append
+// grows a slice this large (tens of thousands of records a partition) by a
+// quarter at a time, each time into memory fresh from the system, a page
+// fault a page. Smaller ones grow as append grows them, so that a
+// partition of a few records in flight keeps room for a few. A partition
+// keeps its room until it is revoked.
 func (p *partitionTrack) grow() {
-	grown := make([]tracked, len(p.pending), max(2*cap(p.pending), 1024))
+	grown := make([]tracked, len(p.pending), 2*cap(p.pending))
 	copy(grown, p.pending)
 	p.pending = grown
 }

@@ -169,3 +169,29 @@ func TestPublishedAllMarksEachTopic(t *testing.T) {
 		t.Fatalf("marks %v, want %v", got, want)
 	}
 }
+
+// A partition that had a few records in flight keeps room for a few, not
+// for the thousand a large one doubles from: a consumer of many quiet
+// partitions keeps their tracks small.
+func TestTrackerRoomFollowsThePartition(t *testing.T) {
+	tr := newTracker()
+	for part := range int32(100) {
+		tp := topicPartition{"t", part}
+		for off := range int64(5) {
+			tr.consumed(tp, off, 100)
+		}
+		for off := range int64(5) {
+			tr.published(tp, off)
+		}
+		if c := cap(tr.parts[tp].pending); c > 16 {
+			t.Fatalf("partition %d keeps room for %d records after 5", part, c)
+		}
+	}
+	big := topicPartition{"t", 1000}
+	for off := range int64(5000) {
+		tr.consumed(big, off, 100)
+	}
+	if c := cap(tr.parts[big].pending); c < 5000 || c > 2*5000 {
+		t.Fatalf("a partition of 5,000 records in flight has room for %d", c)
+	}
+}
