@@ -160,6 +160,11 @@ func (s *store) spilled() bool { return s.file != nil }
 // in-memory entry that lies across blocks is copied into *scratch, the
 // caller's own buffer, grown if need be.
 func (s *store) read(off int64, n int, scratch *[]byte) ([]byte, error) {
+	if off < 0 || n < 0 || off+int64(n) > s.size {
+		// Whole blocks are reused without being cleared: past what was
+		// written lie another buffer's bytes.
+		return nil, fmt.Errorf("read %d bytes at %d of a store of %d: %w", n, off, s.size, io.ErrUnexpectedEOF)
+	}
 	if s.file == nil {
 		blk, at := off/storeBlock, int(off%storeBlock)
 		if at+n <= storeBlock {

@@ -103,3 +103,28 @@ func TestStoreBlocksAreReused(t *testing.T) {
 		t.Errorf("%d blocks kept, want at most %d", len(spareBlocks), keptBlocks)
 	}
 }
+
+// A read past what the store holds is an error, not the bytes another
+// buffer left in a reused block.
+func TestStoreReadsOnlyWhatWasWritten(t *testing.T) {
+	old := newStore(1<<40, t.TempDir())
+	if _, err := old.append(bytes.Repeat([]byte("SECRET"), storeBlock/6+1)); err != nil {
+		t.Fatal(err)
+	}
+	old.close() // its whole block goes to the spares, uncleared
+	s := newStore(1<<40, t.TempDir())
+	defer s.close()
+	off, err := s.append(bytes.Repeat([]byte("x"), storeBlock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scratch []byte
+	for _, c := range []struct {
+		off int64
+		n   int
+	}{{off + storeBlock - 4, 40}, {off + storeBlock, 1}, {-1, 2}, {0, -1}} {
+		if got, err := s.read(c.off, c.n, &scratch); err == nil {
+			t.Errorf("read %d bytes at %d of %d: %q, want an error", c.n, c.off, storeBlock, got)
+		}
+	}
+}
