@@ -94,14 +94,18 @@
 //
 //   - a poll's records: franz-go decompresses and decodes fetched batches
 //     into memory the poller gives back once the main loop has handled
-//     the poll (fetchpool.go); the decode workers decode into the
+//     the poll (fetchpool.go: up to 32 slices of each kind, and 16 MiB of
+//     each); the decode workers decode into the
 //     poller's Changes (event.ReusingDecoder) and the poller reuses its
 //     []ahead. Whatever outlives the poll keeps copies: a failure's
 //     outcome and a parked record own their bytes, a buffer encodes the
 //     change, a parked record is decoded again.
-//   - a buffer's blocks go back to a pool when it closes (batch's store).
+//   - a buffer's blocks go to a bounded list of spares (128 blocks, 8 MiB)
+//     when it closes or spills, and its rows, events and record map to
+//     the next buffer (2 kept; batch's store and buffer).
 //   - a publication's records, and its result values with the default
 //     JSON encoding (EncodeResult nil), come from an arena that the next
-//     produce call reuses once ProduceSync has returned (recordArena), and
-//     published chunks of outcomes go back to the lanes.
+//     produce call reuses once ProduceSync has returned (recordArena, 2
+//     kept of at most 8 MiB), and published chunks of outcomes go back to
+//     the lanes (2 kept).
 package pipeline
