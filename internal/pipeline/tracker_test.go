@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"math/rand/v2"
 	"reflect"
 	"slices"
 	"testing"
@@ -193,5 +194,65 @@ func TestTrackerRoomFollowsThePartition(t *testing.T) {
 	}
 	if c := cap(tr.parts[big].pending); c < 5000 || c > 2*5000 {
 		t.Fatalf("a partition of 5,000 records in flight has room for %d", c)
+	}
+}
+
+// Records consumed and published at random, in several partitions, with
+// gaps between offsets, results out of order, repeated and of records never
+// consumed, against a model: the commit offset is after the longest run of
+// published records from the oldest, and the bytes in flight are those of
+// the records without a result, through every growth, shift and reset of
+// the tracks.
+func TestTrackerAgainstAModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 8))
+	for round := range 100 {
+		tr := newTracker()
+		type rec struct {
+			offset int64
+			done   bool
+		}
+		model := map[int32][]rec{}
+		next := map[int32]int64{}
+		commit := map[int32]int64{}
+		var bytes int64
+		for step := range 6000 {
+			part := int32(rng.IntN(3))
+			tp := topicPartition{"t", part}
+			if rng.IntN(3) > 0 || len(model[part]) == 0 {
+				off := next[part] + int64(rng.IntN(3))
+				next[part] = off + 1
+				tr.consumed(tp, off, 100)
+				model[part] = append(model[part], rec{offset: off})
+				bytes += 100 + eventCost
+			} else {
+				recs := model[part]
+				i := rng.IntN(len(recs))
+				off := recs[i].offset
+				if rng.IntN(10) == 0 {
+					off = next[part] + 5 // never consumed
+					i = -1
+				}
+				got, advanced := tr.published(tp, off)
+				wantNext, wantAdvanced := commit[part], false
+				if i >= 0 && !recs[i].done {
+					recs[i].done = true
+					bytes -= 100 + eventCost
+					for len(recs) > 0 && recs[0].done {
+						wantNext, wantAdvanced = recs[0].offset+1, true
+						recs = recs[1:]
+					}
+					model[part] = recs
+				}
+				if wantAdvanced {
+					commit[part] = wantNext
+				}
+				if advanced != wantAdvanced || (advanced && got != wantNext) {
+					t.Fatalf("round %d, step %d: published(%v, %d) = %d, %v; want %d, %v", round, step, tp, off, got, advanced, wantNext, wantAdvanced)
+				}
+			}
+			if tr.inFlightBytes() != bytes {
+				t.Fatalf("round %d, step %d: %d bytes in flight, want %d", round, step, tr.inFlightBytes(), bytes)
+			}
+		}
 	}
 }
