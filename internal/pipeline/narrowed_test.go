@@ -1,8 +1,6 @@
 package pipeline
 
 import (
-	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -23,14 +21,7 @@ func TestNarrowedJobIsClosedEmptyBeforeItsHalves(t *testing.T) {
 func testNarrowedJobClosedEmpty(t *testing.T, exactlyOnce bool) {
 	const n, bad = 40, 29
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
-	records := insertRecords("N", n)
-	var wide strings.Builder
-	fmt.Fprintf(&wide, `{"Name":"N-%d"`, bad)
-	for i := range 3000 {
-		fmt.Fprintf(&wide, `,"Wide_Field_%04d__c":"v"`, i)
-	}
-	wide.WriteString("}")
-	records[bad].Value = []byte(wide.String())
+	records := insertRecordsWithAWideOne("N", n, bad)
 	w.produce(records...)
 	rr := w.readResults()
 	opts := w.options("narrowed", insertRoute)

@@ -167,14 +167,7 @@ func TestUnknownFieldFailsOnlyItsEvent(t *testing.T) {
 func TestHeaderTooLongFailsOnlyItsEvent(t *testing.T) {
 	const n, bad = 300, 211
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
-	records := insertRecords("H", n)
-	var wide strings.Builder
-	fmt.Fprintf(&wide, `{"Name":"H-%d"`, bad)
-	for i := range 3000 {
-		fmt.Fprintf(&wide, `,"Wide_Field_%04d__c":"v"`, i)
-	}
-	wide.WriteString("}")
-	records[bad].Value = []byte(wide.String())
+	records := insertRecordsWithAWideOne("H", n, bad)
 	w.produce(records...)
 	rr := w.readResults()
 	opts := w.options("wide", insertRoute)
@@ -521,4 +514,19 @@ func TestRefusedCredentialsPauseWithoutFailing(t *testing.T) {
 	if v := gaugeValue(t, paused); v != 0 {
 		t.Errorf("bulkstream_paused{reason=%q} still %v after resuming", PausedCredentials, v)
 	}
+}
+
+// insertRecordsWithAWideOne is insertRecords(prefix, n) with record bad
+// naming 3,000 fields more: its CSV header row is longer than Salesforce
+// takes (32,000 characters).
+func insertRecordsWithAWideOne(prefix string, n, bad int) []*kgo.Record {
+	records := insertRecords(prefix, n)
+	var wide strings.Builder
+	fmt.Fprintf(&wide, `{"Name":"%s-%d"`, prefix, bad)
+	for i := range 3000 {
+		fmt.Fprintf(&wide, `,"Wide_Field_%04d__c":"v"`, i)
+	}
+	wide.WriteString("}")
+	records[bad].Value = []byte(wide.String())
+	return records
 }
