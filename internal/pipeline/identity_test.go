@@ -215,12 +215,16 @@ func TestIDCacheKeepsTheMostRecentlyUsed(t *testing.T) {
 // collide (every other round, hashes of 2 bits), where it forgets more.
 func TestIDCacheNeverAnswersWhatWasUndone(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
-	for round := range 600 {
+	for round := range 1200 {
 		size := 1 + rng.IntN(6)
 		ids := newIdentities(size)
 		if round%2 == 1 {
 			ids.hashMask = 3
 		}
+		// Lookups and forgets come often in some rounds, seldom in
+		// others, where many learns pass with nothing read and the
+		// cache drops its maps and its older pending pairs.
+		odds := []int{4, 16, 64}[round%3]
 		identityOf := map[int]int{} // the truth: Id → external id
 		idOf := map[int]int{}       // external id → Id
 		unbind := func(id int) {
@@ -229,17 +233,20 @@ func TestIDCacheNeverAnswersWhatWasUndone(t *testing.T) {
 				delete(identityOf, id)
 			}
 		}
-		for op := range 80 {
+		for op := range 120 {
 			id, ext := rng.IntN(2*size+2), rng.IntN(2*size+2)
-			switch rng.IntN(4) {
-			case 0, 1:
+			switch k := rng.IntN(odds); {
+			case k >= 2:
 				ids.learn("Account", testID(id), testIdentity(ext))
 				unbind(id)
 				if old, ok := idOf[ext]; ok {
 					unbind(old)
 				}
 				identityOf[id], idOf[ext] = ext, id
-			case 2:
+				if len(ids.pending) > 2*size || len(ids.slots) > size {
+					t.Fatalf("round %d, op %d: %d pairs waiting and %d slots, want at most %d and %d", round, op, len(ids.pending), len(ids.slots), 2*size, size)
+				}
+			case k == 1:
 				ids.forget("Account", testID(id))
 				unbind(id)
 			default:
