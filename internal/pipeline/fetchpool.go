@@ -75,8 +75,8 @@ func snappySize(b []byte) int {
 		if len(b) < 4 {
 			return 0
 		}
-		n := int(binary.BigEndian.Uint32(b))
-		if n > len(b)-4 {
+		n := binary.BigEndian.Uint32(b)
+		if uint64(n) > uint64(len(b)-4) {
 			return 0
 		}
 		size, k := binary.Uvarint(b[4 : 4+n])

@@ -106,6 +106,8 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 		advanced = true
 	}
 	switch {
+	case p.head == len(p.pending) && cap(p.pending) > keptTrack:
+		p.pending, p.head, p.after = nil, 0, 0 // a drained backlog's room goes: partitions drain one after another
 	case p.head == len(p.pending):
 		p.pending, p.head, p.after = p.pending[:0], 0, 0
 	case p.head >= 1024 && 2*p.head >= len(p.pending): // keep the dead part below half
@@ -114,12 +116,18 @@ func (t *tracker) published(tp topicPartition, offset int64) (next int64, advanc
 	return p.next, advanced
 }
 
+// keptTrack is the most room (records) a partition with nothing in flight
+// keeps: 96 KiB. A backlog drained partition by partition would otherwise
+// leave each with room for its peak, outside the memory budget.
+const keptTrack = 4096
+
 // grow doubles pending's room, once it is of 1,024 records or more: append
 // grows a slice this large (tens of thousands of records a partition) by a
 // quarter at a time, each time into memory fresh from the system, a page
 // fault a page. Smaller ones grow as append grows them, so that a
 // partition of a few records in flight keeps room for a few. A partition
-// keeps its room until it is revoked.
+// keeps its room while it has records in flight, and up to keptTrack once
+// it has none.
 func (p *partitionTrack) grow() {
 	grown := make([]tracked, len(p.pending), 2*cap(p.pending))
 	copy(grown, p.pending)

@@ -76,9 +76,18 @@ func TestTrackerReusesItsSlice(t *testing.T) {
 	// A full slice with a quarter or more published at its head moves the
 	// rest down rather than grow, while records flow through with 70% of
 	// it in flight (published moves them down only past half).
-	tr.consumed(tp, 4000, 0)
+	start := int64(4000)
+	for ; ; start++ { // a slice of 1,000 records or more, full
+		tr.consumed(tp, start, 0)
+		if p := tr.parts[tp]; len(p.pending) >= 1000 && len(p.pending) == cap(p.pending) {
+			break
+		}
+	}
 	full := cap(tr.parts[tp].pending)
-	for off := int64(4001); off < 4000+int64(10*full); off++ {
+	for off := int64(4000); off <= start-int64(full)*7/10; off++ { // 70% in flight from here on
+		tr.published(tp, off)
+	}
+	for off := start + 1; off < 4000+int64(10*full); off++ {
 		tr.consumed(tp, off, 0)
 		if back := off - int64(full)*7/10; back >= 4000 {
 			tr.published(tp, back)
@@ -172,8 +181,9 @@ func TestPublishedAllMarksEachTopic(t *testing.T) {
 }
 
 // A partition that had a few records in flight keeps room for a few, not
-// for the thousand a large one doubles from: a consumer of many quiet
-// partitions keeps their tracks small.
+// for the thousand a large one doubles from, and a large one drained keeps
+// no more than keptTrack: a consumer of many partitions keeps their tracks
+// small.
 func TestTrackerRoomFollowsThePartition(t *testing.T) {
 	tr := newTracker()
 	for part := range int32(100) {
@@ -194,6 +204,14 @@ func TestTrackerRoomFollowsThePartition(t *testing.T) {
 	}
 	if c := cap(tr.parts[big].pending); c < 5000 || c > 2*5000 {
 		t.Fatalf("a partition of 5,000 records in flight has room for %d", c)
+	}
+	// Drained, it gives the room back: a backlog drained partition by
+	// partition leaves each with at most keptTrack.
+	for off := range int64(5000) {
+		tr.published(big, off)
+	}
+	if c := cap(tr.parts[big].pending); c > keptTrack {
+		t.Fatalf("a drained partition keeps room for %d records", c)
 	}
 }
 
