@@ -138,3 +138,28 @@ func TestReadPassesOverHostileEntriesWithAWarning(t *testing.T) {
 		}
 	}
 }
+
+// A set of pairs of more than MaxRanges ranges is refused before it is
+// decoded, as a compact set of too many offsets is, and its entry is
+// passed over (Read passes over any entry that does not unmarshal, see
+// TestReadPassesOverHostileEntriesWithAWarning). Before, the pairs form
+// had no bound: its ranges took 16 bytes each, and a resume holds them all.
+func TestTooManyPairsAreRefused(t *testing.T) {
+	pairs := func(n int) []byte {
+		return []byte(`{"jobId":"7508c0000000001AAA","topic":"t","partition":0,"state":"closed","offsets":[` +
+			strings.Repeat("[0,0],", n-1) + `[0,0]]}`)
+	}
+	value := pairs(MaxRanges + 1) // 60 MB
+	var e Entry
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	err := json.Unmarshal(value, &e)
+	runtime.ReadMemStats(&after)
+	if err == nil {
+		t.Fatalf("%d pairs read as %d ranges", MaxRanges+1, len(e.Offsets))
+	}
+	if took := after.TotalAlloc - before.TotalAlloc; took > 1<<20 {
+		t.Errorf("%d pairs took %d bytes to refuse, want at most 1 MiB", MaxRanges+1, took)
+	}
+}

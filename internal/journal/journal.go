@@ -43,7 +43,10 @@
 // Read takes both forms. A compact set is of one offset at least and
 // 10,000,000 at most (a set of more is written as pairs): one that claims
 // none or more, or is otherwise malformed, makes its entry unreadable, and
-// Read passes over it with a warning.
+// Read passes over it with a warning. So does a set of pairs of more than
+// 10,000,000 ranges (MaxRanges), which no journal topic takes unless its
+// max.message.bytes is raised to 60 MB: a resume holds every range it
+// reads.
 //
 // Rolling back. Versions before the compact forms take only pairs, and
 // pass over an entry they cannot read as if it were not there; for them, a
@@ -223,9 +226,10 @@ func ptr(s string) *string { return &s }
 //
 // An entry's topic and partition are read first, and its offsets only when
 // they are of parts, so an entry of other partitions costs no decoding. An
-// entry of parts that cannot be read (not JSON, or offsets malformed or
-// more than a compact form takes, see maxCompactOffsets) is passed over,
-// with a warning on log: the slice's word before, if any, stands.
+// entry of parts that cannot be read (not JSON, or offsets malformed, more
+// than a compact form takes, see maxCompactOffsets, or pairs of more than
+// MaxRanges ranges) is passed over, with a warning on log that names its
+// key: the slice's word before, if any, stands.
 func Read(ctx context.Context, seeds []kgo.Opt, topic string, parts map[string][]int32, log *slog.Logger) ([]*Entry, error) {
 	want := map[string]map[int32]bool{}
 	for t, ps := range parts {

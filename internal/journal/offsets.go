@@ -48,6 +48,15 @@ var b64 = base64.RawStdEncoding
 // 150,000 by default, coalesced changes counting once), far below it.
 const maxCompactOffsets = 10_000_000
 
+// MaxRanges bounds the [first, last] ranges of an offset set in either
+// form: a set of pairs of more is malformed, as a compact set of more than
+// maxCompactOffsets offsets is (it has as many ranges at most). The pairs
+// form is otherwise bounded only by the journal topic's max.message.bytes,
+// which an operator raises, and a resume holds every range it reads. A
+// slice of more ranges has as many events apart in its partition, and its
+// pairs take 60 MB at least.
+const MaxRanges = maxCompactOffsets
+
 // offsetSet is sorted, disjoint [first, last] ranges, written in JSON as
 // the pairs [[first,last],...] or, when that is over compactAbove bytes,
 // in a compact form when it is smaller. It reads either.
@@ -136,9 +145,16 @@ func (s offsetSet) bits() []byte {
 }
 
 // UnmarshalJSON reads pairs or a compact form. A compact form that is not
-// one (see errBadOffsets) is an error.
+// one (see errBadOffsets), or pairs of more than MaxRanges ranges, is an
+// error.
 func (s *offsetSet) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] != '"' {
+		// Pairs are counted before they are decoded, so that too many are
+		// refused before they take memory: the brackets of pairs that read
+		// are the list's and one a pair.
+		if n := bytes.Count(b, []byte("[")) - 1; n > MaxRanges {
+			return fmt.Errorf("offsets: %d pairs, more than %d", n, MaxRanges)
+		}
 		var pairs [][2]int64
 		if err := json.Unmarshal(b, &pairs); err != nil {
 			return err
