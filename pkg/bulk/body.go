@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 	"sync"
+
+	kgzip "github.com/klauspost/compress/gzip"
 	"sync/atomic"
 )
 
@@ -191,18 +193,25 @@ func (z *gzipPipe) wait() {
 // gunzipBody decompresses a response body that came with
 // Content-Encoding: gzip. The gzip header is read on the first Read, so that
 // an error in it surfaces there and not before the caller sees the response.
+// Its decompressor (klauspost/compress's, about a third faster than the
+// standard library's at inflating result files) comes from gunzippers and
+// goes back there on Close.
 type gunzipBody struct {
 	src io.ReadCloser
-	zr  *gzip.Reader
+	zr  *kgzip.Reader
 	err error
 }
+
+// gunzippers recycles decompressors: each holds a 32 KiB window and its
+// tables, which a job's three result files would otherwise make anew.
+var gunzippers sync.Pool
 
 func (g *gunzipBody) Read(p []byte) (int, error) {
 	if g.zr == nil {
 		if g.err != nil {
 			return 0, g.err
 		}
-		zr, err := gzip.NewReader(g.src)
+		zr, err := newGunzipper(g.src)
 		if err != nil {
 			if err != io.EOF { // an empty body is an empty body
 				err = fmt.Errorf("gunzip response: %w", err)
@@ -215,4 +224,25 @@ func (g *gunzipBody) Read(p []byte) (int, error) {
 	return g.zr.Read(p)
 }
 
-func (g *gunzipBody) Close() error { return g.src.Close() }
+// newGunzipper returns a decompressor reading src, a recycled one if any.
+func newGunzipper(src io.Reader) (*kgzip.Reader, error) {
+	if zr, ok := gunzippers.Get().(*kgzip.Reader); ok {
+		if err := zr.Reset(src); err != nil {
+			gunzippers.Put(zr)
+			return nil, err
+		}
+		return zr, nil
+	}
+	return kgzip.NewReader(src)
+}
+
+// Close closes the body and recycles its decompressor, which reads
+// nothing after.
+func (g *gunzipBody) Close() error {
+	if g.zr != nil {
+		g.zr.Close()
+		gunzippers.Put(g.zr)
+		g.zr, g.err = nil, errors.New("gunzip response: read after Close")
+	}
+	return g.src.Close()
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"unsafe"
 )
 
 // csvReader reads the CSV of result and query downloads: RFC 4180 records
@@ -21,8 +22,10 @@ type csvReader struct {
 	buf    []byte // unescaped bytes of the current record
 	ends   []int  // end of each field of the current record in buf
 	// reuse: read returns rec again, overwritten, instead of a new slice.
-	reuse bool
-	rec   []string
+	// borrow (which implies reuse): the strings of rec are buf's bytes,
+	// overwritten by the next read, rather than a copy.
+	reuse, borrow bool
+	rec           []string
 }
 
 func newCSVReader(r io.Reader, delim byte) *csvReader {
@@ -32,6 +35,7 @@ func newCSVReader(r io.Reader, delim byte) *csvReader {
 // read returns the next record, or io.EOF after the last one. The fields of
 // a record share one string allocation. With reuse, the slice is the one
 // read returned before, valid until the next call; the strings stay valid.
+// With borrow, the strings too are valid only until the next call.
 func (r *csvReader) read() ([]string, error) {
 	line, err := r.readLine()
 	for err == nil && isLineBreak(line) {
@@ -74,7 +78,12 @@ func (r *csvReader) read() ([]string, error) {
 	} else if len(r.ends) != r.fields {
 		return nil, fmt.Errorf("csv line %d: %d fields, want %d", first, len(r.ends), r.fields)
 	}
-	s := string(r.buf)
+	var s string
+	if r.borrow {
+		s = unsafe.String(unsafe.SliceData(r.buf), len(r.buf))
+	} else {
+		s = string(r.buf)
+	}
 	rec := r.rec[:0]
 	if !r.reuse || cap(rec) < len(r.ends) {
 		rec = make([]string, len(r.ends))

@@ -1,7 +1,6 @@
 package bulk_test
 
 import (
-	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -11,8 +10,8 @@ import (
 )
 
 // BenchmarkResultReader reads the successful results of a job of 10,000
-// upserted accounts, with and without ReuseValues; bytes and allocations
-// include the HTTP response's.
+// upserted accounts: copying each row, with ReuseValues, and with
+// BorrowStrings; bytes and allocations include the HTTP response's.
 //
 //	go test -run x -bench ResultReader -benchmem ./pkg/bulk/
 func BenchmarkResultReader(b *testing.B) {
@@ -21,8 +20,8 @@ func BenchmarkResultReader(b *testing.B) {
 	c := o.client(b)
 	job := load(b, c, bulk.IngestJobSpec{Object: "Account", Operation: bulk.OpUpsert, ExternalIDFieldName: "External_Id__c"},
 		strings.NewReader(accounts("bench", rows)))
-	for _, reuse := range []bool{false, true} {
-		b.Run(fmt.Sprintf("reuse=%v", reuse), func(b *testing.B) {
+	for _, mode := range []string{"copy", "reuse", "borrow"} {
+		b.Run(mode, func(b *testing.B) {
 			ctx := testContext(b)
 			b.ReportAllocs()
 			for b.Loop() {
@@ -30,8 +29,11 @@ func BenchmarkResultReader(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if reuse {
+				switch mode {
+				case "reuse":
 					r.ReuseValues()
+				case "borrow":
+					r.BorrowStrings()
 				}
 				n := 0
 				for ; ; n++ {

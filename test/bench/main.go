@@ -16,6 +16,8 @@
 // connector from its /debug/pprof/ as soon as it serves, into the run's
 // directory as cpu.pprof (which is then kept: it says where);
 // BULKSTREAM_BENCH_HEAP=N a heap profile N seconds into the run (heap.pprof).
+// BULKSTREAM_BENCH_KEEP=1 keeps the runs' directory (the connector's,
+// emulator's and broker's logs: its "job finished" lines time every job).
 //
 // Each run starts a fresh broker and emulator and produces the events (4
 // partitions, about 220 bytes each, each upserting an Account of its own, so
@@ -85,14 +87,16 @@ func main() {
 	if err != nil {
 		fail(err)
 	}
-	defer os.RemoveAll(dir)
+	if os.Getenv("BULKSTREAM_BENCH_KEEP") == "" {
+		defer os.RemoveAll(dir)
+	}
 	bin := filepath.Join(dir, "connector")
 	build := exec.Command("go", "build", "-o", bin, "github.com/bulkstream/bulkstream/cmd/connector")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fail(fmt.Errorf("build the connector: %w", err))
 	}
-	fmt.Printf("%s, %d CPUs, %s; %d run(s) of each size; logs in %s while running\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runs[0], dir)
+	fmt.Printf("%s, %d CPUs, %s; %d run(s) of each size; logs in %s while running (kept with BULKSTREAM_BENCH_KEEP=1)\n", cpuModel(), runtime.NumCPU(), runtime.Version(), runs[0], dir)
 
 	var rows []row
 	for _, n := range sizes {
