@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"sync"
+	"sync/atomic"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 )
@@ -16,6 +17,9 @@ type ownership struct {
 	mu   sync.RWMutex
 	gen  map[topicPartition]uint64 // owned partitions
 	next uint64
+	// changes counts the assignments and revocations, so that a lostWatch
+	// knows when its answer may have changed without taking mu.
+	changes atomic.Uint64
 }
 
 // claim is the generations of a job's partitions when the job was started;
@@ -34,6 +38,7 @@ func (o *ownership) assign(parts map[string][]int32) {
 			o.gen[topicPartition{topic, partition}] = o.next
 		}
 	}
+	o.changes.Add(1)
 }
 
 // revoke takes partitions away. It waits for the job runners that hold
@@ -47,6 +52,7 @@ func (o *ownership) revoke(parts map[string][]int32) {
 			delete(o.gen, topicPartition{topic, partition})
 		}
 	}
+	o.changes.Add(1)
 }
 
 // claim returns the current generations of b's partitions.
@@ -152,6 +158,25 @@ func (m *lostMemo) lost(o *ownership, c claim, tp topicPartition) bool {
 		m.tp, m.known, m.was = tp, true, o.lostLocked(c, tp)
 	}
 	return m.was
+}
+
+// lostWatch answers lost, for one claim, for a run of one partition's
+// events without taking the lock for each, as long as no assignment or
+// revocation came since its last look: the same answer as lost, at any
+// moment. A claim needs a watch of its own.
+type lostWatch struct {
+	tp      topicPartition
+	changes uint64
+	known   bool
+	was     bool
+}
+
+func (w *lostWatch) lost(o *ownership, c claim, tp topicPartition) bool {
+	changes := o.changes.Load() // before the look: a change after it is seen next time
+	if !w.known || tp != w.tp || changes != w.changes {
+		w.tp, w.changes, w.known, w.was = tp, changes, true, o.lost(c, tp)
+	}
+	return w.was
 }
 
 // hold keeps every partition from being revoked until release is called,

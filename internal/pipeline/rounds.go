@@ -333,8 +333,9 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 		p.hand(run, pub)
 		chunk = nil
 	}
+	var owned lostWatch
 	for i := range b.Events {
-		if p.owned.lost(cl, topicPartition{b.Events[i].Topic(), b.Events[i].Partition}) {
+		if owned.lost(&p.owned, cl, topicPartition{b.Events[i].Topic(), b.Events[i].Partition}) {
 			continue
 		}
 		o, err := outcomes(i)
