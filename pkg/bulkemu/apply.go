@@ -206,23 +206,8 @@ func (s *store) insert(t *table, ch *change, now int64) outcome {
 	if err := t.checkUnique(ch, -1); err != nil {
 		return outcome{rec: -1, err: err}
 	}
-	n := 0
-	for _, fc := range ch.set {
-		if !fc.null {
-			n++
-		}
-	}
-	var vals []fieldValue
-	if n > 0 {
-		vals = make([]fieldValue, 0, n)
-		for _, fc := range ch.set {
-			if !fc.null {
-				vals = append(vals, fieldValue{field: uint16(fc.field.index), value: fc.value})
-			}
-		}
-		slices.SortFunc(vals, func(a, b fieldValue) int { return int(a.field) - int(b.field) })
-	}
-	idx := t.add(row{vals: vals, created: now, modified: now})
+	idx := t.add(row{created: now, modified: now})
+	t.setValues(idx, t.changed(idx, ch))
 	t.reindex(idx, nil, ch)
 	return outcome{rec: idx, created: true}
 }
@@ -241,15 +226,8 @@ func (s *store) update(t *table, idx int32, ch *change, now int64) outcome {
 		return outcome{rec: idx, err: err}
 	}
 	old := t.uniqueValues(idx)
-	r := t.row(idx)
-	for _, fc := range ch.set {
-		if fc.null {
-			r.set(fc.field, nil)
-		} else {
-			r.set(fc.field, &fc.value)
-		}
-	}
-	r.modified = now
+	t.setValues(idx, t.changed(idx, ch))
+	t.row(idx).modified = now
 	t.reindex(idx, old, ch)
 	return outcome{rec: idx}
 }
@@ -284,10 +262,24 @@ func (s *store) remove(t *table, idx int32, state rowState, now int64) outcome {
 	r.state = state
 	r.modified = now
 	if state == rowHardDeleted {
-		r.vals = nil
+		t.setValues(idx, nil)
 	}
 	t.reindex(idx, old, nil)
 	return outcome{rec: idx}
+}
+
+// changed returns the values of record idx with the change made to them,
+// in the table's scratch slice.
+func (t *table) changed(idx int32, ch *change) []fieldValue {
+	t.scratch = t.values(idx, t.scratch[:0])
+	for _, fc := range ch.set {
+		if fc.null {
+			t.scratch = setValue(t.scratch, fc.field.index, nil)
+		} else {
+			t.scratch = setValue(t.scratch, fc.field.index, &fc.value)
+		}
+	}
+	return t.scratch
 }
 
 // checkUnique fails a change that would give a unique field a value another
@@ -309,7 +301,7 @@ func (t *table) checkUnique(ch *change, self int32) *rowError {
 func (t *table) uniqueValues(idx int32) map[*Field]string {
 	out := map[*Field]string{}
 	for _, u := range t.unique {
-		if v, ok := t.row(idx).get(u.field); ok {
+		if v, ok := t.value(idx, u.field); ok {
 			out[u.field] = v
 		}
 	}
@@ -333,7 +325,7 @@ func (t *table) reindex(idx int32, old map[*Field]string, ch *change) {
 		if t.row(idx).state != rowLive {
 			continue
 		}
-		if v, ok := t.row(idx).get(u.field); ok {
+		if v, ok := t.value(idx, u.field); ok {
 			u.put(t, fold(v), idx)
 		}
 	}

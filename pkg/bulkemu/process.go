@@ -255,28 +255,41 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 	lines := min(bytes.Count(data.csv[r.pos:], []byte{'\n'})+1, maxRowsGuess)
 	data.rows = make([]rowResult, 0, lines)
 	keyCol := upsertKeyColumn(j, cols)
+	var (
+		cells []cell
+		// The folded keys, one after the other, and where each row's ends:
+		// made into strings once all are read, cut from one string.
+		folded  []byte
+		keyEnds []int
+	)
 	if keyCol >= 0 {
-		keys = make([]string, 0, lines)
+		keyEnds = make([]int, 0, lines)
 	}
-	var cells []cell
 	for {
 		var start int
 		cells, start, end, err = r.nextCells(cells)
 		if err == io.EOF {
-			return cols, keys, nil
+			break
 		}
 		if err != nil {
 			return nil, nil, csvFailure(err, crlf)
 		}
 		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1})
 		if keyCol >= 0 {
-			key := ""
 			if keyCol < len(cells) && cells[keyCol].end > cells[keyCol].start {
-				key = foldCell(data.csv, cells[keyCol])
+				folded = appendFoldedCell(folded, data.csv, cells[keyCol])
 			}
-			keys = append(keys, key)
+			keyEnds = append(keyEnds, len(folded))
 		}
 	}
+	if keyCol >= 0 {
+		all, from := string(folded), 0
+		keys = make([]string, len(keyEnds))
+		for i, to := range keyEnds {
+			keys[i], from = all[from:to], to
+		}
+	}
+	return cols, keys, nil
 }
 
 // upsertKeyColumn returns the column of an upsert job's external id, or -1
@@ -390,9 +403,11 @@ func (b *batch) run(start, end int) {
 			return
 		}
 		b.rows, b.values, b.locks = b.rows[:0], b.values[:0], b.locks[:0]
+		first := int(b.data.rows[c].start)
+		text := string(b.data.csv[first:b.data.rows[cEnd-1].end])
 		for i := c; i < cEnd; i++ {
 			r := chunkRow{values: len(b.values), locks: len(b.locks)}
-			b.values = b.rowValues(i, b.values)
+			b.values = b.rowValues(i, text, first, b.values)
 			r.valuesEnd = len(b.values)
 			b.locks = b.lockKeys(i, b.values[r.values:], b.locks)
 			r.locksEnd = len(b.locks)
@@ -402,17 +417,15 @@ func (b *batch) run(start, end int) {
 	}
 }
 
-// rowValues appends the values of data row i to values. They share one
-// string, a copy of the row, so that a row costs one allocation however
-// many values it has (and a quoted value with quotes in it one more); a
-// record the row writes keeps that copy of its row (all its columns, as
-// long as one of its values is kept), never the upload.
-func (b *batch) rowValues(i int, values []string) []string {
-	rr := b.data.rows[i]
-	b.cells = rowCells(b.data, rr, b.delim, b.crlf, b.cells)
-	line := string(b.data.csv[rr.start:rr.end])
+// rowValues appends the values of data row i to values. They are cut from
+// text, a copy of the chunk's rows that starts at byte first of the upload,
+// so that a chunk costs one allocation however many rows and values it has
+// (and a quoted value with quotes in it one more). Records copy the values
+// they keep into their table's arena, so no record keeps the text.
+func (b *batch) rowValues(i int, text string, first int, values []string) []string {
+	b.cells = rowCells(b.data, b.data.rows[i], b.delim, b.crlf, b.cells)
 	for _, c := range b.cells {
-		v := line[c.start-int(rr.start) : c.end-int(rr.start)]
+		v := text[c.start-first : c.end-first]
 		if c.escaped {
 			v = strings.ReplaceAll(v, `""`, `"`)
 		}

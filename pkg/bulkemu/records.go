@@ -20,14 +20,18 @@ func (e *Emulator) Records(object string) []Record {
 	e.store.mu.RLock()
 	defer e.store.mu.RUnlock()
 	t := e.store.tables[o]
-	var out []Record
+	var (
+		out  []Record
+		vals []fieldValue
+	)
 	for i := range int32(t.len()) {
 		r := t.row(i)
 		if r.state == rowHardDeleted {
 			continue
 		}
-		rec := Record{ID: t.recordID(i), Deleted: r.state == rowDeleted, Fields: make(map[string]string, len(r.vals))}
-		for _, v := range r.vals {
+		vals = t.values(i, vals[:0])
+		rec := Record{ID: t.recordID(i), Deleted: r.state == rowDeleted, Fields: make(map[string]string, len(vals))}
+		for _, v := range vals {
 			rec.Fields[o.Fields[v.field].Name] = v.value
 		}
 		out = append(out, rec)

@@ -57,16 +57,17 @@ func newDirectory(username string, now time.Time) *directory {
 func (d *directory) add(object string, ms int64, values map[string]string) {
 	o := d.schema.Object(object)
 	t := d.store.tables[o]
-	r := t.row(t.add(row{created: ms, modified: ms}))
+	var vals []fieldValue
 	for name, v := range values {
-		r.set(o.Field(name), &v)
+		vals = setValue(vals, o.Field(name).index, &v)
 	}
+	t.setValues(t.add(row{created: ms, modified: ms}), vals)
 }
 
 // username is the login name of the org's one user.
 func (d *directory) username() string {
 	u := d.schema.Object("User")
-	v, _ := d.store.tables[u].row(0).get(u.Field("Username"))
+	v, _ := d.store.tables[u].value(0, u.Field("Username"))
 	return v
 }
 

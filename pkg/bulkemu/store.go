@@ -41,7 +41,10 @@ type table struct {
 
 	pages  [][]row       // the records, rowPage a page; see add
 	n      int           // number of records
+	arena  valueArena    // the values of the records
 	unique []uniqueIndex // of each unique or external-id field, in field order
+	// scratch holds a record's values while a change is made to them.
+	scratch []fieldValue
 }
 
 // rowPage is the number of records of a page of a table. A table keeps its
@@ -123,7 +126,7 @@ func (u *uniqueIndex) remove(folded string, idx int32) {
 
 // holds reports whether record idx holds the folded value in u's field.
 func (u *uniqueIndex) holds(t *table, idx int32, folded string) bool {
-	v, ok := t.row(idx).get(u.field)
+	v, ok := t.value(idx, u.field)
 	return ok && foldedEqual(v, folded)
 }
 
@@ -137,11 +140,13 @@ func (t *table) uniqueIndexOf(f *Field) *uniqueIndex {
 	return nil
 }
 
-// row is one record. Its Id is derived from its index, never stored.
+// row is one record. Its Id is derived from its index, never stored, and
+// its values are in the table's arena. It holds no pointer, so that the
+// pages of a million records are never scanned by the garbage collector.
 type row struct {
-	vals     []fieldValue // sorted by field index; null fields are absent
-	created  int64        // Unix milliseconds
-	modified int64        // Unix milliseconds
+	vals     valuesRef // null fields are absent
+	created  int64     // Unix milliseconds
+	modified int64     // Unix milliseconds
 	state    rowState
 }
 
@@ -153,43 +158,38 @@ const (
 	rowHardDeleted          // gone for good
 )
 
-type fieldValue struct {
-	field uint16
-	value string
+// value returns the value of field f of record idx; ok is false when the
+// field is null.
+func (t *table) value(idx int32, f *Field) (string, bool) {
+	return valueOf(t.arena.encoding(t.row(idx).vals), f.index)
 }
 
-func (r *row) get(f *Field) (string, bool) {
-	for _, v := range r.vals {
-		if int(v.field) == f.index {
-			return v.value, true
-		}
-	}
-	return "", false
+// values appends the values of record idx to dst, in field order.
+func (t *table) values(idx int32, dst []fieldValue) []fieldValue {
+	return decodeValues(t.arena.encoding(t.row(idx).vals), dst)
 }
 
-// set stores value for f; a nil value removes it (sets the field to null).
-func (r *row) set(f *Field, value *string) {
-	for i, v := range r.vals {
-		if int(v.field) == f.index {
-			if value == nil {
-				r.vals = append(r.vals[:i], r.vals[i+1:]...)
-			} else {
-				r.vals[i].value = *value
-			}
-			return
-		}
-		if int(v.field) > f.index {
-			if value != nil {
-				r.vals = append(r.vals, fieldValue{})
-				copy(r.vals[i+1:], r.vals[i:])
-				r.vals[i] = fieldValue{field: uint16(f.index), value: *value}
-			}
-			return
-		}
+// setValues replaces the values of record idx by vals, sorted by field and
+// without repeats. When the arena then holds more garbage than values, the
+// table copies its records' values into a new arena.
+func (t *table) setValues(idx int32, vals []fieldValue) {
+	r := t.row(idx)
+	t.arena.drop(r.vals)
+	r.vals = t.arena.put(vals)
+	if t.arena.compactable() {
+		t.compact()
 	}
-	if value != nil {
-		r.vals = append(r.vals, fieldValue{field: uint16(f.index), value: *value})
+}
+
+// compact copies the values of the records into a new arena, leaving the
+// old one to the strings that still point into it.
+func (t *table) compact() {
+	var fresh valueArena
+	for i := range int32(t.n) {
+		r := t.row(i)
+		r.vals = fresh.putEncoding(t.arena.encoding(r.vals))
 	}
+	t.arena = fresh
 }
 
 // foldKey is how unique and external-id values are compared: case-insensitively.
@@ -216,28 +216,25 @@ func foldedEqual(v, folded string) bool {
 	return true
 }
 
-// foldCell returns foldKey of the value of c in data, as a string of its
-// own made with one allocation (foldKey of a copy takes two when the value
-// has upper-case letters).
-func foldCell(data []byte, c cell) string {
+// appendFoldedCell appends foldKey of the value of c in data to dst,
+// without making a folded copy of an ASCII value.
+func appendFoldedCell(dst, data []byte, c cell) []byte {
 	raw := data[c.start:c.end]
+	if c.escaped {
+		return append(dst, foldKey(c.value(data))...)
+	}
 	for _, ch := range raw {
 		if ch >= utf8.RuneSelf {
-			return foldKey(c.value(data))
+			return append(dst, foldKey(c.value(data))...)
 		}
 	}
-	if c.escaped {
-		return foldKey(c.value(data))
-	}
-	var sb strings.Builder
-	sb.Grow(len(raw))
 	for _, ch := range raw {
 		if 'A' <= ch && ch <= 'Z' {
 			ch += 'a' - 'A'
 		}
-		sb.WriteByte(ch)
+		dst = append(dst, ch)
 	}
-	return sb.String()
+	return dst
 }
 
 // lookup finds the live or deleted record whose unique field f holds value.
@@ -336,7 +333,7 @@ func (v recordView) own(f *Field) (string, bool) {
 	case "LastModifiedDate", "SystemModstamp":
 		return formatMillis(r.modified), true
 	}
-	return r.get(f)
+	return v.table.value(v.idx, f)
 }
 
 // fieldPath names a column of a query: a field of the queried object, or,

@@ -16,7 +16,7 @@ func TestUniqueIndexTellsValuesOfOneHashApart(t *testing.T) {
 	u := tab.uniqueIndexOf(ext)
 	add := func(v string) int32 {
 		idx := tab.add(row{})
-		tab.row(idx).set(ext, &v)
+		tab.setValues(idx, []fieldValue{{field: uint16(ext.index), value: v}})
 		u.put(tab, foldKey(v), idx)
 		return idx
 	}

@@ -1,0 +1,171 @@
+package bulkemu
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// TestArenaGivesBackWhatItWasGiven puts encodings of every shape (no
+// values, an empty value, values whose length takes one, two and three
+// bytes, the last field an object can have, a record larger than a page)
+// and reads each value back by field, absent fields as null.
+func TestArenaGivesBackWhatItWasGiven(t *testing.T) {
+	records := [][]fieldValue{
+		nil,
+		{{field: 0, value: ""}},
+		{{field: 1, value: "a"}, {field: 3, value: strings.Repeat("b", 127)}, {field: 4, value: strings.Repeat("c", 128)}},
+		{{field: 2, value: strings.Repeat("d", 20_000)}, {field: 65535, value: "last"}},
+		{{field: 5, value: strings.Repeat("e", arenaPage+1)}},
+		{{field: 6, value: "after the large one"}},
+	}
+	var a valueArena
+	refs := make([]valuesRef, len(records))
+	for i, vals := range records {
+		refs[i] = a.put(vals)
+	}
+	for i, vals := range records {
+		enc := a.encoding(refs[i])
+		if got := decodeValues(enc, nil); !slices.Equal(got, vals) {
+			t.Errorf("record %d decodes to %d values, want %v", i, len(got), len(vals))
+		}
+		for f := range 8 {
+			want, wantOK := "", false
+			for _, v := range vals {
+				if int(v.field) == f {
+					want, wantOK = v.value, true
+				}
+			}
+			if got, ok := valueOf(enc, f); got != want || ok != wantOK {
+				t.Errorf("record %d field %d: %.10q, %v; want %.10q, %v", i, f, got, ok, want, wantOK)
+			}
+		}
+	}
+	if got, ok := valueOf(a.encoding(refs[3]), 65535); got != "last" || !ok {
+		t.Errorf("field 65535: %q, %v", got, ok)
+	}
+	if large := a.pages[refs[4].page]; cap(large) < arenaPage+1 || refs[5].page == refs[4].page {
+		t.Errorf("the record larger than a page shares page %d (capacity %d) with the next", refs[4].page, cap(large))
+	}
+}
+
+// TestArenaNeverRewritesAValueItGaveOut keeps the strings the arena
+// returned while the first page grows by copying, new pages are added and
+// the table compacts its arena, and checks that each still reads as it did:
+// the strings point into the arena's pages, so a byte written twice would
+// change a value some caller holds.
+func TestArenaNeverRewritesAValueItGaveOut(t *testing.T) {
+	st := newStore(DefaultSchema())
+	acc := st.schema.Object("Account")
+	tab := st.tables[acc]
+	name := acc.Field("Name")
+	type heldValue struct{ got, want string } // read from the arena; what it was written as
+	var held []heldValue
+	grown, compacted := false, false
+	for i := range 20_000 {
+		v := fmt.Sprintf("Account %06d %s", i, strings.Repeat("x", i%300))
+		idx := tab.add(row{})
+		tab.setValues(idx, []fieldValue{{field: uint16(name.index), value: v}})
+		// Each record changes once, to a shorter value, so that most of
+		// the arena is garbage and the table compacts it from time to time.
+		pages := len(tab.arena.pages)
+		v2 := fmt.Sprintf("R%06d", i)
+		tab.setValues(idx, []fieldValue{{field: uint16(name.index), value: v2}})
+		grown = grown || len(tab.arena.pages) > 1
+		compacted = compacted || len(tab.arena.pages) < pages
+		got, ok := tab.value(idx, name)
+		if !ok || got != v2 {
+			t.Fatalf("record %d reads %q, %v; want %q", idx, got, ok, v2)
+		}
+		held = append(held, heldValue{got, strings.Clone(v2)})
+	}
+	if !grown || !compacted {
+		t.Fatalf("the arena grew to more pages: %v, was compacted: %v; the test wants both", grown, compacted)
+	}
+	for _, h := range held {
+		if h.got != h.want {
+			t.Fatalf("a value read as %q now reads %q", h.want, h.got)
+		}
+	}
+}
+
+// TestArenaGarbageStaysBounded changes records many times and checks, after
+// each change, that the encodings no record uses take no more room than
+// those records use (or a page), and that each record still has its last
+// values.
+func TestArenaGarbageStaysBounded(t *testing.T) {
+	st := newStore(DefaultSchema())
+	acc := st.schema.Object("Account")
+	tab := st.tables[acc]
+	name, city := acc.Field("Name"), acc.Field("BillingCity")
+	const records = 1000
+	for range records {
+		tab.add(row{})
+	}
+	for round := range 50 {
+		for i := range int32(records) {
+			vals := []fieldValue{{field: uint16(name.index), value: fmt.Sprintf("Account %d round %d %s", i, round, strings.Repeat("y", 100))}}
+			if round%2 == 0 {
+				vals = append(vals, fieldValue{field: uint16(city.index), value: "Springfield"})
+			}
+			tab.setValues(i, vals)
+			if a := tab.arena; a.garbage > max(a.used, arenaPage) {
+				t.Fatalf("round %d record %d: %d bytes of garbage for %d used", round, i, a.garbage, a.used)
+			}
+		}
+	}
+	for i := range int32(records) {
+		if v, ok := tab.value(i, name); !ok || !strings.HasPrefix(v, fmt.Sprintf("Account %d round 49 ", i)) {
+			t.Fatalf("record %d: Name %.30q, %v", i, v, ok)
+		}
+		if v, ok := tab.value(i, city); ok {
+			t.Fatalf("record %d: BillingCity %q, want null", i, v)
+		}
+	}
+	used := 0
+	for i := range int32(records) {
+		used += len(tab.arena.encoding(tab.row(i).vals))
+	}
+	if used != tab.arena.used {
+		t.Fatalf("the arena counts %d bytes used; the records use %d", tab.arena.used, used)
+	}
+}
+
+// TestSetValueKeepsFieldOrder sets, replaces and removes values and checks
+// that the slice stays sorted by field with one value a field.
+func TestSetValueKeepsFieldOrder(t *testing.T) {
+	s := func(v string) *string { return &v }
+	var vals []fieldValue
+	vals = setValue(vals, 5, s("e"))
+	vals = setValue(vals, 1, s("a"))
+	vals = setValue(vals, 3, s("c"))
+	vals = setValue(vals, 3, s("C"))
+	vals = setValue(vals, 9, nil) // null of a null field: nothing to remove
+	vals = setValue(vals, 1, nil)
+	want := []fieldValue{{3, "C"}, {5, "e"}}
+	if !slices.Equal(vals, want) {
+		t.Fatalf("got %v, want %v", vals, want)
+	}
+}
+
+// TestAppendFoldedCellFoldsAsFoldKey checks the folded key of cells, plain,
+// quoted with doubled quotes, and not ASCII, against foldKey of their
+// value.
+func TestAppendFoldedCellFoldsAsFoldKey(t *testing.T) {
+	data := []byte(`Ext-1,"Q""uoted-A",ÉTÉ-Ω`)
+	r := newCSVReader(data, ',', false)
+	cells, _, _, err := r.nextCells(nil)
+	if err != nil || len(cells) != 3 {
+		t.Fatalf("cells %v, %v", cells, err)
+	}
+	var dst []byte
+	want := ""
+	for _, c := range cells {
+		dst = appendFoldedCell(dst, data, c)
+		want += foldKey(c.value(data))
+	}
+	if string(dst) != want || want != `ext-1q"uoted-aété-ω` {
+		t.Fatalf("folded %q, want %q", dst, want)
+	}
+}
