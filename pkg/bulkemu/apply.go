@@ -272,6 +272,17 @@ func (s *store) remove(t *table, idx int32, state rowState, now int64) outcome {
 // in the table's scratch slice.
 func (t *table) changed(idx int32, ch *change) []fieldValue {
 	t.scratch = t.values(idx, t.scratch[:0])
+	if len(t.scratch) == 0 {
+		// A new record: its values are the change's, which has one a
+		// field, sorted.
+		for _, fc := range ch.set {
+			if !fc.null {
+				t.scratch = append(t.scratch, fieldValue{field: uint16(fc.field.index), value: fc.value})
+			}
+		}
+		slices.SortFunc(t.scratch, func(a, b fieldValue) int { return int(a.field) - int(b.field) })
+		return t.scratch
+	}
 	for _, fc := range ch.set {
 		if fc.null {
 			t.scratch = setValue(t.scratch, fc.field.index, nil)

@@ -56,15 +56,16 @@ func (a *valueArena) put(vals []fieldValue) valuesRef {
 		return valuesRef{}
 	}
 	p := a.room(size)
-	page := a.pages[p]
-	ref := valuesRef{page: uint32(p), off: uint32(len(page)), n: uint32(size)}
+	off := len(a.pages[p])
+	a.pages[p] = a.pages[p][:off+size]
+	enc := a.pages[p][off:]
 	for _, v := range vals {
-		page = binary.LittleEndian.AppendUint16(page, v.field)
-		page = binary.AppendUvarint(page, uint64(len(v.value)))
-		page = append(page, v.value...)
+		binary.LittleEndian.PutUint16(enc, v.field)
+		n := 2 + binary.PutUvarint(enc[2:], uint64(len(v.value)))
+		enc = enc[n+copy(enc[n:], v.value):]
 	}
-	a.pages[p] = page
 	a.used += size
+	ref := valuesRef{page: uint32(p), off: uint32(off), n: uint32(size)}
 	return ref
 }
 
