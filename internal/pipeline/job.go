@@ -44,7 +44,11 @@ type submitter struct {
 	// journal records a job's slices before the job is closed; an error
 	// gives the attempt up (the job is aborted).
 	journal func(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error
-	pacer   *pacer.Pacer // counts records; nil when not pacing
+	// journalFits judges, before a job is created, whether the journal
+	// would take its open entries (see openFit); an error, which wraps
+	// kerr.MessageTooLarge, fails the job's events without creating it.
+	journalFits func(ctx context.Context, b *batch.Buffer, attempt int) error
+	pacer       *pacer.Pacer // counts records; nil when not pacing
 	// stalls counts the calls that cannot get through to Salesforce now;
 	// the main loop pauses while there are any.
 	stalls *stalls
@@ -111,6 +115,12 @@ func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int, cl cl
 		case isJobFailure:
 			s.metrics.RowRetries.WithLabelValues(je.Code).Add(float64(len(b.Rows)))
 			attempt++
+		case tooLarge(err):
+			// The journal topic refused the job's open entry, or would
+			// have (see openFit): a new job's entry would be as large.
+			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
+			s.log.Warn("job's journal entry too large; its events fail", "buffer", b.Key.String(), "job", jobID, "error", err)
+			return failAll(b, jobID, attempt, err)
 		case jobID == "" && stallReason(err) == "":
 			// Creating the job was refused (an unknown object, a bad
 			// external id field): no other job would fare better.
@@ -191,11 +201,15 @@ func (e *closedJobError) Error() string { return e.err.Error() }
 func (e *closedJobError) Unwrap() error { return e.err }
 
 // attempt runs b as one job: create, upload (streamed from the buffer),
-// journal, close, wait, read the results. Before the close, a failure
+// journal, close, wait, read the results. A job whose journal entry would
+// be refused is not created (see openFit). Before the close, a failure
 // aborts the job (it was never processed) and returns; after it, the job is
 // seen through (see submitter).
 func (s *submitter) attempt(ctx context.Context, b *batch.Buffer, attempt int, cl claim) (verdict, string, error) {
 	start := time.Now()
+	if err := s.journalFits(ctx, b, attempt); err != nil {
+		return nil, "", err
+	}
 	spec := bulk.IngestJobSpec{Object: b.Key.Object, Operation: bulk.Operation(b.Key.Operation), ExternalIDFieldName: b.Key.ExternalIDField}
 	job, err := s.client.CreateIngestJob(ctx, spec)
 	if err != nil {

@@ -345,6 +345,7 @@ func New(opts Options) (*Pipeline, error) {
 	p.producers = &producers{p: p, m: map[topicPartition]*txnProducer{}}
 	p.spent.m = map[topicPartition][]spentSlice{}
 	p.submit.journal = p.journalOpen
+	p.submit.journalFits = (&openFit{p: p}).check
 	p.submit.pacer = opts.Pacer
 	p.submit.owned = &p.owned
 	p.submit.watch = newWatch(p)

@@ -317,8 +317,9 @@ func (p *Pipeline) forgetPartition(tp topicPartition) {
 // very many and apart in their partition, even written compact, see
 // package journal) is an error that names it, its size and the settings
 // that mend it: the job is aborted before its close, never processed, and
-// run tries new jobs, refused alike, until its attempts are spent, then
-// fails every event with the error.
+// run fails every event with the error at once, since a new job's entry
+// would be as large. Most such entries are judged before their job is
+// created, and the job is not (see openFit).
 func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error {
 	if p.opts.Journal == "" {
 		return nil
