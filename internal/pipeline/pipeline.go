@@ -183,8 +183,7 @@ type Pipeline struct {
 
 	// What the journal said about assigned partitions; the main loop owns
 	// these.
-	skip       map[topicPartition]map[int64]bool
-	attached   map[topicPartition]map[int64]*attachment
+	journaled  map[topicPartition]*journaled
 	resumeJobs map[*batch.Buffer]*journal.Entry
 
 	client *kgo.Client
@@ -330,8 +329,7 @@ func New(opts Options) (*Pipeline, error) {
 		ids:     newIdentities(opts.IDCacheSize),
 		submit: &submitter{client: opts.Salesforce, log: opts.Logger, metrics: opts.Metrics,
 			retryBase: opts.RetryBase, retryMax: opts.RetryMax, maxAttempts: opts.MaxAttempts, stalls: &stalls{}},
-		skip:         map[topicPartition]map[int64]bool{},
-		attached:     map[topicPartition]map[int64]*attachment{},
+		journaled:    map[topicPartition]*journaled{},
 		resumeJobs:   map[*batch.Buffer]*journal.Entry{},
 		done:         make(chan completion),
 		requests:     make(chan request),

@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -18,15 +21,15 @@ import (
 )
 
 // plan is what the journal says about newly assigned partitions: events
-// whose results are already out (skip), and jobs that were running and
-// that their events are to be re-attached to instead of being loaded
+// whose results are already out, to pass over, and jobs that were running
+// and that their events are to be re-attached to instead of being loaded
 // again.
 type plan struct {
-	parts   map[string][]int32
-	claimed claim // the assignment the plan is for
-	skip    map[topicPartition]map[int64]bool
-	attach  []*attachment
-	resumed int // jobs re-attached, for the log
+	parts     map[string][]int32
+	claimed   claim // the assignment the plan is for
+	journaled map[topicPartition]*journaled
+	attach    []*attachment // those waiting for events, with their buffers
+	resumed   int           // jobs re-attached, for the log
 }
 
 // attachment gathers, as they are consumed again, the events of one slice
@@ -35,8 +38,50 @@ type plan struct {
 // the rows being loaded again.
 type attachment struct {
 	entry   *journal.Entry
-	missing map[int64]bool // offsets not yet consumed again
+	missing int64 // offsets not yet consumed again
 	buffer  *batch.Buffer
+}
+
+// journaled is what the journal says about the offsets of one partition,
+// from where its consumption starts to its end: sorted, disjoint ranges,
+// each passed over (its events' results are out) or attached to a job. It
+// holds a range, not an offset, apiece, so its memory follows the ranges
+// of the journal's entries (see journal.MaxRanges), not the offsets they
+// claim, which can be every offset of a partition in a few bytes. The main
+// loop owns it.
+//
+// A partition's events are consumed in offset order (kgo gives a
+// partition's records in order, and parked ones go on in order), so take
+// goes on from the range where the offset before was: a look-up is
+// constant in time, amortized.
+type journaled struct {
+	ranges []journaledRange
+	next   int // the first range not behind the offset taken last
+}
+
+// journaledRange is offsets first to last of a partition, attached to a,
+// or passed over when a is nil.
+type journaledRange struct {
+	first, last int64
+	a           *attachment
+}
+
+// take reports whether the journal has a word on offset, and which:
+// passed over (a nil attachment) or attached to a. It lets go of offset,
+// and of the offsets before it, which are not consumed any more: an offset
+// below one taken is not held.
+func (j *journaled) take(offset int64) (a *attachment, ok bool) {
+	for j.next < len(j.ranges) && j.ranges[j.next].last < offset {
+		j.next++
+	}
+	if j.next == len(j.ranges) || j.ranges[j.next].first > offset {
+		return nil, false
+	}
+	r := &j.ranges[j.next]
+	if r.first = offset + 1; r.first > r.last { // offset <= last, below the partition's end: no overflow
+		j.next++
+	}
+	return r.a, true
 }
 
 // onAssigned runs in the group's goroutine when partitions are assigned,
@@ -114,12 +159,15 @@ func (p *Pipeline) planAssigned(cl *kgo.Client, parts map[string][]int32, claime
 // journal to hold an older word on a slice than its last chunk (a rewrite
 // or a closing entry refused as too large is left out, see produceEntry):
 // the chunks' events since are committed, or re-attached to the job and
-// their results published again.
+// their results published again. A partition with no committed offset is
+// consumed from where StartOffset says (see consumedFrom), and nothing
+// before that is attached or passed over either.
 //
 // Nor is anything at or past a partition's end offset, as listed now: the
 // journal's events were consumed, so they are below it, and an entry that
-// claims more (a malformed one) is cut to the partition's records, so the
-// plan's walk of its offsets ends however many it claims.
+// claims more (a malformed one) is cut to the partition's records. The
+// plan holds ranges, never offsets one by one (see journaled), so what it
+// takes follows the entries' ranges, however many offsets they claim.
 func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[string][]int32) (*plan, error) {
 	entries, err := journal.Read(ctx, p.opts.Kafka, p.opts.Journal, parts, p.log)
 	if err != nil {
@@ -134,75 +182,65 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 	for t := range parts {
 		topics = append(topics, t)
 	}
-	ends, err := adm.ListEndOffsets(ctx, topics...)
-	if err == nil {
-		err = ends.Error()
+	starts, err := listed(adm.ListStartOffsets(ctx, topics...))
+	if err != nil {
+		return nil, fmt.Errorf("start offsets: %w", err)
 	}
+	ends, err := listed(adm.ListEndOffsets(ctx, topics...))
 	if err != nil {
 		return nil, fmt.Errorf("end offsets: %w", err)
 	}
-	pl := &plan{parts: parts, skip: map[topicPartition]map[int64]bool{}}
+	pl := &plan{parts: parts, journaled: map[topicPartition]*journaled{}}
 	var spent []*kgo.Record // entries behind the committed offsets: tombstones keep the journal small
-	type openSlice struct {
-		e       *journal.Entry
-		offsets [][2]int64 // e's, from the committed offset to the end
-	}
-	var open []openSlice
-	latest := map[topicPartition]map[int64]*journal.Entry{} // the last open entry holding an offset
-	from := map[topicPartition]int64{}                      // the committed offsets: the events below are not consumed again
-	for _, e := range entries {                             // in the order they were written
+	var open []*attachment  // of the open entries, in the order they were written
+	words := map[topicPartition][]word{}
+	for _, e := range entries { // in the order they were written
 		tp := topicPartition{e.Topic, e.Partition}
-		if c, ok := committed.Lookup(e.Topic, e.Partition); ok {
-			from[tp] = c.At
+		start, ok := starts.Lookup(e.Topic, e.Partition)
+		if !ok {
+			return nil, fmt.Errorf("start offsets: none listed for %s/%d", e.Topic, e.Partition)
 		}
 		end, ok := ends.Lookup(e.Topic, e.Partition)
 		if !ok {
 			return nil, fmt.Errorf("end offsets: none listed for %s/%d", e.Topic, e.Partition)
 		}
-		consumed := func(ranges [][2]int64) [][2]int64 { return within(ranges, from[tp], end.Offset-1) }
-		passOver := func(ranges [][2]int64) {
-			for _, r := range consumed(ranges) {
-				for o := r[0]; o <= r[1]; o++ {
-					if pl.skip[tp] == nil {
-						pl.skip[tp] = map[int64]bool{}
-					}
-					pl.skip[tp][o] = true
-				}
+		c, committedAt := committed.Lookup(e.Topic, e.Partition)
+		committedAt = committedAt && c.At >= 0
+		from := p.consumedFrom(c.At, committedAt, start.Offset, end.Offset)
+		say := func(ranges [][2]int64, rank int) {
+			for _, r := range within(ranges, from, end.Offset-1) {
+				words[tp] = append(words[tp], word{r[0], r[1], rank})
 			}
 		}
 		switch {
 		case len(e.Offsets) == 0 && e.State == journal.Closed, // closed with nothing published: it says nothing
-			len(e.Offsets) > 0 && e.Offsets[len(e.Offsets)-1][1] < from[tp]:
+			committedAt && len(e.Offsets) > 0 && e.Offsets[len(e.Offsets)-1][1] < c.At:
 			spent = append(spent, &kgo.Record{Topic: p.opts.Journal, Key: e.Key()})
 		case e.State == journal.Closed:
-			passOver(e.Offsets)
+			say(e.Offsets, passedOver)
 		default:
-			if latest[tp] == nil {
-				latest[tp] = map[int64]*journal.Entry{}
-			}
-			s := openSlice{e, consumed(e.Offsets)}
-			for _, r := range s.offsets {
-				for o := r[0]; o <= r[1]; o++ {
-					latest[tp][o] = e
-				}
-			}
-			passOver(e.Published)
-			open = append(open, s)
+			say(e.Offsets, len(open))
+			say(e.Published, passedOver)
+			open = append(open, &attachment{entry: e})
 		}
 	}
-	for _, s := range open {
-		e, tp := s.e, topicPartition{s.e.Topic, s.e.Partition}
-		a := &attachment{entry: e, missing: map[int64]bool{}}
-		for _, r := range s.offsets {
-			for o := r[0]; o <= r[1]; o++ {
-				if latest[tp][o] == e && !pl.skip[tp][o] {
-					a.missing[o] = true
-				}
+	for tp, ws := range words {
+		j := &journaled{}
+		for _, w := range settle(ws) {
+			var a *attachment
+			if w.rank != passedOver {
+				a = open[w.rank]
+				a.missing += w.last - w.first + 1
 			}
+			j.ranges = append(j.ranges, journaledRange{w.first, w.last, a})
 		}
-		if len(a.missing) == 0 {
+		pl.journaled[tp] = j
+	}
+	for _, a := range open {
+		if a.missing == 0 {
 			continue
 		}
+		e := a.entry
 		a.buffer = batch.NewBuffer(batch.Key{Object: e.Object, Operation: event.Operation(e.Operation), ExternalIDField: e.ExternalIDField},
 			p.opts.Batch, time.Now())
 		pl.attach = append(pl.attach, a)
@@ -214,6 +252,115 @@ func (p *Pipeline) makePlan(ctx context.Context, cl *kgo.Client, parts map[strin
 		}
 	}
 	return pl, nil
+}
+
+// listed returns offsets listed without error.
+func listed(offsets kadm.ListedOffsets, err error) (kadm.ListedOffsets, error) {
+	if err == nil {
+		err = offsets.Error()
+	}
+	return offsets, err
+}
+
+// consumedFrom returns the first offset of a partition that is consumed
+// again, as the consumer starts: at the committed offset, if any; else, or
+// when it is out of the partition's range (start to end, as the broker
+// answers a fetch), where StartOffset says: the partition's start, or its
+// end for the latest record. An end listed after the assignment is above
+// every event of the journal that a previous owner consumed before it
+// lost the partition, so with the latest record nothing of the journal is
+// consumed again. Any other StartOffset (an offset, a time) is taken as
+// the start: never above where the consumer starts, so nothing consumed is
+// left out.
+func (p *Pipeline) consumedFrom(committed int64, isCommitted bool, start, end int64) int64 {
+	switch {
+	case isCommitted && committed >= start && committed <= end:
+		return committed
+	case p.startOffset() == kgo.NewOffset().AtEnd():
+		return end
+	}
+	return start
+}
+
+// word is what the journal says of offsets first to last of a partition:
+// they are passed over (rank passedOver), or attached to the open entry
+// ranked rank in the journal's order.
+type word struct {
+	first, last int64
+	rank        int
+}
+
+// passedOver ranks above every open entry: an event whose result is out
+// is attached to no job.
+const passedOver = math.MaxInt
+
+// settle returns the last word on each offset of words (in any order,
+// overlapping or not) as sorted, disjoint ranges: the word of the highest
+// rank among those holding it. It sweeps the words by first offset with a
+// heap of those that hold the offset it is at, so it takes O(n log n) time
+// for n words, whatever offsets they claim.
+func settle(words []word) []word {
+	slices.SortFunc(words, func(a, b word) int { return cmp.Compare(a.first, b.first) })
+	var out []word
+	var live rankHeap // words with first <= at, the highest rank on top; some may end before at
+	for i, at := 0, int64(0); i < len(words) || len(live) > 0; {
+		if len(live) == 0 {
+			at = max(at, words[i].first)
+		}
+		for ; i < len(words) && words[i].first <= at; i++ {
+			live.push(words[i])
+		}
+		for len(live) > 0 && live[0].last < at {
+			live.pop()
+		}
+		if len(live) == 0 {
+			continue
+		}
+		w := live[0] // holds at until it ends or a word of a higher rank may begin
+		w.first = at
+		if i < len(words) {
+			w.last = min(w.last, words[i].first-1)
+		}
+		if n := len(out); n > 0 && out[n-1].rank == w.rank && out[n-1].last+1 == w.first {
+			out[n-1].last = w.last
+		} else {
+			out = append(out, w)
+		}
+		at = w.last + 1 // offsets are cut below the partition's end, so no overflow
+	}
+	return out
+}
+
+// rankHeap is a max-heap of words by rank.
+type rankHeap []word
+
+func (h *rankHeap) push(w word) {
+	s := append(*h, w)
+	for i := len(s) - 1; i > 0 && s[(i-1)/2].rank < s[i].rank; i = (i - 1) / 2 {
+		s[i], s[(i-1)/2] = s[(i-1)/2], s[i]
+	}
+	*h = s
+}
+
+func (h *rankHeap) pop() {
+	s := *h
+	n := len(s) - 1
+	s[0] = s[n]
+	s = s[:n]
+	for i := 0; ; {
+		top := i
+		for _, c := range [2]int{2*i + 1, 2*i + 2} {
+			if c < n && s[c].rank > s[top].rank {
+				top = c
+			}
+		}
+		if top == i {
+			break
+		}
+		s[i], s[top] = s[top], s[i]
+		i = top
+	}
+	*h = s
 }
 
 // within returns the parts of ranges, sorted and disjoint or not, that
@@ -237,32 +384,26 @@ func (p *Pipeline) applyPlan(pl *plan) {
 			resume[tp.topic] = append(resume[tp.topic], tp.partition)
 		}
 	}
-	for tp, offsets := range pl.skip {
+	passing := 0 // partitions with events passed over, for the log
+	for tp, j := range pl.journaled {
 		if p.owned.lost(pl.claimed, tp) {
 			continue
 		}
-		if p.skip[tp] == nil {
-			p.skip[tp] = map[int64]bool{}
-		}
-		for o := range offsets {
-			p.skip[tp][o] = true
+		// A partition is forgotten when it is revoked, before it can be
+		// assigned again: there is no earlier word to keep.
+		p.forgetPartition(tp)
+		p.journaled[tp] = j
+		if slices.ContainsFunc(j.ranges, func(r journaledRange) bool { return r.a == nil }) {
+			passing++
 		}
 	}
 	for _, a := range pl.attach {
-		tp := topicPartition{a.entry.Topic, a.entry.Partition}
-		if p.owned.lost(pl.claimed, tp) {
+		if p.owned.lost(pl.claimed, topicPartition{a.entry.Topic, a.entry.Partition}) {
 			a.buffer.Close()
-			continue
-		}
-		if p.attached[tp] == nil {
-			p.attached[tp] = map[int64]*attachment{}
-		}
-		for o := range a.missing {
-			p.attached[tp][o] = a
 		}
 	}
-	if len(pl.skip) > 0 || len(pl.attach) > 0 {
-		p.log.Info("journal read for assigned partitions", "partitions", pl.parts, "jobs_resumed", pl.resumed, "partitions_with_published_events", len(pl.skip))
+	if len(pl.journaled) > 0 {
+		p.log.Info("journal read for assigned partitions", "partitions", pl.parts, "jobs_resumed", pl.resumed, "partitions_with_published_events", passing)
 	}
 	p.client.ResumeFetchPartitions(resume)
 }
@@ -273,25 +414,26 @@ func (p *Pipeline) applyPlan(pl *plan) {
 // of a running job joins its attachment. It reports whether it took the
 // record.
 func (p *Pipeline) intercept(src event.Source, c *event.Change, err error) bool {
-	tp := topicPartition{src.Topic, src.Partition}
-	if p.skip[tp][src.Offset] {
-		delete(p.skip[tp], src.Offset)
+	j := p.journaled[topicPartition{src.Topic, src.Partition}]
+	if j == nil {
+		return false
+	}
+	a, ok := j.take(src.Offset)
+	switch {
+	case !ok:
+		return false
+	case a == nil:
 		p.completed(completion{sources: []Source{sourceOf(&src)}})
 		return true
 	}
-	a := p.attached[tp][src.Offset]
-	if a == nil {
-		return false
-	}
-	delete(p.attached[tp], src.Offset)
-	delete(a.missing, src.Offset)
+	a.missing--
 	if err == nil {
 		err = a.buffer.Add(c, p.ids.of(c))
 	}
 	if err != nil { // it was in the job once, so this cannot happen; do not lose it
 		p.failed = append(p.failed, decodeFailure(owned(src), decodeErrorCode(err), err.Error()))
 	}
-	if len(a.missing) == 0 {
+	if a.missing == 0 {
 		a.buffer.Seal(batch.ReasonResume)
 		p.resumeJobs[a.buffer] = a.entry
 		p.enqueue([]*batch.Buffer{a.buffer})
@@ -302,14 +444,15 @@ func (p *Pipeline) intercept(src event.Source, c *event.Change, err error) bool 
 // forgetPartition drops what the journal said about a partition that is no
 // longer ours.
 func (p *Pipeline) forgetPartition(tp topicPartition) {
-	delete(p.skip, tp)
-	for _, a := range p.attached[tp] {
-		if a.buffer != nil && len(a.missing) > 0 {
-			a.buffer.Close()
-			a.buffer = nil
+	if j := p.journaled[tp]; j != nil {
+		for _, r := range j.ranges {
+			if a := r.a; a != nil && a.buffer != nil && a.missing > 0 {
+				a.buffer.Close()
+				a.buffer = nil
+			}
 		}
 	}
-	delete(p.attached, tp)
+	delete(p.journaled, tp)
 }
 
 // journalOpen writes the open entries of a job's slices, before the job is
