@@ -25,7 +25,7 @@ func newStore(s *Schema) *store {
 		t := &table{obj: o}
 		for _, f := range o.Fields {
 			if f.ExternalID || f.Unique {
-				t.unique = append(t.unique, uniqueIndex{field: f, seed: maphash.MakeSeed(), rows: map[uint64]int32{}})
+				t.unique = append(t.unique, uniqueIndex{field: f, seed: maphash.MakeSeed()})
 			}
 		}
 		st.tables[o] = t
@@ -74,60 +74,6 @@ func (t *table) add(r row) int32 {
 	*p = append(*p, r)
 	t.n++
 	return int32(t.n - 1)
-}
-
-// uniqueIndex finds the live record that holds a value of a unique or
-// external-id field. It maps a hash of the folded value to the record's
-// index, and the record's own value tells a value from another of the same
-// hash: a map of strings kept a copy of every value (a million Accounts'
-// external ids) and, to grow, read each of them again from wherever it lay
-// in memory, which cost more CPU than the rest of an upsert.
-type uniqueIndex struct {
-	field *Field
-	seed  maphash.Seed
-	rows  map[uint64]int32 // hash of the folded value → record index
-	// clashes holds the folded values whose hash another value had taken
-	// when they were indexed; with 64-bit hashes it is almost always empty.
-	clashes map[string]int32
-}
-
-// get returns the index of the record that holds the folded value.
-func (u *uniqueIndex) get(t *table, folded string) (int32, bool) {
-	if idx, ok := u.rows[maphash.String(u.seed, folded)]; ok && u.holds(t, idx, folded) {
-		return idx, true
-	}
-	idx, ok := u.clashes[folded]
-	return idx, ok
-}
-
-// put records that record idx holds the folded value.
-func (u *uniqueIndex) put(t *table, folded string, idx int32) {
-	h := maphash.String(u.seed, folded)
-	if other, taken := u.rows[h]; taken && other != idx && !u.holds(t, other, folded) {
-		if u.clashes == nil {
-			u.clashes = map[string]int32{}
-		}
-		u.clashes[folded] = idx
-		return
-	}
-	u.rows[h] = idx
-}
-
-// remove forgets that record idx held the folded value, if it did.
-func (u *uniqueIndex) remove(folded string, idx int32) {
-	h := maphash.String(u.seed, folded)
-	if u.rows[h] == idx {
-		delete(u.rows, h)
-	}
-	if other, ok := u.clashes[folded]; ok && other == idx {
-		delete(u.clashes, folded)
-	}
-}
-
-// holds reports whether record idx holds the folded value in u's field.
-func (u *uniqueIndex) holds(t *table, idx int32, folded string) bool {
-	v, ok := t.value(idx, u.field)
-	return ok && foldedEqual(v, folded)
 }
 
 // uniqueIndexOf returns the index of f, nil when f is not unique.

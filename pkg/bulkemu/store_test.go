@@ -1,13 +1,14 @@
 package bulkemu
 
 import (
-	"hash/maphash"
+	"fmt"
+	"math/rand/v2"
 	"testing"
 )
 
 // TestUniqueIndexTellsValuesOfOneHashApart checks the index's answer to two
-// values of one hash, which 64-bit hashes almost never make: the test makes
-// one by filing a record under the hash of a value it does not hold.
+// values of one hash half, which 32 bits make rare: the test makes one by
+// filing a record under the hash of a value it does not hold.
 func TestUniqueIndexTellsValuesOfOneHashApart(t *testing.T) {
 	st := newStore(DefaultSchema())
 	acc := st.schema.Object("Account")
@@ -21,10 +22,10 @@ func TestUniqueIndexTellsValuesOfOneHashApart(t *testing.T) {
 		return idx
 	}
 	a := add("A-1")
-	u.rows[maphash.String(u.seed, "b-2")] = a // "b-2" now has a-1's hash
+	u.put(tab, "b-2", a) // a, which holds a-1, is now also under b-2's hash
 	b := add("B-2")
-	if len(u.clashes) != 1 {
-		t.Fatalf("clashes %v, want b-2's", u.clashes)
+	if u.n != 3 {
+		t.Fatalf("%d slots in use, want 3 (a-1, a under b-2's hash, b-2)", u.n)
 	}
 	for v, want := range map[string]int32{"a-1": a, "b-2": b} {
 		if idx, ok := u.get(tab, v); !ok || idx != want {
@@ -40,5 +41,66 @@ func TestUniqueIndexTellsValuesOfOneHashApart(t *testing.T) {
 	}
 	if _, ok := u.get(tab, "c-3"); ok {
 		t.Error("found c-3, never indexed")
+	}
+	// Filing a value again, at its record or at another that holds it
+	// too, replaces its slot.
+	n := u.n
+	u.put(tab, "a-1", a)
+	c := add("a-1")
+	if idx, ok := u.get(tab, "a-1"); !ok || idx != c || u.n != n {
+		t.Errorf("a-1 filed again at %d: get = %d, %v, %d slots in use; want %d, true, %d", c, idx, ok, u.n, c, n)
+	}
+}
+
+// TestUniqueIndexAgainstAModel gives records values, takes them away and
+// moves them from record to record at random, against a map of the values
+// records hold, and checks after each step that the index finds every value
+// a record holds, at its record, and no other: through the index's growth
+// from 64 slots and the removals that move slots back across the end of
+// the table.
+func TestUniqueIndexAgainstAModel(t *testing.T) {
+	st := newStore(DefaultSchema())
+	acc := st.schema.Object("Account")
+	tab := st.tables[acc]
+	ext := acc.Field("External_Id__c")
+	u := tab.uniqueIndexOf(ext)
+	const records, values = 300, 600
+	held := map[string]int32{} // folded value → record
+	of := map[int32]string{}   // record → its value
+	for range records {
+		tab.add(row{})
+	}
+	names := make([]string, values)
+	for k := range names {
+		names[k] = fmt.Sprintf("v-%d", k)
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	for step := range 20_000 {
+		r := int32(rng.IntN(records))
+		if old, ok := of[r]; ok {
+			u.remove(old, r)
+			delete(held, old)
+			delete(of, r)
+			tab.setValues(r, nil)
+		}
+		if v := names[rng.IntN(values)]; rng.IntN(3) > 0 {
+			if _, taken := held[v]; !taken {
+				tab.setValues(r, []fieldValue{{field: uint16(ext.index), value: v}})
+				u.put(tab, v, r)
+				held[v], of[r] = r, v
+			}
+		}
+		if u.n != len(held) {
+			t.Fatalf("step %d: %d slots in use for %d values", step, u.n, len(held))
+		}
+		for _, v := range names {
+			idx, ok := u.get(tab, v)
+			if want, wantOK := held[v]; ok != wantOK || idx != want && ok {
+				t.Fatalf("step %d: get(%q) = %d, %v; want %d, %v", step, v, idx, ok, want, wantOK)
+			}
+		}
+	}
+	if len(u.slots) < 256 {
+		t.Fatalf("%d slots: the index never grew past its first sizes", len(u.slots))
 	}
 }
