@@ -13,6 +13,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 )
 
 // ingestData is an ingest job's upload and the outcome of each of its rows.
@@ -22,9 +23,9 @@ import (
 // is in one of the three result files, the successful and failed ones with
 // its values and the unprocessed one as uploaded.
 type ingestData struct {
-	csv       []byte
-	held      int64 // bytes of the upload memory csv holds (its capacity)
-	headerEnd int   // end of the header line, without its line ending
+	csv       []byte // never written once uploaded: see text
+	held      int64  // bytes of the upload memory csv holds (its capacity)
+	headerEnd int    // end of the header line, without its line ending
 	rows      []rowResult
 	// batchSize and order say in which order result files list the rows:
 	// internal batch by internal batch (batchSize rows each), the batches in
@@ -32,6 +33,17 @@ type ingestData struct {
 	// lists them in the order they finish. Set once the upload is scanned.
 	batchSize int
 	order     []int
+}
+
+// text returns bytes [from, to) of the upload as a string that shares
+// their memory, which is safe because no byte of the upload is written once
+// it is uploaded: copying each chunk's rows took as much CPU as parsing
+// them.
+func (d *ingestData) text(from, to int) string {
+	if from == to {
+		return ""
+	}
+	return unsafe.String(&d.csv[from], to-from)
 }
 
 // resultOrder yields the indexes of the rows in the order result files
@@ -404,7 +416,7 @@ func (b *batch) run(start, end int) {
 		}
 		b.rows, b.values, b.locks = b.rows[:0], b.values[:0], b.locks[:0]
 		first := int(b.data.rows[c].start)
-		text := string(b.data.csv[first:b.data.rows[cEnd-1].end])
+		text := b.data.text(first, int(b.data.rows[cEnd-1].end))
 		for i := c; i < cEnd; i++ {
 			r := chunkRow{values: len(b.values), locks: len(b.locks)}
 			b.values = b.rowValues(i, text, first, b.values)
@@ -418,10 +430,10 @@ func (b *batch) run(start, end int) {
 }
 
 // rowValues appends the values of data row i to values. They are cut from
-// text, a copy of the chunk's rows that starts at byte first of the upload,
-// so that a chunk costs one allocation however many rows and values it has
-// (and a quoted value with quotes in it one more). Records copy the values
-// they keep into their table's arena, so no record keeps the text.
+// text, the chunk's rows, which start at byte first of the upload, so that
+// a value costs no allocation (but a quoted value with quotes in it).
+// Records copy the values they keep into their table's arena, so no record
+// keeps the upload.
 func (b *batch) rowValues(i int, text string, first int, values []string) []string {
 	b.cells = rowCells(b.data, b.data.rows[i], b.delim, b.crlf, b.cells)
 	for _, c := range b.cells {
