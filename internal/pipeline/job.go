@@ -508,9 +508,9 @@ func (s *submitter) upload(ctx context.Context, jobID string, b *batch.Buffer) e
 func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.JobInfo, attempt int, part bool) (verdict, error) {
 	rows := make([]rowResult, len(b.Rows))
 	// The rows' sf__Ids are copied out, one after another, and the rows
-	// share one string of them: a row keeping the Id its result line gave
-	// would hold the whole line (~130 bytes) for the job's life, and a
-	// string apiece would cost an allocation a row.
+	// share one string of them: the reader lends a line's strings only
+	// until it reads the next (BorrowStrings), and a string apiece would
+	// cost an allocation a row.
 	ids := make([]byte, 0, 18*len(b.Rows))
 	// A failed row's error code and message are copied out too, for the
 	// same reason, once each: a job's failed rows share a few of them.
@@ -546,7 +546,7 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		if err != nil {
 			return nil, fmt.Errorf("read %s results: %w", r.name, err)
 		}
-		rr.ReuseValues() // matching keeps none of them
+		rr.BorrowStrings() // matching keeps none of them; Ids and errors are copied out below
 		err = readResults(rr, b, func(row int, res bulk.Result) {
 			out := rowResult{read: true}
 			if len(res.ID) <= math.MaxUint8 { // always: an Id is 15 or 18 characters
