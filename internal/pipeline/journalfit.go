@@ -87,7 +87,7 @@ func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error
 				tp.topic, tp.partition, recordSize(r), plain, producerMax, kerr.MessageTooLarge)
 		}
 		limit := f.limit.Load()
-		if limit == 0 {
+		if limit == 0 && !described { // once a check: a failed description is not asked again for each slice
 			limit, described = f.describe(ctx), true
 		}
 		if limit <= 0 || plain <= limit {
