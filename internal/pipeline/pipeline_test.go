@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
@@ -115,6 +117,23 @@ func TestEndToEnd(t *testing.T) {
 	if codes["BULKSTREAM_DECODE"] == 0 || codes["INVALID_FIELD"] == 0 {
 		t.Fatalf("failure codes %v", codes)
 	}
+	// The metrics count every result once, the decode failures (published
+	// apart from any job) too.
+	m := opts.Metrics
+	if got := counterSum(t, m.Results, nil); got != float64(total) {
+		t.Errorf("bulkstream_results_total sums to %v, want %d", got, total)
+	}
+	if got := counterSum(t, m.Results, map[string]string{"outcome": "failure"}); got != float64(failures) {
+		t.Errorf("bulkstream_results_total{outcome=failure} sums to %v, want %d", got, failures)
+	}
+	for code, n := range codes {
+		if got := counterSum(t, m.RowErrors, map[string]string{"error_code": code}); got != float64(n) {
+			t.Errorf("bulkstream_row_errors_total{error_code=%q} sums to %v, want %d", code, got, n)
+		}
+	}
+	if got := counterValue(t, m.DeadLettered); got != float64(len(dlq)) {
+		t.Errorf("dead-lettered %v, want %d", got, len(dlq))
+	}
 	// The org holds the last value of every valid account.
 	got := map[string]bulkemu.Record{}
 	for _, r := range w.emu.Records("Account") {
@@ -133,6 +152,33 @@ func TestEndToEnd(t *testing.T) {
 	w.committedAtEnd("e2e", "crm.accounts", "crm.contacts")
 	stats := run.p.Stats()
 	t.Logf("%d events, %d jobs, %d failures %v", stats.Consumed, stats.Jobs, failures, codes)
+}
+
+// counterSum sums the counters of vec whose labels include every pair of
+// labels.
+func counterSum(t testing.TB, vec *prometheus.CounterVec, labels map[string]string) float64 {
+	t.Helper()
+	ch := make(chan prometheus.Metric, 64)
+	go func() { vec.Collect(ch); close(ch) }()
+	sum := 0.0
+	for metric := range ch {
+		var m dto.Metric
+		if err := metric.Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		has := map[string]string{}
+		for _, l := range m.GetLabel() {
+			has[l.GetName()] = l.GetValue()
+		}
+		matches := true
+		for k, v := range labels {
+			matches = matches && has[k] == v
+		}
+		if matches {
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
 }
 
 func atoi(s string) int64 {
