@@ -48,7 +48,8 @@
 // max.message.bytes is raised to 60 MB: a resume holds every range it
 // reads.
 //
-// Rolling back. Versions before the compact forms take only pairs, and
+// Rolling upgrades and rollbacks. Versions before the compact forms take
+// only pairs, and
 // pass over an entry they cannot read as if it were not there; for them, a
 // slice whose last word is compact has its word before (if any) as its
 // last, or none. Open or closed alike: a closed slice whose last word is
@@ -65,7 +66,12 @@
 // A rollback that does not wait may duplicate the rows of the slices
 // written compact since the last commit (a job's slice of one object and
 // operation in a partition of its own is a range or a few, always pairs,
-// and is not at risk).
+// and is not at risk). Writing in the Pairs form (see RecordAs) spares
+// the wait: once every instance writes pairs and the jobs started before
+// have ended, no slice's last word above the committed offsets is compact,
+// and a rollback is safe. The same holds for a rolling upgrade from such a
+// version, whose instances read the entries of the upgraded ones while
+// both run: write pairs until every instance is upgraded.
 //
 // An event can still be open in two jobs: when a job ended without
 // processing a row (it failed as a whole, or was aborted before its close)
@@ -159,9 +165,33 @@ func (e *Entry) Key() []byte {
 	return []byte(job + "/" + e.Topic + "/" + strconv.Itoa(int(e.Partition)))
 }
 
-// Record returns the entry as a record of topic.
-func (e *Entry) Record(topic string) *kgo.Record {
-	v, _ := json.Marshal(e)
+// Form is how Record writes an entry's offset sets.
+type Form uint8
+
+const (
+	// Compact writes a set whose pairs are over 4 KiB in a compact form
+	// when that is smaller (see the package doc). The default.
+	Compact Form = iota
+	// Pairs writes every set as pairs, which versions before the compact
+	// form read too: for a rolling upgrade from such a version, and to
+	// keep a rollback to one safe (see the package doc). An entry of many
+	// events apart in their partition is then larger, up to 20 bytes an
+	// event, and may outgrow the journal topic's max.message.bytes.
+	Pairs
+)
+
+// Record returns the entry as a record of topic, in the Compact form.
+func (e *Entry) Record(topic string) *kgo.Record { return e.RecordAs(topic, Compact) }
+
+// RecordAs returns the entry as a record of topic, its offset sets written
+// in form.
+func (e *Entry) RecordAs(topic string, form Form) *kgo.Record {
+	var v []byte
+	if form == Pairs {
+		v, _ = json.Marshal(plainEntry(*e))
+	} else {
+		v, _ = json.Marshal(e)
+	}
 	return &kgo.Record{Topic: topic, Key: e.Key(), Value: v}
 }
 

@@ -167,3 +167,30 @@ func BenchmarkOffsetsJSON(b *testing.B) {
 		})
 	}
 }
+
+// In the Pairs form, an entry whose sets the Compact form writes compact
+// is written as pairs only, as versions before the compact form read
+// them, and reads back the same.
+func TestPairsFormWritesOnlyPairs(t *testing.T) {
+	offsets := sparse(3, 1_000, 10_000, func(r *rand.Rand, o int64) int64 { return o + 2 })
+	e := Entry{JobID: "J", Topic: "t", State: Open, Offsets: offsets, Published: offsets[:len(offsets)/2]}
+	if v := string(e.RecordAs("j", Compact).Value); !strings.Contains(v, `"offsets":"`) || !strings.Contains(v, `"published":"`) {
+		t.Fatalf("the Compact form writes %.200s…, want both sets compact", v)
+	}
+	v := e.RecordAs("j", Pairs).Value
+	var old struct { // an entry as versions before the compact form read it
+		JobID     string     `json:"jobId"`
+		Offsets   [][2]int64 `json:"offsets"`
+		Published [][2]int64 `json:"published"`
+	}
+	if err := json.Unmarshal(v, &old); err != nil {
+		t.Fatalf("the Pairs form writes what pairs do not read: %v", err)
+	}
+	if !reflect.DeepEqual(old.Offsets, e.Offsets) || !reflect.DeepEqual(old.Published, e.Published) {
+		t.Fatal("the Pairs form's pairs are not the entry's offsets")
+	}
+	var got Entry
+	if err := json.Unmarshal(v, &got); err != nil || !reflect.DeepEqual(got, e) {
+		t.Fatalf("the Pairs form reads back as %+v (%v)", got.JobID, err)
+	}
+}
