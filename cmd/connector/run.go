@@ -26,6 +26,7 @@ import (
 
 	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/config"
+	"github.com/bulkstream/bulkstream/internal/journal"
 	"github.com/bulkstream/bulkstream/internal/metrics"
 	"github.com/bulkstream/bulkstream/internal/pacer"
 	"github.com/bulkstream/bulkstream/internal/pipeline"
@@ -153,6 +154,10 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 		}
 		routes = append(routes, pr)
 	}
+	journalForm := journal.Compact
+	if cfg.Journal.OffsetForm == config.OffsetsPairs {
+		journalForm = journal.Pairs
+	}
 	start := kgo.NewOffset().AtStart()
 	if cfg.Kafka.StartOffset == config.StartLatest {
 		start = kgo.NewOffset().AtEnd()
@@ -189,6 +194,7 @@ func pipelineOptions(cfg *config.Config, sf *bulk.Client, m *metrics.Pipeline, l
 		MaxRecordBytes:    int(cfg.Results.MaxRecordBytes),
 		ShutdownGrace:     cfg.ShutdownGrace,
 		Journal:           cfg.Journal.Topic,
+		JournalForm:       journalForm,
 		ExactlyOnce:       cfg.Delivery == config.ExactlyOnce,
 		Logger:            log,
 		Metrics:           m,

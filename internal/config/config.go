@@ -458,7 +458,25 @@ type Journal struct {
 	// Default "bulkstream.journal"; "" turns the journal off, which
 	// exactly_once does not allow.
 	Topic string `yaml:"topic"`
+	// OffsetForm is how entries write their offsets: OffsetsCompact (the
+	// default) writes a set of many events apart in a compact form when
+	// that is smaller; OffsetsPairs always as [first, last] pairs, which
+	// versions before the compact form read too. Set it to pairs for a
+	// rolling upgrade from such a version (until every instance runs this
+	// one), and before a rollback to one (once every instance writes
+	// pairs and the jobs started before have ended, a rollback loads
+	// nothing twice).
+	OffsetForm OffsetForm `yaml:"offset_form"`
 }
+
+// OffsetForm is journal.offset_form.
+type OffsetForm string
+
+// The values of journal.offset_form.
+const (
+	OffsetsCompact OffsetForm = "compact"
+	OffsetsPairs   OffsetForm = "pairs"
+)
 
 // Retry says how rows and jobs that failed for a retryable reason are tried
 // again: lock contention (UNABLE_TO_LOCK_ROW), rows Salesforce left
@@ -622,7 +640,7 @@ func Default() *Config {
 		},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute, ParentWait: 2 * time.Minute},
 		Delivery:      AtLeastOnce,
-		Journal:       Journal{Topic: "bulkstream.journal"},
+		Journal:       Journal{Topic: "bulkstream.journal", OffsetForm: OffsetsCompact},
 		Limits:        Limits{APIRequestReserve: Reserve{Ratio: 0.1}, RecordLimit: 150_000_000, PollInterval: time.Minute},
 		HTTP:          HTTP{Listen: "127.0.0.1:9464"},
 		Log:           Log{Level: "info", Format: "text"},

@@ -192,7 +192,7 @@ check: warn
 		Batch:         Batch{MaxBytes: 64 * MiB, MaxRecords: 10000, MaxAge: 250 * time.Millisecond, MaxJobsInFlight: 2, SpillThreshold: MiB, SpillDir: "/var/tmp", ParentOrder: true, IDCacheSize: 100_000},
 		Retry:         Retry{MaxAttempts: 5, Backoff: time.Second, MaxBackoff: time.Minute, ParentWait: 2 * time.Minute},
 		Delivery:      AtLeastOnce,
-		Journal:       Journal{Topic: "bulkstream.journal"},
+		Journal:       Journal{Topic: "bulkstream.journal", OffsetForm: OffsetsCompact},
 		Limits:        Limits{APIRequestReserve: Reserve{Ratio: 0.1}, RecordLimit: 150_000_000, PollInterval: time.Minute},
 		Results:       Results{SuccessTopic: "ok", FailureTopic: "ko", DeadLetterTopic: "dlq", Partitions: -1, ReplicationFactor: 3, MaxRecordBytes: 4 * MiB, Format: ResultsAvro},
 		HTTP:          HTTP{Listen: ""},
@@ -400,6 +400,9 @@ func TestErrors(t *testing.T) {
 		}},
 		{"bad operation", minimal + "  - topics: [b]\n    operation: upsrt\n", []string{
 			`t.yaml:12: routes[1].operation: "upsrt" is not one of insert, update, upsert, delete, hardDelete`,
+		}},
+		{"bad journal offset form", minimal + "journal:\n  offset_form: pair\n", []string{
+			`t.yaml:12: journal.offset_form: "pair" is not one of compact, pairs`,
 		}},
 		{"bad format", minimal + "  - topics: [b]\n    format: avro\n", []string{
 			`t.yaml:12: routes[1].format: "avro" is not one of envelope, json, debezium, debezium_unwrapped, salesforce_cdc`,

@@ -65,6 +65,7 @@ func (c *Config) Validate() error {
 	if c.MemoryBudget < MiB {
 		v.errorf("memory_budget", "must be at least 1MiB, got %d bytes", c.MemoryBudget)
 	}
+	v.oneOf("journal.offset_form", string(c.Journal.OffsetForm), string(OffsetsCompact), string(OffsetsPairs))
 	switch c.Delivery {
 	case AtLeastOnce:
 	case ExactlyOnce:

@@ -78,7 +78,7 @@ func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error
 	for _, tp := range slices.SortedFunc(maps.Keys(entries), func(a, b topicPartition) int {
 		return cmp.Or(cmp.Compare(a.topic, b.topic), cmp.Compare(a.partition, b.partition))
 	}) {
-		r := entries[tp].Record(p.opts.Journal)
+		r := entries[tp].RecordAs(p.opts.Journal, p.opts.JournalForm)
 		wire := recordWire(r)
 		plain := int64(batchHeaderBytes + len(wire))
 		if producerMax >= 0 && plain > producerMax {

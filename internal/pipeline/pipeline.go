@@ -129,6 +129,11 @@ type Options struct {
 	// "" turns the journal off (at-least-once without re-attaching to
 	// running jobs after a crash: inserts may be duplicated).
 	Journal string
+	// JournalForm is how journal entries write their offsets: compact when
+	// that is smaller (journal.Compact, the default) or always as pairs
+	// (journal.Pairs), which versions before the compact form read, for
+	// a rolling upgrade from such a version or a safe rollback to one.
+	JournalForm journal.Form
 	// ExactlyOnce publishes each partition's results, dead-letter copies
 	// and journal closing entries in one Kafka transaction, by a producer
 	// whose transactional id belongs to the partition (which fences a

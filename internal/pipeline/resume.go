@@ -465,7 +465,7 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 	}
 	var records []*kgo.Record
 	for _, e := range openEntries(jobID, b, attempt) {
-		records = append(records, e.Record(p.opts.Journal))
+		records = append(records, e.RecordAs(p.opts.Journal, p.opts.JournalForm))
 	}
 	for _, r := range p.client.ProduceSync(ctx, records...) {
 		switch {
@@ -536,7 +536,7 @@ func (p *Pipeline) closingEntries(jobID string, closing closedRanges, open map[t
 			e = *o
 			e.Published = ranges
 		}
-		out[tp] = e.Record(p.opts.Journal)
+		out[tp] = e.RecordAs(p.opts.Journal, p.opts.JournalForm)
 	}
 	return out
 }
