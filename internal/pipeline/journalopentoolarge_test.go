@@ -2,13 +2,17 @@ package pipeline
 
 import (
 	"context"
+	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/bulkstream/bulkstream/internal/journal"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
@@ -135,15 +139,132 @@ func TestJournalOpenEntryRefusedIsNotRetried(t *testing.T) {
 	w.committedAtEnd("journal-open-refused", "crm.accounts")
 }
 
+// An open entry the journal topic would take but the producer would not
+// (a record batch over kgo.ProducerBatchMaxBytes, which results.max_record_bytes
+// sets): as with the topic's limit, the job is never created and every
+// event fails at once, in its first attempt, but the error names the
+// setting that binds, results.max_record_bytes, not the topic's. Fails when
+// only the topic's limit is judged beforehand: the job is created, and the
+// producer refuses its entry.
+func TestJournalOpenEntryOverTheProducersLimitFailsItsEvents(t *testing.T) {
+	// An error message is cut at an eighth of results.max_record_bytes:
+	// 2,048 keeps what mends it.
+	const accounts, maxRecordBytes = 10000, 2048
+	w, opts, _ := openEntryWorld(t, false, "journal-open-producer", kgo.NoCompression())
+	opts.MaxRecordBytes, opts.Batch.MaxRecords = maxRecordBytes, accounts
+	if batch := openEntryBatch(accounts); batch <= maxRecordBytes+RecordOverhead {
+		t.Fatalf("the entry takes %d bytes in a batch, the producer takes %d: it is not over it", batch, maxRecordBytes+RecordOverhead)
+	}
+	w.createTopic(testJournal, 1<<20) // the topic takes it
+	rr := w.readResults()
+	w.produce(accountsAndTombstones("S", accounts)...) // a backlog: one buffer of every event
+	run := w.start(opts)
+	rr.waitFor(t, 2*accounts, 30*time.Second)
+	run.shutdown(t)
+
+	if jobs := ingestJobs(t, opts.Salesforce); len(jobs) != 0 {
+		t.Errorf("%d jobs created (%v), want none: the entry was too large for the producer before any was", len(jobs), jobs)
+	}
+	results, _ := rr.snapshot()
+	for src, rs := range results {
+		if src.Offset%2 == 1 {
+			continue // a tombstone, skipped
+		}
+		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID != "" ||
+			!strings.Contains(rs[0].Error, "the producer would refuse the open entry of crm.accounts/0") || !strings.Contains(rs[0].Error, "raise results.max_record_bytes") {
+			t.Fatalf("%v: %+v, want one failure, in the first attempt and of no job, that names the refused entry and results.max_record_bytes", src, rs)
+		}
+	}
+	w.committedAtEnd("journal-open-producer", "crm.accounts")
+}
+
+// When the journal topic's max.message.bytes cannot be described (here
+// DescribeConfigs is refused), open entries are not judged beforehand: a
+// warning says so, once, and Kafka judges each entry when it is written,
+// as before openFit. Each job is created, and as the topic refuses its
+// entries (it takes less than any), aborted before its close, its events
+// failing at once, in their first attempt, with the refusal. The topic is
+// asked once a check, not once for each slice of the job. Fails when the
+// warning is logged at each failed description, when entries are judged
+// without a description, or when each slice asks again.
+func TestJournalOpenEntryJudgedByKafkaWhenTheTopicCannotBeDescribed(t *testing.T) {
+	const rounds, accounts = 2, 10 // a job each, with a slice in each partition
+	w, opts, _ := openEntryWorldOf(t, 2, false, "journal-open-undescribed", kgo.NoCompression())
+	w.createTopic(testJournal, openEntryBatch(1)/2)
+	var describes atomic.Int32 // of the journal topic
+	w.cluster.ControlKey(kmsg.DescribeConfigs.Int16(), func(kreq kmsg.Request) (kmsg.Response, error, bool) {
+		w.cluster.KeepControl()
+		req := kreq.(*kmsg.DescribeConfigsRequest)
+		if len(req.Resources) != 1 || req.Resources[0].ResourceName != testJournal {
+			return nil, nil, false
+		}
+		describes.Add(1)
+		resp := req.ResponseKind().(*kmsg.DescribeConfigsResponse)
+		r := kmsg.NewDescribeConfigsResponseResource()
+		r.ResourceType, r.ResourceName, r.ErrorCode = req.Resources[0].ResourceType, testJournal, kerr.TopicAuthorizationFailed.Code
+		resp.Resources = append(resp.Resources, r)
+		return resp, nil, true
+	})
+	var logs syncBuffer
+	opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	rr := w.readResults()
+	run := w.start(opts)
+	for i := range rounds {
+		w.produce(accountsAndTombstones(strconv.Itoa(i), accounts)...)
+		rr.waitFor(t, 2*accounts*(i+1), 20*time.Second)
+	}
+	run.shutdown(t)
+
+	results, _ := rr.snapshot()
+	slices := map[[2]any]bool{} // (job, partition)
+	for src, rs := range results {
+		if len(rs) == 1 && rs[0].Status == StatusSkipped {
+			continue // a tombstone
+		}
+		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID == "" ||
+			!strings.Contains(rs[0].Error, "refused the entry") || !strings.Contains(rs[0].Error, "max.message.bytes") {
+			t.Fatalf("%v: %+v, want one failure of a job, in the first attempt, that names the refused entry and max.message.bytes", src, rs)
+		}
+		slices[[2]any{rs[0].JobID, src.Partition}] = true
+	}
+	jobs := ingestJobs(t, opts.Salesforce)
+	if len(jobs) < rounds || len(slices) <= len(jobs) {
+		t.Fatalf("%d jobs of %d slices: want a job a round, and one with two slices, for the counts below to tell", len(jobs), len(slices))
+	}
+	if rows := len(w.emu.Records("Account")); rows != 0 {
+		t.Errorf("%d rows inserted, want none: the jobs were never closed", rows)
+	}
+	if n := describes.Load(); int(n) != len(jobs) {
+		t.Errorf("the journal topic was described %d times for %d jobs of %d slices, want once a job", n, len(jobs), len(slices))
+	}
+	if n := strings.Count(logs.String(), "cannot describe the journal topic"); n != 1 {
+		t.Errorf("the warning that the journal topic cannot be described was logged %d times, want once", n)
+	}
+	w.committedAtEnd("journal-open-undescribed", "crm.accounts")
+}
+
+// openEntryBatch returns the size of the record batch of the open entry
+// of a job of n accounts every other record.
+func openEntryBatch(n int) int {
+	e := journal.Entry{JobID: placeholderJobID, Object: "Account", Operation: "insert", Attempt: 1, Topic: "crm.accounts", State: journal.Open,
+		Offsets: everyOther(n)}
+	return batchHeaderBytes + len(recordWire(e.Record(testJournal)))
+}
+
 // openEntryWorld returns a world of one source partition, the options of a
 // pipeline with a journal whose buffers take 1,000 accounts (each a job),
 // producing with codec, and the open entry of a job of 1,000 accounts
 // every other record.
 func openEntryWorld(t *testing.T, exactlyOnce bool, group string, codec kgo.CompressionCodec) (*world, Options, journal.Entry) {
+	return openEntryWorldOf(t, 1, exactlyOnce, group, codec)
+}
+
+// openEntryWorldOf is openEntryWorld with partitions source partitions.
+func openEntryWorldOf(t *testing.T, partitions int32, exactlyOnce bool, group string, codec kgo.CompressionCodec) (*world, Options, journal.Entry) {
 	const accounts, attempts = 1000, 3
 	open := journal.Entry{JobID: "7508c0000000001AAA", Object: "Account", Operation: "insert", Attempt: 1, Topic: "crm.accounts", State: journal.Open,
 		Offsets: everyOther(accounts)}
-	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
+	w := newWorld(t, partitions, bulkemu.Options{}, "crm.accounts")
 	route := Route{Topics: []string{"crm.accounts"}, Decoder: event.NewJSONDecoder(event.Defaults{Object: "Account", Operation: event.Insert, Tombstones: event.TombstonesSkip})}
 	opts := w.options(group, route)
 	opts.Journal, opts.ExactlyOnce, opts.MaxAttempts = testJournal, exactlyOnce, attempts
