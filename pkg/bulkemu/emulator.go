@@ -228,7 +228,7 @@ func New(opts Options) *Emulator {
 	e.SetFaults(opts.Faults)
 	e.allocation.Store(opts.DailyAPIRequests)
 	e.auth.tokens = map[string]time.Time{}
-	e.locks.held = map[lockKey]int64{}
+	e.locks = newRowLocks()
 	e.routes()
 	return e
 }
