@@ -65,10 +65,14 @@ const MinFirstPause = 10 * time.Millisecond
 // WaitIngestJobFor is WaitIngestJob for a job that the caller expects to
 // end about expect from now (from how long jobs like it took): when that
 // is sooner than the policy's first pause, the second look comes then (at
-// least MinFirstPause from the first), and the pauses after it are the
-// policy's from its first. A job of a fast org is then seen done when it
-// is, without more looks than WaitIngestJob's when the guess is right,
-// and at most one more when it is not. expect <= 0 is WaitIngestJob.
+// least MinFirstPause from the first). A job not done then is likely done
+// soon after: the next look comes half expect later (at least
+// MinFirstPause), and the pauses double from there until they reach the
+// policy's first pause; the policy's pauses follow. A job of a fast org is
+// then seen done when it is, with no more looks than WaitIngestJob's when
+// the guess is right, and within about twice its time, a few looks more,
+// when it is not (at most log2(first pause / MinFirstPause) + 1 more).
+// expect <= 0, or not below the first pause, is WaitIngestJob.
 func (c *Client) WaitIngestJobFor(ctx context.Context, jobID string, expect time.Duration) (*JobInfo, error) {
 	info, err := c.waitJob(ctx, ingestJobs, jobID, expect)
 	if err != nil {
@@ -90,10 +94,11 @@ func (c *Client) WaitQueryJob(ctx context.Context, jobID string) (*JobInfo, erro
 func (c *Client) waitJob(ctx context.Context, kind jobKind, id string, expect time.Duration) (*JobInfo, error) {
 	start := time.Now()
 	pause := c.wait.Initial
-	early := expect > 0 && expect < pause // the second look comes at expect, then the policy's
+	early := expect > 0 && expect < pause // the looks come at expect, then sooner than the policy's
 	if early {
 		pause = max(expect, MinFirstPause)
 	}
+	next := max(expect/2, MinFirstPause) // the pause after a look at expect, doubling
 	var last *JobInfo
 	for {
 		info, err := c.getJob(ctx, kind, id)
@@ -111,7 +116,9 @@ func (c *Client) waitJob(ctx context.Context, kind jobKind, id string, expect ti
 			return info, err
 		}
 		if early {
-			pause, early = c.wait.Initial, false
+			if pause, next = next, 2*next; pause >= c.wait.Initial {
+				pause, early = c.wait.Initial, false
+			}
 			continue
 		}
 		pause = min(time.Duration(float64(pause)*c.wait.Multiplier), c.wait.Max, max(time.Since(start)/4, c.wait.Initial))
