@@ -507,7 +507,7 @@ func (e *Emulator) results(q *request, j *job, kind string) error {
 		if kind == "successful" {
 			line = append(line, formatBool(rr.status == rowCreated)...)
 		} else {
-			line = appendEscaped(line, rr.err)
+			line = appendEscaped(line, data.rowError(i))
 		}
 		line = append(line, '"', delim)
 		// Every value is written quoted, quotes in it doubled: the bytes

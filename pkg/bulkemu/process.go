@@ -19,7 +19,8 @@ import (
 
 // ingestData is an ingest job's upload and the outcome of each of its rows.
 // The upload is kept once, as uploaded; result files are rendered from it
-// and from rows, so a job costs its CSV plus about 40 bytes a row. It is
+// and from rows, so a job costs its CSV plus 16 bytes a row and the error
+// message of each failed row. It is
 // kept until the job is deleted, not only until it is processed: every row
 // is in one of the three result files, the successful and failed ones with
 // its values and the unprocessed one as uploaded.
@@ -34,6 +35,28 @@ type ingestData struct {
 	// lists them in the order they finish. Set once the upload is scanned.
 	batchSize int
 	order     []int
+	// errs holds the sf__Error of each failed row, by row index, under
+	// errMu (batches add to it concurrently): kept in each rowResult, a
+	// string that most rows never set doubled its size.
+	errMu sync.Mutex
+	errs  map[int32]string
+}
+
+// setError records the sf__Error of failed row i.
+func (d *ingestData) setError(i int, msg string) {
+	d.errMu.Lock()
+	if d.errs == nil {
+		d.errs = map[int32]string{}
+	}
+	d.errs[int32(i)] = msg
+	d.errMu.Unlock()
+}
+
+// rowError returns the sf__Error of failed row i.
+func (d *ingestData) rowError(i int) string {
+	d.errMu.Lock()
+	defer d.errMu.Unlock()
+	return d.errs[int32(i)]
 }
 
 // text returns bytes [from, to) of the upload as a string that shares
@@ -86,13 +109,13 @@ const (
 	rowFailed
 )
 
-// rowResult is the outcome of one data row. Each is written by exactly one
-// batch goroutine, and read only after the job is terminal.
+// rowResult is the outcome of one data row, in 16 bytes; a failed row's
+// error is in ingestData.errs. Each is written by exactly one batch
+// goroutine, and read only after the job is terminal.
 type rowResult struct {
 	start, end uint32 // the row's bytes in csv, without the line ending
 	rec        int32  // record index, or -1
 	status     rowStatus
-	err        string // sf__Error of a failed row
 }
 
 // lineEnding returns whether the job expects CRLF and its delimiter byte.
@@ -485,7 +508,7 @@ func (b *batch) row(i int, values []string, locks []lockKey, missed map[lockKey]
 	rr := &b.data.rows[i]
 	fail := func(err *rowError) {
 		rr.status = rowFailed
-		rr.err = err.String()
+		b.data.setError(i, err.String())
 	}
 	faults := b.e.faults()
 	switch {

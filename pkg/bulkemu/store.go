@@ -2,6 +2,7 @@ package bulkemu
 
 import (
 	"hash/maphash"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -174,11 +175,13 @@ func appendFoldedCell(dst, data []byte, c cell) []byte {
 			return append(dst, foldKey(c.value(data))...)
 		}
 	}
-	for _, ch := range raw {
+	n := len(dst)
+	dst = slices.Grow(dst, len(raw))[:n+len(raw)]
+	for i, ch := range raw {
 		if 'A' <= ch && ch <= 'Z' {
 			ch += 'a' - 'A'
 		}
-		dst = append(dst, ch)
+		dst[n+i] = ch
 	}
 	return dst
 }
