@@ -20,6 +20,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/bulkstream/bulkstream/internal/batch"
+	"github.com/bulkstream/bulkstream/internal/journal"
 	"github.com/bulkstream/bulkstream/internal/metrics"
 	"github.com/bulkstream/bulkstream/pkg/bulk"
 	"github.com/bulkstream/bulkstream/pkg/bulkemu"
@@ -250,4 +251,45 @@ func (w *world) committedAtEnd(group string, topics ...string) {
 func envelope(object string, op event.Operation, ext string, fields map[string]any) []byte {
 	b, _ := json.Marshal(map[string]any{"object": object, "operation": op, "externalIdField": ext, "fields": fields})
 	return b
+}
+
+// journalOptions returns the options of a pipeline of group, on route,
+// with a journal and delivering exactly once or not, whose buffers take n
+// events: a backlog of n events is one job.
+func (w *world) journalOptions(group string, route Route, exactlyOnce bool, n int) Options {
+	opts := w.options(group, route)
+	opts.Journal, opts.ExactlyOnce = testJournal, exactlyOnce
+	opts.Batch.MaxRecords, opts.Batch.MaxAge = n, time.Second
+	return opts
+}
+
+// runExpectingEachOnce runs a pipeline with opts until events events have
+// results, within timeout, and stops it. It checks that each event has one
+// result, a success, and that each of the inserts insertRecords(prefix,
+// inserts) made is in the org once; it returns the results, read from the
+// start of the result topics (those of earlier runs too).
+func (w *world) runExpectingEachOnce(t *testing.T, opts Options, timeout time.Duration, events int, prefix string, inserts int) map[Source][]Result {
+	t.Helper()
+	rr := w.readResults()
+	run := w.start(opts)
+	rr.waitFor(t, events, timeout)
+	run.shutdown(t)
+	results, _ := rr.snapshot()
+	oneResultEach(t, results, events, "")
+	insertsOnce(t, w, prefix, inserts)
+	return results
+}
+
+// journalOfTheJob returns the journal entries of the one job in jobs
+// (events by job, see eventsByJob), in order; it fails t when there are
+// more.
+func journalOfTheJob(t *testing.T, w *world, jobs map[string]int) []journal.Entry {
+	t.Helper()
+	if len(jobs) != 1 {
+		t.Fatalf("results come from %d jobs (%v), want the one that loaded the rows", len(jobs), jobs)
+	}
+	for job := range jobs {
+		return journalWords(t, w, job)
+	}
+	return nil
 }

@@ -33,37 +33,18 @@ func testStoppedBetweenChunks(t *testing.T, exactlyOnce bool) {
 	const n = settleChunk + 1000
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
 	rr := w.readResults()
-	options := func() Options {
-		opts := w.options("chunks", insertRoute)
-		opts.Journal, opts.ExactlyOnce = testJournal, exactlyOnce
-		opts.Batch.MaxRecords, opts.Batch.MaxAge = n, time.Second // one job
-		return opts
-	}
-	refused := stopBetweenChunks(t, w, options(), insertRecords("C", n))
+	refused := stopBetweenChunks(t, w, w.journalOptions("chunks", insertRoute, exactlyOnce, n), insertRecords("C", n))
 	rr.waitFor(t, settleChunk, 10*time.Second)
 	time.Sleep(200 * time.Millisecond) // more results would come now, if wrongly
 	if results, _ := rr.snapshot(); len(results) != settleChunk {
 		t.Fatalf("%d events have results after the first instance, want the first chunk's %d", len(results), settleChunk)
 	}
 	refused.Store(-1) // results go out again
-	run := w.start(options())
-	rr.waitFor(t, n, 20*time.Second)
-	run.shutdown(t)
-
-	results, _ := rr.snapshot()
-	oneResultEach(t, results, n, "")
-	insertsOnce(t, w, "C", n)
-	jobs := eventsByJob(results)
-	if len(jobs) != 1 {
-		t.Fatalf("results come from %d jobs (%v), want the one that loaded the rows", len(jobs), jobs)
-	}
+	results := w.runExpectingEachOnce(t, w.journalOptions("chunks", insertRoute, exactlyOnce, n), 20*time.Second, n, "C", n)
 	w.committedAtEnd("chunks", "crm.accounts")
 	// The resumed job's closing entry names the first chunk's events too:
 	// until the group commits past them, the last word on them.
-	var words []journal.Entry
-	for job := range jobs {
-		words = journalWords(t, w, job)
-	}
+	words := journalOfTheJob(t, w, eventsByJob(results))
 	if len(words) != 3 {
 		t.Fatalf("the job's journal entries: %+v, want open, open with the first chunk published, closed", words)
 	}
@@ -100,9 +81,6 @@ func journalWords(t *testing.T, w *world, job string) []journal.Entry {
 	return out
 }
 
-// cutResultsAfter lets the first n results through to the success topic
-// and refuses every later produce request that carries results, counting
-
 // stopBetweenChunks runs an instance with opts on records until its first
 // chunk of results is out and the second is refused, and stops it. Results
 // are refused until the caller stores -1 in what it returns.
@@ -121,6 +99,8 @@ func stopBetweenChunks(t *testing.T, w *world, opts Options, records []*kgo.Reco
 	return refused
 }
 
+// cutResultsAfter lets the first n results through to the success topic
+// and refuses every later produce request that carries results, counting
 // the refusals in the returned counter, until the counter is set below 0.
 func cutResultsAfter(t *testing.T, w *world, n int64) *atomic.Int64 {
 	t.Helper()

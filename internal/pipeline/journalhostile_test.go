@@ -27,7 +27,6 @@ func TestJournalEntriesClaimingEveryOffsetAreCutToThePartition(t *testing.T) {
 	const n = 200
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
 	w.createTopic(testJournal, 1<<20)
-	rr := w.readResults()
 	every := journal.Entry{JobID: "7508c0000000001AAA", Object: "Account", Operation: "insert", Attempt: 1, Topic: "crm.accounts", State: journal.Open,
 		Offsets: [][2]int64{{0, math.MaxInt64 - 1}}}
 	runs := every
@@ -39,13 +38,7 @@ func TestJournalEntriesClaimingEveryOffsetAreCutToThePartition(t *testing.T) {
 	opts := w.options("journal-hostile", insertRoute)
 	opts.Journal = testJournal
 	opts.Batch.MaxRecords, opts.Batch.MaxAge = n, 100*time.Millisecond
-	run := w.start(opts)
-	rr.waitFor(t, n, 20*time.Second)
-	run.shutdown(t)
-
-	results, _ := rr.snapshot()
-	oneResultEach(t, results, n, "")
-	insertsOnce(t, w, "H", n)
+	w.runExpectingEachOnce(t, opts, 20*time.Second, n, "H", n)
 	w.committedAtEnd("journal-hostile", "crm.accounts")
 }
 

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -35,29 +36,7 @@ func testJournalOpenEntryTooLarge(t *testing.T, exactlyOnce bool) {
 	const accounts = 1000
 	w, opts, open := openEntryWorld(t, exactlyOnce, "journal-open-too-large", kgo.NoCompression())
 	w.createTopic(testJournal, recordSize(open.Record(testJournal))/2)
-	rr := w.readResults()
-	w.produce(accountsAndTombstones("S", accounts)...) // a backlog: one job of every event
-	run := w.start(opts)
-	rr.waitFor(t, 2*accounts, 20*time.Second)
-	run.shutdown(t)
-
-	if jobs := ingestJobs(t, opts.Salesforce); len(jobs) != 0 {
-		t.Errorf("%d jobs created (%v), want none: the entry was too large before any was", len(jobs), jobs)
-	}
-	results, _ := rr.snapshot()
-	if len(results) != 2*accounts {
-		t.Errorf("%d events have results, want %d", len(results), 2*accounts)
-	}
-	for src, rs := range results {
-		if src.Offset%2 == 1 {
-			continue // a tombstone, skipped
-		}
-		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID != "" ||
-			!strings.Contains(rs[0].Error, "would refuse the open entry of crm.accounts/0") || !strings.Contains(rs[0].Error, "max.message.bytes") {
-			t.Fatalf("%v: %+v, want one failure, in the first attempt and of no job, that names the refused entry and max.message.bytes", src, rs)
-		}
-	}
-	w.committedAtEnd("journal-open-too-large", "crm.accounts")
+	w.runExpectingNoJob(t, opts, accounts, "would refuse the open entry of crm.accounts/0", "max.message.bytes")
 }
 
 // An open entry over the journal topic's limit as it is, but not once
@@ -128,8 +107,7 @@ func TestJournalOpenEntryRefusedIsNotRetried(t *testing.T) {
 		if src.Offset < 2*first || src.Offset%2 == 1 {
 			continue // of the first job, or a tombstone
 		}
-		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID == "" ||
-			!strings.Contains(rs[0].Error, "refused the entry") || !strings.Contains(rs[0].Error, "max.message.bytes") {
+		if !failedOnARefusedEntry(rs) {
 			t.Fatalf("%v: %+v, want one failure of a job, in the first attempt, that names the refused entry and max.message.bytes", src, rs)
 		}
 	}
@@ -156,26 +134,7 @@ func TestJournalOpenEntryOverTheProducersLimitFailsItsEvents(t *testing.T) {
 		t.Fatalf("the entry takes %d bytes in a batch, the producer takes %d: it is not over it", batch, maxRecordBytes+RecordOverhead)
 	}
 	w.createTopic(testJournal, 1<<20) // the topic takes it
-	rr := w.readResults()
-	w.produce(accountsAndTombstones("S", accounts)...) // a backlog: one buffer of every event
-	run := w.start(opts)
-	rr.waitFor(t, 2*accounts, 30*time.Second)
-	run.shutdown(t)
-
-	if jobs := ingestJobs(t, opts.Salesforce); len(jobs) != 0 {
-		t.Errorf("%d jobs created (%v), want none: the entry was too large for the producer before any was", len(jobs), jobs)
-	}
-	results, _ := rr.snapshot()
-	for src, rs := range results {
-		if src.Offset%2 == 1 {
-			continue // a tombstone, skipped
-		}
-		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID != "" ||
-			!strings.Contains(rs[0].Error, "the producer would refuse the open entry of crm.accounts/0") || !strings.Contains(rs[0].Error, "raise results.max_record_bytes") {
-			t.Fatalf("%v: %+v, want one failure, in the first attempt and of no job, that names the refused entry and results.max_record_bytes", src, rs)
-		}
-	}
-	w.committedAtEnd("journal-open-producer", "crm.accounts")
+	w.runExpectingNoJob(t, opts, accounts, "the producer would refuse the open entry of crm.accounts/0", "raise results.max_record_bytes")
 }
 
 // When the journal topic's max.message.bytes cannot be described (here
@@ -216,31 +175,38 @@ func TestJournalOpenEntryJudgedByKafkaWhenTheTopicCannotBeDescribed(t *testing.T
 	run.shutdown(t)
 
 	results, _ := rr.snapshot()
-	slices := map[[2]any]bool{} // (job, partition)
+	jobSlices := map[[2]any]bool{} // (job, partition)
 	for src, rs := range results {
 		if len(rs) == 1 && rs[0].Status == StatusSkipped {
 			continue // a tombstone
 		}
-		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID == "" ||
-			!strings.Contains(rs[0].Error, "refused the entry") || !strings.Contains(rs[0].Error, "max.message.bytes") {
+		if !failedOnARefusedEntry(rs) {
 			t.Fatalf("%v: %+v, want one failure of a job, in the first attempt, that names the refused entry and max.message.bytes", src, rs)
 		}
-		slices[[2]any{rs[0].JobID, src.Partition}] = true
+		jobSlices[[2]any{rs[0].JobID, src.Partition}] = true
 	}
 	jobs := ingestJobs(t, opts.Salesforce)
-	if len(jobs) < rounds || len(slices) <= len(jobs) {
-		t.Fatalf("%d jobs of %d slices: want a job a round, and one with two slices, for the counts below to tell", len(jobs), len(slices))
+	if len(jobs) < rounds || len(jobSlices) <= len(jobs) {
+		t.Fatalf("%d jobs of %d jobSlices: want a job a round, and one with two jobSlices, for the counts below to tell", len(jobs), len(jobSlices))
 	}
 	if rows := len(w.emu.Records("Account")); rows != 0 {
 		t.Errorf("%d rows inserted, want none: the jobs were never closed", rows)
 	}
 	if n := describes.Load(); int(n) != len(jobs) {
-		t.Errorf("the journal topic was described %d times for %d jobs of %d slices, want once a job", n, len(jobs), len(slices))
+		t.Errorf("the journal topic was described %d times for %d jobs of %d jobSlices, want once a job", n, len(jobs), len(jobSlices))
 	}
 	if n := strings.Count(logs.String(), "cannot describe the journal topic"); n != 1 {
 		t.Errorf("the warning that the journal topic cannot be described was logged %d times, want once", n)
 	}
 	w.committedAtEnd("journal-open-undescribed", "crm.accounts")
+}
+
+// failedOnARefusedEntry reports whether rs is one failure of a job, in its
+// first attempt, with the journal topic's refusal of the job's open entry,
+// which names max.message.bytes.
+func failedOnARefusedEntry(rs []Result) bool {
+	return len(rs) == 1 && !rs[0].Success && rs[0].Attempts == 1 && rs[0].JobID != "" &&
+		strings.Contains(rs[0].Error, "refused the entry") && strings.Contains(rs[0].Error, "max.message.bytes")
 }
 
 // openEntryBatch returns the size of the record batch of the open entry
@@ -266,11 +232,41 @@ func openEntryWorldOf(t *testing.T, partitions int32, exactlyOnce bool, group st
 		Offsets: everyOther(accounts)}
 	w := newWorld(t, partitions, bulkemu.Options{}, "crm.accounts")
 	route := Route{Topics: []string{"crm.accounts"}, Decoder: event.NewJSONDecoder(event.Defaults{Object: "Account", Operation: event.Insert, Tombstones: event.TombstonesSkip})}
-	opts := w.options(group, route)
-	opts.Journal, opts.ExactlyOnce, opts.MaxAttempts = testJournal, exactlyOnce, attempts
-	opts.Batch.MaxRecords, opts.Batch.MaxAge = accounts, time.Second
+	opts := w.journalOptions(group, route, exactlyOnce, accounts)
+	opts.MaxAttempts = attempts
 	opts.Kafka = append(opts.Kafka, kgo.ProducerBatchCompression(codec))
 	return w, opts, open
+}
+
+// runExpectingNoJob runs a pipeline with opts on a backlog (one buffer)
+// of accounts inserts, each followed by a tombstone, until every event has
+// a result, and checks that no job was created, that every insert failed
+// at once, in its first attempt and of no job, with an error that says
+// each of says, and that the group committed to the end.
+func (w *world) runExpectingNoJob(t *testing.T, opts Options, accounts int, says ...string) {
+	t.Helper()
+	rr := w.readResults()
+	w.produce(accountsAndTombstones("S", accounts)...)
+	run := w.start(opts)
+	rr.waitFor(t, 2*accounts, 20*time.Second)
+	run.shutdown(t)
+
+	if jobs := ingestJobs(t, opts.Salesforce); len(jobs) != 0 {
+		t.Errorf("%d jobs created (%v), want none: the entry was too large before any was", len(jobs), jobs)
+	}
+	results, _ := rr.snapshot()
+	if len(results) != 2*accounts {
+		t.Errorf("%d events have results, want %d", len(results), 2*accounts)
+	}
+	for src, rs := range results {
+		if src.Offset%2 == 1 {
+			continue // a tombstone, skipped
+		}
+		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID != "" || slices.ContainsFunc(says, func(s string) bool { return !strings.Contains(rs[0].Error, s) }) {
+			t.Fatalf("%v: %+v, want one failure, in the first attempt and of no job, that says %q", src, rs, says)
+		}
+	}
+	w.committedAtEnd(opts.Group, "crm.accounts")
 }
 
 // accountsAndTombstones returns n account inserts, each followed by a

@@ -91,11 +91,8 @@ func runSparseJob(t *testing.T, exactlyOnce bool, maxMessageBytes int) []journal
 	const n = 2 * sparseAccounts
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
 	w.createTopic(testJournal, maxMessageBytes)
-	rr := w.readResults()
 	route := Route{Topics: []string{"crm.accounts"}, Decoder: event.NewJSONDecoder(event.Defaults{Object: "Account", Operation: event.Insert, Tombstones: event.TombstonesSkip})}
-	opts := w.options("journal-sparse", route)
-	opts.Journal, opts.ExactlyOnce = testJournal, exactlyOnce
-	opts.Batch.MaxRecords, opts.Batch.MaxAge = sparseAccounts, time.Second // one job
+	opts := w.journalOptions("journal-sparse", route, exactlyOnce, sparseAccounts)
 	// The broker measures batches as they come, compressed; uncompressed,
 	// the entries' sizes are the ones above.
 	opts.Kafka = append(opts.Kafka, kgo.ProducerBatchCompression(kgo.NoCompression()))
@@ -104,23 +101,11 @@ func runSparseJob(t *testing.T, exactlyOnce bool, maxMessageBytes int) []journal
 		records = append(records, r, &kgo.Record{Topic: "crm.accounts", Key: []byte(fmt.Sprint(i))})
 	}
 	w.produce(records...) // a backlog, so that no buffer is sealed at its end before the last event
-	run := w.start(opts)
-	rr.waitFor(t, n, 8*time.Second)
-	run.shutdown(t)
-
-	results, _ := rr.snapshot()
-	oneResultEach(t, results, n, "")
-	insertsOnce(t, w, "S", sparseAccounts)
+	results := w.runExpectingEachOnce(t, opts, 8*time.Second, n, "S", sparseAccounts)
 	w.committedAtEnd("journal-sparse", "crm.accounts")
 	jobs := eventsByJob(results)
 	delete(jobs, "") // the tombstones
-	if len(jobs) != 1 {
-		t.Fatalf("results come from %d jobs (%v), want one", len(jobs), jobs)
-	}
-	for job := range jobs {
-		return journalWords(t, w, job)
-	}
-	return nil
+	return journalOfTheJob(t, w, jobs)
 }
 
 // Open entries holding offsets below the partition's committed offset (the

@@ -22,35 +22,15 @@ func TestResumedJobKeepsItsSliceOpenAcrossChunks(t *testing.T) {
 func testResumedJobAcrossChunks(t *testing.T, exactlyOnce bool) {
 	const n = 3*settleChunk + 1000
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts")
-	rr := w.readResults()
-	options := func() Options {
-		opts := w.options("resumed-chunks", insertRoute)
-		opts.Journal, opts.ExactlyOnce = testJournal, exactlyOnce
-		opts.Batch.MaxRecords, opts.Batch.MaxAge = n, time.Second // one job
-		return opts
-	}
 	// The records are all there before the job's buffer opens, so that it
 	// takes them all (the end of a backlog reached halfway seals it), and
 	// the results topic is, so that results are cut from the first.
 	w.produce(insertRecords("R", n)...)
 	w.createTopic(testTopics.Success, 1<<20)
-	refused := stopBetweenChunks(t, w, options(), nil)
+	refused := stopBetweenChunks(t, w, w.journalOptions("resumed-chunks", insertRoute, exactlyOnce, n), nil)
 	refused.Store(-1) // results go out again
-	run := w.start(options())
-	rr.waitFor(t, n, 30*time.Second)
-	run.shutdown(t)
-
-	results, _ := rr.snapshot()
-	oneResultEach(t, results, n, "")
-	insertsOnce(t, w, "R", n)
-	jobs := eventsByJob(results)
-	if len(jobs) != 1 {
-		t.Fatalf("results come from %d jobs (%v), want the one that loaded the rows", len(jobs), jobs)
-	}
-	var words []journal.Entry
-	for job := range jobs {
-		words = journalWords(t, w, job)
-	}
+	results := w.runExpectingEachOnce(t, w.journalOptions("resumed-chunks", insertRoute, exactlyOnce, n), 30*time.Second, n, "R", n)
+	words := journalOfTheJob(t, w, eventsByJob(results))
 	whole := [][2]int64{{0, n - 1}}
 	if len(words) != 5 {
 		t.Fatalf("the job's journal entries: %+v, want open, then open with 1, 2 and 3 chunks published, then closed", words)

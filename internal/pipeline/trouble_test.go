@@ -192,6 +192,21 @@ func jobOfTheJournal(t *testing.T, w *world, prefix string) string {
 	return done
 }
 
+// runExpectingTheJobOfTheJournal runs a pipeline of group with a journal
+// until the six events of jobOfTheJournal(prefix) have results, and checks
+// that each has one, a success, and is in the org once, and that offset 0
+// is reported from done, the job the journal names: re-attached to, not
+// loaded again.
+func (w *world) runExpectingTheJobOfTheJournal(t *testing.T, group, prefix, done string) {
+	t.Helper()
+	opts := w.options(group, insertRoute)
+	opts.Journal = testJournal
+	results := w.runExpectingEachOnce(t, opts, 60*time.Second, 6, prefix, 6)
+	if r := results[Source{"crm.accounts", 0, 0}][0]; r.JobID != done {
+		t.Errorf("offset 0 reported from job %s, want the re-attached %s", r.JobID, done)
+	}
+}
+
 // A broker that answers the journal's fetches slowly: the journal is read
 // to its end offset however long that takes, so a job that ran before is
 // re-attached to, not loaded a second time.
@@ -211,18 +226,7 @@ func TestSlowJournalReadUploadsNothingTwice(t *testing.T) {
 		}
 		return nil, nil, false
 	})
-	rr := w.readResults()
-	opts := w.options("slow-journal", insertRoute)
-	opts.Journal = testJournal
-	run := w.start(opts)
-	rr.waitFor(t, 6, 60*time.Second)
-	run.shutdown(t)
-	results, _ := rr.snapshot()
-	oneResultEach(t, results, 6, "")
-	if r := results[Source{"crm.accounts", 0, 0}][0]; r.JobID != done {
-		t.Errorf("offset 0 reported from job %s, want the re-attached %s", r.JobID, done)
-	}
-	insertsOnce(t, w, "J", 6)
+	w.runExpectingTheJobOfTheJournal(t, "slow-journal", "J", done)
 }
 
 // A journal that cannot be read at all (the broker refuses to list its
@@ -253,18 +257,7 @@ func TestFailedJournalReadIsRetried(t *testing.T) {
 		}
 		return resp, nil, true
 	})
-	rr := w.readResults()
-	opts := w.options("failed-journal", insertRoute)
-	opts.Journal = testJournal
-	run := w.start(opts)
-	rr.waitFor(t, 6, 60*time.Second)
-	run.shutdown(t)
-	insertsOnce(t, w, "F", 6)
-	results, _ := rr.snapshot()
-	oneResultEach(t, results, 6, "")
-	if r := results[Source{"crm.accounts", 0, 0}][0]; r.JobID != done {
-		t.Errorf("offset 0 reported from job %s, want the re-attached %s", r.JobID, done)
-	}
+	w.runExpectingTheJobOfTheJournal(t, "failed-journal", "F", done)
 	if n := refused.Load(); n != 3 {
 		t.Errorf("the journal's offsets were refused %d times, want 3", n)
 	}
@@ -346,15 +339,7 @@ func rebalanceWhilePaused(t *testing.T, configure func(*world, *Options), pause,
 	second.shutdown(t)
 	results, _ := rr.snapshot()
 	oneResultEach(t, results, n, "")
-	names := map[string]int{}
-	for _, r := range w.emu.Records("Account") {
-		names[r.Fields["Name"]]++
-	}
-	for i := range n {
-		if c := names[fmt.Sprintf("B-%d", i)]; c != 1 {
-			t.Fatalf("B-%d is in the org %d times, want once", i, c)
-		}
-	}
+	insertsOnce(t, w, "B", n)
 }
 
 // The memory budget, not the backlog, bounds what is consumed ahead of the
