@@ -262,6 +262,9 @@ func countStatus(rows []rowResult, s rowStatus) int {
 	return n
 }
 
+// keyPage is the size of the pages scan folds upsert keys into.
+const keyPage = 64 << 10
+
 // maxRowsGuess caps the rows scan makes room for before it reads them.
 const maxRowsGuess = 1 << 16
 
@@ -293,13 +296,17 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 	keyCol := upsertKeyColumn(j, cols)
 	var (
 		cells []cell
-		// The folded keys, one after the other, and where each row's ends:
-		// made into strings once all are read, cut from one string.
-		folded  []byte
-		keyEnds []int
+		// The folded keys are written one after the other into pages of
+		// keyPage bytes, each key cut from its page as a string that
+		// shares its memory: a page is never written where a key was cut,
+		// and a page that a key outgrows by folding (appendFoldedCell
+		// copies it) leaves the old copy to the keys cut from it. Folding
+		// into one growing buffer, then copying it into a string, took
+		// four times the keys' size in allocations.
+		page []byte
 	)
 	if keyCol >= 0 {
-		keyEnds = make([]int, 0, lines)
+		keys = make([]string, 0, lines)
 	}
 	for {
 		var start int
@@ -312,17 +319,18 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 		}
 		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1})
 		if keyCol >= 0 {
+			key := ""
 			if keyCol < len(cells) && cells[keyCol].end > cells[keyCol].start {
-				folded = appendFoldedCell(folded, data.csv, cells[keyCol])
+				c := cells[keyCol]
+				if cap(page)-len(page) < c.end-c.start {
+					page = make([]byte, 0, max(keyPage, c.end-c.start))
+				}
+				from := len(page)
+				if page = appendFoldedCell(page, data.csv, c); len(page) > from {
+					key = unsafe.String(&page[from], len(page)-from)
+				}
 			}
-			keyEnds = append(keyEnds, len(folded))
-		}
-	}
-	if keyCol >= 0 {
-		all, from := string(folded), 0
-		keys = make([]string, len(keyEnds))
-		for i, to := range keyEnds {
-			keys[i], from = all[from:to], to
+			keys = append(keys, key)
 		}
 	}
 	return cols, keys, nil

@@ -1,6 +1,7 @@
 package bulkemu
 
 import (
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -32,5 +33,51 @@ func TestLineBreaksInACellAreNotRows(t *testing.T) {
 func TestRowOutcomeTakes16Bytes(t *testing.T) {
 	if size := unsafe.Sizeof(rowResult{}); size != 16 {
 		t.Fatalf("rowResult takes %d bytes", size)
+	}
+}
+
+// scan folds the upsert key of each row into pages of keyPage bytes; a key
+// keeps its value whatever comes after it: keys over several pages, keys
+// that folding lengthens ("İ" is two bytes, its lower case three) past the
+// end of a page, quoted keys, and rows without one.
+func TestScanFoldsEachRowsKey(t *testing.T) {
+	e := New(Options{})
+	defer e.Close()
+	account := e.schema.Object("Account")
+	j := &job{object: account, operation: "upsert", externalID: account.Field("External_Id__c"), delimiter: "COMMA", lineEnding: "LF"}
+	var (
+		csv  strings.Builder
+		want []string
+	)
+	csv.WriteString("Name,External_Id__c\n")
+	for i := 0; len(want) < 3*keyPage/16; i++ {
+		var key string
+		switch i % 4 {
+		case 0:
+			key = fmt.Sprintf("Key-%09d", i)
+		case 1:
+			key = strings.Repeat("İ", 300+i%200) + fmt.Sprint(i)
+		case 2:
+			key = fmt.Sprintf(`"Q""%d"`, i)
+		}
+		fmt.Fprintf(&csv, "N%d,%s\n", i, key)
+		switch {
+		case i%4 == 2:
+			want = append(want, foldKey(fmt.Sprintf(`Q"%d`, i)))
+		default:
+			want = append(want, foldKey(key))
+		}
+	}
+	_, keys, err := e.scan(j, &ingestData{csv: []byte(csv.String())}, ',', false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != len(want) {
+		t.Fatalf("%d keys, want %d", len(keys), len(want))
+	}
+	for i := range want {
+		if keys[i] != want[i] {
+			t.Fatalf("row %d: key %.40q, want %.40q", i, keys[i], want[i])
+		}
 	}
 }
