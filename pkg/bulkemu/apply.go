@@ -280,7 +280,7 @@ func (t *table) changed(idx int32, ch *change) []fieldValue {
 				t.scratch = append(t.scratch, fieldValue{field: uint16(fc.field.index), value: fc.value})
 			}
 		}
-		slices.SortFunc(t.scratch, func(a, b fieldValue) int { return int(a.field) - int(b.field) })
+		sortByField(t.scratch)
 		return t.scratch
 	}
 	for _, fc := range ch.set {
@@ -291,6 +291,18 @@ func (t *table) changed(idx int32, ch *change) []fieldValue {
 		}
 	}
 	return t.scratch
+}
+
+// sortByField sorts a new record's values by field, by insertion: a row
+// has a few values, mostly in the order of their fields or near it, and
+// slices.SortFunc's call of a comparison for each step was a tenth of an
+// insert's CPU.
+func sortByField(vals []fieldValue) {
+	for i := 1; i < len(vals); i++ {
+		for k := i; k > 0 && vals[k-1].field > vals[k].field; k-- {
+			vals[k-1], vals[k] = vals[k], vals[k-1]
+		}
+	}
 }
 
 // checkUnique fails a change that would give a unique field a value another

@@ -2,6 +2,7 @@ package bulkemu
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"slices"
 	"strings"
 	"testing"
@@ -167,5 +168,31 @@ func TestAppendFoldedCellFoldsAsFoldKey(t *testing.T) {
 	}
 	if string(dst) != want || want != `ext-1q"uoted-aété-ωext-b2` {
 		t.Fatalf("folded %q, want %q", dst, want)
+	}
+}
+
+// TestSortByFieldAgainstSlicesSort sorts values by field as slices.SortFunc
+// does, on rows in order, reversed, shuffled and with one value or none.
+func TestSortByFieldAgainstSlicesSort(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for n := 0; n < 40; n++ {
+		for _, shape := range []string{"sorted", "reversed", "shuffled"} {
+			vals := make([]fieldValue, n)
+			for i := range vals {
+				vals[i] = fieldValue{field: uint16(3 * i), value: fmt.Sprint(i)}
+			}
+			switch shape {
+			case "reversed":
+				slices.Reverse(vals)
+			case "shuffled":
+				rng.Shuffle(n, func(i, j int) { vals[i], vals[j] = vals[j], vals[i] })
+			}
+			want := slices.Clone(vals)
+			slices.SortFunc(want, func(a, b fieldValue) int { return int(a.field) - int(b.field) })
+			sortByField(vals)
+			if !slices.Equal(vals, want) {
+				t.Fatalf("%d %s: %v, want %v", n, shape, vals, want)
+			}
+		}
 	}
 }

@@ -2,6 +2,7 @@ package bulkemu
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -20,11 +21,12 @@ func TestLockKeysNameOneRecord(t *testing.T) {
 		{"Account", "External_Id__", "ca"},
 		{"Account", "External_Id__c", ""},
 		{"Account", "External_Id__c\x00", ""},
+		{"AccountI", "d", "001000000000001"},
 	}
 	seen := map[lockKey]int{}
 	for i, r := range records {
-		k := l.lockKeyOf(r[0], r[1], r[2])
-		if k != l.lockKeyOf(r[0], r[1], r[2]) {
+		k := l.lockKeyOf(l.lockKind(r[0], r[1]), r[2])
+		if k != l.lockKeyOf(l.lockKind(r[0], r[1]), r[2]) {
 			t.Fatalf("%v: two keys", r)
 		}
 		if j, ok := seen[k]; ok {
@@ -40,7 +42,8 @@ func TestLockKeysNameOneRecord(t *testing.T) {
 func TestRowLocksExclusive(t *testing.T) {
 	l := newRowLocks()
 	a, b := l.newOwner(), l.newOwner()
-	k1, k2, k3 := l.lockKeyOf("Account", "Id", "1"), l.lockKeyOf("Account", "Id", "2"), l.lockKeyOf("Account", "Id", "3")
+	id := l.lockKind("Account", "Id")
+	k1, k2, k3 := l.lockKeyOf(id, "1"), l.lockKeyOf(id, "2"), l.lockKeyOf(id, "3")
 	sorted := func(keys ...lockKey) []lockKey { slices.Sort(keys); return keys }
 
 	held := sorted(k1, k2)
@@ -64,5 +67,45 @@ func TestRowLocksExclusive(t *testing.T) {
 	l.release(b, sorted(k3), nil)
 	if len(l.held) != 0 {
 		t.Fatalf("%d locks held after every release", len(l.held))
+	}
+}
+
+// Rows that touch one Account lock it by the same key whichever way they
+// name it: by its Id in an update (18 characters) or a child's reference
+// (15), by its external id in an upsert (folded by scan) or a child's
+// relationship column (folded here); rows naming another Account do not.
+func TestRowsNamingOneRecordShareItsLock(t *testing.T) {
+	e := New(Options{})
+	defer e.Close()
+	account, contact := e.schema.Object("Account"), e.schema.Object("Contact")
+	id := makeID(account.KeyPrefix, 7)
+	keys := func(j *job, header string, row []string, scanKey string) []lockKey {
+		t.Helper()
+		cols, err := resolveHeader(e.schema, j.object, j.operation, strings.Split(header, ","))
+		if err != nil {
+			t.Fatal(err)
+		}
+		keyCol := upsertKeyColumn(j, cols)
+		b := batch{e: e, j: j, cols: cols, keyCol: keyCol, lockCols: e.lockColumns(j, cols, keyCol), keys: []string{scanKey}}
+		return b.lockKeys(0, row, nil)
+	}
+	update := &job{object: account, operation: "update"}
+	upsert := &job{object: account, operation: "upsert", externalID: account.Field("External_Id__c")}
+	child := &job{object: contact, operation: "insert"}
+
+	byID := keys(update, "Id,Name", []string{id, "A"}, "")
+	byReference := keys(child, "LastName,AccountId", []string{"C", id[:15]}, "")
+	byKey := keys(upsert, "External_Id__c,Name", []string{"Ext-7", "A"}, "ext-7")
+	byRelationship := keys(child, "LastName,Account.External_Id__c", []string{"C", "EXT-7"}, "")
+	other := append(keys(child, "LastName,AccountId", []string{"C", makeID(account.KeyPrefix, 8)}, ""),
+		keys(child, "LastName,Account.External_Id__c", []string{"C", "Ext-8"}, "")...)
+	if len(byID) != 1 || !slices.Equal(byID, byReference) {
+		t.Fatalf("by Id %v, by reference %v", byID, byReference)
+	}
+	if len(byKey) != 1 || !slices.Equal(byKey, byRelationship) {
+		t.Fatalf("by external id %v, by relationship %v", byKey, byRelationship)
+	}
+	if len(other) != 2 || slices.Contains(other, byID[0]) || slices.Contains(other, byKey[0]) || byID[0] == byKey[0] {
+		t.Fatalf("another Account's keys %v share one of %v, %v", other, byID, byKey)
 	}
 }

@@ -202,6 +202,8 @@ func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 		return "Unknown : the job failed while Salesforce processed it (fault injected by the emulator)"
 	}
 	duplicates := duplicateRows(keys)
+	keyCol := upsertKeyColumn(j, cols)
+	lockCols := e.lockColumns(j, cols, keyCol)
 
 	var (
 		wg        sync.WaitGroup
@@ -235,7 +237,7 @@ func (e *Emulator) run(j *job, data *ingestData, abort <-chan struct{}) string {
 				}
 				<-workers
 			}()
-			b := batch{e: e, j: j, data: data, cols: cols, delim: delim, crlf: crlf, keyCol: upsertKeyColumn(j, cols), keys: keys, dups: duplicates, done: &done, exhausted: &exhausted, abort: abort}
+			b := batch{e: e, j: j, data: data, cols: cols, delim: delim, crlf: crlf, keyCol: keyCol, lockCols: lockCols, keys: keys, dups: duplicates, done: &done, exhausted: &exhausted, abort: abort}
 			b.run(start, end)
 		}()
 	}
@@ -382,9 +384,10 @@ type batch struct {
 	cols      []csvColumn
 	delim     byte
 	crlf      bool
-	keyCol    int      // column of the upsert key, or -1
-	keys      []string // folded upsert key of each row of the job, or nil; see scan
-	dups      []bool   // whether each row's upsert key is another row's too, or nil
+	keyCol    int          // column of the upsert key, or -1
+	lockCols  []lockColumn // the columns that name records rows lock
+	keys      []string     // folded upsert key of each row of the job, or nil; see scan
+	dups      []bool       // whether each row's upsert key is another row's too, or nil
 	done      *atomic.Int64
 	exhausted *atomic.Bool
 	abort     <-chan struct{}
@@ -552,55 +555,90 @@ func (b *batch) row(i int, values []string, locks []lockKey, missed map[lockKey]
 	}
 }
 
-// lockKey names a record a row touches: a 64-bit hash (maphash, seeded
-// for each emulator) of its object, the field that identifies it (Id, with
-// the id's 15-character form, or a unique field, with its folded value) and
-// that value. Keyed by the three strings, the lock map's hashing and
-// comparing were a twentieth of the emulator's CPU. Two records share a key
-// only when their hashes collide, about once in 2^64 pairs; the cost of a
-// collision would be a lock two chunks contend for needlessly, never a lock
-// two chunks hold at once.
+// lockKey names a record a row touches: the sum of two 64-bit hashes
+// (maphash, seeded for each emulator), one of its kind (its object and the
+// field that identifies it: Id, or a unique field) and one of its value in
+// that field (the id's 15-character form, or the folded value). Keyed by the
+// three strings, the lock map's hashing and comparing were a twentieth of
+// the emulator's CPU. Two records share a key only when their hashes
+// collide, about once in 2^64 pairs; the cost of a collision would be a lock
+// two chunks contend for needlessly, never a lock two chunks hold at once.
 type lockKey uint64
 
-// lockKeyOf returns the key of the record of object whose field holds
-// value (already folded or in its 15-character form).
-func (l *rowLocks) lockKeyOf(object, field, value string) lockKey {
+// lockKind returns the hash of the kind of record of object that field
+// identifies; see lockKey.
+func (l *rowLocks) lockKind(object, field string) uint64 {
 	var h maphash.Hash
 	h.SetSeed(l.seed)
 	h.WriteString(object)
 	h.WriteByte(0)
 	h.WriteString(field)
-	h.WriteByte(0)
-	h.WriteString(value)
-	return lockKey(h.Sum64())
+	return h.Sum64()
+}
+
+// lockKeyOf returns the key of the record of the kind (from lockKind) whose
+// identifying field holds value.
+func (l *rowLocks) lockKeyOf(kind uint64, value string) lockKey {
+	return lockKey(kind + maphash.String(l.seed, value))
+}
+
+// lockColumn is a column whose values name a record a row touches (its own
+// by Id or upsert key, or a parent): the kind of that record and the form
+// its value takes in a lock key.
+type lockColumn struct {
+	col  int
+	kind uint64
+	form lockForm
+}
+
+type lockForm uint8
+
+const (
+	formID15    lockForm = iota // an id, by its 15-character form
+	formFolded                  // a unique value, folded
+	formScanKey                 // the upsert key, folded by scan
+)
+
+// lockColumns returns the columns of a job that name records its rows
+// lock. Two concurrent chunks that share a record contend for its lock, as
+// Salesforce's row locks do.
+func (e *Emulator) lockColumns(j *job, cols []csvColumn, keyCol int) []lockColumn {
+	var out []lockColumn
+	for k, c := range cols {
+		switch {
+		case c.parentField != nil:
+			out = append(out, lockColumn{k, e.locks.lockKind(c.parent.Name, c.parentField.Name), formFolded})
+		case c.field.Type == TypeReference:
+			out = append(out, lockColumn{k, e.locks.lockKind(c.field.ReferenceTo, "Id"), formID15})
+		case c.field.Name == "Id":
+			out = append(out, lockColumn{k, e.locks.lockKind(j.object.Name, "Id"), formID15})
+		case c.field == j.externalID && k == keyCol:
+			out = append(out, lockColumn{k, e.locks.lockKind(j.object.Name, c.field.Name), formScanKey})
+		case c.field == j.externalID:
+			out = append(out, lockColumn{k, e.locks.lockKind(j.object.Name, c.field.Name), formFolded})
+		}
+	}
+	return out
 }
 
 // lockKeys appends the records data row i (whose values are given) touches:
 // itself (by Id or upsert key) and the parents its reference columns point
-// to. Two concurrent chunks that share a key contend for its lock, as
-// Salesforce's row locks do.
+// to.
 func (b *batch) lockKeys(i int, values []string, keys []lockKey) []lockKey {
-	l := &b.e.locks
-	for k, c := range b.cols {
-		if k >= len(values) || values[k] == "" || values[k] == nullValue {
+	for _, lc := range b.lockCols {
+		if lc.col >= len(values) || values[lc.col] == "" || values[lc.col] == nullValue {
 			continue
 		}
-		v := values[k]
-		switch {
-		case c.parentField != nil:
-			keys = append(keys, l.lockKeyOf(c.parent.Name, c.parentField.Name, foldKey(v)))
-		case c.field.Type == TypeReference:
-			keys = append(keys, l.lockKeyOf(c.field.ReferenceTo, "Id", id15(v)))
-		case c.field.Name == "Id":
-			keys = append(keys, l.lockKeyOf(b.j.object.Name, "Id", id15(v)))
-		case c.field == b.j.externalID:
-			if k == b.keyCol {
-				v = b.keys[i] // folded by scan
-			} else {
-				v = foldKey(v)
-			}
-			keys = append(keys, l.lockKeyOf(b.j.object.Name, c.field.Name, v))
+		v := values[lc.col]
+		switch lc.form {
+		case formID15:
+			v = id15(v)
+		case formFolded:
+			v = foldKey(v)
+		case formScanKey:
+			v = b.keys[i]
 		}
+		keys = append(keys, b.e.locks.lockKeyOf(lc.kind, v))
 	}
 	return keys
 }
