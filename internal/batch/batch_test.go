@@ -87,7 +87,7 @@ func TestCoalescingAndColumnUnion(t *testing.T) {
 	}
 }
 
-// Match tries the row after the last it matched before the record map
+// Match tries the row after the last it matched before the record index
 // (result files follow the upload's order): lines in any other order, a
 // line of an unknown record in between, still match their own rows.
 func TestMatchInAnyOrder(t *testing.T) {
@@ -638,7 +638,7 @@ func BenchmarkMatch(b *testing.B) {
 	}
 }
 
-// A closed buffer leaves its rows, events and record map to the next
+// A closed buffer leaves its rows, events and record index to the next
 // buffer, emptied and cleared: the next starts with nothing of it, and the
 // closed one still tells its identities.
 func TestClosedBufferLeavesItsMemory(t *testing.T) {
@@ -670,8 +670,14 @@ func TestClosedBufferLeavesItsMemory(t *testing.T) {
 			t.Fatalf("row %d past the new buffer's end keeps %+v", i+1, r)
 		}
 	}
-	if row, ok := b.byRecord["external_id__c=k-3"]; ok {
-		t.Fatalf("the new buffer's record map has the closed one's k-3 (row %d)", row)
+	used := 0
+	for _, s := range b.records.slots {
+		if s != 0 {
+			used++
+		}
+	}
+	if used != 1 || b.records.n != 1 {
+		t.Fatalf("the new buffer's record index holds %d slots (%d keys), want its one record's", used, b.records.n)
 	}
 	for _, s := range bt.SealAll(ReasonShutdown) {
 		s.Close()
@@ -763,7 +769,7 @@ func TestBufferTakesASpareOfTheLastSize(t *testing.T) {
 			<-spares
 		}
 		rows := make([]Row, 0, c.spare)
-		spares.Put(spare{rows, make([]Event, 0, c.spare), map[string]int{}})
+		spares.Put(spare{rows, make([]Event, 0, c.spare), recordIndex{}})
 		need := bufferSize{c.last, c.last, c.last}.withRoom(1 << 20)
 		b := newBuffer(Key{Object: "Account"}, policy(), t0, need)
 		if taken := cap(b.Rows) > 0 && &b.Rows[:1][0] == &rows[:1][0]; taken != c.taken {

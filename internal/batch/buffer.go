@@ -191,7 +191,7 @@ type Buffer struct {
 	topicKnown bool
 	colIndex   map[string]int // lower-case column name → index
 	colExact   map[string]int // column name as events spell it → index (saves folding case per field)
-	byRecord   map[string]int // RecordKey → row
+	records    recordIndex    // RecordKey → row
 	store      *store
 	enc        encoder
 	// valueBytes bounds the CSV bytes of all rows without delimiters: the
@@ -220,19 +220,19 @@ func newBuffer(k Key, p Policy, now time.Time, size bufferSize) *Buffer {
 	b := &Buffer{Key: k, Opened: now, policy: p, colIndex: map[string]int{}, colExact: map[string]int{},
 		store: newStore(p.SpillThreshold, p.SpillDir)}
 	if s, ok := spares.Get(); ok && fits(cap(s.rows), size.rows) && fits(cap(s.events), size.events) {
-		b.Rows, b.Events, b.byRecord = s.rows, s.events, s.byRecord
+		b.Rows, b.Events, b.records = s.rows, s.events, s.records
 		return b
 	}
-	b.Rows, b.Events, b.byRecord = make([]Row, 0, size.rows), make([]Event, 0, size.events), make(map[string]int, size.records)
+	b.Rows, b.Events, b.records = make([]Row, 0, size.rows), make([]Event, 0, size.events), newRecordIndex(size.records)
 	return b
 }
 
 // spare is what a closed buffer leaves for a new one: its rows, events and
-// record map, emptied and cleared.
+// record index, emptied and cleared.
 type spare struct {
-	rows     []Row
-	events   []Event
-	byRecord map[string]int
+	rows    []Row
+	events  []Event
+	records recordIndex
 }
 
 // spares holds up to two spares, for any batcher's goroutine: making them
@@ -255,21 +255,21 @@ func fits(c, n int) bool { return c >= n-n/5 && c <= 2*n+1024 }
 // spare keeps no record key, identity or row alive; b has no rows and no
 // events after it.
 func (b *Buffer) recycle() {
-	if b.Rows == nil || b.Events == nil || b.byRecord == nil {
+	if b.Rows == nil || b.Events == nil {
 		return
 	}
 	clear(b.Rows)
 	clear(b.Events)
-	clear(b.byRecord)
-	spares.Put(spare{b.Rows[:0], b.Events[:0], b.byRecord})
-	b.Rows, b.Events, b.byRecord = nil, nil, nil
+	b.records.reset()
+	spares.Put(spare{b.Rows[:0], b.Events[:0], b.records})
+	b.Rows, b.Events, b.records = nil, nil, recordIndex{}
 }
 
 // bufferSize is the size of a buffer: its rows, its events and the records
 // it coalesces changes by.
 type bufferSize struct{ rows, events, records int }
 
-func (b *Buffer) size() bufferSize { return bufferSize{len(b.Rows), len(b.Events), len(b.byRecord)} }
+func (b *Buffer) size() bufferSize { return bufferSize{len(b.Rows), len(b.Events), b.records.n} }
 
 // withRoom is s and a quarter more, rows and records no more than
 // maxRows.
@@ -301,8 +301,13 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	if b.sealed {
 		return fmt.Errorf("add to a sealed buffer %s", b.Key)
 	}
-	row, coalesce := b.byRecord[rk]
-	coalesce = coalesce && rk != "" && !b.policy.DisableCoalescing
+	indexed := rk != "" && !b.policy.DisableCoalescing
+	var row int
+	var coalesce bool
+	var at probe
+	if indexed {
+		row, coalesce, at = b.records.find(b.Rows, rk)
+	}
 	var headerGrowth, valueGrowth int64
 	cols, texts := len(b.columns), 0
 	same := len(c.Fields) == len(b.lastNames)
@@ -364,8 +369,8 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	if !coalesce {
 		row = len(b.Rows)
 		b.Rows = append(b.Rows, Row{RecordKey: rk, Identity: identity})
-		if rk != "" && !b.policy.DisableCoalescing {
-			b.byRecord[rk] = row
+		if indexed {
+			b.records.put(at, row)
 		}
 	}
 	b.valueBytes += valueGrowth

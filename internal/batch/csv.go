@@ -261,7 +261,7 @@ type matcher struct {
 	probe      event.Change
 	probeField [1]event.Field
 	rk         []byte
-	// guess is the row Match tries before the record map: the row after
+	// guess is the row Match tries before the record index: the row after
 	// the one it matched last. Result files list rows in the order they
 	// were uploaded (Salesforce's and the emulator's do, each file on its
 	// own), so the guess is mostly right and costs a string comparison
@@ -368,7 +368,7 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 		if m.guess < len(b.Rows) && b.Rows[m.guess].RecordKey == string(m.rk) {
 			row, ok = m.guess, true
 		} else {
-			row, ok = b.byRecord[string(m.rk)] // no string is made for the lookup
+			row, ok = b.records.findBytes(b.Rows, m.rk)
 		}
 		if ok {
 			m.guess = row + 1

@@ -101,7 +101,7 @@
 //     outcome and a parked record own their bytes, a buffer encodes the
 //     change, a parked record is decoded again.
 //   - a buffer's blocks go to a bounded list of spares (128 blocks, 8 MiB)
-//     when it closes or spills, and its rows, events and record map to
+//     when it closes or spills, and its rows, events and record index to
 //     the next buffer (2 kept; batch's store and buffer).
 //   - a publication's records, and its result values with the default
 //     JSON encoding (EncodeResult nil), come from an arena that the next
