@@ -510,22 +510,45 @@ func (e *Emulator) results(q *request, j *job, kind string) error {
 			line = appendEscaped(line, data.rowError(i))
 		}
 		line = append(line, '"', delim)
-		// Every value is written quoted, quotes in it doubled: the bytes
-		// between the quotes of a quoted cell of the upload are already
-		// that, and an unquoted cell holds no quote.
-		cells = rowCells(data, rr, delim, crlf, cells)
-		for k, c := range cells {
-			if k > 0 {
-				line = append(line, delim)
-			}
-			line = append(line, '"')
-			line = append(line, data.csv[c.start:c.end]...)
-			line = append(line, '"')
-		}
+		line, cells = appendQuotedRow(line, data, rr, delim, crlf, cells)
 		line = append(line, eol...)
 		bw.Write(line)
 	}
 	return nil
+}
+
+// appendQuotedRow appends the values of data row rr each quoted, quotes in
+// it doubled, as result files write them: the bytes between the quotes of
+// a quoted cell of the upload are already that, and an unquoted cell holds
+// no quote. A row without a quote, as most are, is its cells with quotes
+// around each, written without parsing it again; others are parsed into
+// cells, which it returns for reuse.
+func appendQuotedRow(dst []byte, data *ingestData, rr rowResult, delim byte, crlf bool, cells []cell) ([]byte, []cell) {
+	row := data.csv[rr.start:rr.end]
+	if bytes.IndexByte(row, '"') < 0 {
+		dst = append(dst, '"')
+		for {
+			i := bytes.IndexByte(row, delim)
+			if i < 0 {
+				break
+			}
+			dst = append(dst, row[:i]...)
+			dst = append(dst, '"', delim, '"')
+			row = row[i+1:]
+		}
+		dst = append(dst, row...)
+		return append(dst, '"'), cells
+	}
+	cells = rowCells(data, rr, delim, crlf, cells)
+	for k, c := range cells {
+		if k > 0 {
+			dst = append(dst, delim)
+		}
+		dst = append(dst, '"')
+		dst = append(dst, data.csv[c.start:c.end]...)
+		dst = append(dst, '"')
+	}
+	return dst, cells
 }
 
 // writeUnscanned writes the result files of a job whose upload was never

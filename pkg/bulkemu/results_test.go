@@ -1,0 +1,71 @@
+package bulkemu
+
+import (
+	"io"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+// TestAppendQuotedRowAsItsCells checks the values a result file writes of
+// each row, quoted, against those of the row's cells, on random rows with
+// quoted cells (quotes, delimiters and line breaks in them) and without
+// (spaces, carriage returns, non-ASCII, empty cells), with both delimiters
+// a job may have of one byte.
+func TestAppendQuotedRowAsItsCells(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 6))
+	for _, delim := range []byte{',', '|'} {
+		var csv strings.Builder
+		csv.WriteString("H\n")
+		for r := 0; r < 2000; r++ {
+			quoted := rng.IntN(3) == 0
+			for c, n := 0, 1+rng.IntN(5); c < n; c++ {
+				if c > 0 {
+					csv.WriteByte(delim)
+				}
+				if quoted && rng.IntN(2) == 0 {
+					csv.WriteByte('"')
+					for k := rng.IntN(6); k > 0; k-- {
+						csv.WriteString([]string{"a", `""`, string(delim), "\n", "é"}[rng.IntN(5)])
+					}
+					csv.WriteByte('"')
+					continue
+				}
+				for k := rng.IntN(6); k > 0; k-- {
+					csv.WriteString([]string{"a", "Z", " ", "\r", "é"}[rng.IntN(5)])
+				}
+				csv.WriteByte('x') // no CR before the line's LF
+			}
+			csv.WriteByte('\n')
+		}
+		data := &ingestData{csv: []byte(csv.String())}
+		r := newCSVReader(data.csv, delim, false)
+		if _, _, _, err := r.next(nil); err != nil {
+			t.Fatal(err)
+		}
+		rows := 0
+		for ; ; rows++ {
+			cells, start, end, err := r.nextCells(nil)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []byte
+			for k, c := range cells {
+				if k > 0 {
+					want = append(want, delim)
+				}
+				want = append(append(append(want, '"'), data.csv[c.start:c.end]...), '"')
+			}
+			got, _ := appendQuotedRow(nil, data, rowResult{start: uint32(start), end: uint32(end)}, delim, false, nil)
+			if string(got) != string(want) {
+				t.Fatalf("row %q: %q, want %q", data.csv[start:end], got, want)
+			}
+		}
+		if rows != 2000 {
+			t.Fatalf("%d rows", rows)
+		}
+	}
+}
