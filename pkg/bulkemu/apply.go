@@ -3,6 +3,7 @@ package bulkemu
 import (
 	"slices"
 	"strings"
+	"unsafe"
 )
 
 // change is one CSV row turned into what it asks of the org. A batch reuses
@@ -14,6 +15,7 @@ type change struct {
 	keyFolded string        // foldKey(key) when the caller had it, else ""
 	set       []fieldChange // in column order; empty cells are left out
 	missing   []*Field      // required fields given as #N/A
+	folded    []byte        // what fold last returned; see fold
 }
 
 // fieldChange is the new value of one field; null sets it to null.
@@ -33,12 +35,16 @@ func (ch *change) get(f *Field) (fieldChange, bool) {
 	return fieldChange{}, false
 }
 
-// fold returns foldKey(v), without folding the upsert key again.
+// fold returns foldKey(v), without folding the upsert key again. The
+// result is only good until the next call: it is folded into ch's buffer,
+// since the unique indexes it is looked up in keep no copy of a value, and
+// a string a call cost an insert two allocations a row.
 func (ch *change) fold(v string) string {
 	if ch.keyFolded != "" && v == ch.key {
 		return ch.keyFolded
 	}
-	return foldKey(v)
+	ch.folded = appendFolded(ch.folded[:0], v)
+	return unsafe.String(unsafe.SliceData(ch.folded), len(ch.folded))
 }
 
 // outcome is the result of applying one row.
@@ -97,7 +103,7 @@ func (s *store) apply(j *job, cols []csvColumn, values []string, keyFolded strin
 // parseRow checks and converts the values of a row into ch. Empty cells
 // are left out (unchanged), #N/A cells become nulls.
 func (s *store) parseRow(j *job, cols []csvColumn, values []string, ch *change) *rowError {
-	*ch = change{set: ch.set[:0], missing: ch.missing[:0]}
+	*ch = change{set: ch.set[:0], missing: ch.missing[:0], folded: ch.folded}
 	for i, c := range cols {
 		v := values[i]
 		switch {

@@ -163,27 +163,32 @@ func foldedEqual(v, folded string) bool {
 	return true
 }
 
-// appendFoldedCell appends foldKey of the value of c in data to dst,
-// without making a folded copy of an ASCII value.
-func appendFoldedCell(dst, data []byte, c cell) []byte {
-	raw := data[c.start:c.end]
-	if c.escaped {
-		return append(dst, foldKey(c.value(data))...)
-	}
-	for _, ch := range raw {
-		if ch >= utf8.RuneSelf {
-			return append(dst, foldKey(c.value(data))...)
+// appendFolded appends foldKey(v) to dst, without making a folded copy of
+// an ASCII value.
+func appendFolded[S string | []byte](dst []byte, v S) []byte {
+	for i := 0; i < len(v); i++ {
+		if v[i] >= utf8.RuneSelf {
+			return append(dst, foldKey(string(v))...)
 		}
 	}
 	n := len(dst)
-	dst = slices.Grow(dst, len(raw))[:n+len(raw)]
-	for i, ch := range raw {
-		if 'A' <= ch && ch <= 'Z' {
-			ch += 'a' - 'A'
+	dst = slices.Grow(dst, len(v))[:n+len(v)]
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if 'A' <= c && c <= 'Z' {
+			c += 'a' - 'A'
 		}
-		dst[n+i] = ch
+		dst[n+i] = c
 	}
 	return dst
+}
+
+// appendFoldedCell appends foldKey of the value of c in data to dst.
+func appendFoldedCell(dst, data []byte, c cell) []byte {
+	if c.escaped {
+		return append(dst, foldKey(c.value(data))...)
+	}
+	return appendFolded(dst, data[c.start:c.end])
 }
 
 // lookup finds the live or deleted record whose unique field f holds value.
