@@ -483,11 +483,12 @@ func TestWaitLooksAtMostAQuarterLate(t *testing.T) {
 	t.Logf("%d looks over %v", len(looks), looks[len(looks)-1].Sub(looks[0]).Round(time.Millisecond))
 }
 
-// WaitIngestJobFor looks again when the caller expects the job to end,
-// sooner than the policy's first pause: a job of 100 ms is seen done at the
-// second look, not after the first pause of 1 s; a guess too short costs a
-// few looks more, at pauses that double from the guess, and the job is
-// still seen done well before the policy's first pause.
+// WaitIngestJobFor looks when the caller expects the job to end, sooner
+// than the policy's first pause and not at once: a job of 100 ms is seen
+// done at the one look, not after the first pause of 1 s; a guess too
+// short costs a few looks more, at pauses that double from the guess, and
+// the job is still seen done well before the policy's first pause. Without
+// an expectation, the first look comes at once.
 func TestWaitIngestJobForLooksWhenExpected(t *testing.T) {
 	o := newOrg(t, bulkemu.Options{})
 	o.emu.SetFaults(bulkemu.Faults{RowsPerSecond: 1000})
@@ -529,11 +530,14 @@ func TestWaitIngestJobForLooksWhenExpected(t *testing.T) {
 		return looks, time.Since(start)
 	}
 	// 100 rows at 1,000 a second: about 100 ms.
-	if n, took := wait(400 * time.Millisecond); n != 2 || took >= initial {
-		t.Errorf("expected in 400 ms: %d looks over %v, want 2 within %v", n, took.Round(time.Millisecond), initial)
+	if n, took := wait(400 * time.Millisecond); n != 1 || took >= initial {
+		t.Errorf("expected in 400 ms: %d looks over %v, want 1 within %v", n, took.Round(time.Millisecond), initial)
 	}
-	// Looks at 0, 10, 20, 40, 80, 160 ms, 320 ms on a slow machine.
-	if n, took := wait(bulk.MinFirstPause); n < 3 || n > 7 || took >= initial/2 {
-		t.Errorf("expected too soon: %d looks over %v, want 3 to 7 within half the policy's first pause of %v", n, took.Round(time.Millisecond), initial)
+	// Looks at 10, 20, 40, 80, 160 ms, 320 ms on a slow machine.
+	if n, took := wait(bulk.MinFirstPause); n < 2 || n > 6 || took >= initial/2 {
+		t.Errorf("expected too soon: %d looks over %v, want 2 to 6 within half the policy's first pause of %v", n, took.Round(time.Millisecond), initial)
+	}
+	if n, took := wait(0); n != 2 || took < initial {
+		t.Errorf("no expectation: %d looks over %v, want 2 (at once, and after the policy's %v)", n, took.Round(time.Millisecond), initial)
 	}
 }

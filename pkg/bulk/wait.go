@@ -63,16 +63,17 @@ func (c *Client) WaitPolicy() WaitPolicy { return c.wait }
 const MinFirstPause = 10 * time.Millisecond
 
 // WaitIngestJobFor is WaitIngestJob for a job that the caller expects to
-// end about expect from now (from how long jobs like it took): when that
-// is sooner than the policy's first pause, the second look comes then (at
-// least MinFirstPause from the first). A job not done then is likely done
-// soon after: the next look comes half expect later (at least
-// MinFirstPause), and the pauses double from there until they reach the
-// policy's first pause; the policy's pauses follow. A job of a fast org is
-// then seen done when it is, with no more looks than WaitIngestJob's when
-// the guess is right, and within about twice its time, a few looks more,
-// when it is not (at most log2(first pause / MinFirstPause) + 1 more).
-// expect <= 0, or not below the first pause, is WaitIngestJob.
+// end about expect from now (from how long jobs like it took). A job just
+// closed is not done, so the first look comes at expect (at least
+// MinFirstPause), or at the policy's first pause when expect is not below
+// it, rather than at once: a request saved a job. A job not done at expect
+// is likely done soon after: the next look comes half expect later (at
+// least MinFirstPause), and the pauses double from there until they reach
+// the policy's first pause; the policy's pauses follow. A job of a fast org
+// is then seen done when it is, in one look when the guess is right, and
+// within about twice its time, a few looks more, when it is not (at most
+// log2(first pause / MinFirstPause) + 1 more). expect <= 0 is
+// WaitIngestJob, which looks at once.
 func (c *Client) WaitIngestJobFor(ctx context.Context, jobID string, expect time.Duration) (*JobInfo, error) {
 	info, err := c.waitJob(ctx, ingestJobs, jobID, expect)
 	if err != nil {
@@ -99,6 +100,21 @@ func (c *Client) waitJob(ctx context.Context, kind jobKind, id string, expect ti
 		pause = max(expect, MinFirstPause)
 	}
 	next := max(expect/2, MinFirstPause) // the pause after a look at expect, doubling
+	advance := func() {
+		if early {
+			if pause, next = next, 2*next; pause >= c.wait.Initial {
+				pause, early = c.wait.Initial, false
+			}
+			return
+		}
+		pause = min(time.Duration(float64(pause)*c.wait.Multiplier), c.wait.Max, max(time.Since(start)/4, c.wait.Initial))
+	}
+	if expect > 0 { // a job expected to take a while is not done at once: no look before the first pause
+		if err := sleep(ctx, pause); err != nil {
+			return nil, err
+		}
+		advance()
+	}
 	var last *JobInfo
 	for {
 		info, err := c.getJob(ctx, kind, id)
@@ -115,12 +131,6 @@ func (c *Client) waitJob(ctx context.Context, kind jobKind, id string, expect ti
 		if err := sleep(ctx, pause); err != nil {
 			return info, err
 		}
-		if early {
-			if pause, next = next, 2*next; pause >= c.wait.Initial {
-				pause, early = c.wait.Initial, false
-			}
-			continue
-		}
-		pause = min(time.Duration(float64(pause)*c.wait.Multiplier), c.wait.Max, max(time.Since(start)/4, c.wait.Initial))
+		advance()
 	}
 }
