@@ -326,30 +326,37 @@ func (t *table) checkUnique(ch *change, self int32) *rowError {
 	return nil
 }
 
-// uniqueValues returns the record's current values of its unique fields.
-func (t *table) uniqueValues(idx int32) map[*Field]string {
-	out := map[*Field]string{}
+// uniqueValue is a record's value of a unique field, if it has one.
+type uniqueValue struct {
+	value string
+	ok    bool
+}
+
+// uniqueValues returns the record's current values of its unique fields,
+// one a unique index, in the table's scratch slice: an update made a map of
+// them a row.
+func (t *table) uniqueValues(idx int32) []uniqueValue {
+	t.oldUnique = t.oldUnique[:0]
 	for _, u := range t.unique {
-		if v, ok := t.value(idx, u.field); ok {
-			out[u.field] = v
-		}
+		v, ok := t.value(idx, u.field)
+		t.oldUnique = append(t.oldUnique, uniqueValue{v, ok})
 	}
-	return out
+	return t.oldUnique
 }
 
 // reindex brings the unique indexes up to date after record idx changed;
 // old holds its unique values before the change, and ch is the change (nil
 // for a deletion), whose folded upsert key it reuses. Only live records are
 // indexed: a deleted record's external id is free for a new record.
-func (t *table) reindex(idx int32, old map[*Field]string, ch *change) {
+func (t *table) reindex(idx int32, old []uniqueValue, ch *change) {
 	fold := foldKey
 	if ch != nil {
 		fold = ch.fold
 	}
 	for i := range t.unique {
 		u := &t.unique[i]
-		if v, ok := old[u.field]; ok {
-			u.remove(foldKey(v), idx)
+		if old != nil && old[i].ok {
+			u.remove(fold(old[i].value), idx)
 		}
 		if t.row(idx).state != rowLive {
 			continue

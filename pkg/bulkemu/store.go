@@ -44,8 +44,10 @@ type table struct {
 	n      int           // number of records
 	arena  valueArena    // the values of the records
 	unique []uniqueIndex // of each unique or external-id field, in field order
-	// scratch holds a record's values while a change is made to them.
-	scratch []fieldValue
+	// scratch holds a record's values while a change is made to them, and
+	// oldUnique its unique values from before (see uniqueValues).
+	scratch   []fieldValue
+	oldUnique []uniqueValue
 }
 
 // rowPage is the number of records of a page of a table. A table keeps its

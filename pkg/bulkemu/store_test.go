@@ -3,6 +3,8 @@ package bulkemu
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
+	"strings"
 	"testing"
 )
 
@@ -102,5 +104,38 @@ func TestUniqueIndexAgainstAModel(t *testing.T) {
 	}
 	if len(u.slots) < 256 {
 		t.Fatalf("%d slots: the index never grew past its first sizes", len(u.slots))
+	}
+}
+
+// An update that changes a record's two unique values frees their old
+// values (in the indexes too, where a stale entry would only slow look-ups)
+// and takes the new ones.
+func TestUpdateMovesEachUniqueValue(t *testing.T) {
+	path := t.TempDir() + "/org.yaml"
+	if err := os.WriteFile(path, []byte("objects:\n  - name: Account\n    fields:\n      - {name: Code__c, type: string, unique: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := LoadSchemaFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOrg(t, Options{Schema: schema})
+	account := schema.Object("Account")
+	if _, info := o.load(`{"object":"Account","operation":"insert"}`, "External_Id__c,Name,Code__c\nE-1,A,C-1\n"); info["numberRecordsFailed"] != 0.0 {
+		t.Fatalf("insert: %v", info)
+	}
+	if _, info := o.load(`{"object":"Account","operation":"update"}`, "Id,External_Id__c,Code__c\n"+makeID(account.KeyPrefix, 1)+",E-2,C-2\n"); info["numberRecordsFailed"] != 0.0 {
+		t.Fatalf("update: %v", info)
+	}
+	table := o.emu.store.tables[account]
+	for _, f := range []string{"External_Id__c", "Code__c"} {
+		if n := table.uniqueIndexOf(account.Field(f)).n; n != 1 {
+			t.Fatalf("the %s index files %d values of one record", f, n)
+		}
+	}
+	id, _ := o.load(`{"object":"Account","operation":"insert"}`, "Name,External_Id__c,Code__c\nfreed,e-1,c-1\ntaken,E-3,c-2\nkept,e-2,C-9\n")
+	f := failedRows(t, o, id, "Name")
+	if _, ok := f["freed"]; ok || len(f) != 2 || !strings.Contains(f["taken"], "DUPLICATE_VALUE:duplicate value found: Code__c") || !strings.Contains(f["kept"], "DUPLICATE_VALUE:duplicate value found: External_Id__c") {
+		t.Fatalf("failed rows %v, want taken (Code__c) and kept (External_Id__c)", f)
 	}
 }
