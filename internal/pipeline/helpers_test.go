@@ -274,6 +274,9 @@ func (w *world) runExpectingEachOnce(t *testing.T, opts Options, timeout time.Du
 	run := w.start(opts)
 	rr.waitFor(t, events, timeout)
 	run.shutdown(t)
+	if n := len(run.p.journaled); n != 0 { // Run has returned: the main loop's state is ours to read
+		t.Errorf("%d partitions still hold what the journal said of them, every event consumed", n)
+	}
 	results, _ := rr.snapshot()
 	oneResultEach(t, results, events, "")
 	insertsOnce(t, w, prefix, inserts)

@@ -29,9 +29,10 @@ type plan struct {
 }
 
 // attachment gathers, as they are consumed again, the events of one slice
-// of a job that ran before a crash or a rebalance. When all are in, the
-// buffer goes to a job slot, where the job's results are read instead of
-// the rows being loaded again.
+// of a job that ran before a crash or a rebalance. When all are in, or the
+// partition's records went past those missing (compaction or retention
+// removed them), the buffer goes to a job slot, where the job's results
+// are read instead of the rows being loaded again.
 type attachment struct {
 	entry   *journal.Entry
 	missing int64 // offsets not yet consumed again
@@ -65,9 +66,20 @@ type journaledRange struct {
 // take reports whether the journal has a word on offset, and which:
 // passed over (a nil attachment) or attached to a. It lets go of offset,
 // and of the offsets before it, which are not consumed any more: an offset
-// below one taken is not held.
-func (j *journaled) take(offset int64) (a *attachment, ok bool) {
-	for j.next < len(j.ranges) && j.ranges[j.next].last < offset {
+// below one taken is not held. The attached offsets it lets go of without
+// their event (gone from the partition: compacted, or deleted by
+// retention) are told to gone, so many at a time, as they are never
+// consumed.
+func (j *journaled) take(offset int64, gone func(a *attachment, n int64)) (a *attachment, ok bool) {
+	for j.next < len(j.ranges) && j.ranges[j.next].first < offset {
+		r := &j.ranges[j.next]
+		if r.a != nil {
+			gone(r.a, min(r.last+1, offset)-r.first)
+		}
+		if r.last >= offset {
+			r.first = offset
+			break
+		}
 		j.next++
 	}
 	if j.next == len(j.ranges) || j.ranges[j.next].first > offset {
@@ -79,6 +91,9 @@ func (j *journaled) take(offset int64) (a *attachment, ok bool) {
 	}
 	return r.a, true
 }
+
+// done reports whether every range has been taken.
+func (j *journaled) done() bool { return j.next == len(j.ranges) }
 
 // onAssigned runs in the group's goroutine when partitions are assigned,
 // before any of their records is polled. It does no network I/O, so it
@@ -410,11 +425,19 @@ func (p *Pipeline) applyPlan(pl *plan) {
 // of a running job joins its attachment. It reports whether it took the
 // record.
 func (p *Pipeline) intercept(src event.Source, c *event.Change, err error) bool {
-	j := p.journaled[topicPartition{src.Topic, src.Partition}]
+	tp := topicPartition{src.Topic, src.Partition}
+	j := p.journaled[tp]
 	if j == nil {
 		return false
 	}
-	a, ok := j.take(src.Offset)
+	a, ok := j.take(src.Offset, func(a *attachment, n int64) {
+		if a.missing -= n; a.missing == 0 {
+			p.resumeAttachment(a)
+		}
+	})
+	if j.done() {
+		delete(p.journaled, tp) // every attachment of it is complete: nothing to hold
+	}
 	switch {
 	case !ok:
 		return false
@@ -430,11 +453,24 @@ func (p *Pipeline) intercept(src event.Source, c *event.Change, err error) bool 
 		p.failed = append(p.failed, decodeFailure(owned(src), decodeErrorCode(err), err.Error()))
 	}
 	if a.missing == 0 {
-		a.buffer.Seal(batch.ReasonResume)
-		p.resumeJobs[a.buffer] = a.entry
-		p.enqueue([]*batch.Buffer{a.buffer})
+		p.resumeAttachment(a)
 	}
 	return true
+}
+
+// resumeAttachment hands the buffer of an attachment that waits for no
+// more events to a job slot, to read the job's results for its events; a
+// buffer with none (every event of the slice is gone from the partition)
+// is closed: nobody waits for their results.
+func (p *Pipeline) resumeAttachment(a *attachment) {
+	if len(a.buffer.Events) == 0 {
+		a.buffer.Close()
+		a.buffer = nil
+		return
+	}
+	a.buffer.Seal(batch.ReasonResume)
+	p.resumeJobs[a.buffer] = a.entry
+	p.enqueue([]*batch.Buffer{a.buffer})
 }
 
 // forgetPartition drops what the journal said about a partition that is no

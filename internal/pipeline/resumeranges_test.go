@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"reflect"
@@ -19,8 +20,11 @@ import (
 // open entries of random ranks, and of passed over events, overlapping)
 // and then taken in offset order (with gaps, repeats, offsets of no word),
 // against a map of every offset: settle gives each offset the word of the
-// highest rank holding it, and take finds it once, as the map would. It
-// fails when settle lets a lower rank win or take skips a range.
+// highest rank holding it, and take finds it once, as the map would, and
+// tells each attached offset it passes without its event as gone, so that
+// an attachment's offsets taken and gone add up to all of them. It fails
+// when settle lets a lower rank win, take skips a range, or an offset gone
+// is not told (an attachment would wait for ever).
 func TestJournaledAgainstAMap(t *testing.T) {
 	for seed := range uint64(500) {
 		r := rand.New(rand.NewPCG(seed, 2))
@@ -55,8 +59,16 @@ func TestJournaledAgainstAMap(t *testing.T) {
 			}
 			j.ranges = append(j.ranges, journaledRange{w.first, w.last, a})
 		}
+		attached := map[*attachment]int64{} // offsets of each, taken or gone
+		for _, rank := range model {
+			if rank != passedOver {
+				attached[attachments[rank]]++
+			}
+		}
+		counted := map[*attachment]int64{}
+		gone := func(a *attachment, n int64) { counted[a] += n }
 		for o := int64(0); o < 240; o += step(r) {
-			a, ok := j.take(o)
+			a, ok := j.take(o, gone)
 			rank, want := model[o]
 			delete(model, o)
 			switch {
@@ -65,6 +77,15 @@ func TestJournaledAgainstAMap(t *testing.T) {
 			case ok && rank == passedOver && a != nil, ok && rank != passedOver && a != attachments[rank]:
 				t.Fatalf("seed %d: offset %d is of the wrong word", seed, o)
 			}
+			if ok && a != nil {
+				counted[a]++
+			}
+		}
+		if _, ok := j.take(1000, gone); ok || !j.done() { // past every range: the rest is gone
+			t.Fatalf("seed %d: an offset past every range is taken (%v), or ranges are left (done %v)", seed, ok, j.done())
+		}
+		if !maps.Equal(counted, attached) {
+			t.Fatalf("seed %d: offsets taken or gone by attachment %v, want %v", seed, counted, attached)
 		}
 	}
 }
