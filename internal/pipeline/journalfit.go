@@ -37,6 +37,13 @@ const placeholderJobID = "750000000000000AAA"
 // a batch, besides its records, that max.message.bytes counts.
 const batchHeaderBytes = 61
 
+// producerBatchOverhead is what franz-go counts of a batch besides its
+// records when it holds it to ProducerBatchMaxBytes (kgo's
+// recordBatchOverhead): the header and the array length before it, 4
+// bytes. (It counts a byte more while it does not know the produce
+// request's version; the judgement leans to sending.)
+const producerBatchOverhead = batchHeaderBytes + 4
+
 // openFit judges, before a job is created, whether the producer and the
 // journal topic take the open entries of its slices, each in a record
 // batch of its own: the producer judges the batch as it is
@@ -81,7 +88,7 @@ func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error
 		r := entries[tp].RecordAs(p.opts.Journal, p.opts.JournalForm)
 		wire := recordWire(r)
 		plain := int64(batchHeaderBytes + len(wire))
-		if producerMax >= 0 && plain > producerMax {
+		if producerMax >= 0 && int64(producerBatchOverhead+len(wire)) > producerMax {
 			return fmt.Errorf("write the job journal: the producer would refuse the open entry of %s/%d, of %d bytes (a record batch of %d), as too large: "+
 				"it takes batches of at most %d bytes; raise results.max_record_bytes (and the journal topic's max.message.bytes with it), or lower batch.max_records: %w",
 				tp.topic, tp.partition, recordSize(r), plain, producerMax, kerr.MessageTooLarge)
