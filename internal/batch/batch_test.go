@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -108,6 +109,31 @@ func TestMatchInAnyOrder(t *testing.T) {
 		}
 		if !ok || row != k {
 			t.Fatalf("line of K-%d matched row %d, %v", k, row, ok)
+		}
+	}
+}
+
+// Match keeps no string of the values it is given once it returns, by key
+// or by content: a result reader may lend them (bulk's BorrowStrings) and
+// write the next line over them.
+func TestMatchKeepsNoValue(t *testing.T) {
+	bt, _ := NewBatcher(policy())
+	mustAdd(t, bt, upsert(0, "K-0", "Name", "x"))
+	mustAdd(t, bt, &event.Change{Object: "Account", Operation: event.Insert, Fields: []event.Field{{Name: "Name", Value: event.Text("N")}},
+		Source: event.Source{Topic: "t", Offset: 1}})
+	for _, b := range bt.SealAll(ReasonShutdown) {
+		defer b.Close()
+		csvOf(t, b)
+		header, values := []string{"External_Id__c", "Name"}, []string{"k-0", "x"}
+		if b.Key.Operation == event.Insert {
+			header, values = []string{"Name"}, []string{"N"}
+		}
+		if _, ok := b.Match(header, values); !ok {
+			t.Fatalf("%s: no match", b.Key)
+		}
+		m := b.matcher
+		if m.probeField[0] != (event.Field{}) || m.probe.Fields != nil || slices.ContainsFunc(m.cells[:cap(m.cells)], func(c string) bool { return c != "" }) {
+			t.Errorf("%s: the matcher keeps values after Match: %+v %+v %q", b.Key, m.probeField[0], m.probe.Fields, m.cells[:cap(m.cells)])
 		}
 	}
 }

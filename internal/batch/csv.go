@@ -348,6 +348,9 @@ func contentHash[S string | []byte](cells []S) uint64 {
 // values that Salesforce echoed in the result file. A row of a plain insert
 // is matched once; a second line with the same values takes the next
 // identical row. ok is false when no row matches. Call it after WriteCSV.
+// It keeps no string of header or values once it returns (they may be a
+// reader's borrowed bytes, see bulk.ResultReader.BorrowStrings): the
+// header is copied, a key is appended to bytes of its own.
 func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 	if b.matcher == nil || len(header) != len(values) {
 		return 0, false
@@ -364,7 +367,9 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 		m.probeField[0] = event.Field{Name: keyField, Value: event.Text(values[m.key])}
 		probe.Fields = m.probeField[:]
 	}
-	if m.rk = probe.AppendRecordKey(m.rk[:0]); len(m.rk) > 0 && !b.policy.DisableCoalescing {
+	m.rk = probe.AppendRecordKey(m.rk[:0])
+	m.probeField[0], probe.Fields = event.Field{}, nil // values[m.key] is not kept
+	if len(m.rk) > 0 && !b.policy.DisableCoalescing {
 		if m.guess < len(b.Rows) && b.Rows[m.guess].RecordKey == string(m.rk) {
 			row, ok = m.guess, true
 		} else {
@@ -385,5 +390,7 @@ func (b *Buffer) Match(header, values []string) (row int, ok bool) {
 		}
 		m.cells = append(m.cells, v)
 	}
-	return m.takeContent(contentHash(m.cells))
+	h := contentHash(m.cells)
+	clear(m.cells) // the values are not kept
+	return m.takeContent(h)
 }

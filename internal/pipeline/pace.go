@@ -54,11 +54,12 @@ func (jp *jobPace) expect(object, operation string, rows int) time.Duration {
 }
 
 // firstExpect is what a job of a key no job of has ended is expected to
-// take: its looks come at 50, 75, 125, 225 and 425 ms, then as the wait
-// policy says, so the first jobs of a fast org are seen done when they
-// are rather than after the policy's first pause (500 ms by default, which
-// held them five times as long as they ran), at the cost of at most five
-// looks more once a key (fewer when the first pause is shorter).
+// take: its looks come at 50, 75, 125, 225, 425 and 825 ms, then as the
+// wait policy says (bulk.Client.WaitIngestJobFor), so the first jobs of a
+// fast org are seen done when they are rather than after the policy's
+// first pause (500 ms by default, which held them five times as long as
+// they ran), at the cost of at most four looks more than the policy's
+// (at once and at 500 ms), once a key.
 const firstExpect = 50 * time.Millisecond
 
 // observe learns from the wait for a job of rows rows that ended took

@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"io"
 	"sync"
+	"sync/atomic"
 
 	kgzip "github.com/klauspost/compress/gzip"
-	"sync/atomic"
 )
 
 // errTryOver is what a caller's reader looks like to a request try that has
