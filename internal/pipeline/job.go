@@ -642,7 +642,8 @@ func failAll(b *batch.Buffer, jobID string, attempt int, err error) (verdict, er
 }
 
 // errorCode returns Salesforce's code of an error: the errorCode of an API
-// error, the error name of a failed job.
+// error, the error name of a failed job; CodeJournalTooLarge for a job
+// whose open journal entry Kafka refuses, and CodeJobFailed for any other.
 func errorCode(err error) string {
 	var ae *bulk.APIError
 	if errors.As(err, &ae) {
@@ -651,6 +652,9 @@ func errorCode(err error) string {
 	var je *bulk.JobError
 	if errors.As(err, &je) && je.Code != "" {
 		return je.Code
+	}
+	if tooLarge(err) { // the job's open journal entry: see openFit
+		return CodeJournalTooLarge
 	}
 	return CodeJobFailed
 }

@@ -205,7 +205,7 @@ func TestJournalOpenEntryJudgedByKafkaWhenTheTopicCannotBeDescribed(t *testing.T
 // first attempt, with the journal topic's refusal of the job's open entry,
 // which names max.message.bytes.
 func failedOnARefusedEntry(rs []Result) bool {
-	return len(rs) == 1 && !rs[0].Success && rs[0].Attempts == 1 && rs[0].JobID != "" &&
+	return len(rs) == 1 && !rs[0].Success && rs[0].Attempts == 1 && rs[0].JobID != "" && rs[0].ErrorCode == CodeJournalTooLarge &&
 		strings.Contains(rs[0].Error, "refused the entry") && strings.Contains(rs[0].Error, "max.message.bytes")
 }
 
@@ -262,8 +262,9 @@ func (w *world) runExpectingNoJob(t *testing.T, opts Options, accounts int, says
 		if src.Offset%2 == 1 {
 			continue // a tombstone, skipped
 		}
-		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID != "" || slices.ContainsFunc(says, func(s string) bool { return !strings.Contains(rs[0].Error, s) }) {
-			t.Fatalf("%v: %+v, want one failure, in the first attempt and of no job, that says %q", src, rs, says)
+		if len(rs) != 1 || rs[0].Success || rs[0].Attempts != 1 || rs[0].JobID != "" || rs[0].ErrorCode != CodeJournalTooLarge ||
+			slices.ContainsFunc(says, func(s string) bool { return !strings.Contains(rs[0].Error, s) }) {
+			t.Fatalf("%v: %+v, want one %s failure, in the first attempt and of no job, that says %q", src, rs, CodeJournalTooLarge, says)
 		}
 	}
 	w.committedAtEnd(opts.Group, "crm.accounts")

@@ -107,6 +107,11 @@ const (
 	// no Salesforce code (a refused upload after every attempt, an answer
 	// that cannot be read); the message says what.
 	CodeJobFailed = "BULKSTREAM_JOB_FAILED"
+	// CodeJournalTooLarge: the job's open journal entry is larger than the
+	// journal topic (its max.message.bytes) or the producer
+	// (results.max_record_bytes) takes, so no job ran; the message names the
+	// settings that mend it. Replay once mended.
+	CodeJournalTooLarge = "BULKSTREAM_JOURNAL_TOO_LARGE"
 )
 
 // outcome is a Result waiting to be published, with what the dead-letter
@@ -423,7 +428,7 @@ func failureKind(code string) (stage, class, exception string) {
 	switch code {
 	case CodeDecode, CodeSchemaRegistry, CodeTruncated:
 		return StageConverter, "github.com/bulkstream/bulkstream/pkg/event.Decoder", "io.bulkstream.DecodeError"
-	case CodeTooLarge, CodeBuffer, CodeNoResult, CodeUnprocessed, CodeNotFound, CodeJobFailed:
+	case CodeTooLarge, CodeBuffer, CodeNoResult, CodeUnprocessed, CodeNotFound, CodeJobFailed, CodeJournalTooLarge:
 		return StageTaskPut, "github.com/bulkstream/bulkstream/internal/pipeline.Pipeline", "io.bulkstream.BulkstreamError"
 	}
 	return StageTaskPut, "github.com/bulkstream/bulkstream/pkg/bulk.Client", "io.bulkstream.SalesforceError"
