@@ -14,11 +14,13 @@ type rowLocks struct {
 	mu     sync.Mutex
 	held   map[lockKey]int64 // key → owner
 	owners atomic.Int64
-	seed   maphash.Seed // of lock keys; see lockKey
+	// kindSeed and valueSeed are the seeds of the two hashes of a lock key
+	// (see lockKey), random for each emulator.
+	kindSeed, valueSeed maphash.Seed
 }
 
 func newRowLocks() rowLocks {
-	return rowLocks{held: map[lockKey]int64{}, seed: maphash.MakeSeed()}
+	return rowLocks{held: map[lockKey]int64{}, kindSeed: maphash.MakeSeed(), valueSeed: maphash.MakeSeed()}
 }
 
 func (l *rowLocks) newOwner() int64 { return l.owners.Add(1) }
@@ -81,20 +83,28 @@ func (l *rowLocks) release(owner int64, keys []lockKey, missed map[lockKey]bool)
 }
 
 // lockKey names a record a row touches: the sum of two 64-bit hashes
-// (maphash, seeded for each emulator), one of its kind (its object and the
-// field that identifies it: Id, or a unique field) and one of its value in
-// that field (the id's 15-character form, or the folded value). Keyed by the
-// three strings, the lock map's hashing and comparing were a twentieth of
-// the emulator's CPU. Two records share a key only when their hashes
-// collide, about once in 2^64 pairs; the cost of a collision would be a lock
-// two chunks contend for needlessly, never a lock two chunks hold at once.
+// (maphash), one of its kind (its object and the field that identifies it:
+// Id, or a unique field) and one of its value in that field (the id's
+// 15-character form, or the folded value). Keyed by the three strings, the
+// lock map's hashing and comparing were a twentieth of the emulator's CPU.
+//
+// The two hashes have seeds of their own: of one seed, a kind's hash was
+// that of a value of the same text, and addition commutes, so (Account, Id,
+// "Contact\x00Id") and (Contact, Id, "Account\x00Id") had one key whatever
+// the seed. Of independent seeds, two records share a key only when their
+// hashes collide, about once in 2^64 pairs. A collision costs a client at
+// worst a spurious UNABLE_TO_LOCK_ROW: two chunks that touch the two
+// records wait on each other's lock for nothing, and a row of the one that
+// waits past the lock wait fails; two chunks never hold one lock at once.
+// The seeds are random for each emulator, not derived from Faults.Seed, so
+// a run with the same Faults.Seed does not reproduce a collision.
 type lockKey uint64
 
 // lockKind returns the hash of the kind of record of object that field
 // identifies; see lockKey.
 func (l *rowLocks) lockKind(object, field string) uint64 {
 	var h maphash.Hash
-	h.SetSeed(l.seed)
+	h.SetSeed(l.kindSeed)
 	h.WriteString(object)
 	h.WriteByte(0)
 	h.WriteString(field)
@@ -104,7 +114,7 @@ func (l *rowLocks) lockKind(object, field string) uint64 {
 // lockKeyOf returns the key of the record of the kind (from lockKind) whose
 // identifying field holds value.
 func (l *rowLocks) lockKeyOf(kind uint64, value string) lockKey {
-	return lockKey(kind + maphash.String(l.seed, value))
+	return lockKey(kind + maphash.String(l.valueSeed, value))
 }
 
 // lockColumn is a column whose values name a record a row touches (its own

@@ -9,7 +9,9 @@ import (
 
 // TestLockKeysNameOneRecord checks that a lock key tells records apart by
 // object, field and value, boundaries included, and that the same record
-// always has the same key.
+// always has the same key. The last two records swap the text of their
+// kinds and values: a key that added one hash of each, both of one seed,
+// gave them one key whatever the seed.
 func TestLockKeysNameOneRecord(t *testing.T) {
 	l := newRowLocks()
 	records := [][3]string{
@@ -22,6 +24,8 @@ func TestLockKeysNameOneRecord(t *testing.T) {
 		{"Account", "External_Id__c", ""},
 		{"Account", "External_Id__c\x00", ""},
 		{"AccountI", "d", "001000000000001"},
+		{"Account", "Id", "Contact\x00Id"},
+		{"Contact", "Id", "Account\x00Id"},
 	}
 	seen := map[lockKey]int{}
 	for i, r := range records {
