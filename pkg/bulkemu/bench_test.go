@@ -134,10 +134,13 @@ func accountRowsCSV(n int, prefix string) string {
 	return sb.String()
 }
 
-// TestMillionAccountsFitInAGigabyte loads 1,000,000 Accounts through the
-// HTTP API in ten jobs and checks that the emulator's live heap stays under
-// 1 GiB with every record, upload and result kept.
-func TestMillionAccountsFitInAGigabyte(t *testing.T) {
+// TestMillionAccountsFitIn320MiB loads 1,000,000 Accounts through the HTTP
+// API in ten jobs and checks that the emulator's heap in use after a
+// collection stays under 320 MiB with every record, upload and result kept:
+// about 1.5 times the 202 MiB measured, so that a regression of half as
+// much again fails it, while the measure (of the heap after a collection,
+// not of time) does not move with the machine's load.
+func TestMillionAccountsFitIn320MiB(t *testing.T) {
 	if testing.Short() || raceEnabled {
 		t.Skip("loads a million rows; measures memory, which the race detector inflates")
 	}
@@ -152,8 +155,9 @@ func TestMillionAccountsFitInAGigabyte(t *testing.T) {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	t.Logf("1,000,000 Accounts: heap in use %d MiB", m.HeapInuse>>20)
-	if m.HeapInuse > 1<<30 {
-		t.Fatalf("heap in use %d MiB, want under 1024", m.HeapInuse>>20)
+	const limit = 320 << 20
+	if m.HeapInuse > limit {
+		t.Fatalf("heap in use %d MiB, want under %d", m.HeapInuse>>20, limit>>20)
 	}
 	if n := o.emu.store.tables[o.emu.schema.Object("Account")].len(); n != 1_000_000 {
 		t.Fatalf("%d records", n)
