@@ -193,7 +193,9 @@ func appendFoldedCell(dst, data []byte, c cell) []byte {
 	return appendFolded(dst, data[c.start:c.end])
 }
 
-// lookup finds the live or deleted record whose unique field f holds value.
+// lookup finds the live record whose unique field f holds value: the
+// unique indexes hold only live records (see reindex), so a deleted or
+// hard-deleted record is not found, as its value is free for a new record.
 // The caller holds the store's lock.
 func (t *table) lookup(f *Field, value string) (int32, bool) {
 	return t.lookupFolded(f, foldKey(value))
