@@ -131,7 +131,13 @@ func (t *table) setValues(idx int32, vals []fieldValue) {
 }
 
 // compact copies the values of the records into a new arena, leaving the
-// old one to the strings that still point into it.
+// old one to the strings that still point into it. It clears the scratch
+// slice up to its capacity: the strings there, past its length too, point
+// into the old arena and would keep its pages alive until other records'
+// values overwrote them. (setValues has written the values it was given,
+// which may be the scratch slice, before it compacts.) oldUnique is left:
+// the change being made reads it after, and the next change overwrites all
+// of it.
 func (t *table) compact() {
 	var fresh valueArena
 	for i := range int32(t.n) {
@@ -139,6 +145,7 @@ func (t *table) compact() {
 		r.vals = fresh.putEncoding(t.arena.encoding(r.vals))
 	}
 	t.arena = fresh
+	clear(t.scratch[:cap(t.scratch)])
 }
 
 // foldKey is how unique and external-id values are compared: case-insensitively.

@@ -139,3 +139,53 @@ func TestUpdateMovesEachUniqueValue(t *testing.T) {
 		t.Fatalf("failed rows %v, want taken (Code__c) and kept (External_Id__c)", f)
 	}
 }
+
+// TestCompactionLeavesNoStringInScratch updates records through the
+// table's scratch slice until the table compacts its arena, and checks that
+// the scratch slice then holds no value up to its capacity: a string left
+// there would keep a page of the old arena alive until another record's
+// values overwrote it. The first update is of a record of four values, the
+// others of records of one, so that the scratch slice holds three of the
+// first record's values past its length.
+func TestCompactionLeavesNoStringInScratch(t *testing.T) {
+	st := newStore(DefaultSchema())
+	acc := st.schema.Object("Account")
+	tab := st.tables[acc]
+	name, city, industry, phone := acc.Field("Name"), acc.Field("BillingCity"), acc.Field("Industry"), acc.Field("Phone")
+	insert := func(set ...fieldChange) int32 {
+		out := st.insert(tab, &change{set: set}, 0)
+		if out.err != nil {
+			t.Fatal(out.err)
+		}
+		return out.rec
+	}
+	update := func(idx int32, v string) {
+		if out := st.update(tab, idx, &change{set: []fieldChange{{field: name, value: v}}}, 0); out.err != nil {
+			t.Fatal(out.err)
+		}
+	}
+	first := insert(fieldChange{field: name, value: "First"}, fieldChange{field: city, value: "Springfield"},
+		fieldChange{field: industry, value: "Energy"}, fieldChange{field: phone, value: "+1 555 0100"})
+	var others []int32
+	for i := range 2000 {
+		others = append(others, insert(fieldChange{field: name, value: fmt.Sprintf("Account %d %s", i, strings.Repeat("n", 200))}))
+	}
+	update(first, "First, renamed")
+	for _, idx := range others {
+		garbage := tab.arena.garbage
+		update(idx, fmt.Sprintf("A%d", idx))
+		if tab.arena.garbage >= garbage {
+			continue // not compacted
+		}
+		if len(tab.scratch) != 1 || cap(tab.scratch) < 4 {
+			t.Fatalf("scratch has length %d and capacity %d; the test wants 1 and at least 4", len(tab.scratch), cap(tab.scratch))
+		}
+		for k, v := range tab.scratch[:cap(tab.scratch)] {
+			if v != (fieldValue{}) {
+				t.Fatalf("after compaction, scratch[%d] (length %d, capacity %d) holds %v", k, len(tab.scratch), cap(tab.scratch), v)
+			}
+		}
+		return
+	}
+	t.Fatal("the table never compacted its arena; the test wants it to")
+}
