@@ -44,9 +44,10 @@
 // 10,000,000 at most (a set of more is written as pairs): one that claims
 // none or more, or is otherwise malformed, makes its entry unreadable, and
 // Read passes over it with a warning. So does a set of pairs of more than
-// 10,000,000 ranges (MaxRanges), which no journal topic takes unless its
-// max.message.bytes is raised to 60 MB: a resume holds every range it
-// reads.
+// 10,000,000 ranges (MaxRanges), which the pipeline never writes unless
+// the producer's batch limit (results.max_record_bytes) and the topic's
+// max.message.bytes are raised to about 60 MB: a resume holds every range
+// it reads.
 //
 // Rolling upgrades and rollbacks. Versions before the compact forms take
 // only pairs, and
@@ -175,8 +176,9 @@ const (
 	// Pairs writes every set as pairs, which versions before the compact
 	// form read too: for a rolling upgrade from such a version, and to
 	// keep a rollback to one safe (see the package doc). An entry of many
-	// events apart in their partition is then larger, up to 20 bytes an
-	// event, and may outgrow the journal topic's max.message.bytes.
+	// events apart in their partition is then larger, 2 × the offset's
+	// digits + 4 bytes an event (24 for ten-digit offsets), and may outgrow
+	// the producer's batch limit or the journal topic's max.message.bytes.
 	Pairs
 )
 

@@ -22,7 +22,8 @@ import (
 //   - a job seen done at the early look (before the wait's next look)
 //     lowers the guess by a fifth, to find how soon it can be;
 //   - a job seen done at a later look ended between that look and the one
-//     before, which came at least a third sooner: the guess becomes three
+//     before, which came a third sooner or more while the looks double (a
+//     fifth once the policy's pauses take over): the guess becomes three
 //     quarters of what it took.
 //
 // So the guess settles just above how long jobs take, and costs a look or
@@ -58,8 +59,9 @@ func (jp *jobPace) expect(object, operation string, rows int) time.Duration {
 // wait policy says (bulk.Client.WaitIngestJobFor), so the first jobs of a
 // fast org are seen done when they are rather than after the policy's
 // first pause (500 ms by default, which held them five times as long as
-// they ran), at the cost of at most four looks more than the policy's
-// (at once and at 500 ms), once a key.
+// they ran), at the cost of at most four looks more than the default
+// policy's (at once and at 500 ms; more with a longer first pause), once
+// a key.
 const firstExpect = 50 * time.Millisecond
 
 // observe learns from the wait for a job of rows rows that ended took
