@@ -141,6 +141,8 @@ func (e *Emulator) lockColumns(j *job, cols []csvColumn, keyCol int) []lockColum
 	var out []lockColumn
 	for k, c := range cols {
 		switch {
+		case c.parentField != nil && c.parentField.Name == "Id": // Account.Id: the parent's Id, case-sensitive
+			out = append(out, lockColumn{k, e.locks.lockKind(c.parent.Name, "Id"), formID15})
 		case c.parentField != nil:
 			out = append(out, lockColumn{k, e.locks.lockKind(c.parent.Name, c.parentField.Name), formFolded})
 		case c.field.Type == TypeReference:

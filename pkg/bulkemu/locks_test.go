@@ -75,8 +75,8 @@ func TestRowLocksExclusive(t *testing.T) {
 }
 
 // Rows that touch one Account lock it by the same key whichever way they
-// name it: by its Id in an update (18 characters) or a child's reference
-// (15), by its external id in an upsert (folded by scan) or a child's
+// name it: by its Id in an update (18 characters), a child's reference
+// (15) or a child's Account.Id (18, case kept), by its external id in an upsert (folded by scan) or a child's
 // relationship column (folded here); rows naming another Account do not.
 func TestRowsNamingOneRecordShareItsLock(t *testing.T) {
 	e := New(Options{})
@@ -99,12 +99,13 @@ func TestRowsNamingOneRecordShareItsLock(t *testing.T) {
 
 	byID := keys(update, "Id,Name", []string{id, "A"}, "")
 	byReference := keys(child, "LastName,AccountId", []string{"C", id[:15]}, "")
+	byIDRelationship := keys(child, "LastName,Account.Id", []string{"C", id}, "")
 	byKey := keys(upsert, "External_Id__c,Name", []string{"Ext-7", "A"}, "ext-7")
 	byRelationship := keys(child, "LastName,Account.External_Id__c", []string{"C", "EXT-7"}, "")
 	other := append(keys(child, "LastName,AccountId", []string{"C", makeID(account.KeyPrefix, 8)}, ""),
 		keys(child, "LastName,Account.External_Id__c", []string{"C", "Ext-8"}, "")...)
-	if len(byID) != 1 || !slices.Equal(byID, byReference) {
-		t.Fatalf("by Id %v, by reference %v", byID, byReference)
+	if len(byID) != 1 || !slices.Equal(byID, byReference) || !slices.Equal(byID, byIDRelationship) {
+		t.Fatalf("by Id %v, by reference %v, by the relationship's Id %v", byID, byReference, byIDRelationship)
 	}
 	if len(byKey) != 1 || !slices.Equal(byKey, byRelationship) {
 		t.Fatalf("by external id %v, by relationship %v", byKey, byRelationship)
