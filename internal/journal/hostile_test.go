@@ -93,22 +93,10 @@ func TestSetsOfTooManyOffsetsAreWrittenAsPairs(t *testing.T) {
 // only, and passes over, with a warning, one of them it cannot read: a
 // hostile entry of another partition costs nothing and says nothing.
 func TestReadPassesOverHostileEntriesWithAWarning(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4000000"}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	seeds := []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...), kgo.ProducerBatchMaxBytes(4_000_000), kgo.FetchMaxBytes(16 << 20)}
-	cl, err := kgo.NewClient(seeds...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx := context.Background()
 	const topic = "bulkstream.journal"
-	if err := Create(ctx, cl, topic, 1); err != nil {
-		t.Fatal(err)
-	}
+	seeds, cl := journalBroker(t, topic, []kfake.Opt{kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4000000"})},
+		kgo.ProducerBatchMaxBytes(4_000_000), kgo.FetchMaxBytes(16<<20))
 	good := Entry{JobID: "7508c0000000001AAA", Topic: "t", Partition: 0, State: Open, Offsets: [][2]int64{{0, 9}}}
 	var records []*kgo.Record
 	for _, h := range hostile {

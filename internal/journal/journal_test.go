@@ -42,22 +42,9 @@ func TestRangesAndEntries(t *testing.T) {
 // written, the latest last: a slice written again moves to the end, one
 // cleared by a tombstone is gone, slices of other partitions are left out.
 func TestReadGivesEntriesInTheOrderOfTheirLastWord(t *testing.T) {
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cluster.Close()
-	seeds := []kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}
-	cl, err := kgo.NewClient(seeds...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cl.Close()
 	ctx := context.Background()
 	const topic = "bulkstream.journal"
-	if err := Create(ctx, cl, topic, 1); err != nil {
-		t.Fatal(err)
-	}
+	seeds, cl := journalBroker(t, topic, nil)
 	entry := func(job string, partition int32, state string, offsets ...[2]int64) *Entry {
 		return &Entry{JobID: job, Topic: "t", Partition: partition, State: state, Offsets: offsets}
 	}
@@ -110,4 +97,27 @@ func TestEntriesWithoutPublishedOffsetsAreAsBefore(t *testing.T) {
 	if v := string(e.Record("j").Value); v != `{"jobId":"J","topic":"t","partition":0,"state":"open","offsets":[[0,9]],"published":[[0,4]]}` {
 		t.Errorf("an entry with published offsets is written %s", v)
 	}
+}
+
+// journalBroker starts a broker of one node (with opts) and creates the
+// journal topic on it; it returns the client options of the broker (with
+// clientOpts) for Read, and a client of them, closed with the broker when
+// t ends.
+func journalBroker(t *testing.T, topic string, opts []kfake.Opt, clientOpts ...kgo.Opt) ([]kgo.Opt, *kgo.Client) {
+	t.Helper()
+	cluster, err := kfake.NewCluster(append([]kfake.Opt{kfake.NumBrokers(1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cluster.Close)
+	seeds := append([]kgo.Opt{kgo.SeedBrokers(cluster.ListenAddrs()...)}, clientOpts...)
+	cl, err := kgo.NewClient(seeds...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(cl.Close)
+	if err := Create(context.Background(), cl, topic, 1); err != nil {
+		t.Fatal(err)
+	}
+	return seeds, cl
 }
