@@ -345,6 +345,18 @@ var envelopeCases = []decodeCase{
 		err:   `field "NAME" duplicates field "Name" (Salesforce field names ignore case)`,
 	},
 	{
+		// The Kelvin sign folds to k, so a name that is not ASCII may
+		// duplicate one of another length.
+		name:  "a name not ASCII duplicating an earlier ASCII one",
+		value: `{"object": "Account", "operation": "insert", "fields": {"Kelvin": "a", "\u212aelvin": "b"}}`,
+		err:   "field \"\u212aelvin\" duplicates field \"Kelvin\" (Salesforce field names ignore case)",
+	},
+	{
+		name:  "an ASCII name duplicating an earlier one not ASCII",
+		value: "{\"object\": \"Account\", \"operation\": \"insert\", \"fields\": {\"\u212aelvin\": \"a\", \"kelvin\": \"b\"}}",
+		err:   "field \"kelvin\" duplicates field \"\u212aelvin\" (Salesforce field names ignore case)",
+	},
+	{
 		name:  "the same field twice",
 		value: `{"object": "Account", "operation": "insert", "fields": {"Name": "a", "Name": "b"}}`,
 		err:   `field "Name" appears twice`,
