@@ -180,6 +180,9 @@ type Buffer struct {
 	columns  []string // header, in first-seen spelling
 	header   int64    // CSV bytes of the header, with its delimiters and line break
 	fieldCol []int    // add's scratch: the column of each field, -1 for a new one
+	// fieldFlags is add's scratch: the flags of each field's entry
+	// (fieldNull, fieldQuoted).
+	fieldFlags []byte
 	// lastNames are the field names of the last change added, whose
 	// columns fieldCol still holds: a change naming the same fields in the
 	// same order, as most of a stream's do, finds them without a lookup.
@@ -317,9 +320,21 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	if !same {
 		b.fieldCol, b.lastNames = b.fieldCol[:0], b.lastNames[:0]
 	}
+	b.fieldFlags = b.fieldFlags[:0]
 	for _, f := range c.Fields {
 		texts += len(f.Value.Text)
-		valueGrowth += int64(csvLen(f.Value.CSV()))
+		flags := byte(fieldNull)
+		if !f.Value.Null {
+			n, quoted := cellLen(f.Value.Text)
+			valueGrowth += int64(n)
+			flags = 0
+			if quoted {
+				flags = fieldQuoted
+			}
+		} else {
+			valueGrowth += int64(len(na))
+		}
+		b.fieldFlags = append(b.fieldFlags, flags)
 		if same {
 			continue
 		}
@@ -355,7 +370,7 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 			b.fieldCol[k] = col
 		}
 		b.enc.uvarint(uint64(col))
-		b.enc.bool(f.Value.Null)
+		b.enc.byte(b.fieldFlags[k])
 		b.enc.string(f.Value.Text)
 	}
 	fields := b.enc.size()
@@ -535,7 +550,7 @@ func (b *Buffer) Change(i int) (*event.Change, error) {
 	texts.Grow(int(size))
 	for k := uint64(0); k < n; k++ {
 		col := d.uvarint()
-		null := d.bool()
+		null := d.byte()&fieldNull != 0
 		p := d.bytes()
 		texts.Write(p)
 		all := texts.String()
@@ -621,13 +636,28 @@ func (b *Buffer) Close() error {
 	return b.store.close()
 }
 
+// The flags of a field in its entry in the store. add scans a value for
+// the bytes that make its cell need quotes once, to bound the upload's
+// size, and WriteCSV takes the answer from the flag instead of scanning
+// every cell again.
+const (
+	fieldNull   = 1 << 0 // the value is null: its cell is #N/A
+	fieldQuoted = 1 << 1 // the cell must be quoted (needsQuotes)
+)
+
 // csvLen is the length of v as a CSV cell: quoted, with quotes doubled,
 // when it holds a delimiter, a quote or a line break.
 func csvLen(v string) int {
+	n, _ := cellLen(v)
+	return n
+}
+
+// cellLen is csvLen, and whether the cell is quoted.
+func cellLen(v string) (n int, quoted bool) {
 	if !needsQuotes(v) {
-		return len(v)
+		return len(v), false
 	}
-	return len(v) + 2 + strings.Count(v, `"`)
+	return len(v) + 2 + strings.Count(v, `"`), true
 }
 
 // needsQuotes reports whether v holds a delimiter, a quote or a line break.

@@ -30,10 +30,12 @@ func (b *Buffer) WriteCSV(w io.Writer) error {
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
 	header := make([][]byte, len(b.columns))
+	quoted := make([]bool, len(b.columns))
 	for i, c := range b.columns {
-		header[i] = []byte(c)
+		header[i], quoted[i] = []byte(c), needsQuotes(c)
 	}
-	writeLine(bw, header)
+	line := appendLine(make([]byte, 0, 1<<10), header, quoted)
+	bw.Write(line)
 	b.matcher = newMatcher(b)
 	m := newMerger(b)
 	for _, ri := range order {
@@ -42,7 +44,8 @@ func (b *Buffer) WriteCSV(w io.Writer) error {
 			return err
 		}
 		b.matcher.addRow(ri, cells)
-		writeLine(bw, cells)
+		line = appendLine(line[:0], cells, m.quoted)
+		bw.Write(line)
 	}
 	return bw.Flush()
 }
@@ -140,19 +143,21 @@ func isParentColumn(name string) bool {
 // merger folds a row's events into its cells, reusing its buffers: the
 // cells returned are valid until the next merge. A cell is the CSV text of
 // its value (#N/A for a null), or empty when no event of the row has the
-// field. The cells of a row of one event are slices of its entry in the
-// store; a row of several events has its entries copied first, since a
-// read may reuse the memory of the one before.
+// field; quoted says which cells need quotes. The cells of a row of one
+// event are slices of its entry in the store; a row of several events has
+// its entries copied first, since a read may reuse the memory of the one
+// before.
 type merger struct {
 	b       *Buffer
 	cells   [][]byte
+	quoted  []bool
 	row     []byte // the entries of a row of several events
 	ends    []int  // where each entry ends in row
 	scratch []byte
 }
 
 func newMerger(b *Buffer) *merger {
-	return &merger{b: b, cells: make([][]byte, len(b.columns))}
+	return &merger{b: b, cells: make([][]byte, len(b.columns)), quoted: make([]bool, len(b.columns))}
 }
 
 // na is the cell of a null.
@@ -160,6 +165,7 @@ var na = []byte("#N/A")
 
 func (m *merger) merge(ri int) ([][]byte, error) {
 	clear(m.cells)
+	clear(m.quoted)
 	events := m.b.Rows[ri].Events
 	if len(events) == 1 {
 		ev := m.b.Events[events[0]]
@@ -196,13 +202,13 @@ func (m *merger) fold(ei int, data []byte) error {
 	d.uvarint() // the size of the texts
 	for k := uint64(0); k < n && d.err == nil; k++ {
 		col := d.uvarint()
-		null := d.bool()
+		flags := d.byte()
 		text := d.bytes()
 		if d.err == nil && col < uint64(len(m.cells)) {
-			if null {
+			if flags&fieldNull != 0 {
 				text = na
 			}
-			m.cells[col] = text
+			m.cells[col], m.quoted[col] = text, flags&fieldQuoted != 0
 		}
 	}
 	if d.err != nil {
@@ -211,30 +217,33 @@ func (m *merger) fold(ei int, data []byte) error {
 	return nil
 }
 
-// writeLine writes one CSV line of cells.
-func writeLine(w *bufio.Writer, cells [][]byte) {
+// appendLine appends one CSV line of cells to line, quoting those that
+// quoted says need it. A line is made whole and written at once: a call
+// to the bufio.Writer for each cell and delimiter cost more than the
+// copy.
+func appendLine(line []byte, cells [][]byte, quoted []bool) []byte {
 	for i, c := range cells {
 		if i > 0 {
-			w.WriteByte(',')
+			line = append(line, ',')
 		}
-		if !needsQuotes(c) {
-			w.Write(c)
+		if !quoted[i] {
+			line = append(line, c...)
 			continue
 		}
-		w.WriteByte('"')
+		line = append(line, '"')
 		for {
 			q := bytes.IndexByte(c, '"')
 			if q < 0 {
 				break
 			}
-			w.Write(c[:q+1])
-			w.WriteByte('"') // doubled
+			line = append(line, c[:q+1]...)
+			line = append(line, '"') // doubled
 			c = c[q+1:]
 		}
-		w.Write(c)
-		w.WriteByte('"')
+		line = append(line, c...)
+		line = append(line, '"')
 	}
-	w.WriteByte('\n')
+	return append(line, '\n')
 }
 
 // matcher finds the row a result line belongs to. Salesforce returns

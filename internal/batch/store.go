@@ -225,9 +225,10 @@ func (s *store) close() error {
 // encoder appends the binary form of changes and sources to a scratch
 // buffer: uvarint lengths followed by bytes, in a fixed order.
 // An event's entry in the store is its fields (their number, the size of
-// their texts, then column, null and text of each), its source record
-// (encoder.source), and the size of the fields' part as 4 bytes, little
-// endian, so that Source reaches the record without reading the fields.
+// their texts, then column, flags (fieldNull, fieldQuoted) and text of
+// each), its source record (encoder.source), and the size of the fields'
+// part as 4 bytes, little endian, so that Source reaches the record
+// without reading the fields.
 type encoder struct{ b []byte }
 
 func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
@@ -237,13 +238,7 @@ func (e *encoder) string(s string)  { e.uvarint(uint64(len(s))); e.b = append(e.
 func (e *encoder) reset() []byte    { b := e.b; e.b = e.b[:0]; return b }
 func (e *encoder) size() int        { return len(e.b) }
 func (e *encoder) uint32(v uint32)  { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
-func (e *encoder) bool(v bool)      { e.b = append(e.b, boolByte(v)) }
-func boolByte(v bool) byte {
-	if v {
-		return 1
-	}
-	return 0
-}
+func (e *encoder) byte(v byte)      { e.b = append(e.b, v) }
 
 // decoder reads what encoder wrote. The first error sticks; readers check
 // err once at the end. It moves along b by pos, never reslicing b: a write
@@ -258,6 +253,12 @@ type decoder struct {
 func (d *decoder) uvarint() uint64 {
 	if d.err != nil {
 		return 0
+	}
+	// Most numbers of an entry (columns, lengths of cells) are below 128:
+	// one byte, read without binary.Uvarint's loop.
+	if d.pos < len(d.b) && d.b[d.pos] < 0x80 {
+		d.pos++
+		return uint64(d.b[d.pos-1])
 	}
 	v, n := binary.Uvarint(d.b[d.pos:])
 	if n <= 0 {
@@ -295,12 +296,12 @@ func (d *decoder) bytes() []byte {
 	return p
 }
 
-func (d *decoder) bool() bool {
+func (d *decoder) byte() byte {
 	if d.err != nil || d.left() == 0 {
 		d.err = io.ErrUnexpectedEOF
-		return false
+		return 0
 	}
-	v := d.b[d.pos] == 1
+	v := d.b[d.pos]
 	d.pos++
 	return v
 }
