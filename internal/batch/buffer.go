@@ -196,7 +196,7 @@ type Buffer struct {
 	colExact   map[string]int // column name as events spell it → index (saves folding case per field)
 	records    recordIndex    // RecordKey → row
 	store      *store
-	enc        encoder
+	entry      []byte // add's scratch: the entry of a change (see appendSource)
 	// valueBytes bounds the CSV bytes of all rows without delimiters: the
 	// escaped values of every event plus a line break per row. Coalesced
 	// rows count every event's values, so the estimate errs on the large
@@ -361,22 +361,22 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 		return errFull
 	}
 
-	b.enc.uvarint(uint64(len(c.Fields)))
-	b.enc.uvarint(uint64(texts)) // for Change to make one string of them
+	part := binary.AppendUvarint(b.entry[:0], uint64(len(c.Fields)))
+	part = binary.AppendUvarint(part, uint64(texts)) // for Change to make one string of them
 	for k, f := range c.Fields {
 		col := b.fieldCol[k]
 		if col < 0 {
 			col = b.column(f.Name)
 			b.fieldCol[k] = col
 		}
-		b.enc.uvarint(uint64(col))
-		b.enc.byte(b.fieldFlags[k])
-		b.enc.string(f.Value.Text)
+		part = binary.AppendUvarint(part, uint64(col))
+		part = append(part, b.fieldFlags[k])
+		part = appendString(part, f.Value.Text)
 	}
-	fields := b.enc.size()
-	b.enc.source(&c.Source)
-	b.enc.uint32(uint32(fields))
-	part := b.enc.reset()
+	fields := len(part)
+	part = appendSource(part, &c.Source)
+	part = binary.LittleEndian.AppendUint32(part, uint32(fields))
+	b.entry = part
 	off, err := b.store.append(part)
 	if err != nil {
 		return err

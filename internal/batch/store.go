@@ -222,25 +222,24 @@ func (s *store) close() error {
 	return os.Remove(name)
 }
 
-// encoder appends the binary form of changes and sources to a scratch
-// buffer: uvarint lengths followed by bytes, in a fixed order.
 // An event's entry in the store is its fields (their number, the size of
 // their texts, then column, flags (fieldNull, fieldQuoted) and text of
-// each), its source record (encoder.source), and the size of the fields'
+// each), its source record (appendSource), and the size of the fields'
 // part as 4 bytes, little endian, so that Source reaches the record
-// without reading the fields.
-type encoder struct{ b []byte }
+// without reading the fields. Numbers are uvarints, and bytes and strings
+// are their length followed by them (appendBytes, appendString).
+//
+// The append functions work on a slice the caller keeps in a local
+// variable: methods of an encoder held in the buffer stored its slice
+// back into the heap a dozen times an event, each store a write barrier
+// while the collector marks.
+func appendBytes(e, p []byte) []byte { return append(binary.AppendUvarint(e, uint64(len(p))), p...) }
 
-func (e *encoder) uvarint(v uint64) { e.b = binary.AppendUvarint(e.b, v) }
-func (e *encoder) varint(v int64)   { e.b = binary.AppendVarint(e.b, v) }
-func (e *encoder) bytes(p []byte)   { e.uvarint(uint64(len(p))); e.b = append(e.b, p...) }
-func (e *encoder) string(s string)  { e.uvarint(uint64(len(s))); e.b = append(e.b, s...) }
-func (e *encoder) reset() []byte    { b := e.b; e.b = e.b[:0]; return b }
-func (e *encoder) size() int        { return len(e.b) }
-func (e *encoder) uint32(v uint32)  { e.b = binary.LittleEndian.AppendUint32(e.b, v) }
-func (e *encoder) byte(v byte)      { e.b = append(e.b, v) }
+func appendString(e []byte, s string) []byte {
+	return append(binary.AppendUvarint(e, uint64(len(s))), s...)
+}
 
-// decoder reads what encoder wrote. The first error sticks; readers check
+// decoder reads an entry. The first error sticks; readers check
 // err once at the end. It moves along b by pos, never reslicing b: a write
 // of a slice's pointer through a pointer is a write barrier while the
 // garbage collector marks, and these calls come a dozen an event.
@@ -306,20 +305,22 @@ func (d *decoder) byte() byte {
 	return v
 }
 
-// encodeSource writes a Kafka record's key, value, headers and timestamp;
-// topic, partition and offset are kept in memory with the event.
-func (e *encoder) source(src *event.Source) {
-	e.varint(src.Timestamp.UnixNano())
-	e.bytes(src.Key)
-	e.bytes(src.Value)
-	e.uvarint(uint64(len(src.Headers)))
+// appendSource appends a Kafka record's key, value, headers and
+// timestamp; topic, partition and offset are kept in memory with the
+// event.
+func appendSource(e []byte, src *event.Source) []byte {
+	e = binary.AppendVarint(e, src.Timestamp.UnixNano())
+	e = appendBytes(e, src.Key)
+	e = appendBytes(e, src.Value)
+	e = binary.AppendUvarint(e, uint64(len(src.Headers)))
 	for _, h := range src.Headers {
-		e.string(h.Key)
-		e.bytes(h.Value)
+		e = appendString(e, h.Key)
+		e = appendBytes(e, h.Value)
 	}
+	return e
 }
 
-// source reads what encoder.source wrote; the value only when value is
+// source reads what appendSource wrote; the value only when value is
 // true (it is skipped otherwise).
 func (d *decoder) source(src *event.Source, value bool) {
 	src.Timestamp = time.Unix(0, d.varint())
