@@ -361,7 +361,17 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 		return errFull
 	}
 
-	part := binary.AppendUvarint(b.entry[:0], uint64(len(c.Fields)))
+	// The entry is written into the store's last block when it has room,
+	// rather than into b.entry and copied there. Its bound counts every
+	// number at its longest: 2 before the fields, 2 and a flag byte a
+	// field, the source's, and the 4 bytes of the fields' size.
+	bound := 2*binary.MaxVarintLen64 + len(c.Fields)*(2*binary.MaxVarintLen64+1) + texts + sourceBound(&c.Source) + 4
+	part := b.store.tail(bound)
+	scratch := part == nil
+	if scratch {
+		part = b.entry[:0]
+	}
+	part = binary.AppendUvarint(part, uint64(len(c.Fields)))
 	part = binary.AppendUvarint(part, uint64(texts)) // for Change to make one string of them
 	for k, f := range c.Fields {
 		col := b.fieldCol[k]
@@ -376,8 +386,10 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	fields := len(part)
 	part = appendSource(part, &c.Source)
 	part = binary.LittleEndian.AppendUint32(part, uint32(fields))
-	b.entry = part
-	off, err := b.store.append(part)
+	if scratch {
+		b.entry = part[:0] // kept as grown
+	}
+	off, err := b.store.appendTail(part)
 	if err != nil {
 		return err
 	}

@@ -98,6 +98,40 @@ func (s *store) append(b []byte) (int64, error) {
 	return off, nil
 }
 
+// tail returns the free room of the last in-memory block, empty, for an
+// entry of at most n bytes to be written in place and appended by
+// appendTail without a copy; nil when the room is less than n or the
+// entry would not stay in memory.
+func (s *store) tail(n int) []byte {
+	if s.file != nil || s.size+int64(n) > s.threshold || len(s.blocks) == 0 {
+		return nil
+	}
+	blk := s.blocks[len(s.blocks)-1]
+	if cap(blk)-len(blk) < n {
+		return nil
+	}
+	return blk[len(blk):len(blk)]
+}
+
+// appendTail is append of b, which is the slice tail gave with the entry
+// appended to it: the last block takes it in place. A b written
+// elsewhere (appending to the slice moved it, or it did not come from
+// tail) is appended as append does.
+func (s *store) appendTail(b []byte) (int64, error) {
+	if len(b) == 0 || s.file != nil || s.size+int64(len(b)) > s.threshold || len(s.blocks) == 0 {
+		return s.append(b)
+	}
+	last := len(s.blocks) - 1
+	blk := s.blocks[last]
+	if cap(blk)-len(blk) < len(b) || &blk[:len(blk)+1][len(blk)] != &b[0] {
+		return s.append(b)
+	}
+	s.blocks[last] = blk[:len(blk)+len(b)]
+	off := s.size
+	s.size += int64(len(b))
+	return off, nil
+}
+
 // appendMem adds b to the blocks, across a block's end if need be.
 func (s *store) appendMem(b []byte) {
 	for len(b) > 0 {
@@ -303,6 +337,16 @@ func (d *decoder) byte() byte {
 	v := d.b[d.pos]
 	d.pos++
 	return v
+}
+
+// sourceBound is an upper bound of the bytes appendSource appends for
+// src.
+func sourceBound(src *event.Source) int {
+	n := 3*binary.MaxVarintLen64 + len(src.Key) + len(src.Value) + binary.MaxVarintLen64
+	for _, h := range src.Headers {
+		n += 2*binary.MaxVarintLen64 + len(h.Key) + len(h.Value)
+	}
+	return n
 }
 
 // appendSource appends a Kafka record's key, value, headers and

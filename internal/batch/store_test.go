@@ -10,7 +10,10 @@ import (
 
 // Every entry reads back as it was appended, whether it lies inside a
 // block, across blocks (larger than one, too) or in the spill file, read
-// in order, backwards or at random.
+// in order, backwards or at random; and whether it was appended by
+// append, written in place into the room tail gave, or given to
+// appendTail from elsewhere (a slice that tail did not give, or that
+// appending moved out of the block).
 func TestStoreReadsBackEveryEntry(t *testing.T) {
 	for _, threshold := range []int64{1 << 30, 3 * storeBlock, 0} {
 		t.Run(fmt.Sprintf("threshold=%d", threshold), func(t *testing.T) {
@@ -31,7 +34,23 @@ func TestStoreReadsBackEveryEntry(t *testing.T) {
 				for k := range e {
 					e[k] = byte(r.Uint32())
 				}
-				off, err := s.append(e)
+				var off int64
+				var err error
+				switch i % 4 {
+				case 0:
+					off, err = s.append(e)
+				case 1: // in place when there is room
+					if room := s.tail(n); room != nil {
+						off, err = s.appendTail(append(room, e...))
+					} else {
+						off, err = s.appendTail(e)
+					}
+				case 2: // moved out of the block when the room is short
+					room := s.tail(0)
+					off, err = s.appendTail(append(room, e...))
+				case 3: // not from tail, whether the block has room or not
+					off, err = s.appendTail(e)
+				}
 				if err != nil {
 					t.Fatal(err)
 				}
