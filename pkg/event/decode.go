@@ -543,10 +543,14 @@ func (r *reader) optionalString(s *string, known ...string) error {
 }
 
 // next skips white space and returns the byte at r.pos, or 0 at the end.
+// A byte above the space is never white space: one comparison answers
+// for the bytes of a compact value.
 func (r *reader) next() byte {
 	for ; r.pos < len(r.src); r.pos++ {
-		switch c := r.src[r.pos]; c {
-		case ' ', '\t', '\r', '\n':
+		switch c := r.src[r.pos]; {
+		case c > ' ':
+			return c
+		case c == ' ', c == '\t', c == '\r', c == '\n':
 		default:
 			return c
 		}
@@ -599,9 +603,9 @@ const foldMapAt = 32
 // Salesforce field names never are.
 func (r *reader) duplicate(name string, key uint32) (string, bool) {
 	if len(r.fields) < foldMapAt {
-		for i, f := range r.fields {
-			if k := r.folds[i]; (k == key || k == 0 || key == 0) && strings.EqualFold(f.Name, name) {
-				return f.Name, true
+		for i, k := range r.folds[:len(r.fields)] {
+			if (k == key || k == 0 || key == 0) && strings.EqualFold(r.fields[i].Name, name) {
+				return r.fields[i].Name, true
 			}
 		}
 		return "", false
@@ -757,8 +761,14 @@ func foldKey(name string) (uint32, error) {
 	if name == "" {
 		return 0, decodeErrorf("empty field name")
 	}
-	var bits byte // the bits of all the name's bytes
+	// Words of 8 plain ASCII bytes are stepped over whole; from the first
+	// word that holds a byte headerBreaking marks or one that is not ASCII,
+	// and for the last bytes, byte by byte.
 	i := 0
+	for len(name)-i >= 8 && headerBreakingOrHigh(le64(name[i:])) == 0 {
+		i += 8
+	}
+	var bits byte // the bits of the bytes read one by one
 	for i < len(name) && !headerBreaking[name[i]] {
 		bits |= name[i]
 		i++
@@ -779,6 +789,22 @@ func foldKey(name string) (uint32, error) {
 		what = "a line feed"
 	}
 	return 0, decodeErrorf("field name %q contains %s, which would break the CSV header", name, what)
+}
+
+// headerBreakingOrHigh returns 0 if none of the 8 bytes of w is one that
+// headerBreaking marks or one with its high bit set, else not 0: a byte
+// equal to b makes w^b 0, which borrows when 1 is taken away, and a borrow
+// happens only after such a byte (see stringBytes).
+func headerBreakingOrHigh(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (w | ((w ^ ','*ones) - ones) | ((w ^ '"'*ones) - ones) | ((w ^ '\r'*ones) - ones) | ((w ^ '\n'*ones) - ones)) & highs
+}
+
+// le64 returns the first 8 bytes of s as a little-endian word.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
 }
 
 // lowerASCII returns the ASCII letter c in lower case, and any other byte

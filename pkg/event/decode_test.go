@@ -629,6 +629,39 @@ func runDecodeCases(t *testing.T, newDecoder func(Defaults) Decoder, cases []dec
 
 // The JSON and envelope decoders decode into the Change they are given,
 // in its Fields' array.
+// Field names longer than the 8 bytes foldKey skips at a time, with each
+// byte a CSV header cannot carry and bytes that are not ASCII at every
+// place in and around a word: the name is refused for the first byte that
+// breaks the header, and its key is 0 if it is not ASCII, else that of the
+// name in lower case.
+func TestFieldNamesLongerThanAWord(t *testing.T) {
+	breaking := map[string]string{",": "a comma", `"`: "a double quote", "\r": "a carriage return", "\n": "a line feed"}
+	for _, special := range []string{",", `"`, "\r", "\n", "é", "\u212a", "\xff", "_"} {
+		for before := range 20 {
+			for after := range 12 {
+				name := strings.Repeat("a", before) + special + strings.Repeat("B", after)
+				key, err := foldKey(name)
+				if what, ok := breaking[special]; ok {
+					want := fmt.Sprintf("field name %q contains %s, which would break the CSV header", name, what)
+					if err == nil || err.Error() != "decode: "+want {
+						t.Errorf("foldKey(%q) = %v, want %s", name, err, want)
+					}
+					continue
+				}
+				lower, _ := foldKey(strings.ToLower(name))
+				switch {
+				case err != nil:
+					t.Errorf("foldKey(%q) = %v", name, err)
+				case !isASCII(name) && key != 0:
+					t.Errorf("foldKey(%q) = %#x, want 0 (not ASCII)", name, key)
+				case isASCII(name) && (key == 0 || key != lower):
+					t.Errorf("foldKey(%q) = %#x, want %#x, not 0", name, key, lower)
+				}
+			}
+		}
+	}
+}
+
 func TestDecodeReusingReuses(t *testing.T) {
 	d := NewEnvelopeDecoder(Defaults{}).(ReusingDecoder)
 	c := new(Change)
