@@ -131,15 +131,16 @@ func TestSettleSortsOutARetriedJobsRanges(t *testing.T) {
 	const job = "750xx0000000001AAA"
 	run := &jobRun{cl: p.owned.claim(b), started: time.Now(), lane: p.lane()}
 	var firstChunk []int64
-	outcomes := func(i int) (outcome, error) {
+	outcomes := func(i int, o *outcome) error {
 		src, err := b.Source(i, false)
 		if err != nil {
-			return outcome{}, err
+			return err
 		}
 		if i < settleChunk {
 			firstChunk = append(firstChunk, src.Offset)
 		}
-		return outcome{src: src, result: Result{Success: true, Object: "Account", Operation: "upsert", JobID: job, Attempts: 2, Source: sourceOf(&src)}}, nil
+		*o = outcome{src: src, result: Result{Success: true, Object: "Account", Operation: "upsert", JobID: job, Attempts: 2, Source: sourceOf(&src)}}
+		return nil
 	}
 	if _, err := p.settle(b, b, nil, outcomes, 2, run); err != nil {
 		t.Fatal(err)

@@ -81,6 +81,47 @@ func TestEncodeJSONIsEncodingJSON(t *testing.T) {
 	}
 }
 
+// A chunk's results written one after another (jsonMiddles, as the
+// publishing lanes write them) are each what encoding/json writes: a
+// result that differs from the one before in any one field of the shared
+// middle, or in none, or in everything, is written as its own.
+func TestJSONMiddlesIsEncodingJSON(t *testing.T) {
+	cases := encodeJSONCases()
+	changes := []func(r *Result, other *Result){
+		func(r, o *Result) {},
+		func(r, o *Result) { r.Object = o.Object + "x" },
+		func(r, o *Result) { r.Operation = o.Operation + "x" },
+		func(r, o *Result) { r.ErrorCode = o.ErrorCode + "x" },
+		func(r, o *Result) { r.Error = o.Error + "x" },
+		func(r, o *Result) { r.JobID = o.JobID + "x" },
+		func(r, o *Result) { r.Attempts = o.Attempts + 1 },
+		func(r, o *Result) { r.Source.Topic = o.Source.Topic + "x" },
+		func(r, o *Result) { r.Source.Offset, r.Success, r.ID = o.Source.Offset+1, !o.Success, nil },
+	}
+	var m jsonMiddles
+	var b []byte
+	prev := cases[1]
+	for i, c := range cases {
+		for j, change := range changes {
+			r := *prev // the shared middle of the one before, but for one field
+			change(&r, prev)
+			if j == len(changes)-1 && i%2 == 0 {
+				r = *c
+			}
+			want, err := json.Marshal(&r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			start := len(b)
+			b = m.append(b, &r)
+			if got := b[start:]; !bytes.Equal(got, want) {
+				t.Fatalf("case %d, change %d: the writer wrote\n%s\nencoding/json:\n%s", i, j, got, want)
+			}
+			prev = &r
+		}
+	}
+}
+
 func checkEncodeJSON(t *testing.T, r *Result) {
 	t.Helper()
 	want, err := json.Marshal(r)

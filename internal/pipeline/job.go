@@ -59,11 +59,13 @@ type submitter struct {
 	pace  jobPace
 }
 
-// verdict gives the outcome of event i of a job's buffer, built when
-// asked (from the job's results and the buffer), so that a job's outcomes
-// are never all in memory at once. It reads the buffer: call it before the
+// verdict writes the outcome of event i of a job's buffer into o, built
+// when asked (from the job's results and the buffer), so that a job's
+// outcomes are never all in memory at once and each is built where it is
+// published from (an outcome is some 340 bytes: copies of it were a
+// noticeable part of settling). It reads the buffer: call it before the
 // buffer is closed.
-type verdict func(i int) (outcome, error)
+type verdict func(i int, o *outcome) error
 
 // errStopped is returned when the context ended before the job's results
 // were read; the buffer's events then have no result and stay uncommitted.
@@ -367,7 +369,10 @@ func (s *submitter) persist(ctx context.Context, what, jobID string, f func() er
 // read.
 func (s *submitter) resume(ctx context.Context, b *batch.Buffer, jobID string, attempt int, cl claim) (verdict, error) {
 	if len(s.owned.lostEvents(cl, b)) > 0 { // a slice is one partition: the new owner re-attaches
-		return func(int) (outcome, error) { return outcome{}, nil }, nil
+		return func(_ int, o *outcome) error {
+			*o = outcome{}
+			return nil
+		}, nil
 	}
 	// The rows are not uploaded again, but results are matched to them as
 	// they would have been written.
@@ -431,7 +436,10 @@ func (s *submitter) journalOwned(ctx context.Context, jobID string, b *batch.Buf
 // partition moved while the job waited), so its outcomes are built at once.
 func (s *submitter) runOwned(ctx context.Context, b *batch.Buffer, lost []int, attempt int, cl claim) (verdict, error) {
 	outcomes := make([]outcome, len(b.Events))
-	all := func(i int) (outcome, error) { return outcomes[i], nil }
+	all := func(i int, o *outcome) error {
+		*o = outcomes[i]
+		return nil
+	}
 	if len(lost) == len(b.Events) {
 		return all, nil
 	}
@@ -451,7 +459,7 @@ func (s *submitter) runOwned(ctx context.Context, b *batch.Buffer, lost []int, a
 		return nil, err
 	}
 	for j, i := range keep { // Retry keeps the events' order
-		if outcomes[i], err = sub(j); err != nil {
+		if err := sub(j, &outcomes[i]); err != nil {
 			return nil, err
 		}
 	}
@@ -576,9 +584,10 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 			row.id = all[row.idAt:][:row.idLen]
 		}
 	}
-	return func(i int) (outcome, error) {
+	return func(i int, o *outcome) error {
 		row := &rows[b.Events[i].Row]
-		res := Result{Success: row.success, Created: row.created, Object: b.Key.Object, Operation: string(b.Key.Operation),
+		res := &o.result
+		*res = Result{Success: row.success, Created: row.created, Object: b.Key.Object, Operation: string(b.Key.Operation),
 			ErrorCode: row.code, Error: row.message, JobID: info.ID, Attempts: attempt}
 		switch {
 		case !row.read:
@@ -586,12 +595,12 @@ func (s *submitter) collect(ctx context.Context, b *batch.Buffer, info *bulk.Job
 		case row.id != "":
 			res.ID = &row.id // shared by the row's events, and read only
 		}
-		src, err := b.Source(i, !res.Success) // only a dead-letter copy needs the value
-		if err != nil {
-			return outcome{}, err
+		var err error
+		if o.src, err = b.Source(i, !res.Success); err != nil { // only a dead-letter copy needs the value
+			return err
 		}
-		res.Source = sourceOf(&src)
-		return outcome{result: res, src: src}, nil
+		res.Source = sourceOf(&o.src)
+		return nil
 	}, nil
 }
 
@@ -631,13 +640,14 @@ func failAll(b *batch.Buffer, jobID string, attempt int, err error) (verdict, er
 	if b.Key.Operation == event.HardDelete && strings.EqualFold(code, "FEATURENOTENABLED") {
 		message = `hardDelete needs the "Bulk API Hard Delete" permission (a system permission, given by a profile or permission set) for the connector's user, which does not have it: ` + message
 	}
-	return func(i int) (outcome, error) {
-		src, err := b.Source(i, true)
-		if err != nil {
-			return outcome{}, err
+	return func(i int, o *outcome) error {
+		var err error
+		if o.src, err = b.Source(i, true); err != nil {
+			return err
 		}
-		return outcome{src: src, result: Result{Object: b.Key.Object, Operation: string(b.Key.Operation),
-			ErrorCode: code, Error: message, JobID: jobID, Attempts: attempt, Source: sourceOf(&src)}}, nil
+		o.result = Result{Object: b.Key.Object, Operation: string(b.Key.Operation),
+			ErrorCode: code, Error: message, JobID: jobID, Attempts: attempt, Source: sourceOf(&o.src)}
+		return nil
 	}, nil
 }
 

@@ -57,17 +57,18 @@ func testLastChunkLeavesALostSlice(t *testing.T, exactlyOnce bool) {
 	b.Seal(batch.ReasonRecords)
 	run := &jobRun{cl: p.owned.claim(b), started: time.Now(), lane: p.lane()}
 	const job = "750xx0000000001AAA"
-	outcomes := func(i int) (outcome, error) {
+	outcomes := func(i int, o *outcome) error {
 		src, err := b.Source(i, false)
 		if err != nil {
-			return outcome{}, err
+			return err
 		}
 		if src.Partition == kept.partition && src.Offset == 0 { // after the lost partition's events
 			p.owned.revoke(map[string][]int32{lost.topic: {lost.partition}})
 			p.producers.drop(lost)
 			ours(lost) // back to this instance, a new generation
 		}
-		return outcome{src: src, result: Result{Success: true, Object: "Account", Operation: "insert", JobID: job, Attempts: 1, Source: sourceOf(&src)}}, nil
+		*o = outcome{src: src, result: Result{Success: true, Object: "Account", Operation: "insert", JobID: job, Attempts: 1, Source: sourceOf(&src)}}
+		return nil
 	}
 	if _, err := p.settle(b, b, nil, outcomes, 1, run); err != nil {
 		t.Fatal(err)

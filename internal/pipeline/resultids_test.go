@@ -89,8 +89,9 @@ func verdictHeap(tb testing.TB, s *submitter, b *batch.Buffer, info *bulk.JobInf
 		tb.Fatal(err)
 	}
 	runtime.ReadMemStats(&after)
+	var o outcome
 	for i := range b.Events {
-		o, err := outcomes(i)
+		err := outcomes(i, &o)
 		switch {
 		case err != nil:
 			tb.Fatalf("event %d: %v", i, err)
@@ -243,9 +244,9 @@ func TestCollectCopiesShortAndMissingIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var o outcome
 	for i := range b.Events {
-		o, err := outcomes(i)
-		if err != nil {
+		if err := outcomes(i, &o); err != nil {
 			t.Fatal(err)
 		}
 		ext := fmt.Sprintf("EXT-%09d", i)

@@ -148,6 +148,7 @@ type recordWriter struct {
 	replay bool
 	limit  int
 
+	json     jsonMiddles  // AppendJSON's work, shared by the chunk's values
 	res      Result       // the result being encoded
 	replayOf Source       // its ReplayOf, in a replay
 	headers  []Header     // its SourceHeaders
@@ -239,7 +240,7 @@ func (w *recordWriter) value(r *Result) ([]byte, error) {
 		w.values = w.arena.valueBuffer(min(max(w.left*valueGuess, valueRoom), valueSlab))
 	}
 	start := len(w.values)
-	w.values = AppendJSON(w.values, r)
+	w.values = w.json.append(w.values, r)
 	return w.values[start:len(w.values):len(w.values)], nil
 }
 
@@ -551,121 +552,6 @@ func deadLetterCopy(r *kgo.Record) bool {
 		}
 	}
 	return false
-}
-
-// EncodeJSON is the default encoding of result records: the JSON of Result,
-// byte for byte what encoding/json writes (<, >, &, U+2028 and U+2029
-// escaped, invalid UTF-8 as U+FFFD), in a new slice of its size. It never
-// fails. See AppendJSON.
-func EncodeJSON(r *Result) ([]byte, error) {
-	var scratch [512]byte // on the stack: the result is copied out at its size
-	return append([]byte(nil), AppendJSON(scratch[:0], r)...), nil
-}
-
-// plainJSON tells the ASCII bytes that a JSON string holds as they are in
-// encoding/json's output: not a control character, a quote, a backslash,
-// nor <, > or & (which it escapes for HTML).
-var plainJSON = func() (t [utf8.RuneSelf]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
-	}
-	return t
-}()
-
-// AppendJSON appends the JSON of r, as EncodeJSON writes it, to b and
-// returns the extended slice. It writes it by hand: reflection was most of
-// the cost of publishing a result.
-func AppendJSON(b []byte, r *Result) []byte {
-	const hex = "0123456789abcdef"
-	str := func(b []byte, s string) []byte {
-		b = append(b, '"')
-		start := 0
-		for i := 0; i < len(s); {
-			c := s[i]
-			if c >= utf8.RuneSelf {
-				ch, size := utf8.DecodeRuneInString(s[i:])
-				switch {
-				case ch == utf8.RuneError && size == 1:
-					b = append(append(b, s[start:i]...), `\ufffd`...)
-				case ch == '\u2028' || ch == '\u2029':
-					b = append(append(b, s[start:i]...), '\\', 'u', '2', '0', '2', hex[ch&0xF])
-				default:
-					i += size
-					continue
-				}
-				i += size
-				start = i
-				continue
-			}
-			if plainJSON[c] {
-				i++
-				continue
-			}
-			b = append(b, s[start:i]...)
-			switch c {
-			case '"', '\\':
-				b = append(b, '\\', c)
-			case '\b':
-				b = append(b, '\\', 'b')
-			case '\f':
-				b = append(b, '\\', 'f')
-			case '\n':
-				b = append(b, '\\', 'n')
-			case '\r':
-				b = append(b, '\\', 'r')
-			case '\t':
-				b = append(b, '\\', 't')
-			default:
-				b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
-			}
-			i++
-			start = i
-		}
-		return append(append(b, s[start:]...), '"')
-	}
-	source := func(b []byte, s *Source) []byte {
-		b = str(append(b, `{"topic":`...), s.Topic)
-		b = strconv.AppendInt(append(b, `,"partition":`...), int64(s.Partition), 10)
-		b = strconv.AppendInt(append(b, `,"offset":`...), s.Offset, 10)
-		return append(b, '}')
-	}
-	b = strconv.AppendBool(append(b, `{"success":`...), r.Success)
-	b = str(append(b, `,"status":`...), r.Status)
-	if r.SkipReason != "" {
-		b = str(append(b, `,"skipReason":`...), r.SkipReason)
-	}
-	b = strconv.AppendBool(append(b, `,"created":`...), r.Created)
-	b = append(b, `,"id":`...)
-	if r.ID == nil {
-		b = append(b, "null"...)
-	} else {
-		b = str(b, *r.ID)
-	}
-	b = str(append(b, `,"object":`...), r.Object)
-	b = str(append(b, `,"operation":`...), r.Operation)
-	b = str(append(b, `,"errorCode":`...), r.ErrorCode)
-	b = str(append(b, `,"error":`...), r.Error)
-	b = str(append(b, `,"jobId":`...), r.JobID)
-	b = strconv.AppendInt(append(b, `,"attempts":`...), int64(r.Attempts), 10)
-	b = source(append(b, `,"source":`...), &r.Source)
-	if r.ReplayOf != nil {
-		b = source(append(b, `,"replayOf":`...), r.ReplayOf)
-	}
-	if r.SourceTimestamp != 0 {
-		b = strconv.AppendInt(append(b, `,"sourceTimestamp":`...), r.SourceTimestamp, 10)
-	}
-	if len(r.SourceHeaders) > 0 {
-		b = append(b, `,"sourceHeaders":[`...)
-		for i, h := range r.SourceHeaders {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			b = str(append(b, `{"key":`...), h.Key)
-			b = append(str(append(b, `,"value":`...), h.Value), '}')
-		}
-		b = append(b, ']')
-	}
-	return append(b, '}')
 }
 
 // Topics are the topics results go to, and the names a dead-letter copy

@@ -338,8 +338,14 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 		if owned.lost(&p.owned, cl, topicPartition{b.Events[i].Topic(), b.Events[i].Partition}) {
 			continue
 		}
-		o, err := outcomes(i)
-		if err != nil {
+		// The outcome is built in its place in the chunk, and taken back
+		// out when the event is not settled yet.
+		if chunk == nil {
+			chunk = p.lanes.chunk(len(b.Events) - i)
+		}
+		chunk = append(chunk, outcome{})
+		o := &chunk[len(chunk)-1]
+		if err := outcomes(i, o); err != nil {
 			return settled{}, err
 		}
 		if job == "" {
@@ -375,18 +381,16 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 					out.lockRows++
 				}
 			}
+			chunk = unsettle(chunk)
 			continue
 		case attempt < p.opts.MaxAttempts && len(b.Rows[row].Events) > 1 && o.result.JobID != "":
 			if !unfolded[row] {
 				unfolded[row] = true
 				out.unfold = append(out.unfold, b.Rows[row].Events)
 			}
+			chunk = unsettle(chunk)
 			continue
 		}
-		if chunk == nil {
-			chunk = p.lanes.chunk(len(b.Events) - i)
-		}
-		chunk = append(chunk, o)
 		closing.note(o.result.Source) // sorted out at the flush
 		if len(chunk) == settleChunk {
 			flush(false)
@@ -394,6 +398,13 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 	}
 	flush(true)
 	return out, nil
+}
+
+// unsettle takes the last outcome back out of chunk, cleared so that the
+// chunk's spare room holds on to no record.
+func unsettle(chunk []outcome) []outcome {
+	chunk[len(chunk)-1] = outcome{}
+	return chunk[:len(chunk)-1]
 }
 
 // unclosed returns an empty range list for each partition of b's events
