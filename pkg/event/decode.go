@@ -463,13 +463,13 @@ func (r *reader) knownStr(known []string) (string, error) {
 // value. So a string that a change does not keep, such as an envelope key,
 // does not start the copy (see textAt).
 func (r *reader) known(from int, known []string) string {
-	raw := r.src[from : r.pos-1]
+	to := r.pos - 1
 	for _, k := range known {
-		if string(raw) == k {
+		if string(r.src[from:to]) == k {
 			return k
 		}
 	}
-	return r.textAt(from, r.pos-1)
+	return r.textAt(from, to)
 }
 
 // textAt returns r.src[from:to] as a string. The first call copies the

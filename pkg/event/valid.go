@@ -145,12 +145,10 @@ func validString(v []byte, i int) (end int, escaped bool) {
 				continue
 			}
 			i += bits.TrailingZeros64(m) / 8
-		}
-		c := v[i]
-		if !stringByte[c] {
+		} else if !stringByte[v[i]] {
 			continue
 		}
-		switch c {
+		switch c := v[i]; c {
 		case '"':
 			return i + 1, escaped
 		case '\\':
