@@ -163,3 +163,34 @@ func TestMillionAccountsFitIn320MiB(t *testing.T) {
 		t.Fatalf("%d records", n)
 	}
 }
+
+// BenchmarkScan measures scan alone, the check of a whole upload before
+// any of its rows is processed, on the uploads of BenchmarkUpsertJob (an
+// upsert of 30,000 rows, whose keys scan folds) and BenchmarkInsertJob (an
+// insert of 100,000). It reports ns/row.
+func BenchmarkScan(b *testing.B) {
+	e := New(Options{})
+	defer e.Close()
+	account := e.schema.Object("Account")
+	for _, c := range []struct {
+		name string
+		j    *job
+		csv  string
+		rows int
+	}{
+		{"upsert", &job{object: account, operation: "upsert", externalID: account.Field("External_Id__c")}, upsertRowsCSV(30_000, "S"), 30_000},
+		{"insert", &job{object: account, operation: "insert"}, accountRowsCSV(100_000, "S"), 100_000},
+	} {
+		upload := []byte(c.csv) // scan never writes it
+		b.Run(c.name, func(b *testing.B) {
+			b.SetBytes(int64(len(upload)))
+			for b.Loop() {
+				data := &ingestData{csv: upload}
+				if _, _, err := e.scan(c.j, data, ',', false); err != nil || len(data.rows) != c.rows {
+					b.Fatalf("%d rows, %v", len(data.rows), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*c.rows), "ns/row")
+		})
+	}
+}

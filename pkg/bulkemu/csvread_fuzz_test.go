@@ -3,6 +3,7 @@ package bulkemu
 import (
 	"bytes"
 	"io"
+	"slices"
 	"testing"
 )
 
@@ -10,7 +11,9 @@ import (
 // panic, every record's byte range must lie inside the data, a record
 // written back with every value quoted must read back to the same values,
 // and the cells of a record, copied between quotes as result files copy
-// them, must give the same bytes as its values quoted.
+// them, must give the same bytes as its values quoted. A reader that
+// reports at most two cells of a record (as scan reads rows) must find the
+// same records, the same errors, and the first two of their cells.
 func FuzzCSVReader(f *testing.F) {
 	for _, seed := range []string{
 		"Name,Phone\nAcme,555\n",
@@ -25,14 +28,19 @@ func FuzzCSVReader(f *testing.F) {
 		f.Add([]byte(seed), byte(','), false)
 		f.Add([]byte(seed), byte(';'), true)
 	}
+	// Records of three cells, delimited by delims[0], a comma.
+	f.Add([]byte("Name,Phone,City\nAcme,555,Springfield\n\"Beta\",1,x\n"), byte(0), false)
 	f.Fuzz(func(t *testing.T, data []byte, delimSeed byte, crlf bool) {
 		delims := []byte{',', ';', '|', '^', '`', '\t'}
 		delim := delims[int(delimSeed)%len(delims)]
 		r := newCSVReader(data, delim, crlf)
 		cr := newCSVReader(data, delim, crlf)
+		lr := newCSVReader(data, delim, crlf)
+		lr.upTo = 2
 		var (
 			fields []string
 			cells  []cell
+			first  []cell
 		)
 		for i := 0; i < len(data)+1; i++ {
 			var (
@@ -40,6 +48,12 @@ func FuzzCSVReader(f *testing.F) {
 				err        error
 			)
 			fields, start, end, err = r.next(fields)
+			var lStart, lEnd int
+			var lErr error
+			first, lStart, lEnd, lErr = lr.nextCells(first)
+			if lStart != start || lEnd != end || (lErr == nil) != (err == nil) || lErr == io.EOF != (err == io.EOF) {
+				t.Fatalf("reading two cells: [%d,%d) %v, reading all: [%d,%d) %v", lStart, lEnd, lErr, start, end, err)
+			}
 			if err == io.EOF || err != nil {
 				return
 			}
@@ -59,6 +73,9 @@ func FuzzCSVReader(f *testing.F) {
 			}
 			if !bytes.Equal(copied, quoted) {
 				t.Fatalf("cells copied as %q, values quoted as %q", copied, quoted)
+			}
+			if !slices.Equal(first, cells[:min(2, len(cells))]) {
+				t.Fatalf("first cells %v, want %v", first, cells[:min(2, len(cells))])
 			}
 			again, _, _, err := newCSVReader(quoted, delim, crlf).next(nil)
 			if err != nil {
