@@ -851,6 +851,26 @@ func BenchmarkDecodeEnvelopeOfRoute(b *testing.B) {
 	benchmarkDecode(b, NewEnvelopeDecoder(Defaults{Object: "Contact", Operation: Upsert, ExternalIDField: "External_Id__c"}), value)
 }
 
+// BenchmarkDecodeEnvelopeOfRouteReusing decodes the envelope of
+// BenchmarkDecodeEnvelopeOfRoute into one Change, as the pipeline's decode
+// workers do (see ReusingDecoder).
+func BenchmarkDecodeEnvelopeOfRouteReusing(b *testing.B) {
+	value := []byte(`{"object":"Contact","operation":"upsert","externalIdField":"External_Id__c","fields":` + benchFields + `}`)
+	d := NewEnvelopeDecoder(Defaults{Object: "Contact", Operation: Upsert, ExternalIDField: "External_Id__c"}).(ReusingDecoder)
+	src := Source{Topic: "contacts", Partition: 1, Offset: 1, Value: value}
+	var c Change
+	if got, err := d.DecodeReusing(src, &c); err != nil || got != &c || len(c.Fields) != 9 {
+		b.Fatalf("DecodeReusing = %+v, %v", got, err)
+	}
+	b.SetBytes(int64(len(value)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := d.DecodeReusing(src, &c); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDecodeJSON(b *testing.B) {
 	benchmarkDecode(b, NewJSONDecoder(Defaults{Object: "Contact", Operation: Upsert, ExternalIDField: "External_Id__c"}), []byte(benchFields))
 }
