@@ -92,11 +92,14 @@ func (t *table) uniqueIndexOf(f *Field) *uniqueIndex {
 // row is one record. Its Id is derived from its index, never stored, and
 // its values are in the table's arena. It holds no pointer, so that the
 // pages of a million records are never scanned by the garbage collector.
+// Its 32 bytes are a record's fixed cost: state fills the padding after
+// vals, where after modified it made a row 40 bytes, a fifth more memory
+// for every record to take from the system and fault in.
 type row struct {
 	vals     valuesRef // null fields are absent
-	created  int64     // Unix milliseconds
-	modified int64     // Unix milliseconds
 	state    rowState
+	created  int64 // Unix milliseconds
+	modified int64 // Unix milliseconds
 }
 
 type rowState uint8

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"unsafe"
 )
 
 // TestUniqueIndexTellsValuesOfOneHashApart checks the index's answer to two
@@ -188,4 +189,11 @@ func TestCompactionLeavesNoStringInScratch(t *testing.T) {
 		return
 	}
 	t.Fatal("the table never compacted its arena; the test wants it to")
+}
+
+// A record takes 32 bytes besides its values (see row).
+func TestRecordTakes32Bytes(t *testing.T) {
+	if size := unsafe.Sizeof(row{}); size != 32 {
+		t.Fatalf("row takes %d bytes", size)
+	}
 }
