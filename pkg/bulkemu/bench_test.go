@@ -194,3 +194,39 @@ func BenchmarkScan(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkParseRow measures parseRow, the check and conversion of a row's
+// values to their field types, on the rows of BenchmarkUpsertJob. It
+// reports ns/row.
+func BenchmarkParseRow(b *testing.B) {
+	e := New(Options{})
+	defer e.Close()
+	account := e.schema.Object("Account")
+	j := &job{object: account, operation: "upsert", externalID: account.Field("External_Id__c")}
+	r := newCSVReader([]byte(upsertRowsCSV(30_000, "P")), ',', false)
+	header, _, _, err := r.next(nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	cols, err := resolveHeader(e.schema, account, j.operation, header)
+	if err != nil {
+		b.Fatal(err)
+	}
+	var rows [][]string
+	for {
+		values, _, _, err := r.next(nil)
+		if err == io.EOF {
+			break
+		}
+		rows = append(rows, values)
+	}
+	var ch change
+	for b.Loop() {
+		for _, values := range rows {
+			if rerr := e.store.parseRow(j, cols, values, &ch); rerr != nil {
+				b.Fatal(rerr)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
+}

@@ -67,6 +67,9 @@ func canonical(f *Field, col int, v string) (string, *rowError) {
 			return "false", nil
 		}
 	case TypeInt:
+		if plainInt(v) {
+			return v, nil
+		}
 		if n, err := strconv.ParseInt(v, 10, 32); err == nil {
 			var buf [16]byte
 			return sameOr(v, strconv.AppendInt(buf[:0], n, 10)), nil
@@ -104,6 +107,24 @@ func sameOr(v string, b []byte) string {
 		return v
 	}
 	return string(b)
+}
+
+// plainInt reports whether v is an int that is its own canonical form: an
+// optional minus, then 1 to 9 digits without leading zeros, which fit in
+// 32 bits whatever they are, and not -0. Most values are such; parsing and
+// formatting them was a third of parseRow's CPU for a row of the upsert
+// benchmark.
+func plainInt(v string) bool {
+	digits := strings.TrimPrefix(v, "-")
+	if len(digits) == 0 || len(digits) > 9 || digits[0] == '0' && (len(digits) > 1 || len(digits) < len(v)) {
+		return false
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // plainDecimal reports whether v is a number that is its own canonical form
@@ -165,7 +186,13 @@ func parseDateTime(v string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
+// checkLength fails a value longer than the field's Length characters. A
+// value of no more bytes than that has no more characters, and is passed
+// without counting them.
 func checkLength(f *Field, v string) *rowError {
+	if len(v) <= f.Length {
+		return nil
+	}
 	if n := utf8.RuneCountInString(v); n > f.Length {
 		return fieldError("STRING_TOO_LONG", f, "%s: data value too large: %s (max length=%d)", f.Label, v, f.Length)
 	}

@@ -3,6 +3,7 @@ package bulkemu
 import (
 	"math/rand/v2"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -51,5 +52,58 @@ func TestPlainDecimalIsItsOwnCanonicalForm(t *testing.T) {
 	}
 	if taken < 10_000 {
 		t.Fatalf("only %d random values taken; the test wants more", taken)
+	}
+}
+
+// TestPlainIntIsItsOwnCanonicalForm checks plainInt against what it
+// spares: parsing as a 32-bit int and formatting. A value it takes must
+// parse and format back to itself; a value it refuses either does not
+// parse or formats otherwise, but for ints of 10 digits (which it refuses
+// without knowing whether they fit), and every such is tried.
+func TestPlainIntIsItsOwnCanonicalForm(t *testing.T) {
+	canonical := func(v string) bool {
+		n, err := strconv.ParseInt(v, 10, 32)
+		return err == nil && strconv.FormatInt(n, 10) == v
+	}
+	for _, v := range []string{"0", "7", "-7", "10", "-123456789", "999999999"} {
+		if !plainInt(v) || !canonical(v) {
+			t.Errorf("%q: plainInt %v, canonical %v; want both", v, plainInt(v), canonical(v))
+		}
+	}
+	for _, v := range []string{"", "-", "-0", "00", "007", "-01", "+5", "1.0", "1e3", " 1", "1 ", "--1", "1-", "0x1", "1_0", "2147483648", "1234567890"} {
+		if plainInt(v) {
+			t.Errorf("plainInt(%q) = true, want false", v)
+		}
+	}
+	rng := rand.New(rand.NewPCG(3, 4))
+	const alphabet = "0123456789-+"
+	taken := 0
+	for range 200_000 {
+		b := make([]byte, 1+rng.IntN(11))
+		for i := range b {
+			b[i] = alphabet[rng.IntN(len(alphabet))]
+		}
+		v := string(b)
+		if plainInt(v) {
+			taken++
+		}
+		tenDigits := len(strings.TrimPrefix(v, "-")) == 10
+		if plainInt(v) != canonical(v) && !tenDigits {
+			t.Fatalf("%q: plainInt %v, canonical %v", v, plainInt(v), canonical(v))
+		}
+	}
+	if taken < 10_000 {
+		t.Fatalf("only %d random values taken; the test wants more", taken)
+	}
+}
+
+// checkLength counts characters, not bytes, whether or not it needs to
+// count them.
+func TestCheckLengthCountsCharacters(t *testing.T) {
+	f := &Field{Name: "Code__c", Label: "Code", Type: TypeString, Length: 3}
+	for v, ok := range map[string]bool{"": true, "abc": true, "ééé": true, "日本語": true, "abcd": false, "éééé": false, "ab日本": false} {
+		if err := checkLength(f, v); (err == nil) != ok {
+			t.Errorf("checkLength(%q) = %v, want ok %v", v, err, ok)
+		}
 	}
 }
