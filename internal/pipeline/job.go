@@ -45,8 +45,8 @@ type submitter struct {
 	// gives the attempt up (the job is aborted).
 	journal func(ctx context.Context, jobID string, b *batch.Buffer, attempt int) error
 	// journalFits judges, before a job is created, whether the journal
-	// would take its open entries (see openFit); an error, which wraps
-	// kerr.MessageTooLarge, fails the job's events without creating it.
+	// would take its open entries (see openFit); an error, a
+	// *journalTooLargeError, fails the job's events without creating it.
 	journalFits func(ctx context.Context, b *batch.Buffer, attempt int) error
 	pacer       *pacer.Pacer // counts records; nil when not pacing
 	// stalls counts the calls that cannot get through to Salesforce now;
@@ -117,7 +117,7 @@ func (s *submitter) run(ctx context.Context, b *batch.Buffer, attempt int, cl cl
 		case isJobFailure:
 			s.metrics.RowRetries.WithLabelValues(je.Code).Add(float64(len(b.Rows)))
 			attempt++
-		case tooLarge(err):
+		case isJournalTooLarge(err):
 			// The journal topic refused the job's open entry, or would
 			// have (see openFit): a new job's entry would be as large.
 			s.metrics.JobAttempts.WithLabelValues("failed").Inc()
@@ -466,6 +466,13 @@ func (s *submitter) runOwned(ctx context.Context, b *batch.Buffer, lost []int, a
 	return all, nil
 }
 
+// isJournalTooLarge says whether err is a job's open journal entry refused
+// as too large (see journalTooLargeError).
+func isJournalTooLarge(err error) bool {
+	_, ok := errors.AsType[*journalTooLargeError](err)
+	return ok
+}
+
 // isNotFound says whether err is Salesforce's answer about a job it does
 // not know (deleted, or of another org).
 func isNotFound(err error) bool {
@@ -663,7 +670,7 @@ func errorCode(err error) string {
 	if errors.As(err, &je) && je.Code != "" {
 		return je.Code
 	}
-	if tooLarge(err) { // the job's open journal entry: see openFit
+	if isJournalTooLarge(err) {
 		return CodeJournalTooLarge
 	}
 	return CodeJobFailed

@@ -67,8 +67,8 @@ type openFit struct {
 }
 
 // check returns nil when the open entries of a job running b as attempt
-// number attempt are taken, or may be; otherwise an error, wrapping
-// kerr.MessageTooLarge, that names the first entry refused, its size, the
+// number attempt are taken, or may be; otherwise a *journalTooLargeError,
+// wrapping kerr.MessageTooLarge, that names the first entry refused, its size, the
 // limit and the settings that mend it.
 func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error {
 	p := f.p
@@ -89,7 +89,7 @@ func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error
 		wire := recordWire(r)
 		plain := int64(batchHeaderBytes + len(wire))
 		if producerMax >= 0 && int64(producerBatchOverhead+len(wire)) > producerMax {
-			return fmt.Errorf("write the job journal: the producer would refuse the open entry of %s/%d, of %d bytes (a record batch of %d), as too large: "+
+			return journalTooLarge("write the job journal: the producer would refuse the open entry of %s/%d, of %d bytes (a record batch of %d), as too large: "+
 				"it takes batches of at most %d bytes; raise results.max_record_bytes (and the journal topic's max.message.bytes with it), or lower batch.max_records: %w",
 				tp.topic, tp.partition, recordSize(r), plain, producerMax, kerr.MessageTooLarge)
 		}
@@ -110,12 +110,27 @@ func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error
 			limit, described = f.describe(ctx), true // raised since?
 		}
 		if limit > 0 && packed > limit {
-			return fmt.Errorf("write the job journal: the journal topic %s would refuse the open entry of %s/%d, of %d bytes (a record batch of %d, compressed), as too large: "+
+			return journalTooLarge("write the job journal: the journal topic %s would refuse the open entry of %s/%d, of %d bytes (a record batch of %d, compressed), as too large: "+
 				"it takes batches of at most %d bytes; raise the topic's max.message.bytes, or lower batch.max_records: %w",
 				p.opts.Journal, tp.topic, tp.partition, recordSize(r), packed, limit, kerr.MessageTooLarge)
 		}
 	}
 	return nil
+}
+
+// journalTooLargeError is a job's open journal entry that the journal topic
+// or the producer refuses, or would refuse, as too large (see openFit and
+// journalOpen). The job's events fail with CodeJournalTooLarge at once,
+// since a new job's entry would be as large; it is told by its type, not by
+// the Kafka error it wraps, which a refused result record carries too.
+type journalTooLargeError struct{ err error }
+
+func (e *journalTooLargeError) Error() string { return e.err.Error() }
+func (e *journalTooLargeError) Unwrap() error { return e.err }
+
+// journalTooLarge formats a *journalTooLargeError as fmt.Errorf does.
+func journalTooLarge(format string, a ...any) error {
+	return &journalTooLargeError{fmt.Errorf(format, a...)}
 }
 
 // describe returns the journal topic's max.message.bytes, and keeps it for

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
@@ -291,4 +292,23 @@ func ingestJobs(t *testing.T, sf *bulk.Client) []string {
 		ids = append(ids, job.ID)
 	}
 	return ids
+}
+
+// Only a refused open journal entry carries CodeJournalTooLarge: another
+// error that wraps Kafka's MESSAGE_TOO_LARGE (a result record or a batch
+// refused, say) is not the journal's, and is a plain failed job.
+func TestOnlyTheJournalsRefusalIsJournalTooLarge(t *testing.T) {
+	for _, c := range []struct {
+		err  error
+		want string
+	}{
+		{journalTooLarge("write the job journal: %w", kerr.MessageTooLarge), CodeJournalTooLarge},
+		{fmt.Errorf("attempt: %w", journalTooLarge("write the job journal: %w", kerr.MessageTooLarge)), CodeJournalTooLarge},
+		{fmt.Errorf("produce results: %w", kerr.MessageTooLarge), CodeJobFailed},
+		{kerr.RecordListTooLarge, CodeJobFailed},
+	} {
+		if got := errorCode(c.err); got != c.want {
+			t.Errorf("errorCode(%v) = %s, want %s", c.err, got, c.want)
+		}
+	}
 }

@@ -506,7 +506,7 @@ func (p *Pipeline) journalOpen(ctx context.Context, jobID string, b *batch.Buffe
 	for _, r := range p.client.ProduceSync(ctx, records...) {
 		switch {
 		case tooLarge(r.Err):
-			return fmt.Errorf("write the job journal: the journal topic %s refused the entry %s, of %d bytes, as too large; "+
+			return journalTooLarge("write the job journal: the journal topic %s refused the entry %s, of %d bytes, as too large; "+
 				"raise the topic's max.message.bytes, or lower batch.max_records: %w", r.Record.Topic, r.Record.Key, recordSize(r.Record), r.Err)
 		case r.Err != nil:
 			return fmt.Errorf("write the job journal: %w", r.Err)
