@@ -151,10 +151,12 @@ type reader struct {
 	at      loc
 	keyFrom int // offset of the key being read, or -1
 	// folds[i] is foldKey of fields[i]'s name, for the first foldMapAt
-	// fields; fold maps the names folded to lower case from foldMapAt
+	// fields, and keyBits has a bit of each of their keys set (all for a key
+	// of 0); fold maps the names folded to lower case from foldMapAt
 	// fields on. See duplicate.
-	folds [foldMapAt]uint32
-	fold  map[string]string
+	folds   [foldMapAt]uint32
+	keyBits uint64
+	fold    map[string]string
 
 	// What the record gave; the route's defaults until the record overrides.
 	object, operation, externalID string
@@ -598,11 +600,21 @@ const foldMapAt = 32
 // case; key is name's foldKey. Below foldMapAt fields it compares as
 // Change.Get does, but only with the names whose key allows a match (two
 // ASCII names of different keys differ), which spares strings.EqualFold's
-// calls, a tenth of a decode; above it, it folds as the batch folds CSV
-// columns (strings.ToLower). The two differ only for non-ASCII names, which
-// Salesforce field names never are.
+// calls, a tenth of a decode; and a name whose key's bit is not in r.keyBits
+// has no such name before it, which spares the loop too. Above it, it
+// folds as the batch folds CSV columns (strings.ToLower). The two differ
+// only for non-ASCII names, which Salesforce field names never are.
 func (r *reader) duplicate(name string, key uint32) (string, bool) {
 	if len(r.fields) < foldMapAt {
+		bit := ^uint64(0) // a name that is not ASCII may equal any
+		if key != 0 {
+			bit = 1 << (key * 0x9e3779b1 >> 26) // a bit chosen by the key's top 6 bits once mixed
+		}
+		seen := r.keyBits
+		r.keyBits |= bit
+		if seen&bit == 0 {
+			return "", false
+		}
 		for i, k := range r.folds[:len(r.fields)] {
 			if (k == key || k == 0 || key == 0) && strings.EqualFold(r.fields[i].Name, name) {
 				return r.fields[i].Name, true
