@@ -773,12 +773,17 @@ func foldKey(name string) (uint32, error) {
 	if name == "" {
 		return 0, decodeErrorf("empty field name")
 	}
-	// Words of 8 plain ASCII bytes are stepped over whole; from the first
-	// word that holds a byte headerBreaking marks or one that is not ASCII,
-	// and for the last bytes, byte by byte.
+	// Words of 8 plain ASCII bytes are stepped over whole, and the last 8
+	// bytes of a name of 8 or more are one word too, which may overlap the
+	// word before. From the first word that holds a byte headerBreaking
+	// marks or one that is not ASCII, and in a name shorter than a word,
+	// the bytes are read one by one.
 	i := 0
 	for len(name)-i >= 8 && headerBreakingOrHigh(le64(name[i:])) == 0 {
 		i += 8
+	}
+	if i == len(name) || len(name) >= 8 && i > len(name)-8 && headerBreakingOrHigh(le64(name[len(name)-8:])) == 0 {
+		return asciiKey(name), nil
 	}
 	var bits byte // the bits of the bytes read one by one
 	for i < len(name) && !headerBreaking[name[i]] {
@@ -789,7 +794,7 @@ func foldKey(name string) (uint32, error) {
 		if bits >= utf8.RuneSelf {
 			return 0, nil
 		}
-		return 1<<31 | uint32(len(name))<<16 | uint32(lowerASCII(name[0]))<<8 | uint32(lowerASCII(name[len(name)-1])), nil
+		return asciiKey(name), nil
 	}
 	what := "a comma"
 	switch name[i] {
@@ -801,6 +806,11 @@ func foldKey(name string) (uint32, error) {
 		what = "a line feed"
 	}
 	return 0, decodeErrorf("field name %q contains %s, which would break the CSV header", name, what)
+}
+
+// asciiKey is foldKey of the ASCII name, not empty.
+func asciiKey(name string) uint32 {
+	return 1<<31 | uint32(len(name))<<16 | uint32(lowerASCII(name[0]))<<8 | uint32(lowerASCII(name[len(name)-1]))
 }
 
 // headerBreakingOrHigh returns 0 if none of the 8 bytes of w is one that
