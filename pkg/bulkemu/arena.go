@@ -45,12 +45,15 @@ type fieldValue struct {
 }
 
 // put writes the encoding of vals, sorted by field and without repeats, and
-// returns where it is: for each value, its field (two bytes, little
-// endian), its length (uvarint) and its bytes.
+// returns where it is: for each value, its field and its length (uvarints)
+// and its bytes. A field's index under 128, as every field of the default
+// schema's objects has, takes one byte: as two bytes always, the indexes
+// were an eighth of an Account's encoding, memory a record holds for its
+// life.
 func (a *valueArena) put(vals []fieldValue) valuesRef {
 	size := 0
 	for _, v := range vals {
-		size += 2 + uvarintLen(len(v.value)) + len(v.value)
+		size += uvarintLen(int(v.field)) + uvarintLen(len(v.value)) + len(v.value)
 	}
 	if size == 0 {
 		return valuesRef{}
@@ -60,8 +63,8 @@ func (a *valueArena) put(vals []fieldValue) valuesRef {
 	a.pages[p] = a.pages[p][:off+size]
 	enc := a.pages[p][off:]
 	for _, v := range vals {
-		binary.LittleEndian.PutUint16(enc, v.field)
-		n := 2 + binary.PutUvarint(enc[2:], uint64(len(v.value)))
+		n := binary.PutUvarint(enc, uint64(v.field))
+		n += binary.PutUvarint(enc[n:], uint64(len(v.value)))
 		enc = enc[n+copy(enc[n:], v.value):]
 	}
 	a.used += size
@@ -110,6 +113,16 @@ func uvarintLen(n int) int {
 	return k
 }
 
+// uvarint decodes the uvarint that starts enc, which the arena wrote, and
+// returns it and its length: most take one byte, which it reads without
+// binary.Uvarint's loop.
+func uvarint(enc []byte) (uint64, int) {
+	if enc[0] < 0x80 {
+		return uint64(enc[0]), 1
+	}
+	return binary.Uvarint(enc)
+}
+
 // encoding returns the bytes of the encoding at ref.
 func (a *valueArena) encoding(ref valuesRef) []byte {
 	if ref.n == 0 {
@@ -135,16 +148,16 @@ func (a *valueArena) compactable() bool {
 // valueOf returns the value of field in encoding enc.
 func valueOf(enc []byte, field int) (string, bool) {
 	for len(enc) > 0 {
-		f := int(binary.LittleEndian.Uint16(enc))
-		n, k := binary.Uvarint(enc[2:])
-		enc = enc[2+k:]
-		if f == field {
+		f, k := uvarint(enc)
+		n, l := uvarint(enc[k:])
+		enc = enc[k+l:]
+		if int(f) == field {
 			if n == 0 {
 				return "", true
 			}
 			return unsafe.String(&enc[0], int(n)), true
 		}
-		if f > field {
+		if int(f) > field {
 			break
 		}
 		enc = enc[n:]
@@ -156,14 +169,14 @@ func valueOf(enc []byte, field int) (string, bool) {
 // The strings point into the arena.
 func decodeValues(enc []byte, dst []fieldValue) []fieldValue {
 	for len(enc) > 0 {
-		f := binary.LittleEndian.Uint16(enc)
-		n, k := binary.Uvarint(enc[2:])
-		enc = enc[2+k:]
+		f, k := uvarint(enc)
+		n, l := uvarint(enc[k:])
+		enc = enc[k+l:]
 		v := ""
 		if n > 0 {
 			v = unsafe.String(&enc[0], int(n))
 		}
-		dst = append(dst, fieldValue{field: f, value: v})
+		dst = append(dst, fieldValue{field: uint16(f), value: v})
 		enc = enc[n:]
 	}
 	return dst

@@ -10,14 +10,15 @@ import (
 
 // TestArenaGivesBackWhatItWasGiven puts encodings of every shape (no
 // values, an empty value, values whose length takes one, two and three
-// bytes, the last field an object can have, a record larger than a page)
+// bytes, fields whose index takes one, two and three, the last field an
+// object can have, a record larger than a page)
 // and reads each value back by field, absent fields as null.
 func TestArenaGivesBackWhatItWasGiven(t *testing.T) {
 	records := [][]fieldValue{
 		nil,
 		{{field: 0, value: ""}},
 		{{field: 1, value: "a"}, {field: 3, value: strings.Repeat("b", 127)}, {field: 4, value: strings.Repeat("c", 128)}},
-		{{field: 2, value: strings.Repeat("d", 20_000)}, {field: 65535, value: "last"}},
+		{{field: 2, value: strings.Repeat("d", 20_000)}, {field: 127, value: "one byte"}, {field: 128, value: "two"}, {field: 65535, value: "last"}},
 		{{field: 5, value: strings.Repeat("e", arenaPage+1)}},
 		{{field: 6, value: "after the large one"}},
 	}
@@ -43,11 +44,25 @@ func TestArenaGivesBackWhatItWasGiven(t *testing.T) {
 			}
 		}
 	}
-	if got, ok := valueOf(a.encoding(refs[3]), 65535); got != "last" || !ok {
-		t.Errorf("field 65535: %q, %v", got, ok)
+	for f, want := range map[int]string{127: "one byte", 128: "two", 65535: "last"} {
+		if got, ok := valueOf(a.encoding(refs[3]), f); got != want || !ok {
+			t.Errorf("field %d: %q, %v", f, got, ok)
+		}
+	}
+	if got, ok := valueOf(a.encoding(refs[3]), 129); ok {
+		t.Errorf("field 129: %q, present", got)
 	}
 	if large := a.pages[refs[4].page]; cap(large) < arenaPage+1 || refs[5].page == refs[4].page {
 		t.Errorf("the record larger than a page shares page %d (capacity %d) with the next", refs[4].page, cap(large))
+	}
+}
+
+// A value of a field whose index is under 128 costs its record two bytes
+// besides its own: its field's index and its length take one each.
+func TestArenaValueOfASmallFieldCostsTwoBytes(t *testing.T) {
+	var a valueArena
+	if ref := a.put([]fieldValue{{field: 5, value: "ab"}, {field: 127, value: "c"}}); ref.n != 7 {
+		t.Fatalf("encoding of %d bytes, want 7", ref.n)
 	}
 }
 
