@@ -230,3 +230,29 @@ func BenchmarkParseRow(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(rows)), "ns/row")
 }
+
+// BenchmarkRowCells measures what is done again with each row of an upload
+// once scan checked it: rowCells, which the batch splits it with, and
+// appendQuotedRow, which its result file line copies it with, on the rows
+// of BenchmarkUpsertJob. It reports ns/row.
+func BenchmarkRowCells(b *testing.B) {
+	e := New(Options{})
+	defer e.Close()
+	account := e.schema.Object("Account")
+	j := &job{object: account, operation: "upsert", externalID: account.Field("External_Id__c")}
+	data := &ingestData{csv: []byte(upsertRowsCSV(30_000, "R"))}
+	if _, _, err := e.scan(j, data, ',', false); err != nil {
+		b.Fatal(err)
+	}
+	var (
+		cells []cell
+		line  []byte
+	)
+	for b.Loop() {
+		for _, rr := range data.rows {
+			cells = rowCells(data, rr, ',', false, cells)
+			line, cells = appendQuotedRow(line[:0], data, rr, ',', false, cells)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(data.rows)), "ns/row")
+}

@@ -26,6 +26,10 @@ type csvReader struct {
 	// record without quotes was a third of its CPU, spent again when the
 	// row is processed.
 	upTo int
+	// lastQuoted says whether the record nextCells read last held a
+	// quote, so that its cells must be parsed again, not only split at
+	// delimiters (see split).
+	lastQuoted bool
 }
 
 // errLineEnding is returned when a record ends with the other line ending
@@ -98,8 +102,10 @@ func (r *csvReader) nextCells(cells []cell) (out []cell, start, end int, err err
 	if out, end, ok, err := r.unquotedRecord(out); err != nil {
 		return nil, 0, 0, err
 	} else if ok {
+		r.lastQuoted = false
 		return out, start, end, nil
 	}
+	r.lastQuoted = true
 	for {
 		c, err := r.field()
 		if err != nil {
@@ -152,20 +158,28 @@ func (r *csvReader) unquotedRecord(cells []cell) (out []cell, end int, ok bool, 
 			line = line[:len(line)-1]
 		}
 	}
-	out = cells
-	start, end := r.pos, r.pos+len(line)
-	for r.upTo <= 0 || len(out) < r.upTo {
+	end = r.pos + len(line)
+	out = r.split(r.pos, end, cells)
+	r.pos = next
+	return out, end, true, nil
+}
+
+// split appends to cells the cells of data[start:end], a record without a
+// quote: the bytes between delimiters, at most upTo cells in all when upTo
+// is positive. It reads nothing else, so that a record already checked
+// (see rowResult.quoted) is split without being read again.
+func (r *csvReader) split(start, end int, cells []cell) []cell {
+	line := r.data[start:end]
+	for r.upTo <= 0 || len(cells) < r.upTo {
 		i := bytes.IndexByte(line, r.delim)
 		if i < 0 {
-			out = append(out, cell{start: start, end: end})
-			break
+			return append(cells, cell{start: start, end: end})
 		}
-		out = append(out, cell{start: start, end: start + i})
+		cells = append(cells, cell{start: start, end: start + i})
 		start += i + 1
 		line = line[i+1:]
 	}
-	r.pos = next
-	return out, end, true, nil
+	return cells
 }
 
 func (r *csvReader) atLineBreak(i int) bool {

@@ -116,6 +116,11 @@ type rowResult struct {
 	start, end uint32 // the row's bytes in csv, without the line ending
 	rec        int32  // record index, or -1
 	status     rowStatus
+	// quoted says that the row holds a quote. The cells of a row without
+	// one are the bytes between its delimiters, which the batch and the
+	// result files split without reading the row for quotes and line
+	// breaks again, as scan did.
+	quoted bool
 }
 
 // lineEnding returns whether the job expects CRLF and its delimiter byte.
@@ -322,7 +327,7 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 		if err != nil {
 			return nil, nil, csvFailure(err, crlf)
 		}
-		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1})
+		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1, quoted: r.lastQuoted})
 		if keyCol >= 0 {
 			key := ""
 			if keyCol < len(cells) && cells[keyCol].end > cells[keyCol].start {
@@ -369,6 +374,9 @@ func csvFailure(err error, crlf bool) error {
 // rowCells finds the cells of one data row again in the upload.
 func rowCells(data *ingestData, rr rowResult, delim byte, crlf bool, cells []cell) []cell {
 	r := csvReader{data: data.csv[:rr.end], pos: int(rr.start), delim: delim, crlf: crlf}
+	if !rr.quoted {
+		return r.split(int(rr.start), int(rr.end), cells[:0])
+	}
 	out, _, _, err := r.nextCells(cells)
 	if err != nil { // cannot happen: scan parsed the same bytes
 		return cells[:0]

@@ -3,12 +3,14 @@ package bulkemu
 import (
 	"io"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 )
 
 // TestAppendQuotedRowAsItsCells checks the values a result file writes of
-// each row, quoted, against those of the row's cells, on random rows with
+// each row, quoted, and the cells rowCells finds again, against those of
+// the row's cells as the reader first found them, on random rows with
 // quoted cells (quotes, delimiters and line breaks in them) and without
 // (spaces, carriage returns, non-ASCII, empty cells), with both delimiters
 // a job may have of one byte.
@@ -59,9 +61,16 @@ func TestAppendQuotedRowAsItsCells(t *testing.T) {
 				}
 				want = append(append(append(want, '"'), data.csv[c.start:c.end]...), '"')
 			}
-			got, _ := appendQuotedRow(nil, data, rowResult{start: uint32(start), end: uint32(end)}, delim, false, nil)
+			rr := rowResult{start: uint32(start), end: uint32(end), quoted: r.lastQuoted}
+			if r.lastQuoted != strings.Contains(string(data.csv[start:end]), `"`) {
+				t.Fatalf("row %q: quoted %v", data.csv[start:end], r.lastQuoted)
+			}
+			got, _ := appendQuotedRow(nil, data, rr, delim, false, nil)
 			if string(got) != string(want) {
 				t.Fatalf("row %q: %q, want %q", data.csv[start:end], got, want)
+			}
+			if again := rowCells(data, rr, delim, false, nil); !slices.Equal(again, cells) {
+				t.Fatalf("row %q: cells %v found again as %v", data.csv[start:end], cells, again)
 			}
 		}
 		if rows != 2000 {
