@@ -764,11 +764,10 @@ func checkFieldName(name string) error {
 // foldKey checks name as checkFieldName does and, in the same pass, finds
 // whether it is ASCII: it returns 0 for a name that is not, else a key made
 // of its length and its first and last bytes in lower case, with its top
-// bit set so that it is never 0. Two
-// ASCII names that are equal regardless of case have the same key, so
-// names of different keys need no strings.EqualFold; a name that is not
-// ASCII may equal one that is (the Kelvin sign folds to k), so its 0
-// matches any key.
+// bit set so that it is never 0. Two ASCII names that are equal regardless
+// of case have the same key, so names of different keys need no
+// strings.EqualFold; a name that is not ASCII may equal one that is (the
+// Kelvin sign folds to k), so its 0 matches any key.
 func foldKey(name string) (uint32, error) {
 	if name == "" {
 		return 0, decodeErrorf("empty field name")
