@@ -29,22 +29,22 @@ func (b *Buffer) WriteCSV(w io.Writer) error {
 		return err
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)
-	header := make([][]byte, len(b.columns))
-	quoted := make([]bool, len(b.columns))
+	line := make([]byte, 0, 1<<10)
 	for i, c := range b.columns {
-		header[i], quoted[i] = []byte(c), needsQuotes(c)
+		if i > 0 {
+			line = append(line, ',')
+		}
+		line = appendCell(line, []byte(c), needsQuotes(c))
 	}
-	line := appendLine(make([]byte, 0, 1<<10), header, quoted)
-	bw.Write(line)
+	bw.Write(append(line, '\n'))
 	b.matcher = newMatcher(b)
 	m := newMerger(b)
 	for _, ri := range order {
-		cells, err := m.merge(ri)
-		if err != nil {
+		if err := m.merge(ri); err != nil {
 			return err
 		}
-		b.matcher.addRow(ri, cells)
-		line = appendLine(line[:0], cells, m.quoted)
+		b.matcher.addRow(ri, m)
+		line = m.appendLine(line[:0])
 		bw.Write(line)
 	}
 	return bw.Flush()
@@ -75,12 +75,11 @@ func (b *Buffer) rowOrder() ([]int, error) {
 	ends := make([]int, len(b.Rows))
 	m := newMerger(b)
 	for ri := range b.Rows {
-		cells, err := m.merge(ri)
-		if err != nil {
+		if err := m.merge(ri); err != nil {
 			return nil, err
 		}
 		for _, c := range parents {
-			keys = append(appendLower(keys, cells[c]), 0)
+			keys = append(appendLower(keys, m.cell(c)), 0)
 		}
 		if ri == 0 { // keys are often all of one length
 			keys = slices.Grow(keys, len(keys)*(len(b.Rows)-1))
@@ -141,63 +140,76 @@ func isParentColumn(name string) bool {
 }
 
 // merger folds a row's events into its cells, reusing its buffers: the
-// cells returned are valid until the next merge. A cell is the CSV text of
-// its value (#N/A for a null), or empty when no event of the row has the
-// field; quoted says which cells need quotes. The cells of a row of one
-// event are slices of its entry in the store; a row of several events has
-// its entries copied first, since a read may reuse the memory of the one
-// before.
+// cells are valid until the next merge. A cell is the CSV text of its
+// value (#N/A for a null), or empty when no event of the row has the
+// field. The cells of a row of one event lie in its entry in the store; a
+// row of several events has its entries copied first, since a read may
+// reuse the memory of the one before.
 type merger struct {
-	b       *Buffer
-	cells   [][]byte
-	quoted  []bool
+	b *Buffer
+	// data holds the row's entries, and cells says where each column's
+	// cell lies in it: offsets, not slices, so that setting and clearing
+	// them, 8 a row and more, stores no pointer (a write barrier each while
+	// the collector marks).
+	data    []byte
+	cells   []cell
 	row     []byte // the entries of a row of several events
 	ends    []int  // where each entry ends in row
 	scratch []byte
 }
 
+// cell is where a cell lies in merger.data, from start to end, and its
+// entry's flags (fieldNull, fieldQuoted); the zero cell is empty.
+type cell struct {
+	start, end int
+	flags      byte
+}
+
 func newMerger(b *Buffer) *merger {
-	return &merger{b: b, cells: make([][]byte, len(b.columns)), quoted: make([]bool, len(b.columns))}
+	return &merger{b: b, cells: make([]cell, len(b.columns))}
 }
 
 // na is the cell of a null.
 var na = []byte("#N/A")
 
-func (m *merger) merge(ri int) ([][]byte, error) {
+// merge folds the events of row ri into the cells.
+func (m *merger) merge(ri int) error {
 	clear(m.cells)
-	clear(m.quoted)
 	events := m.b.Rows[ri].Events
 	if len(events) == 1 {
 		ev := m.b.Events[events[0]]
 		data, err := m.b.store.read(ev.off, ev.n, &m.scratch)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		return m.cells, m.fold(events[0], data)
+		m.data = data
+		return m.fold(events[0], 0, len(data))
 	}
 	m.row, m.ends = m.row[:0], m.ends[:0]
 	for _, ei := range events {
 		ev := m.b.Events[ei]
 		data, err := m.b.store.read(ev.off, ev.n, &m.scratch)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		m.row = append(m.row, data...)
 		m.ends = append(m.ends, len(m.row))
 	}
+	m.data = m.row
 	start := 0
 	for k, ei := range events {
-		if err := m.fold(ei, m.row[start:m.ends[k]]); err != nil {
-			return nil, err
+		if err := m.fold(ei, start, m.ends[k]); err != nil {
+			return err
 		}
 		start = m.ends[k]
 	}
-	return m.cells, nil
+	return nil
 }
 
-// fold sets the cells of the fields of event ei, whose entry is data.
-func (m *merger) fold(ei int, data []byte) error {
-	d := decoder{b: data}
+// fold sets the cells of the fields of event ei, whose entry is
+// m.data[start:end].
+func (m *merger) fold(ei, start, end int) error {
+	d := decoder{b: m.data[start:end]}
 	n := d.uvarint()
 	d.uvarint() // the size of the texts
 	for k := uint64(0); k < n && d.err == nil; k++ {
@@ -205,10 +217,7 @@ func (m *merger) fold(ei int, data []byte) error {
 		flags := d.byte()
 		text := d.bytes()
 		if d.err == nil && col < uint64(len(m.cells)) {
-			if flags&fieldNull != 0 {
-				text = na
-			}
-			m.cells[col], m.quoted[col] = text, flags&fieldQuoted != 0
+			m.cells[col] = cell{start + d.pos - len(text), start + d.pos, flags}
 		}
 	}
 	if d.err != nil {
@@ -217,33 +226,46 @@ func (m *merger) fold(ei int, data []byte) error {
 	return nil
 }
 
-// appendLine appends one CSV line of cells to line, quoting those that
-// quoted says need it. A line is made whole and written at once: a call
-// to the bufio.Writer for each cell and delimiter cost more than the
-// copy.
-func appendLine(line []byte, cells [][]byte, quoted []bool) []byte {
-	for i, c := range cells {
+// cell returns the CSV text of column i's cell.
+func (m *merger) cell(i int) []byte {
+	c := m.cells[i]
+	if c.flags&fieldNull != 0 {
+		return na
+	}
+	return m.data[c.start:c.end]
+}
+
+// appendLine appends the row's CSV line to line. A line is made whole and
+// written at once: a call to the bufio.Writer for each cell and delimiter
+// cost more than the copy.
+func (m *merger) appendLine(line []byte) []byte {
+	for i := range m.cells {
 		if i > 0 {
 			line = append(line, ',')
 		}
-		if !quoted[i] {
-			line = append(line, c...)
-			continue
-		}
-		line = append(line, '"')
-		for {
-			q := bytes.IndexByte(c, '"')
-			if q < 0 {
-				break
-			}
-			line = append(line, c[:q+1]...)
-			line = append(line, '"') // doubled
-			c = c[q+1:]
-		}
-		line = append(line, c...)
-		line = append(line, '"')
+		line = appendCell(line, m.cell(i), m.cells[i].flags&fieldQuoted != 0)
 	}
 	return append(line, '\n')
+}
+
+// appendCell appends c to line, in quotes and with its quotes doubled
+// when quoted (needsQuotes(c)).
+func appendCell(line, c []byte, quoted bool) []byte {
+	if !quoted {
+		return append(line, c...)
+	}
+	line = append(line, '"')
+	for {
+		q := bytes.IndexByte(c, '"')
+		if q < 0 {
+			break
+		}
+		line = append(line, c[:q+1]...)
+		line = append(line, '"') // doubled
+		c = c[q+1:]
+	}
+	line = append(line, c...)
+	return append(line, '"')
 }
 
 // matcher finds the row a result line belongs to. Salesforce returns
@@ -290,9 +312,13 @@ func newMatcher(b *Buffer) *matcher {
 	return &matcher{b: b, byContent: make(map[uint64]contentRows, n), next: make([]int, len(b.Rows))}
 }
 
-func (m *matcher) addRow(row int, cells [][]byte) {
+// addRow notes row, whose cells merged holds, to be matched.
+func (m *matcher) addRow(row int, merged *merger) {
 	if m.b.Rows[row].RecordKey == "" || m.b.policy.DisableCoalescing {
-		h := contentHash(cells)
+		h := uint64(contentSeed)
+		for i := range merged.cells {
+			h = hashCell(h, merged.cell(i))
+		}
 		m.next[row] = -1
 		if rows, ok := m.byContent[h]; ok {
 			m.next[rows.last] = row
@@ -342,15 +368,23 @@ func (m *matcher) index(header []string, keyField string) {
 
 // contentHash is the FNV-1a hash of the cells, each followed by a zero
 // byte.
-func contentHash[S string | []byte](cells []S) uint64 {
-	h := uint64(14695981039346656037)
+func contentHash(cells []string) uint64 {
+	h := uint64(contentSeed)
 	for _, c := range cells {
-		for i := 0; i < len(c); i++ {
-			h = (h ^ uint64(c[i])) * 1099511628211
-		}
-		h *= 1099511628211 // the zero byte
+		h = hashCell(h, c)
 	}
 	return h
+}
+
+// contentSeed is the FNV-1a offset basis, the hash of no cell.
+const contentSeed = 14695981039346656037
+
+// hashCell is h, an FNV-1a hash, followed by c and a zero byte.
+func hashCell[S string | []byte](h uint64, c S) uint64 {
+	for i := 0; i < len(c); i++ {
+		h = (h ^ uint64(c[i])) * 1099511628211
+	}
+	return h * 1099511628211 // the zero byte
 }
 
 // Match returns the row of a result line, given the original header and
