@@ -8,9 +8,9 @@
 package event
 
 import (
+	"encoding/binary"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // Operation is a Bulk API 2.0 ingest operation, spelled as Salesforce
@@ -155,27 +155,45 @@ func (c *Change) AppendRecordKey(b []byte) []byte {
 	return b
 }
 
-// appendLower appends strings.ToLower(s) to b, byte by byte when s is
-// ASCII, as it nearly always is.
+// appendLower appends strings.ToLower(s) to b. It copies s and folds the
+// copy's ASCII letters in place, 8 bytes at a time where it can (the last
+// word of a copy of 8 bytes or more overlaps the one before, which folding
+// twice leaves as it is), and finds in the same pass whether s is ASCII,
+// as it nearly always is; if not, the copy is replaced by strings.ToLower's.
 func appendLower(b []byte, s string) []byte {
-	if !isASCII(s) {
-		return append(b, strings.ToLower(s)...)
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if 'A' <= c && c <= 'Z' {
-			c += 'a' - 'A'
+	n := len(b)
+	b = append(b, s...)
+	t := b[n:]
+	var bits uint64 // the bits of all of s's bytes
+	if len(t) >= 8 {
+		for i := 0; ; i += 8 {
+			i = min(i, len(t)-8)
+			w := binary.LittleEndian.Uint64(t[i:])
+			bits |= w
+			binary.LittleEndian.PutUint64(t[i:], lowerWord(w))
+			if i == len(t)-8 {
+				break
+			}
 		}
-		b = append(b, c)
+	} else {
+		for i, c := range t {
+			bits |= uint64(c)
+			t[i] = lowerASCII(c)
+		}
+	}
+	if bits&0x8080808080808080 != 0 {
+		return append(b[:n], strings.ToLower(s)...)
 	}
 	return b
 }
 
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
+// lowerWord returns the 8 ASCII bytes of w with their letters in lower
+// case: a byte from 'A' on has its high bit set once 0x80-'A' is added, and
+// a byte after 'Z' once 0x80-'Z'-1 is; a byte of the first kind and not the
+// second gains 0x20. (No sum carries into the next byte, the bytes being
+// below 0x80.) What it returns for a byte that is not ASCII is undefined.
+func lowerWord(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	upper := (w + (0x80-'A')*ones) &^ (w + (0x80-'Z'-1)*ones) & highs
+	return w | upper>>2
 }

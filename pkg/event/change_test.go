@@ -45,6 +45,28 @@ func TestRecordKey(t *testing.T) {
 	}
 }
 
+// TestAppendLower folds, after bytes already in b, strings shorter and
+// longer than the 8 bytes appendLower folds at a time, with each byte value
+// at every place, and strings that are not ASCII, as strings.ToLower does.
+func TestAppendLower(t *testing.T) {
+	for n := range 20 {
+		for at := range n {
+			for c := range 256 {
+				s := []byte(strings.Repeat("aZ", n)[:n])
+				s[at] = byte(c)
+				if got, want := string(appendLower([]byte("k="), string(s))), "k="+strings.ToLower(string(s)); got != want {
+					t.Errorf("appendLower(%q) = %q, want %q", s, got, want)
+				}
+			}
+		}
+	}
+	for _, s := range []string{"ÜBER-İ-ǅ-Ω-ẞ", "ABCDEFGHÉ", "ÉABCDEFGH", "ABCDEFGHIJKLMNOPQRSTUVWXYZ[\\]^_`@"} {
+		if got, want := string(appendLower([]byte("k="), s)), "k="+strings.ToLower(s); got != want {
+			t.Errorf("appendLower(%q) = %q, want %q", s, got, want)
+		}
+	}
+}
+
 func BenchmarkRecordKey(b *testing.B) {
 	c := Change{Operation: Upsert, ExternalIDField: "External_Id__c",
 		Fields: fieldList("Name", "Acme", "Industry", "Energy", "External_Id__c", "EXT-000123456")}
