@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bytes"
+	"encoding/csv"
 	"fmt"
 	"io"
 	"os"
@@ -836,5 +837,53 @@ func TestBufferTakesASpareOfTheLastSize(t *testing.T) {
 			t.Errorf("a spare of %d rows, the last buffer of %d: taken %v, want %v", c.spare, c.last, taken, c.taken)
 		}
 		b.Close()
+	}
+}
+
+// Cells read back as they were added however long their texts and however
+// many columns there are: past 127 of either, a number of an entry takes
+// more than one byte, which WriteCSV reads otherwise than the usual one.
+func TestLongCellsAndManyColumns(t *testing.T) {
+	p := policy()
+	p.MaxBytes, p.MaxRecords = 100<<20, 100
+	buf := NewBuffer(Key{Object: "Account", Operation: event.Upsert, ExternalIDField: "External_Id__c"}, p, t0)
+	defer buf.Close()
+	want := map[string]map[string]string{} // record → column → cell
+	for i := range 40 {
+		ext := fmt.Sprintf("A-%d", i%10) // 4 events a record
+		var kv []string
+		for k := i; k < 300; k += 7 {
+			v := fmt.Sprintf("v%d-%d", i, k)
+			if k%3 == 0 {
+				v = strings.Repeat(`long, "quoted" `, 10+k%20) + v
+			}
+			kv = append(kv, fmt.Sprintf("Col%03d__c", k), v)
+		}
+		if err := buf.Add(upsert(int64(i), ext, kv...), ""); err != nil {
+			t.Fatal(err)
+		}
+		if want[ext] == nil {
+			want[ext] = map[string]string{}
+		}
+		want[ext]["External_Id__c"] = ext
+		for k := 0; k < len(kv); k += 2 {
+			want[ext][kv[k]] = kv[k+1]
+		}
+	}
+	buf.Seal(ReasonShutdown)
+	lines, err := csv.NewReader(strings.NewReader(csvOf(t, buf))).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1+len(want) || len(lines[0]) < 128 {
+		t.Fatalf("%d lines of %d columns, want %d of more than 127", len(lines), len(lines[0]), 1+len(want))
+	}
+	for _, line := range lines[1:] {
+		rec := want[line[0]]
+		for c, cell := range line {
+			if cell != rec[lines[0][c]] {
+				t.Fatalf("record %s column %s: %q, want %q", line[0], lines[0][c], cell, rec[lines[0][c]])
+			}
+		}
 	}
 }

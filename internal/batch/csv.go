@@ -213,6 +213,17 @@ func (m *merger) fold(ei, start, end int) error {
 	n := d.uvarint()
 	d.uvarint() // the size of the texts
 	for k := uint64(0); k < n && d.err == nil; k++ {
+		// A field's column and its text's length are nearly always one
+		// byte each: read here, without the decoder's calls, and by the
+		// decoder otherwise (which also tells a short entry).
+		if b, p := d.b, d.pos; p+3 <= len(b) && b[p] < 0x80 && b[p+2] < 0x80 && int(b[p+2]) <= len(b)-p-3 {
+			col, flags, at := int(b[p]), b[p+1], p+3
+			d.pos = at + int(b[p+2])
+			if col < len(m.cells) {
+				m.cells[col] = cell{start + at, start + d.pos, flags}
+			}
+			continue
+		}
 		col := d.uvarint()
 		flags := d.byte()
 		text := d.bytes()
