@@ -627,8 +627,6 @@ func runDecodeCases(t *testing.T, newDecoder func(Defaults) Decoder, cases []dec
 	}
 }
 
-// The JSON and envelope decoders decode into the Change they are given,
-// in its Fields' array.
 // Field names longer than the 8 bytes foldKey skips at a time, with each
 // byte a CSV header cannot carry and bytes that are not ASCII at every
 // place in and around a word: the name is refused for the first byte that
@@ -663,6 +661,8 @@ func TestFieldNamesLongerThanAWord(t *testing.T) {
 	}
 }
 
+// The JSON and envelope decoders decode into the Change they are given,
+// in its Fields' array.
 func TestDecodeReusingReuses(t *testing.T) {
 	d := NewEnvelopeDecoder(Defaults{}).(ReusingDecoder)
 	c := new(Change)
