@@ -837,8 +837,14 @@ func lowerASCII(c byte) byte {
 	return c
 }
 
-// headerBreaking marks the bytes a CSV header name cannot carry unquoted. (A
-// loop over a table: strings.IndexAny costs more on short names.)
+// headerBreaking marks the bytes a CSV header name cannot carry unquoted.
+// foldKey reads a name 8 bytes at a time through headerBreakingOrHigh,
+// which finds these bytes (and those that are not ASCII) and must change
+// with this table
+// (TestWordMasksMatchTheirTables); it looks bytes up here one by one only
+// in a name shorter than a word and after the first word that holds one of
+// them or a byte that is not ASCII. (A table for those few bytes:
+// strings.IndexAny costs more on short names.)
 var headerBreaking = [256]bool{',': true, '"': true, '\r': true, '\n': true}
 
 // isAPIName reports whether s is spelled as a Salesforce object API name:

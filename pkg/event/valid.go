@@ -119,7 +119,9 @@ func validKey(v []byte, i int) int {
 
 // stringByte marks the bytes that end the plain ASCII run of a JSON string:
 // its quote, an escape, the control characters it may not hold, and the
-// bytes that start or continue a multi-byte UTF-8 sequence.
+// bytes that start or continue a multi-byte UTF-8 sequence. validString
+// reads 8 bytes at a time through stringBytes, which marks the same bytes
+// and must change with this table (TestWordMasksMatchTheirTables).
 var stringByte = func() (t [256]bool) {
 	for c := range 0x20 {
 		t[c] = true
