@@ -68,8 +68,8 @@ type openFit struct {
 
 // check returns nil when the open entries of a job running b as attempt
 // number attempt are taken, or may be; otherwise a *journalTooLargeError,
-// wrapping kerr.MessageTooLarge, that names the first entry refused, its size, the
-// limit and the settings that mend it.
+// wrapping kerr.MessageTooLarge, that names the first entry refused, its
+// size, the limit and the settings that mend it.
 func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error {
 	p := f.p
 	if p.opts.Journal == "" {
@@ -118,11 +118,12 @@ func (f *openFit) check(ctx context.Context, b *batch.Buffer, attempt int) error
 	return nil
 }
 
-// journalTooLargeError is a job's open journal entry that the journal topic
-// or the producer refuses, or would refuse, as too large (see openFit and
-// journalOpen). The job's events fail with CodeJournalTooLarge at once,
-// since a new job's entry would be as large; it is told by its type, not by
-// the Kafka error it wraps, which a refused result record carries too.
+// journalTooLargeError reports that the journal topic or the producer
+// refuses, or would refuse, a job's open journal entry as too large (see
+// openFit and journalOpen). The job's events fail with CodeJournalTooLarge
+// at once, since a new job's entry would be as large; it is told by its
+// type, not by the Kafka error it wraps, which a refused result record
+// carries too.
 type journalTooLargeError struct{ err error }
 
 func (e *journalTooLargeError) Error() string { return e.err.Error() }

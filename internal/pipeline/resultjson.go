@@ -22,10 +22,10 @@ func AppendJSON(b []byte, r *Result) []byte {
 }
 
 // A result's JSON is written in three parts: the head, which differs from
-// one event of a row to the next (success, status, created, Id); the
-// middle, from "object" to the source's topic, which the events of a job
-// mostly share; and the tail, the event's position and source details.
-// jsonMiddles keeps the last middle written.
+// one row to the next (success, status, created, Id); the middle, from
+// "object" to the source's topic, which the events of a job mostly share;
+// and the tail, the event's position and source details. jsonMiddles keeps
+// the last middle written.
 
 // appendJSONHead appends r's JSON from its start to its "id".
 func appendJSONHead(b []byte, r *Result) []byte {

@@ -334,17 +334,19 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 		chunk = nil
 	}
 	var owned lostWatch
+	var first outcome // built here while no chunk is taken: a job that settles nothing takes none
 	for i := range b.Events {
 		if owned.lost(&p.owned, cl, topicPartition{b.Events[i].Topic(), b.Events[i].Partition}) {
 			continue
 		}
 		// The outcome is built in its place in the chunk, and taken back
-		// out when the event is not settled yet.
-		if chunk == nil {
-			chunk = p.lanes.chunk(len(b.Events) - i)
+		// out when the event is not settled yet; a chunk's first is copied
+		// in once it settles.
+		o := &first
+		if chunk != nil {
+			chunk = append(chunk, outcome{})
+			o = &chunk[len(chunk)-1]
 		}
-		chunk = append(chunk, outcome{})
-		o := &chunk[len(chunk)-1]
 		if err := outcomes(i, o); err != nil {
 			return settled{}, err
 		}
@@ -381,15 +383,19 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 					out.lockRows++
 				}
 			}
-			chunk = unsettle(chunk)
+			chunk = unsettle(chunk, o)
 			continue
 		case attempt < p.opts.MaxAttempts && len(b.Rows[row].Events) > 1 && o.result.JobID != "":
 			if !unfolded[row] {
 				unfolded[row] = true
 				out.unfold = append(out.unfold, b.Rows[row].Events)
 			}
-			chunk = unsettle(chunk)
+			chunk = unsettle(chunk, o)
 			continue
+		}
+		if o == &first {
+			chunk = append(p.lanes.chunk(len(b.Events)-i), first)
+			o, first = &chunk[0], outcome{} // first holds on to no record
 		}
 		closing.note(o.result.Source) // sorted out at the flush
 		if len(chunk) == settleChunk {
@@ -400,11 +406,15 @@ func (p *Pipeline) settle(b, journaled *batch.Buffer, resumed *journal.Entry, ou
 	return out, nil
 }
 
-// unsettle takes the last outcome back out of chunk, cleared so that the
-// chunk's spare room holds on to no record.
-func unsettle(chunk []outcome) []outcome {
-	chunk[len(chunk)-1] = outcome{}
-	return chunk[:len(chunk)-1]
+// unsettle takes o, the outcome last built, back out: cleared, so that
+// neither the chunk's spare room nor settle's first holds on to a record,
+// and off chunk when it is chunk's last.
+func unsettle(chunk []outcome, o *outcome) []outcome {
+	*o = outcome{}
+	if len(chunk) > 0 && o == &chunk[len(chunk)-1] {
+		return chunk[:len(chunk)-1]
+	}
+	return chunk
 }
 
 // unclosed returns an empty range list for each partition of b's events
