@@ -168,7 +168,7 @@ func appendLower(b []byte, s string) []byte {
 	if len(t) >= 8 {
 		for i := 0; ; i += 8 {
 			i = min(i, len(t)-8)
-			w := binary.LittleEndian.Uint64(t[i:])
+			w := le64(t[i:])
 			bits |= w
 			binary.LittleEndian.PutUint64(t[i:], lowerWord(w))
 			if i == len(t)-8 {
@@ -181,19 +181,8 @@ func appendLower(b []byte, s string) []byte {
 			t[i] = lowerASCII(c)
 		}
 	}
-	if bits&0x8080808080808080 != 0 {
+	if bits&highs != 0 {
 		return append(b[:n], strings.ToLower(s)...)
 	}
 	return b
-}
-
-// lowerWord returns the 8 ASCII bytes of w with their letters in lower
-// case: a byte from 'A' on has its high bit set once 0x80-'A' is added, and
-// a byte after 'Z' once 0x80-'Z'-1 is; a byte of the first kind and not the
-// second gains 0x20. (No sum carries into the next byte, the bytes being
-// below 0x80.) What it returns for a byte that is not ASCII is undefined.
-func lowerWord(w uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	upper := (w + (0x80-'A')*ones) &^ (w + (0x80-'Z'-1)*ones) & highs
-	return w | upper>>2
 }

@@ -812,22 +812,6 @@ func asciiKey(name string) uint32 {
 	return 1<<31 | uint32(len(name))<<16 | uint32(lowerASCII(name[0]))<<8 | uint32(lowerASCII(name[len(name)-1]))
 }
 
-// headerBreakingOrHigh returns 0 if none of the 8 bytes of w is one that
-// headerBreaking marks or one with its high bit set, else not 0: a byte
-// equal to b makes w^b 0, which borrows when 1 is taken away, and a borrow
-// happens only after such a byte (see stringBytes).
-func headerBreakingOrHigh(w uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	return (w | ((w ^ ','*ones) - ones) | ((w ^ '"'*ones) - ones) | ((w ^ '\r'*ones) - ones) | ((w ^ '\n'*ones) - ones)) & highs
-}
-
-// le64 returns the first 8 bytes of s as a little-endian word.
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
 // lowerASCII returns the ASCII letter c in lower case, and any other byte
 // as it is.
 func lowerASCII(c byte) byte {
@@ -840,11 +824,10 @@ func lowerASCII(c byte) byte {
 // headerBreaking marks the bytes a CSV header name cannot carry unquoted.
 // foldKey reads a name 8 bytes at a time through headerBreakingOrHigh,
 // which finds these bytes (and those that are not ASCII) and must change
-// with this table
-// (TestWordMasksMatchTheirTables); it looks bytes up here one by one only
-// in a name shorter than a word and after the first word that holds one of
-// them or a byte that is not ASCII. (A table for those few bytes:
-// strings.IndexAny costs more on short names.)
+// with this table (TestWordMasksMatchTheirTables); it looks bytes up here
+// one by one only in a name shorter than a word and after the first word
+// that holds one of them or a byte that is not ASCII. (A table for those
+// few bytes: strings.IndexAny costs more on short names.)
 var headerBreaking = [256]bool{',': true, '"': true, '\r': true, '\n': true}
 
 // isAPIName reports whether s is spelled as a Salesforce object API name:

@@ -1,7 +1,6 @@
 package event
 
 import (
-	"encoding/binary"
 	"math/bits"
 	"unicode/utf8"
 )
@@ -141,7 +140,7 @@ var stringByte = func() (t [256]bool) {
 func validString(v []byte, i int) (end int, escaped bool) {
 	for i++; i < len(v); i++ {
 		if len(v)-i >= 8 {
-			m := stringBytes(binary.LittleEndian.Uint64(v[i:]))
+			m := stringBytes(le64(v[i:]))
 			if m == 0 {
 				i += 7
 				continue
@@ -181,18 +180,6 @@ func validString(v []byte, i int) (end int, escaped bool) {
 		}
 	}
 	return -1, false
-}
-
-// stringBytes returns a mask of the 8 bytes of w, the first in its low
-// byte, whose lowest set bit is the high bit of the first byte that
-// stringByte marks, or 0 if none is: a byte with its high bit set, a byte
-// below 0x20 (it borrows in w-0x20…), a quote or a backslash (their XOR
-// with w is 0, which borrows when 1 is taken away). A borrow only carries
-// into higher bytes, so the bits above the lowest may be false, never the
-// lowest.
-func stringBytes(w uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	return (w | (w - 0x20*ones) | ((w ^ '"'*ones) - ones) | ((w ^ '\\'*ones) - ones)) & highs
 }
 
 func isHex(c byte) bool { return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F' }
