@@ -674,7 +674,7 @@ func cellLen(v string) (n int, quoted bool) {
 
 // needsQuotes reports whether v holds a delimiter, a quote or a line break.
 // (A loop over a table: strings.ContainsAny costs more on short cells.)
-func needsQuotes[S string | []byte](v S) bool {
+func needsQuotes(v string) bool {
 	for i := 0; i < len(v); i++ {
 		if quoted[v[i]] {
 			return true

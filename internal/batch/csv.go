@@ -152,21 +152,21 @@ type merger struct {
 	// them, 8 a row and more, stores no pointer (a write barrier each while
 	// the collector marks).
 	data    []byte
-	cells   []cell
+	cells   []span
 	row     []byte // the entries of a row of several events
 	ends    []int  // where each entry ends in row
 	scratch []byte
 }
 
-// cell is where a cell lies in merger.data, from start to end, and its
-// entry's flags (fieldNull, fieldQuoted); the zero cell is empty.
-type cell struct {
+// span is where a cell lies in merger.data, from start to end, and its
+// entry's flags (fieldNull, fieldQuoted); the zero span is an empty cell.
+type span struct {
 	start, end int
 	flags      byte
 }
 
 func newMerger(b *Buffer) *merger {
-	return &merger{b: b, cells: make([]cell, len(b.columns))}
+	return &merger{b: b, cells: make([]span, len(b.columns))}
 }
 
 // na is the cell of a null.
@@ -220,7 +220,7 @@ func (m *merger) fold(ei, start, end int) error {
 			col, flags, at := int(b[p]), b[p+1], p+3
 			d.pos = at + int(b[p+2])
 			if col < len(m.cells) {
-				m.cells[col] = cell{start + at, start + d.pos, flags}
+				m.cells[col] = span{start + at, start + d.pos, flags}
 			}
 			continue
 		}
@@ -228,7 +228,7 @@ func (m *merger) fold(ei, start, end int) error {
 		flags := d.byte()
 		text := d.bytes()
 		if d.err == nil && col < uint64(len(m.cells)) {
-			m.cells[col] = cell{start + d.pos - len(text), start + d.pos, flags}
+			m.cells[col] = span{start + d.pos - len(text), start + d.pos, flags}
 		}
 	}
 	if d.err != nil {

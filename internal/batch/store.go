@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/bulkstream/bulkstream/internal/reuse"
@@ -116,15 +117,21 @@ func (s *store) tail(n int) []byte {
 // appendTail is append of b, which is the slice tail gave with the entry
 // appended to it: the last block takes it in place. A b written
 // elsewhere (appending to the slice moved it, or it did not come from
-// tail) is appended as append does.
+// tail) is appended as append does, and so is one longer than tail was
+// asked for that passes the spill threshold, copied first: the spill
+// gives its block to other stores before b is written to the file.
 func (s *store) appendTail(b []byte) (int64, error) {
-	if len(b) == 0 || s.file != nil || s.size+int64(len(b)) > s.threshold || len(s.blocks) == 0 {
+	if len(b) == 0 || s.file != nil || len(s.blocks) == 0 {
 		return s.append(b)
 	}
 	last := len(s.blocks) - 1
 	blk := s.blocks[last]
 	if cap(blk)-len(blk) < len(b) || &blk[:len(blk)+1][len(blk)] != &b[0] {
 		return s.append(b)
+	}
+	if s.size+int64(len(b)) > s.threshold {
+		// b lies in the room of a block the spill releases: copied first.
+		return s.append(slices.Clone(b))
 	}
 	s.blocks[last] = blk[:len(blk)+len(b)]
 	off := s.size

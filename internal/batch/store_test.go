@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"sync"
 	"testing"
 )
 
@@ -145,5 +146,55 @@ func TestStoreReadsOnlyWhatWasWritten(t *testing.T) {
 		if got, err := s.read(c.off, c.n, &scratch); err == nil {
 			t.Errorf("read %d bytes at %d of %d: %q, want an error", c.n, c.off, storeBlock, got)
 		}
+	}
+}
+
+// An entry written in place into the room tail gave, that then passes the
+// spill threshold (longer than the n tail was asked for), is copied before
+// the spill gives its block back to spareBlocks, where another store may
+// already be writing into it; the race detector (go test -race, as .ci/run
+// runs it) tells when it is not, and the entry read back may then hold
+// the other store's bytes.
+func TestAppendTailCopiesAnEntryItsSpillReleases(t *testing.T) {
+	for len(spareBlocks) > 0 {
+		<-spareBlocks
+	}
+	s := newStore(storeBlock+100, t.TempDir())
+	defer s.close()
+	if _, err := s.append(make([]byte, storeBlock+10)); err != nil { // a whole block, then a second one
+		t.Fatal(err)
+	}
+	room := s.tail(0)
+	if room == nil {
+		t.Fatal("no room")
+	}
+	entry := append(room, bytes.Repeat([]byte{'E'}, 5000)...) // in place, past the threshold
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { // another buffer's store taking a spare block
+		defer wg.Done()
+		for taken := 0; taken < 2; {
+			if blk, ok := spareBlocks.Get(); ok {
+				for i := range blk {
+					blk[i] = 'X'
+				}
+				taken++
+			}
+		}
+	}()
+	t.Logf("spilled before %v size %d len %d", s.spilled(), s.size, len(entry))
+	off, err := s.appendTail(entry)
+	t.Logf("spilled after %v spares %d", s.spilled(), len(spareBlocks))
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var scratch []byte
+	got, err := s.read(off, 5000, &scratch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := bytes.IndexByte(got, 'X'); i >= 0 {
+		t.Fatalf("entry overwritten by another store from byte %d", i)
 	}
 }
