@@ -753,16 +753,20 @@ func fieldIndex(fs []Field, name string) int {
 	return -1
 }
 
-// checkFieldName rejects a name that a CSV header cannot carry unquoted.
-// Bulkstream writes header names as they are, and Salesforce would read a
-// quoted one as a different field.
+// checkFieldName is foldKey without its key: it refuses a name that
+// cannot be a column of the upload's CSV header.
 func checkFieldName(name string) error {
 	_, err := foldKey(name)
 	return err
 }
 
-// foldKey checks name as checkFieldName does and, in the same pass, finds
-// whether it is ASCII: it returns 0 for a name that is not, else a key made
+// foldKey checks that name can be a column of the upload's CSV header and,
+// in the same pass, finds whether it is ASCII. It refuses (a *DecodeError)
+// a name that is empty or holds a comma, a double quote, a carriage return
+// or a line feed (headerBreaking): those are the bytes that make a CSV cell
+// need quotes (internal/batch's needsQuotes), the header would carry the
+// name quoted, and Salesforce reads a quoted header name as a different
+// field. It returns 0 for a name that is not ASCII, else a key made
 // of its length and its first and last bytes in lower case, with its top
 // bit set so that it is never 0. Two ASCII names that are equal regardless
 // of case have the same key, so names of different keys need no
