@@ -766,12 +766,11 @@ func checkFieldName(name string) error {
 // or a line feed (headerBreaking): those are the bytes that make a CSV cell
 // need quotes (internal/batch's needsQuotes), the header would carry the
 // name quoted, and Salesforce reads a quoted header name as a different
-// field. It returns 0 for a name that is not ASCII, else a key made
-// of its length and its first and last bytes in lower case, with its top
-// bit set so that it is never 0. Two ASCII names that are equal regardless
-// of case have the same key, so names of different keys need no
-// strings.EqualFold; a name that is not ASCII may equal one that is (the
-// Kelvin sign folds to k), so its 0 matches any key.
+// field. It returns 0 for a name that is not ASCII, else asciiKey(name),
+// never 0. Two ASCII names that are equal regardless of case have the same
+// key, so names of different keys need no strings.EqualFold; a name that
+// is not ASCII may equal one that is (the Kelvin sign folds to k), so its 0
+// matches any key.
 func foldKey(name string) (uint32, error) {
 	if name == "" {
 		return 0, decodeErrorf("empty field name")
@@ -811,7 +810,11 @@ func foldKey(name string) (uint32, error) {
 	return 0, decodeErrorf("field name %q contains %s, which would break the CSV header", name, what)
 }
 
-// asciiKey is foldKey of the ASCII name, not empty.
+// asciiKey returns foldKey's key of the ASCII name, not empty: its top bit
+// set, so that it is never 0, then its length mod 2^15 (15 bits), and its
+// first and last bytes in lower case. Names whose lengths differ by a
+// multiple of 2^15 (32 KiB) may share a key, which costs them only a
+// strings.EqualFold: a key tells names apart, never makes them equal.
 func asciiKey(name string) uint32 {
 	return 1<<31 | uint32(len(name))<<16 | uint32(lowerASCII(name[0]))<<8 | uint32(lowerASCII(name[len(name)-1]))
 }
