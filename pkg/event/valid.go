@@ -142,7 +142,7 @@ func validString(v []byte, i int) (end int, escaped bool) {
 		if len(v)-i >= 8 {
 			m := stringBytes(le64(v[i:]))
 			if m == 0 {
-				i += 7
+				i += 7 // 8 with the loop's i++
 				continue
 			}
 			i += bits.TrailingZeros64(m) / 8
