@@ -452,13 +452,23 @@ func jobType(j *job) string {
 }
 
 // results serves the three result files of an ingest job once it is
-// terminal, streaming them from the upload and the row outcomes.
+// terminal, streaming them from the upload and the row outcomes. For a job
+// aborted while it runs, it first waits for processing to stop writing the
+// rows (a chunk's work at most, or the rest of the upload's scan), or for
+// the client to go away.
 func (e *Emulator) results(q *request, j *job, kind string) error {
 	j.mu.Lock()
-	state, data := j.state, j.ingest
+	state, data, done := j.state, j.ingest, j.done
 	j.mu.Unlock()
 	if !terminal(state) {
 		return badRequest("INVALIDJOBSTATE", "Results are available once the job is JobComplete, Failed or Aborted; it is "+state)
+	}
+	if done != nil {
+		select {
+		case <-done:
+		case <-q.r.Context().Done():
+			return q.r.Context().Err()
+		}
 	}
 	delim, crlf := j.csvFormat()
 	eol := "\n"

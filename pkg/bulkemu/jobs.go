@@ -58,6 +58,13 @@ type job struct {
 	retries      int
 	started      time.Time
 	finished     time.Time
+	// done is made when processing takes the job InProgress and closed
+	// when processing returns, once nothing writes the rows of ingest any
+	// more; nil for a job that never went InProgress, whose rows nothing
+	// writes. An abort makes the job terminal at once, while its scan or
+	// a batch may still write rows until it sees the abort, so a reader
+	// of the rows waits for done, not for a terminal state.
+	done chan struct{}
 }
 
 // setState moves the job to state and stamps systemModstamp. The caller

@@ -110,8 +110,11 @@ const (
 )
 
 // rowResult is the outcome of one data row, in 16 bytes; a failed row's
-// error is in ingestData.errs. Each is written by exactly one batch
-// goroutine, and read only after the job is terminal.
+// error is in ingestData.errs. scan writes start, end and quoted as it
+// appends the row; then the one batch whose range holds the row writes rec
+// and status, and reads them to count them. Anything else reads them only
+// once processing has returned (job.done): not when the job is terminal,
+// since an aborted job is terminal while its batches still run.
 type rowResult struct {
 	start, end uint32 // the row's bytes in csv, without the line ending
 	rec        int32  // record index, or -1
@@ -149,10 +152,12 @@ func (e *Emulator) process(j *job) {
 		return
 	}
 	j.setState(stateInProgress, e.now())
-	data := j.ingest
+	data, done := j.ingest, make(chan struct{})
+	j.done = done
 	j.mu.Unlock()
 
 	failure := e.runSafely(j, data, abort)
+	close(done)
 
 	j.mu.Lock()
 	defer j.mu.Unlock()

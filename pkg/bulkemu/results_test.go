@@ -78,3 +78,28 @@ func TestAppendQuotedRowAsItsCells(t *testing.T) {
 		}
 	}
 }
+
+// TestResultsOfAJobAbortedWhileRunning asks for the result files of jobs
+// aborted right after they were closed, while their upload is scanned or
+// their batches run: the files must be read only once processing has
+// stopped writing the rows' outcomes. Each row is then in one file, and
+// the successful ones are the rows the job counts as processed. Without
+// the wait, the race detector failed every run, and most runs failed
+// without it too (rows missing, or not yet counted).
+func TestResultsOfAJobAbortedWhileRunning(t *testing.T) {
+	const rows = 20_000 // a second's work at RowsPerSecond
+	o := newOrg(t, Options{BatchSize: 200, Faults: Faults{RowsPerSecond: 20000}})
+	csv := accountsCSV(rows, "R")
+	for range 3 {
+		id := o.createJob(`{"object":"Account","operation":"insert"}`)
+		o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", csv)
+		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)
+		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"Aborted"}`)
+		succeeded := strings.Count(o.results(id, "successfulResults"), "\n") - 1
+		unprocessed := strings.Count(o.results(id, "unprocessedrecords"), "\n") - 1
+		processed := o.do("GET", "/jobs/ingest/"+id, "", "").json(t)["numberRecordsProcessed"]
+		if succeeded+unprocessed != rows || processed != float64(succeeded) {
+			t.Fatalf("%d rows successful, %d unprocessed, %v processed; want %d in all, the successful processed", succeeded, unprocessed, processed, rows)
+		}
+	}
+}
