@@ -167,7 +167,7 @@ func (r *csvReader) unquotedRecord(cells []cell) (out []cell, end int, ok bool, 
 // split appends to cells the cells of data[start:end], a record without a
 // quote: the bytes between delimiters, at most upTo cells in all when upTo
 // is positive. It reads nothing else, so that a record already checked
-// (see rowResult.quoted) is split without being read again.
+// (see rowResult.plain) is split without being read again.
 func (r *csvReader) split(start, end int, cells []cell) []cell {
 	line := r.data[start:end]
 	for r.upTo <= 0 || len(cells) < r.upTo {

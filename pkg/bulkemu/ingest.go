@@ -530,12 +530,12 @@ func (e *Emulator) results(q *request, j *job, kind string) error {
 // appendQuotedRow appends the values of data row rr each quoted, quotes in
 // it doubled, as result files write them: the bytes between the quotes of
 // a quoted cell of the upload are already that, and an unquoted cell holds
-// no quote. A row without a quote (rr.quoted false), as most are, is its
+// no quote. A row without a quote (rr.plain), as most are, is its
 // cells with quotes around each, written without parsing it again; others
 // are parsed into cells, which it returns for reuse.
 func appendQuotedRow(dst []byte, data *ingestData, rr rowResult, delim byte, crlf bool, cells []cell) ([]byte, []cell) {
 	row := data.csv[rr.start:rr.end]
-	if !rr.quoted {
+	if rr.plain {
 		dst = append(dst, '"')
 		for {
 			i := bytes.IndexByte(row, delim)

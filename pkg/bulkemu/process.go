@@ -110,7 +110,7 @@ const (
 )
 
 // rowResult is the outcome of one data row, in 16 bytes; a failed row's
-// error is in ingestData.errs. scan writes start, end and quoted as it
+// error is in ingestData.errs. scan writes start, end and plain as it
 // appends the row; then the one batch whose range holds the row writes rec
 // and status, and reads them to count them. Anything else reads them only
 // once processing has returned (job.done): not when the job is terminal,
@@ -119,11 +119,12 @@ type rowResult struct {
 	start, end uint32 // the row's bytes in csv, without the line ending
 	rec        int32  // record index, or -1
 	status     rowStatus
-	// quoted says that the row holds a quote. The cells of a row without
-	// one are the bytes between its delimiters, which the batch and the
+	// plain says that the row holds no quote, as scan found: its cells
+	// are then the bytes between its delimiters, which the batch and the
 	// result files split without reading the row for quotes and line
-	// breaks again, as scan did.
-	quoted bool
+	// breaks again. Its zero value, false, has them parse the row whole,
+	// right for any row.
+	plain bool
 }
 
 // lineEnding returns whether the job expects CRLF and its delimiter byte.
@@ -332,7 +333,7 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 		if err != nil {
 			return nil, nil, csvFailure(err, crlf)
 		}
-		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1, quoted: r.lastQuoted})
+		data.rows = append(data.rows, rowResult{start: uint32(start), end: uint32(end), rec: -1, plain: !r.lastQuoted})
 		if keyCol >= 0 {
 			key := ""
 			if keyCol < len(cells) && cells[keyCol].end > cells[keyCol].start {
@@ -379,7 +380,7 @@ func csvFailure(err error, crlf bool) error {
 // rowCells finds the cells of one data row again in the upload.
 func rowCells(data *ingestData, rr rowResult, delim byte, crlf bool, cells []cell) []cell {
 	r := csvReader{data: data.csv[:rr.end], pos: int(rr.start), delim: delim, crlf: crlf}
-	if !rr.quoted {
+	if rr.plain {
 		return r.split(int(rr.start), int(rr.end), cells[:0])
 	}
 	out, _, _, err := r.nextCells(cells)

@@ -9,11 +9,12 @@ import (
 )
 
 // TestAppendQuotedRowAsItsCells checks the values a result file writes of
-// each row, quoted, and the cells rowCells finds again, against those of
-// the row's cells as the reader first found them, on random rows with
-// quoted cells (quotes, delimiters and line breaks in them) and without
-// (spaces, carriage returns, non-ASCII, empty cells), with both delimiters
-// a job may have of one byte.
+// each row, quoted, and the cells rowCells finds again (from the row's
+// outcome as scan makes it, and from one that leaves plain unset), against
+// those of the row's cells as the reader first found them, on random rows
+// with quoted cells (quotes, delimiters and line breaks in them) and
+// without (spaces, carriage returns, non-ASCII, empty cells), with both
+// delimiters a job may have of one byte.
 func TestAppendQuotedRowAsItsCells(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
 	for _, delim := range []byte{',', '|'} {
@@ -61,7 +62,7 @@ func TestAppendQuotedRowAsItsCells(t *testing.T) {
 				}
 				want = append(append(append(want, '"'), data.csv[c.start:c.end]...), '"')
 			}
-			rr := rowResult{start: uint32(start), end: uint32(end), quoted: r.lastQuoted}
+			rr := rowResult{start: uint32(start), end: uint32(end), plain: !r.lastQuoted}
 			if r.lastQuoted != strings.Contains(string(data.csv[start:end]), `"`) {
 				t.Fatalf("row %q: quoted %v", data.csv[start:end], r.lastQuoted)
 			}
@@ -71,6 +72,10 @@ func TestAppendQuotedRowAsItsCells(t *testing.T) {
 			}
 			if again := rowCells(data, rr, delim, false, nil); !slices.Equal(again, cells) {
 				t.Fatalf("row %q: cells %v found again as %v", data.csv[start:end], cells, again)
+			}
+			// An outcome that does not say the row is plain is parsed.
+			if again := rowCells(data, rowResult{start: rr.start, end: rr.end}, delim, false, nil); !slices.Equal(again, cells) {
+				t.Fatalf("row %q without plain: cells %v found again as %v", data.csv[start:end], cells, again)
 			}
 		}
 		if rows != 2000 {
