@@ -13,7 +13,9 @@ import (
 // and the cells of a record, copied between quotes as result files copy
 // them, must give the same bytes as its values quoted. A reader that
 // reports at most two cells of a record (as scan reads rows) must find the
-// same records, the same errors, and the first two of their cells.
+// same records, the same errors, and the first two of their cells. Both
+// must say of each record whether it holds a quote (lastQuoted), which
+// decides whether its row is split at its delimiters or parsed again.
 func FuzzCSVReader(f *testing.F) {
 	for _, seed := range []string{
 		"Name,Phone\nAcme,555\n",
@@ -54,11 +56,17 @@ func FuzzCSVReader(f *testing.F) {
 			if lStart != start || lEnd != end || (lErr == nil) != (err == nil) || lErr == io.EOF != (err == io.EOF) {
 				t.Fatalf("reading two cells: [%d,%d) %v, reading all: [%d,%d) %v", lStart, lEnd, lErr, start, end, err)
 			}
-			if err == io.EOF || err != nil {
+			if lErr != nil && err != nil && lErr.Error() != err.Error() {
+				t.Fatalf("reading two cells: %v, reading all: %v", lErr, err)
+			}
+			if err != nil { // io.EOF or the error both readers stop at
 				return
 			}
 			if start < 0 || end < start || end > len(data) {
 				t.Fatalf("record range [%d,%d) outside %d bytes", start, end, len(data))
+			}
+			if hasQuote := bytes.IndexByte(data[start:end], '"') >= 0; r.lastQuoted != hasQuote || lr.lastQuoted != hasQuote {
+				t.Fatalf("record %q: lastQuoted %v (two cells: %v), holds a quote %v", data[start:end], r.lastQuoted, lr.lastQuoted, hasQuote)
 			}
 			quoted := appendQuoted(nil, delim, fields...)
 			if cells, _, _, err = cr.nextCells(cells); err != nil {
