@@ -58,8 +58,9 @@ func TestPlainDecimalIsItsOwnCanonicalForm(t *testing.T) {
 // TestPlainIntIsItsOwnCanonicalForm checks plainInt against what it
 // spares: parsing as a 32-bit int and formatting. A value it takes must
 // parse and format back to itself; a value it refuses either does not
-// parse or formats otherwise, but for ints of 10 digits (which it refuses
-// without knowing whether they fit), and every such is tried.
+// parse or formats otherwise, but for canonical ints of 10 digits, which
+// it refuses without knowing whether they fit. The random values, of 1 to
+// 11 bytes, hold some 2,900 ints of 10 digits, 343 of which fit.
 func TestPlainIntIsItsOwnCanonicalForm(t *testing.T) {
 	canonical := func(v string) bool {
 		n, err := strconv.ParseInt(v, 10, 32)
@@ -87,8 +88,8 @@ func TestPlainIntIsItsOwnCanonicalForm(t *testing.T) {
 		if plainInt(v) {
 			taken++
 		}
-		tenDigits := len(strings.TrimPrefix(v, "-")) == 10
-		if plainInt(v) != canonical(v) && !tenDigits {
+		spared := !plainInt(v) && canonical(v) && len(strings.TrimPrefix(v, "-")) == 10
+		if plainInt(v) != canonical(v) && !spared {
 			t.Fatalf("%q: plainInt %v, canonical %v", v, plainInt(v), canonical(v))
 		}
 	}
