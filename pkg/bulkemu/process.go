@@ -307,8 +307,10 @@ func (e *Emulator) scan(j *job, data *ingestData, delim byte, crlf bool) (cols [
 	lines := min(bytes.Count(data.csv[r.pos:], []byte{'\n'})+1, maxRowsGuess)
 	data.rows = make([]rowResult, 0, lines)
 	keyCol := upsertKeyColumn(j, cols)
-	// Of each row, scan needs the upsert key's cell at most; the batch
-	// that processes the row splits it whole.
+	// Of each row, scan needs the upsert key's cell at most, and none
+	// without a key (keyCol -1): one cell then, the fewest upTo can ask
+	// for, since 0 asks for every cell. The batch that processes the row
+	// splits it whole.
 	r.upTo = max(keyCol+1, 1)
 	var (
 		cells []cell
