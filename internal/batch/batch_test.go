@@ -887,3 +887,28 @@ func TestLongCellsAndManyColumns(t *testing.T) {
 		}
 	}
 }
+
+// TestSameNamesIsEquality checks sameNames against == on names of 0 to 40
+// bytes that differ in one byte at each place, in length, or not at all,
+// and as the last of several names: a byte its words skip would be missed.
+func TestSameNamesIsEquality(t *testing.T) {
+	const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+	for n := 0; n <= len(letters); n++ {
+		name := letters[:n]
+		kept := []string{"Id", strings.Clone(name)}
+		fields := func(name string) []event.Field { return []event.Field{{Name: "Id"}, {Name: name}} }
+		if !sameNames(fields(name), kept) {
+			t.Errorf("%q: not the same as its copy", name)
+		}
+		if sameNames(fields(name+"x"), kept) || sameNames(fields(name), kept[:1]) {
+			t.Errorf("%q: the same as a name or a list of another length", name)
+		}
+		for i := range n {
+			other := []byte(name)
+			other[i] ^= 0x20
+			if sameNames(fields(string(other)), kept) {
+				t.Errorf("%q: the same as %q", name, other)
+			}
+		}
+	}
+}

@@ -313,10 +313,7 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	}
 	var headerGrowth, valueGrowth int64
 	cols, texts := len(b.columns), 0
-	same := len(c.Fields) == len(b.lastNames)
-	for k := 0; same && k < len(c.Fields); k++ {
-		same = c.Fields[k].Name == b.lastNames[k]
-	}
+	same := sameNames(c.Fields, b.lastNames)
 	if !same {
 		b.fieldCol, b.lastNames = b.fieldCol[:0], b.lastNames[:0]
 	}
@@ -418,6 +415,61 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 		}
 	}
 	return nil
+}
+
+// sameNames reports whether fields are named names, in order, as a loop
+// of == would. add asks it of every change, and a name of the change is
+// never the same string as the one kept (see lastNames), so == would call
+// the runtime's memequal once a field, about 30 instructions for a name of
+// 4 to 17 bytes; this compares in line: 8 bytes at a time (the last word
+// overlapping the one before), two overlapping 4-byte words for 4 to 7
+// bytes, and the first, middle and last byte, which are all of them, below 4.
+func sameNames(fields []event.Field, names []string) bool {
+	if len(fields) != len(names) {
+		return false
+	}
+	for k := range fields {
+		a, b := fields[k].Name, names[k]
+		n := len(a)
+		if n != len(b) {
+			return false
+		}
+		switch {
+		case n >= 8:
+			for i := 0; i < n-8; i += 8 {
+				if le64(a[i:]) != le64(b[i:]) {
+					return false
+				}
+			}
+			if le64(a[n-8:]) != le64(b[n-8:]) {
+				return false
+			}
+		case n >= 4:
+			if le32(a) != le32(b) || le32(a[n-4:]) != le32(b[n-4:]) {
+				return false
+			}
+		case n > 0:
+			if a[0] != b[0] || a[n/2] != b[n/2] || a[n-1] != b[n-1] {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// le64 returns the first 8 bytes of s (at least 8) as a little-endian
+// word; written byte by byte, it compiles to one load.
+func le64(s string) uint64 {
+	_ = s[7]
+	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
+		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
+}
+
+// le32 returns the first 4 bytes of s (at least 4) as a little-endian
+// word, in one load as le64.
+func le32(s string) uint32 {
+	_ = s[3]
+	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // column returns the index of the column name (Salesforce's field names
