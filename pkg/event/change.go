@@ -112,11 +112,22 @@ type Change struct {
 // Salesforce matches field names) and whether the change has it.
 func (c *Change) Get(name string) (Value, bool) {
 	for _, f := range c.Fields {
-		if strings.EqualFold(f.Name, name) {
+		if sameName(f.Name, name) {
 			return f.Value, true
 		}
 	}
 	return Value{}, false
+}
+
+// sameName reports whether two field names are equal regardless of case,
+// exactly as strings.EqualFold does, for the look-ups of a name among a
+// change's fields (Get, RecordKey, the decoder's checks of what an
+// operation needs). A name is nearly always looked up as it is spelled
+// there (the route's external id field, Id), which == answers in a few
+// instructions (a length check inline, a memequal), where
+// strings.EqualFold folds byte by byte; the names that differ go to it.
+func sameName(a, b string) bool {
+	return a == b || strings.EqualFold(a, b)
 }
 
 // ByExternalID reports whether c is a delete or hardDelete that names its

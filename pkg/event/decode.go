@@ -746,7 +746,7 @@ func badID(f Field) error {
 // case), or -1.
 func fieldIndex(fs []Field, name string) int {
 	for i, f := range fs {
-		if strings.EqualFold(f.Name, name) {
+		if sameName(f.Name, name) {
 			return i
 		}
 	}
