@@ -367,6 +367,13 @@ var envelopeCases = []decodeCase{
 		err:   `field "f7" duplicates field "F7" (Salesforce field names ignore case)`,
 	},
 	{
+		// The walk that met the x is done again over the valid prefix,
+		// with the names of the first walk forgotten (read).
+		name:  "many fields, then data after the envelope",
+		value: `{"object": "Account", "operation": "insert", "fields": {` + manyFields(40, "") + `}}x`,
+		err:   `invalid JSON at byte 596: invalid character 'x' after top-level value`,
+	},
+	{
 		name:  "field value not valid UTF-8",
 		value: "{\"object\": \"Account\", \"operation\": \"insert\", \"fields\": {\"Name\": \"Ac\xffme\"}}",
 		err:   `field "Name": value is not valid UTF-8 (byte 67)`,
