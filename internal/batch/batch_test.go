@@ -912,3 +912,24 @@ func TestSameNamesIsEquality(t *testing.T) {
 		}
 	}
 }
+
+// TestQuotedBytesMatchesQuoted checks needsQuotes, by words and byte by
+// byte, against the quoted table: every byte value at every place of values
+// of 1 to 20 bytes, among bytes that quote nothing but sit next to those
+// that do (a borrow or a carry between bytes would show).
+func TestQuotedBytesMatchesQuoted(t *testing.T) {
+	for _, around := range []byte{'a', 0x00, 0xff, ',' + 1, '"' - 1, '\n' + 1, '\r' - 1} {
+		for n := 1; n <= 20; n++ {
+			v := bytes.Repeat([]byte{around}, n)
+			for i := range n {
+				for c := range 256 {
+					v[i] = byte(c)
+					if got := needsQuotes(string(v)); got != quoted[c] {
+						t.Fatalf("needsQuotes(%q) = %v", v, got)
+					}
+				}
+				v[i] = around
+			}
+		}
+	}
+}

@@ -725,15 +725,45 @@ func cellLen(v string) (n int, quoted bool) {
 }
 
 // needsQuotes reports whether v holds a delimiter, a quote or a line break.
-// (A loop over a table: strings.ContainsAny costs more on short cells.)
+// add asks it of every value: it reads a value of 8 bytes or more a word
+// of 8 at a time (quotedBytes), the last word overlapping the one before,
+// one of 4 to 7 bytes as one word of two overlapping halves, and a shorter
+// one byte by byte through the table (strings.ContainsAny costs more on
+// short cells).
 func needsQuotes(v string) bool {
-	for i := 0; i < len(v); i++ {
-		if quoted[v[i]] {
+	n := len(v)
+	switch {
+	case n < 4:
+		for i := 0; i < n; i++ {
+			if quoted[v[i]] {
+				return true
+			}
+		}
+		return false
+	case n < 8:
+		return quotedBytes(uint64(le32(v))|uint64(le32(v[n-4:]))<<32) != 0
+	}
+	for i := 0; i < n-8; i += 8 {
+		if quotedBytes(le64(v[i:])) != 0 {
 			return true
 		}
 	}
-	return false
+	return quotedBytes(le64(v[n-8:])) != 0
 }
 
-// quoted marks the bytes that make a CSV cell need quotes.
+// quotedBytes returns 0 if none of the 8 bytes of w is one that quoted
+// marks, else not 0. A byte equal to c is 0 in w ^ c*ones, and the only
+// ASCII byte that taking 1 from makes 0x80 or more; the bytes that are not
+// ASCII in w (&^ w) stay 0x80 or more after the XOR with an ASCII c and
+// lose no more than 1, so they neither count nor borrow. A borrow from a 0
+// may mark bytes above it as well, which changes nothing but which bytes
+// are marked: never whether one is. TestQuotedBytesMatchesQuoted checks it
+// against the table.
+func quotedBytes(w uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	return (((w ^ ','*ones) - ones) | ((w ^ '"'*ones) - ones) | ((w ^ '\r'*ones) - ones) | ((w ^ '\n'*ones) - ones)) &^ w & highs
+}
+
+// quoted marks the bytes that make a CSV cell need quotes. quotedBytes
+// must change with it.
 var quoted = [256]bool{',': true, '"': true, '\r': true, '\n': true}
