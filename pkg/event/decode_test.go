@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -686,6 +687,19 @@ func TestDecodeReusingReuses(t *testing.T) {
 	allocs := testing.AllocsPerRun(100, func() { d.DecodeReusing(src, c) })
 	if allocs > 1 { // the one string the Change's names and values share
 		t.Errorf("DecodeReusing allocates %v times a record, want 1", allocs)
+	}
+}
+
+// TestChangeHasTheMembersChangeWrites: the decoders' change writes the
+// members of the Change it may reuse one by one, so a member that Change
+// gains and change does not write would keep the last record's value.
+func TestChangeHasTheMembersChangeWrites(t *testing.T) {
+	var names []string
+	for f := range reflect.TypeFor[Change]().Fields() {
+		names = append(names, f.Name)
+	}
+	if want := []string{"Object", "Operation", "ExternalIDField", "Fields", "Source"}; !slices.Equal(names, want) {
+		t.Errorf("Change has %v, change writes %v: write the new members in change", names, want)
 	}
 }
 
