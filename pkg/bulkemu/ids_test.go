@@ -1,6 +1,10 @@
 package bulkemu
 
-import "testing"
+import (
+	"encoding/binary"
+	"math/rand/v2"
+	"testing"
+)
 
 func TestIDChecksumMatchesSalesforce(t *testing.T) {
 	// Ids taken from Salesforce's own documentation and captured responses.
@@ -8,6 +12,50 @@ func TestIDChecksumMatchesSalesforce(t *testing.T) {
 		if got := id[:15] + idChecksum(id[:15]); got != id {
 			t.Errorf("checksum of %s: got %s", id[:15], got)
 		}
+	}
+}
+
+// TestChecksumMarksUpperCaseLetters checks checksum, which reads 8 bytes at
+// once, against its definition read a byte at a time: every byte value at
+// every position, then ids of random bytes, with letters of both cases
+// and bytes that are not ASCII (a parsed id's checksum is computed before
+// its characters are checked), to catch a mark one byte leaks into the next.
+func TestChecksumMarksUpperCaseLetters(t *testing.T) {
+	want := func(id15 []byte) [3]byte {
+		const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
+		var out [3]byte
+		for i, c := range id15 {
+			if c >= 'A' && c <= 'Z' {
+				out[i/5] |= 1 << (i % 5)
+			}
+		}
+		for i, flags := range out {
+			out[i] = alphabet[flags]
+		}
+		return out
+	}
+	check := func(id15 []byte) {
+		t.Helper()
+		got := checksum(binary.LittleEndian.Uint64(id15), binary.LittleEndian.Uint64(id15[7:]))
+		if w := want(id15); got != w {
+			t.Fatalf("checksum(%q) = %q, want %q", id15, got[:], w[:])
+		}
+	}
+	id15 := []byte("000000000000000")
+	for i := range id15 {
+		for c := range 256 {
+			id15[i] = byte(c)
+			check(id15)
+		}
+		id15[i] = '0'
+	}
+	const some = base62 + "@[`{\x00\x7f\x80\xc1\xda\xdb\xff"
+	rnd := rand.New(rand.NewPCG(1, 2))
+	for range 100_000 {
+		for i := range id15 {
+			id15[i] = some[rnd.IntN(len(some))]
+		}
+		check(id15)
 	}
 }
 
