@@ -320,17 +320,16 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 	b.fieldFlags = b.fieldFlags[:0]
 	for _, f := range c.Fields {
 		texts += len(f.Value.Text)
-		flags := byte(fieldNull)
+		// The cell's length is csvLen's, taken apart so that the call a
+		// field is needsQuotes alone.
+		flags, n := byte(fieldNull), len(na)
 		if !f.Value.Null {
-			n, quoted := cellLen(f.Value.Text)
-			valueGrowth += int64(n)
-			flags = 0
-			if quoted {
-				flags = fieldQuoted
+			flags, n = 0, len(f.Value.Text)
+			if needsQuotes(f.Value.Text) {
+				flags, n = fieldQuoted, quotedLen(f.Value.Text)
 			}
-		} else {
-			valueGrowth += int64(len(na))
 		}
+		valueGrowth += int64(n)
 		b.fieldFlags = append(b.fieldFlags, flags)
 		if same {
 			continue
@@ -712,17 +711,14 @@ const (
 // csvLen is the length of v as a CSV cell: quoted, with quotes doubled,
 // when it holds a delimiter, a quote or a line break.
 func csvLen(v string) int {
-	n, _ := cellLen(v)
-	return n
+	if !needsQuotes(v) {
+		return len(v)
+	}
+	return quotedLen(v)
 }
 
-// cellLen is csvLen, and whether the cell is quoted.
-func cellLen(v string) (n int, quoted bool) {
-	if !needsQuotes(v) {
-		return len(v), false
-	}
-	return len(v) + 2 + strings.Count(v, `"`), true
-}
+// quotedLen is the length of v as a quoted CSV cell, its quotes doubled.
+func quotedLen(v string) int { return len(v) + 2 + strings.Count(v, `"`) }
 
 // needsQuotes reports whether v holds a delimiter, a quote or a line break.
 // add asks it of every value: it reads a value of 8 bytes or more a word
