@@ -375,9 +375,16 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 			col = b.column(f.Name)
 			b.fieldCol[k] = col
 		}
-		part = binary.AppendUvarint(part, uint64(col))
-		part = append(part, b.fieldFlags[k])
-		part = appendString(part, f.Value.Text)
+		// A column and a length below 128, nearly all, are a byte each
+		// (as fold reads them): written with the flags in one append,
+		// not three.
+		if text := f.Value.Text; col < 0x80 && len(text) < 0x80 {
+			part = append(append(part, byte(col), b.fieldFlags[k], byte(len(text))), text...)
+		} else {
+			part = binary.AppendUvarint(part, uint64(col))
+			part = append(part, b.fieldFlags[k])
+			part = appendString(part, text)
+		}
 	}
 	fields := len(part)
 	part = appendSource(part, &c.Source)
