@@ -74,13 +74,13 @@ func (s *store) apply(j *job, cols []csvColumn, values []string, keyFolded strin
 		if ch.id != "" {
 			return outcome{rec: -1, err: &rowError{Code: "INVALID_FIELD_FOR_INSERT_UPDATE", Message: "cannot specify Id in an insert call", Fields: []string{"Id"}}}
 		}
-		return s.insert(t, ch, now)
+		return s.insert(t, ch, now, nil)
 	case "update":
 		idx, err := s.existing(t, ch.id, "update")
 		if err != nil {
 			return outcome{rec: idx, err: err}
 		}
-		return s.update(t, idx, ch, now)
+		return s.update(t, idx, ch, now, nil)
 	case "upsert":
 		return s.upsert(t, j.externalID, ch, now)
 	case "delete", "hardDelete":
@@ -199,7 +199,10 @@ func (s *store) existing(t *table, id, call string) (int32, *rowError) {
 	return idx, nil
 }
 
-func (s *store) insert(t *table, ch *change, now int64) outcome {
+// insert makes a new record of the change. looked is a unique field whose
+// value the caller just found free (upsert's key), which checkUnique does
+// not look up again, or nil.
+func (s *store) insert(t *table, ch *change, now int64, looked *Field) outcome {
 	var missing []string
 	for _, f := range t.obj.requiredOnes {
 		if fc, ok := ch.get(f); !ok || fc.null {
@@ -209,7 +212,7 @@ func (s *store) insert(t *table, ch *change, now int64) outcome {
 	if len(missing) > 0 {
 		return outcome{rec: -1, err: &rowError{Code: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [" + strings.Join(missing, ", ") + "]", Fields: missing}}
 	}
-	if err := t.checkUnique(ch, -1); err != nil {
+	if err := t.checkUnique(ch, -1, looked); err != nil {
 		return outcome{rec: -1, err: err}
 	}
 	idx := t.add(row{created: now, modified: now})
@@ -218,7 +221,10 @@ func (s *store) insert(t *table, ch *change, now int64) outcome {
 	return outcome{rec: idx, created: true}
 }
 
-func (s *store) update(t *table, idx int32, ch *change, now int64) outcome {
+// update applies the change to record idx. looked is a unique field whose
+// value the caller just found free or record idx's own (upsert's key),
+// which checkUnique does not look up again, or nil.
+func (s *store) update(t *table, idx int32, ch *change, now int64, looked *Field) outcome {
 	if len(ch.missing) > 0 {
 		var names []string
 		for _, f := range t.obj.requiredOnes {
@@ -228,7 +234,7 @@ func (s *store) update(t *table, idx int32, ch *change, now int64) outcome {
 		}
 		return outcome{rec: idx, err: &rowError{Code: "REQUIRED_FIELD_MISSING", Message: "Required fields are missing: [" + strings.Join(names, ", ") + "]", Fields: names}}
 	}
-	if err := t.checkUnique(ch, idx); err != nil {
+	if err := t.checkUnique(ch, idx, looked); err != nil {
 		return outcome{rec: idx, err: err}
 	}
 	old := t.uniqueValues(idx)
@@ -241,13 +247,13 @@ func (s *store) update(t *table, idx int32, ch *change, now int64) outcome {
 func (s *store) upsert(t *table, key *Field, ch *change, now int64) outcome {
 	if key.Name == "Id" {
 		if ch.id == "" {
-			return s.insert(t, ch, now)
+			return s.insert(t, ch, now, nil)
 		}
 		idx, err := s.existing(t, ch.id, "upsert")
 		if err != nil {
 			return outcome{rec: idx, err: err}
 		}
-		return s.update(t, idx, ch, now)
+		return s.update(t, idx, ch, now, nil)
 	}
 	if !ch.hasKey || ch.key == "" {
 		return outcome{rec: -1, err: &rowError{Code: "MISSING_ARGUMENT", Message: key.Name + " not specified"}}
@@ -255,11 +261,13 @@ func (s *store) upsert(t *table, key *Field, ch *change, now int64) outcome {
 	if ch.key == nullValue {
 		return outcome{rec: -1, err: fieldError("INVALID_FIELD", key, "%s: the upsert key cannot be null", key.Label)}
 	}
+	// The key's look-up also settles checkUnique's question for the key: a
+	// record found is the one updated, none found leaves the value free.
 	fc, _ := ch.get(key)
 	if idx, ok := t.lookupFolded(key, ch.fold(fc.value)); ok {
-		return s.update(t, idx, ch, now)
+		return s.update(t, idx, ch, now, key)
 	}
-	return s.insert(t, ch, now)
+	return s.insert(t, ch, now, key)
 }
 
 func (s *store) remove(t *table, idx int32, state rowState, now int64) outcome {
@@ -312,9 +320,14 @@ func sortByField(vals []fieldValue) {
 }
 
 // checkUnique fails a change that would give a unique field a value another
-// live record holds. self is the record being updated, or -1.
-func (t *table) checkUnique(ch *change, self int32) *rowError {
+// live record holds. self is the record being updated, or -1. looked is a
+// field the caller already checked (see insert), or nil: an upsert of a new
+// record looked its key up twice before filing it, hashing it each time.
+func (t *table) checkUnique(ch *change, self int32, looked *Field) *rowError {
 	for _, u := range t.unique {
+		if u.field == looked {
+			continue
+		}
 		fc, ok := ch.get(u.field)
 		if !ok || fc.null {
 			continue

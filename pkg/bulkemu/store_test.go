@@ -141,6 +141,31 @@ func TestUpdateMovesEachUniqueValue(t *testing.T) {
 	}
 }
 
+// TestUpsertChecksTheOtherUniqueFields upserts on External_Id__c rows whose
+// Code__c, another unique field, is taken: upsert skips only the key in
+// checkUnique (its look-up answered for it), so a new record's and an
+// existing record's clash on Code__c still fail, and a record keeps its own.
+func TestUpsertChecksTheOtherUniqueFields(t *testing.T) {
+	path := t.TempDir() + "/org.yaml"
+	if err := os.WriteFile(path, []byte("objects:\n  - name: Account\n    fields:\n      - {name: Code__c, type: string, unique: true}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	schema, err := LoadSchemaFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := newOrg(t, Options{Schema: schema})
+	if _, info := o.load(`{"object":"Account","operation":"insert"}`, "External_Id__c,Name,Code__c\nE-1,A,C-1\nE-2,B,C-2\n"); info["numberRecordsFailed"] != 0.0 {
+		t.Fatalf("insert: %v", info)
+	}
+	id, _ := o.load(`{"object":"Account","operation":"upsert","externalIdFieldName":"External_Id__c"}`,
+		"External_Id__c,Name,Code__c\nE-3,newClash,c-1\nE-2,oldClash,C-1\nE-1,oldSelf,c-1\nE-4,newFree,C-4\n")
+	f := failedRows(t, o, id, "Name")
+	if len(f) != 2 || !strings.Contains(f["newClash"], "DUPLICATE_VALUE:duplicate value found: Code__c") || !strings.Contains(f["oldClash"], "DUPLICATE_VALUE:duplicate value found: Code__c") {
+		t.Fatalf("failed rows %v, want newClash and oldClash (Code__c)", f)
+	}
+}
+
 // TestCompactionLeavesNoStringInScratch updates records through the
 // table's scratch slice until the table compacts its arena, and checks that
 // the scratch slice then holds no value up to its capacity: a string left
@@ -154,14 +179,14 @@ func TestCompactionLeavesNoStringInScratch(t *testing.T) {
 	tab := st.tables[acc]
 	name, city, industry, phone := acc.Field("Name"), acc.Field("BillingCity"), acc.Field("Industry"), acc.Field("Phone")
 	insert := func(set ...fieldChange) int32 {
-		out := st.insert(tab, &change{set: set}, 0)
+		out := st.insert(tab, &change{set: set}, 0, nil)
 		if out.err != nil {
 			t.Fatal(out.err)
 		}
 		return out.rec
 	}
 	update := func(idx int32, v string) {
-		if out := st.update(tab, idx, &change{set: []fieldChange{{field: name, value: v}}}, 0); out.err != nil {
+		if out := st.update(tab, idx, &change{set: []fieldChange{{field: name, value: v}}}, 0, nil); out.err != nil {
 			t.Fatal(out.err)
 		}
 	}
