@@ -3,6 +3,7 @@ package bulkemu
 import (
 	"io"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -99,7 +100,9 @@ func TestResultsOfAJobAbortedWhileRunning(t *testing.T) {
 		id := o.createJob(`{"object":"Account","operation":"insert"}`)
 		o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", csv)
 		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)
-		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"Aborted"}`)
+		if r := o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"Aborted"}`); r.status != http.StatusOK {
+			t.Fatalf("abort: %d %s; the job must still run when it is aborted", r.status, r.body)
+		}
 		succeeded := strings.Count(o.results(id, "successfulResults"), "\n") - 1
 		unprocessed := strings.Count(o.results(id, "unprocessedrecords"), "\n") - 1
 		processed := o.do("GET", "/jobs/ingest/"+id, "", "").json(t)["numberRecordsProcessed"]
