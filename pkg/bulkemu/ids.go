@@ -28,8 +28,9 @@ func makeID(prefix string, n int64) string {
 // once and finds the checksum's upper-case letters in them: the id's bytes
 // stored one at a time and read back for the checksum stalled the load
 // that found its stores not yet written. The counter's nine base-62 digits
-// come two at a time from base62Pairs (four divisions by 62², one by 62⁵),
-// not from nine divisions by 62.
+// come two at a time from base62Pairs (in 64 bits a division by 62⁵ and
+// its remainder, then a remainder by 62⁴; in 32 bits three divisions by
+// 62², each with its remainder), not from nine divisions by 62.
 func appendID(dst []byte, prefix string, n int64) []byte {
 	// lo holds the counter's last five digits, hi the four before them (the
 	// counter is n modulo 62⁹, as the digits of an id can hold).
