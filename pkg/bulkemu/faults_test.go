@@ -178,3 +178,40 @@ func TestDailyRecordLimit(t *testing.T) {
 		t.Fatalf("unprocessed rows past the limit: %d", n)
 	}
 }
+
+// A batch waiting for a record lock when its job is aborted leaves its
+// rows unprocessed: it must not take the lock once the other job lets it
+// go and apply its rows after the abort was answered. Job A holds the
+// parent's lock for a ChunkTime; job B, aborted while it waits, would get
+// the lock well within LockWait.
+func TestAbortWhileWaitingForALock(t *testing.T) {
+	o := newOrg(t, Options{LockWait: 5 * time.Second, Speed: Speed{Workers: 2, ChunkTime: 200 * time.Millisecond}})
+	o.load(`{"object":"Account","operation":"insert"}`, "Name,External_Id__c\nParent,P-1\n")
+	start := func(name string) string {
+		id := o.createJob(`{"object":"Contact","operation":"insert"}`)
+		o.do("PUT", "/jobs/ingest/"+id+"/batches", "text/csv", "LastName,Account.External_Id__c\n"+name+",P-1\n")
+		o.do("PATCH", "/jobs/ingest/"+id, "application/json", `{"state":"UploadComplete"}`)
+		for o.do("GET", "/jobs/ingest/"+id, "", "").json(t)["state"] != "InProgress" {
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(20 * time.Millisecond) // its chunk takes or waits for the lock
+		return id
+	}
+	a := start("A")
+	b := start("B")
+	if r := o.do("PATCH", "/jobs/ingest/"+b, "application/json", `{"state":"Aborted"}`); r.status != http.StatusOK {
+		t.Fatalf("abort: %d %s", r.status, r.body)
+	}
+	if info := o.wait("/jobs/ingest/" + a); info["numberRecordsProcessed"] != float64(1) {
+		t.Fatalf("job A: %v", info)
+	}
+	unprocessed := o.results(b, "unprocessedrecords")
+	if !strings.Contains(unprocessed, "B,P-1") {
+		t.Fatalf("B's row is not unprocessed: %q", unprocessed)
+	}
+	for _, r := range o.emu.Records("Contact") {
+		if r.Fields["LastName"] == "B" {
+			t.Fatal("the aborted job's row was applied")
+		}
+	}
+}

@@ -454,8 +454,9 @@ func jobType(j *job) string {
 // results serves the three result files of an ingest job once it is
 // terminal, streaming them from the upload and the row outcomes. For a job
 // aborted while it runs, it first waits for processing to stop writing the
-// rows (a chunk's work at most, or the rest of the upload's scan), or for
-// the client to go away.
+// rows (a chunk's work at most, a chunk's wait for a record lock, up to
+// LockWait, after which it writes nothing, or the rest of the upload's
+// scan), or for the client to go away.
 func (e *Emulator) results(q *request, j *job, kind string) error {
 	j.mu.Lock()
 	state, data, done := j.state, j.ingest, j.done

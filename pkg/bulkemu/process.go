@@ -481,13 +481,22 @@ func (b *batch) rowValues(i int, text string, first int, values []string) []stri
 
 // chunk processes the chunk's rows, the first of which is data row first,
 // while holding their record locks, takes the Speed model's time for them
-// (still holding the locks), and paces the job.
+// (still holding the locks), and paces the job. A job aborted while the
+// chunk waited for its locks (up to LockWait) leaves the chunk's rows
+// unprocessed and their records not counted against DailyRecordLimit:
+// the abort may have been answered, and results served, meanwhile.
 func (b *batch) chunk(owner int64, first int) {
 	b.sorted = append(b.sorted[:0], b.locks...)
 	slices.Sort(b.sorted)
 	b.sorted = slices.Compact(b.sorted)
 	missed := b.e.locks.acquire(owner, b.sorted, b.e.opts.LockWait)
 	defer b.e.locks.release(owner, b.sorted, missed)
+	select {
+	case <-b.abort:
+		b.e.records.Add(-int64(len(b.rows)))
+		return
+	default:
+	}
 	due := time.Now().Add(b.e.opts.Speed.chunkDuration(len(b.rows)))
 	func() {
 		b.e.store.mu.Lock()
