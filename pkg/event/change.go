@@ -121,11 +121,12 @@ func (c *Change) Get(name string) (Value, bool) {
 
 // sameName reports whether two field names are equal regardless of case,
 // exactly as strings.EqualFold does, for the look-ups of a name among a
-// change's fields (Get, RecordKey, the decoder's checks of what an
-// operation needs). A name is nearly always looked up as it is spelled
-// there (the route's external id field, Id), which == answers in a few
-// instructions (a length check inline, a memequal), where
-// strings.EqualFold folds byte by byte; the names that differ go to it.
+// change's fields (Get and fieldIndex, for RecordKey, mappings, shapes and
+// the decoder's checks of what an operation needs). A name is nearly
+// always looked up as it is spelled there (the route's external id field,
+// Id), which == answers in a few instructions (a length check inline, a
+// memequal), where strings.EqualFold folds byte by byte; the names that
+// differ go to it.
 func sameName(a, b string) bool {
 	return a == b || strings.EqualFold(a, b)
 }

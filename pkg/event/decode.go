@@ -690,7 +690,7 @@ func (r *reader) change(src Source, f format) (*Change, error) {
 	// Every member of c is written, one by one: a Change value assigned
 	// whole was built on the stack and copied (about 100 instructions a
 	// decode, and a bulk write barrier while the collector runs).
-	// TestChangeHasTheMembersChangeWrites fails when Change gains one.
+	// TestDecodeReusingLeavesNothingStale fails when one is left.
 	c.Object, c.Operation, c.ExternalIDField, c.Fields, c.Source = r.object, op, "", fs, src
 	switch op {
 	case Insert:
