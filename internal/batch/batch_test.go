@@ -933,3 +933,98 @@ func TestQuotedBytesMatchesQuoted(t *testing.T) {
 		}
 	}
 }
+
+// A change folded into a row under an identity the row did not carry (it
+// had none yet, or another: a record named by Id whose external identity
+// the caller learned meanwhile) is held by the buffer under that identity
+// too, until the buffer is sealed; after, the next change of the identity
+// under another key goes its own way. Before, the holder kept naming the
+// sealed buffer, and that change sealed a key that was not open: a nil
+// buffer, a panic (review, helper-67).
+func TestFoldedIdentitiesAreHeldUntilTheSeal(t *testing.T) {
+	update := func(off int64, id string) *event.Change {
+		return &event.Change{Object: "Account", Operation: event.Update, Fields: []event.Field{{Name: "Id", Value: event.Text(id)}},
+			Source: event.Source{Topic: "t", Offset: off}}
+	}
+	for _, first := range []string{"", "Account/id=001000000000001AAA"} { // the row's identity: unknown, or another
+		bt, err := NewBatcher(policy())
+		if err != nil {
+			t.Fatal(err)
+		}
+		add := func(c *event.Change, rk, identity string) []*Buffer {
+			t.Helper()
+			sealed, err := bt.AddKeyed(c, rk, identity, nil, t0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return sealed
+		}
+		add(upsert(1, "A-1"), "k1", first)
+		add(update(2, "001000000000002AAA"), "k2", "Account/j") // a second buffer open: holder in use
+		add(upsert(3, "A-1"), "k1", "Account/i")                // folded into k1's row
+		if !bt.Holds("Account/i") {
+			t.Fatalf("first %q: the identity a folded change came with is not held", first)
+		}
+		sealed := bt.SealFrom(2, ReasonShutdown) // the upsert buffer
+		if len(sealed) != 1 || !slices.Contains(sealed[0].Identities(), "Account/i") {
+			t.Fatalf("first %q: sealed %d buffers; identities %v, want Account/i among them", first, len(sealed), sealed[0].Identities())
+		}
+		sealed[0].Close()
+		if bt.Holds("Account/i") {
+			t.Errorf("first %q: a sealed buffer's identity still held", first)
+		}
+		func() {
+			defer func() {
+				if r := recover(); r != nil {
+					t.Fatalf("first %q: a change of the identity under another key: panic %v", first, r)
+				}
+			}()
+			if sealed := add(update(4, "001000000000003AAA"), "k3", "Account/i"); len(sealed) != 0 {
+				t.Errorf("first %q: %d buffers sealed for a record no open buffer holds", first, len(sealed))
+			}
+		}()
+	}
+}
+
+// Texts of 127 and 128 bytes, plain and quoted, the last length add
+// writes in a byte with the column and flags in one append and the first
+// it writes as a uvarint, read back the same through Change and WriteCSV
+// (review, helper-67: no test had a text of exactly 128 bytes).
+func TestTextsAtTheOneByteLengthBound(t *testing.T) {
+	buf := NewBuffer(Key{Object: "Account", Operation: event.Upsert, ExternalIDField: "External_Id__c"}, policy(), t0)
+	defer buf.Close()
+	var texts []string
+	for _, n := range []int{126, 127, 128, 129} {
+		for _, fill := range []string{"x", `"`} {
+			texts = append(texts, strings.Repeat(fill, n))
+		}
+	}
+	for i, v := range texts {
+		if err := buf.Add(upsert(int64(i), fmt.Sprintf("A-%d", i), "Name", v), ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i, v := range texts {
+		c, err := buf.Change(i)
+		if err != nil {
+			t.Fatalf("Change(%d): %v", i, err)
+		}
+		if got, _ := c.Get("Name"); got.Text != v {
+			t.Errorf("Change(%d): a Name of %d bytes, want %d", i, len(got.Text), len(v))
+		}
+	}
+	buf.Seal(ReasonShutdown)
+	var out strings.Builder
+	if err := buf.WriteCSV(&out); err != nil {
+		t.Fatal(err)
+	}
+	lines, err := csv.NewReader(strings.NewReader(out.String())).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, v := range texts {
+		if got := lines[1+i][1]; got != v {
+			t.Errorf("row %d: a Name of %d bytes, want %d", i, len(got), len(v))
+		}
+	}
+}

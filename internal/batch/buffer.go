@@ -159,7 +159,8 @@ type Row struct {
 	RecordKey string // event.Change.RecordKey; "" for a plain insert
 	// Identity names the Salesforce record across operations (an update
 	// by Id and an upsert by external id of one record share it), as the
-	// caller resolved it when the row's first event came; "" when unknown.
+	// caller resolved it when the row's first event came, or the first
+	// that came with one; "" when unknown.
 	// The pipeline orders jobs by it.
 	Identity string
 	Events   []int // indexes into Buffer.Events, in arrival order
@@ -211,6 +212,10 @@ type Buffer struct {
 	// parentCols are the columns that refer to parent records, as the
 	// caller knows them (SetParentColumns); nil: told by their names.
 	parentCols []string
+	// aliases are identities that changes folded into a row came with
+	// other than the row's Identity (see alias); the batcher's holder
+	// names the buffer by them too.
+	aliases []string
 	// identities and parentList memoise Identities and Parents once the
 	// buffer is sealed.
 	identities, parentList []string
@@ -402,6 +407,8 @@ func (b *Buffer) add(c *event.Change, rk, identity string) error {
 		if indexed {
 			b.records.put(at, row)
 		}
+	} else if r := &b.Rows[row]; identity != "" && r.Identity != identity {
+		b.alias(r, identity)
 	}
 	b.valueBytes += valueGrowth
 	if r := &b.Rows[row]; r.Events == nil {
@@ -540,9 +547,24 @@ func (b *Buffer) Parents() []string {
 	return b.parentList
 }
 
+// alias notes identity, which a change folded into r came with, as r's
+// record's: r's Identity when it had none (unknown when its first change
+// came), one of the buffer's aliases when it had another (a record named by
+// Id, whose external identity the caller learned between two changes).
+func (b *Buffer) alias(r *Row, identity string) {
+	if r.Identity == "" {
+		r.Identity = identity
+		return
+	}
+	if n := len(b.aliases); n == 0 || b.aliases[n-1] != identity {
+		b.aliases = append(b.aliases, identity)
+	}
+}
+
 // Identities returns the record identities of the buffer's rows (those
-// not ""), in row order. The slice of a sealed buffer is made once and
-// shared: do not change it.
+// not ""), in row order, then the other identities their records came
+// with (see alias). The slice of a sealed buffer is made once and shared:
+// do not change it.
 func (b *Buffer) Identities() []string {
 	b.memoise()
 	return b.identities
@@ -554,12 +576,13 @@ func (b *Buffer) memoise() {
 	if b.memoised {
 		return
 	}
-	b.identities, b.parentList = make([]string, 0, len(b.Rows)), nil
+	b.identities, b.parentList = make([]string, 0, len(b.Rows)+len(b.aliases)), nil
 	for _, r := range b.Rows {
 		if r.Identity != "" {
 			b.identities = append(b.identities, r.Identity)
 		}
 	}
+	b.identities = append(b.identities, b.aliases...)
 	for id := range b.parents {
 		b.parentList = append(b.parentList, id)
 	}

@@ -205,6 +205,9 @@ func (bt *Batcher) note() {
 			bt.holder[r.Identity] = b
 		}
 	}
+	for _, id := range b.aliases {
+		bt.holder[id] = b
+	}
 }
 
 // close forgets the open buffer of k.
@@ -228,6 +231,11 @@ func (bt *Batcher) seal(k Key, reason Reason) *Buffer {
 		for _, r := range b.Rows {
 			if r.Identity != "" && bt.holder[r.Identity] == b {
 				delete(bt.holder, r.Identity)
+			}
+		}
+		for _, id := range b.aliases { // the identities holder names b by besides its rows'
+			if bt.holder[id] == b {
+				delete(bt.holder, id)
 			}
 		}
 	}
