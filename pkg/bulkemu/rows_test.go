@@ -237,21 +237,28 @@ func TestRowsWithTheWrongNumberOfColumnsFail(t *testing.T) {
 	}
 }
 
-// A value that does not parse as its field's type fails as a real org fails
-// it, naming the column (from 1) and the SOAP type; a restricted picklist
-// takes only its values, an unrestricted one anything.
-func TestTypeErrorsAsSalesforce(t *testing.T) {
-	dir := t.TempDir()
-	path := dir + "/org.yaml"
-	if err := os.WriteFile(path, []byte("objects:\n  - name: Opportunity\n    fields:\n"+
-		"      - {name: Region__c, type: picklist, restricted: true, values: [EMEA, APAC]}\n"+
-		"      - {name: Due__c, type: datetime}\n"), 0o644); err != nil {
+// schemaOf loads a schema file of the given YAML, written to a test's
+// temporary directory.
+func schemaOf(t *testing.T, yaml string) *Schema {
+	t.Helper()
+	path := t.TempDir() + "/org.yaml"
+	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	schema, err := LoadSchemaFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return schema
+}
+
+// A value that does not parse as its field's type fails as a real org fails
+// it, naming the column (from 1) and the SOAP type; a restricted picklist
+// takes only its values, an unrestricted one anything.
+func TestTypeErrorsAsSalesforce(t *testing.T) {
+	schema := schemaOf(t, "objects:\n  - name: Opportunity\n    fields:\n"+
+		"      - {name: Region__c, type: picklist, restricted: true, values: [EMEA, APAC]}\n"+
+		"      - {name: Due__c, type: datetime}\n")
 	o := newOrg(t, Options{Schema: schema})
 	id, _ := o.load(`{"object":"Opportunity","operation":"insert"}`,
 		"Name,StageName,CloseDate,Amount,Region__c,Due__c,Type\n"+

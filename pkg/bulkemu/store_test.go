@@ -3,7 +3,6 @@ package bulkemu
 import (
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 	"unsafe"
@@ -112,14 +111,7 @@ func TestUniqueIndexAgainstAModel(t *testing.T) {
 // values (in the indexes too, where a stale entry would only slow look-ups)
 // and takes the new ones.
 func TestUpdateMovesEachUniqueValue(t *testing.T) {
-	path := t.TempDir() + "/org.yaml"
-	if err := os.WriteFile(path, []byte("objects:\n  - name: Account\n    fields:\n      - {name: Code__c, type: string, unique: true}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	schema, err := LoadSchemaFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := schemaOf(t, "objects:\n  - name: Account\n    fields:\n      - {name: Code__c, type: string, unique: true}\n")
 	o := newOrg(t, Options{Schema: schema})
 	account := schema.Object("Account")
 	if _, info := o.load(`{"object":"Account","operation":"insert"}`, "External_Id__c,Name,Code__c\nE-1,A,C-1\n"); info["numberRecordsFailed"] != 0.0 {
@@ -146,14 +138,7 @@ func TestUpdateMovesEachUniqueValue(t *testing.T) {
 // checkUnique (its look-up answered for it), so a new record's and an
 // existing record's clash on Code__c still fail, and a record keeps its own.
 func TestUpsertChecksTheOtherUniqueFields(t *testing.T) {
-	path := t.TempDir() + "/org.yaml"
-	if err := os.WriteFile(path, []byte("objects:\n  - name: Account\n    fields:\n      - {name: Code__c, type: string, unique: true}\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	schema, err := LoadSchemaFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := schemaOf(t, "objects:\n  - name: Account\n    fields:\n      - {name: Code__c, type: string, unique: true}\n")
 	o := newOrg(t, Options{Schema: schema})
 	if _, info := o.load(`{"object":"Account","operation":"insert"}`, "External_Id__c,Name,Code__c\nE-1,A,C-1\nE-2,B,C-2\n"); info["numberRecordsFailed"] != 0.0 {
 		t.Fatalf("insert: %v", info)
