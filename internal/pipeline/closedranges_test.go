@@ -9,10 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/bulkstream/bulkstream/internal/batch"
 	"github.com/bulkstream/bulkstream/internal/journal"
-	"github.com/bulkstream/bulkstream/pkg/bulkemu"
-	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
 // addRebuilding is closedRanges.add as it was before note and sortOut:
@@ -90,30 +87,9 @@ func TestClosedRangesAsRebuilt(t *testing.T) {
 // offsets published, the last closes it with all of them.
 func TestSettleSortsOutARetriedJobsRanges(t *testing.T) {
 	const records = 3000 // two events each, apart by records offsets
-	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts", testJournal)
-	w.createTopic(testTopics.Success, 1<<20) // Run would create it
-	opts := w.options("retried-ranges", insertRoute)
-	opts.Journal = testJournal
-	p, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	withLanes(t, w, p)
-	tp := topicPartition{"crm.accounts", 0}
-	p.owned.assign(map[string][]int32{tp.topic: {tp.partition}})
-
-	key := batch.Key{Object: "Account", Operation: event.Upsert, ExternalIDField: "Ext__c"}
-	consumed := batch.NewBuffer(key, opts.Batch, time.Now())
+	w, p, tp := settlePipeline(t, "retried-ranges", true)
+	consumed := upserts(t, p.opts.Batch, tp, 2*records, records)
 	defer consumed.Close()
-	for off := range int64(2 * records) {
-		c := &event.Change{Object: "Account", Operation: event.Upsert, ExternalIDField: "Ext__c",
-			Fields: []event.Field{{Name: "Ext__c", Value: event.Text(fmt.Sprint(off % records))}},
-			Source: event.Source{Topic: tp.topic, Partition: tp.partition, Offset: off}}
-		if err := consumed.Add(c, ""); err != nil {
-			t.Fatal(err)
-		}
-	}
-	consumed.Seal(batch.ReasonRecords)
 	var byRow []int // the events of failed rows, as settle's retries and unfolds list them
 	for _, row := range consumed.Rows {
 		byRow = append(byRow, row.Events...)

@@ -10,14 +10,19 @@ import (
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
-// settleWorld returns a pipeline whose publishing lanes run, and a sealed
-// buffer of events upserts on one partition it owns, event i naming record
-// i % records; settle's publications go to the returned lane, which the
-// test reads.
-func settleWorld(t *testing.T, events, records int) (*Pipeline, *batch.Buffer, *jobRun, chan publication) {
+// settlePipeline returns a world and a pipeline of it, named name, whose
+// publishing lanes run and which owns crm.accounts/0, the partition it
+// returns; with
+// journal, it writes the job journal (and the success topic is made, as
+// Run would make it).
+func settlePipeline(t *testing.T, name string, journal bool) (*world, *Pipeline, topicPartition) {
 	t.Helper()
 	w := newWorld(t, 1, bulkemu.Options{}, "crm.accounts", testJournal)
-	opts := w.options("settle", insertRoute)
+	opts := w.options(name, insertRoute)
+	if journal {
+		w.createTopic(testTopics.Success, 1<<20)
+		opts.Journal = testJournal
+	}
 	p, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
@@ -25,8 +30,14 @@ func settleWorld(t *testing.T, events, records int) (*Pipeline, *batch.Buffer, *
 	withLanes(t, w, p)
 	tp := topicPartition{"crm.accounts", 0}
 	p.owned.assign(map[string][]int32{tp.topic: {tp.partition}})
-	b := batch.NewBuffer(batch.Key{Object: "Account", Operation: event.Upsert, ExternalIDField: "Ext__c"}, opts.Batch, time.Now())
-	t.Cleanup(func() { b.Close() })
+	return w, p, tp
+}
+
+// upserts returns a sealed buffer of events Account upserts on tp, event i
+// (at offset i) naming record i % records; the caller closes it.
+func upserts(t *testing.T, policy batch.Policy, tp topicPartition, events, records int) *batch.Buffer {
+	t.Helper()
+	b := batch.NewBuffer(batch.Key{Object: "Account", Operation: event.Upsert, ExternalIDField: "Ext__c"}, policy, time.Now())
 	for off := range int64(events) {
 		c := &event.Change{Object: "Account", Operation: event.Upsert, ExternalIDField: "Ext__c",
 			Fields: []event.Field{{Name: "Ext__c", Value: event.Text(fmt.Sprint(off % int64(records)))}},
@@ -36,6 +47,17 @@ func settleWorld(t *testing.T, events, records int) (*Pipeline, *batch.Buffer, *
 		}
 	}
 	b.Seal(batch.ReasonRecords)
+	return b
+}
+
+// settleWorld returns a pipeline as settlePipeline makes it, a buffer of
+// upserts on its partition (see upserts), and a job run whose
+// publications go to the returned lane, which the test reads.
+func settleWorld(t *testing.T, events, records int) (*Pipeline, *batch.Buffer, *jobRun, chan publication) {
+	t.Helper()
+	_, p, tp := settlePipeline(t, "settle", false)
+	b := upserts(t, p.opts.Batch, tp, events, records)
+	t.Cleanup(func() { b.Close() })
 	lane := make(chan publication, 100)
 	return p, b, &jobRun{cl: p.owned.claim(b), started: time.Now(), lane: lane}, lane
 }
