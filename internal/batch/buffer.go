@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/bulkstream/bulkstream/internal/reuse"
+	"github.com/bulkstream/bulkstream/internal/words"
 	"github.com/bulkstream/bulkstream/pkg/event"
 )
 
@@ -450,15 +451,15 @@ func sameNames(fields []event.Field, names []string) bool {
 		switch {
 		case n >= 8:
 			for i := 0; i < n-8; i += 8 {
-				if le64(a[i:]) != le64(b[i:]) {
+				if words.LE64(a[i:]) != words.LE64(b[i:]) {
 					return false
 				}
 			}
-			if le64(a[n-8:]) != le64(b[n-8:]) {
+			if words.LE64(a[n-8:]) != words.LE64(b[n-8:]) {
 				return false
 			}
 		case n >= 4:
-			if le32(a) != le32(b) || le32(a[n-4:]) != le32(b[n-4:]) {
+			if words.LE32(a) != words.LE32(b) || words.LE32(a[n-4:]) != words.LE32(b[n-4:]) {
 				return false
 			}
 		case n > 0:
@@ -468,21 +469,6 @@ func sameNames(fields []event.Field, names []string) bool {
 		}
 	}
 	return true
-}
-
-// le64 returns the first 8 bytes of s (at least 8) as a little-endian
-// word; written byte by byte, it compiles to one load.
-func le64(s string) uint64 {
-	_ = s[7]
-	return uint64(s[0]) | uint64(s[1])<<8 | uint64(s[2])<<16 | uint64(s[3])<<24 |
-		uint64(s[4])<<32 | uint64(s[5])<<40 | uint64(s[6])<<48 | uint64(s[7])<<56
-}
-
-// le32 returns the first 4 bytes of s (at least 4) as a little-endian
-// word, in one load as le64.
-func le32(s string) uint32 {
-	_ = s[3]
-	return uint32(s[0]) | uint32(s[1])<<8 | uint32(s[2])<<16 | uint32(s[3])<<24
 }
 
 // column returns the index of the column name (Salesforce's field names
@@ -767,14 +753,14 @@ func needsQuotes(v string) bool {
 		}
 		return false
 	case n < 8:
-		return quotedBytes(uint64(le32(v))|uint64(le32(v[n-4:]))<<32) != 0
+		return quotedBytes(uint64(words.LE32(v))|uint64(words.LE32(v[n-4:]))<<32) != 0
 	}
 	for i := 0; i < n-8; i += 8 {
-		if quotedBytes(le64(v[i:])) != 0 {
+		if quotedBytes(words.LE64(v[i:])) != 0 {
 			return true
 		}
 	}
-	return quotedBytes(le64(v[n-8:])) != 0
+	return quotedBytes(words.LE64(v[n-8:])) != 0
 }
 
 // quotedBytes returns 0 if none of the 8 bytes of w is one that quoted
@@ -786,7 +772,7 @@ func needsQuotes(v string) bool {
 // are marked: never whether one is. TestQuotedBytesMatchesQuoted checks it
 // against the table.
 func quotedBytes(w uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	const ones, highs = words.Ones, words.Highs // see package words
 	return (((w ^ ','*ones) - ones) | ((w ^ '"'*ones) - ones) | ((w ^ '\r'*ones) - ones) | ((w ^ '\n'*ones) - ones)) &^ w & highs
 }
 

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+
+	"github.com/bulkstream/bulkstream/internal/words"
 )
 
 const base62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
@@ -92,7 +94,7 @@ func checksum(head, tail uint64) [3]byte {
 // letter. The multiplication moves the high bit of byte i (bit 8i, once
 // shifted) to bit 56+i, and no other product lands in the top byte.
 func upperBits(w uint64) uint {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	const ones, highs = words.Ones, words.Highs // see package words
 	y := w &^ highs
 	marks := (y + (0x80-'A')*ones) &^ (y + (0x80-'Z'-1)*ones) &^ w & highs
 	return uint((marks >> 7) * 0x0102040810204080 >> 56)

@@ -11,6 +11,8 @@ import (
 	"encoding/binary"
 	"strings"
 	"time"
+
+	"github.com/bulkstream/bulkstream/internal/words"
 )
 
 // Operation is a Bulk API 2.0 ingest operation, spelled as Salesforce
@@ -180,7 +182,7 @@ func appendLower(b []byte, s string) []byte {
 	if len(t) >= 8 {
 		for i := 0; ; i += 8 {
 			i = min(i, len(t)-8)
-			w := le64(t[i:])
+			w := words.LE64(t[i:])
 			bits |= w
 			binary.LittleEndian.PutUint64(t[i:], lowerWord(w))
 			if i == len(t)-8 {

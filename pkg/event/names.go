@@ -1,6 +1,10 @@
 package event
 
-import "unicode/utf8"
+import (
+	"unicode/utf8"
+
+	"github.com/bulkstream/bulkstream/internal/words"
+)
 
 // The checks of names and identities that a decoded change carries: a
 // field name must be usable as a CSV header column and is compared with
@@ -35,10 +39,10 @@ func foldKey(name string) (uint32, error) {
 	// marks or one that is not ASCII, and in a name shorter than a word,
 	// the bytes are read one by one.
 	i := 0
-	for len(name)-i >= 8 && headerBreakingOrHigh(le64(name[i:])) == 0 {
+	for len(name)-i >= 8 && headerBreakingOrHigh(words.LE64(name[i:])) == 0 {
 		i += 8
 	}
-	if i == len(name) || len(name) >= 8 && i > len(name)-8 && headerBreakingOrHigh(le64(name[len(name)-8:])) == 0 {
+	if i == len(name) || len(name) >= 8 && i > len(name)-8 && headerBreakingOrHigh(words.LE64(name[len(name)-8:])) == 0 {
 		return asciiKey(name), nil
 	}
 	var bits byte // the bits of the bytes read one by one

@@ -3,6 +3,8 @@ package event
 import (
 	"math/bits"
 	"unicode/utf8"
+
+	"github.com/bulkstream/bulkstream/internal/words"
 )
 
 // validJSON reports whether v is one valid JSON value and valid UTF-8, as
@@ -140,7 +142,7 @@ var stringByte = func() (t [256]bool) {
 func validString(v []byte, i int) (end int, escaped bool) {
 	for i++; i < len(v); i++ {
 		if len(v)-i >= 8 {
-			m := stringBytes(le64(v[i:]))
+			m := stringBytes(words.LE64(v[i:]))
 			if m == 0 {
 				i += 7 // 8 with the loop's i++
 				continue
